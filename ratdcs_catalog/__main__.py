@@ -1,0 +1,5 @@
+"""`python -m ratdcs_catalog` is the `ratdcs` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,103 @@
+"""The `ratdcs` command line: parse, call one library function, render, exit.
+
+Errors from the library (``RatdcsError``) become one line plus a hint and an exit code (2 for
+usage and configuration, 1 for runtime failures); a traceback is shown only with --verbose.
+Heavy libraries (astropy, astroquery) are imported by the commands that need them, never here.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import RatdcsError
+from .common import App, pass_app, render_rows
+
+__all__ = ["cli", "main"]
+
+
+class RatdcsGroup(click.Group):
+    """A click group that turns library errors into one-line messages with exit codes."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except RatdcsError as exc:
+            _fail(ctx, exc, str(exc), exc.hint, exc.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+        except Exception as exc:  # a bug: say so in one line, traceback on request
+            _fail(ctx, exc, f"internal error: {type(exc).__name__}: {exc}",
+                  "run again with --verbose for the traceback, and report it", 1)
+
+
+def _fail(ctx: click.Context, exc: BaseException, message: str, hint: str | None, code: int) -> None:
+    app = ctx.find_object(App)
+    if app is not None and app.verbose:
+        import traceback
+
+        traceback.print_exception(exc)
+    click.secho(f"Error: {message}", fg="red", err=True)
+    if hint:
+        click.echo(f"Hint: {hint}", err=True)
+    ctx.exit(code)
+
+
+@click.group(cls=RatdcsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ratdcs")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar=None,
+              help="Configuration file (default: $RATDCS_CONFIG, else ./config.yaml if present).")
+@click.option("--db", type=click.Path(dir_okay=False),
+              help="Manifest database (default: <data_dir>/manifest.sqlite).")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail; show tracebacks.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors and final results.")
+@click.pass_context
+def cli(ctx: click.Context, config_path, db, verbose, quiet):
+    """ratdcs: catalog-first downloads of Kepler, K2, TESS and ZTF data.
+
+    \b
+    1. ratdcs plan kepler --n 100    write every intended file into the manifest
+    2. ratdcs sync --workers 4       download, verify and place the pending files
+    3. ratdcs report                 what is planned, done, failed and why
+    """
+    if verbose and quiet:
+        raise click.UsageError("--verbose and --quiet cannot be used together")
+    ctx.obj = App(config_path=config_path, db=db, verbose=verbose, quiet=quiet)
+
+
+@cli.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_app
+def config_command(app: App, as_json: bool):
+    """Print the effective configuration and where each value came from.
+
+    \b
+    Example:
+        ratdcs --config my.yaml config
+    """
+    config = app.config()
+    rows = [{"key": key, "value": config[key], "origin": config.origin(key)} for key in config]
+    if as_json:
+        click.echo(render_rows(rows, fmt="json"))
+        return
+    click.echo(f"configuration file: {config.config_path or '(none: defaults and environment only)'}")
+    click.echo(f"manifest: {config.manifest_path}")
+    click.echo(f"log file: {config.log_path}")
+    click.echo(render_rows([{**r, "value": _show(r["value"])} for r in rows], ["key", "value", "origin"]))
+
+
+def _show(value) -> str:
+    import json
+
+    return "null" if value is None else json.dumps(value) if isinstance(value, (list, bool)) else str(value)
+
+
+def main() -> None:
+    cli(prog_name="ratdcs")
+
+
+# ---- commands from their own modules (one line each) -------------------------------------

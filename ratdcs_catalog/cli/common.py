@@ -1,0 +1,127 @@
+"""What every command shares: the effective configuration, the manifest, sizes and tables.
+
+Commands get an ``App`` (``@pass_app``), which loads the configuration on first use (so
+``ratdcs --help`` works whatever the configuration says) and applies the global flags.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import click
+
+from ..errors import UsageError
+
+__all__ = ["App", "format_bytes", "pass_app", "parse_size", "render_rows"]
+
+
+class App:
+    """Global options, plus the configuration and logging they imply, built on demand."""
+
+    def __init__(self, *, config_path: str | None, db: str | None, verbose: bool, quiet: bool):
+        self.config_path = config_path
+        self.db = db
+        self.verbose = verbose
+        self.quiet = quiet
+        self._config = None
+
+    def config(self, **overrides: Any):
+        """The effective configuration; ``overrides`` are command flags (None = not given)."""
+        if self._config is None:
+            from ..config import load_config
+            from ..logs import setup_logging
+
+            config = load_config(self.config_path)
+            if self.db:
+                config = config.with_overrides({"manifest": self.db}, origin="--db")
+            self._config = config
+            setup_logging(verbose=self.verbose, quiet=self.quiet,
+                          secret_env_names=(config["auth.mast_token_env"],))
+        flags = {key: value for key, value in overrides.items() if value is not None}
+        if not flags:
+            return self._config
+        return self._config.with_overrides(
+            {key.replace("__", "."): value for key, value in flags.items()}, origin="command line")
+
+    def log_to_file(self) -> None:
+        """Commands that change things (plan, sync, verify, ...) also log to data_download.log."""
+        from ..logs import setup_logging
+
+        config = self.config()
+        setup_logging(verbose=self.verbose, quiet=self.quiet, log_path=config.log_path,
+                      secret_env_names=(config["auth.mast_token_env"],))
+
+    def manifest(self, *, create: bool = True, readonly: bool = False):
+        from ..manifest import open_manifest
+
+        return open_manifest(self.config().manifest_path, create=create, readonly=readonly)
+
+
+pass_app = click.make_pass_decorator(App)
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?i?b?)?\s*$", re.I)
+_UNITS = {"": 1, "b": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15,
+          "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40, "pi": 2**50}
+
+
+def parse_size(text: str, option: str = "--max-bytes") -> int:
+    """'3GB' -> 3_000_000_000, '512MiB' -> 536870912, '1000' -> 1000."""
+    match = _SIZE.match(text or "")
+    if not match:
+        raise UsageError(f"{option}: cannot read {text!r} as a size", hint="write it like 500MB, 3GB or 1.5TiB")
+    unit = (match.group(2) or "").lower().rstrip("b")
+    if unit not in _UNITS:
+        raise UsageError(f"{option}: unknown unit in {text!r}", hint="use B, KB, MB, GB, TB or KiB, MiB, GiB, TiB")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def format_bytes(n: int | float | None) -> str:
+    if n is None:
+        return "unknown"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1000
+    raise AssertionError
+
+
+def render_rows(rows: Sequence[dict] | Iterable[dict], columns: Sequence[str] | None = None,
+                fmt: str = "table") -> str:
+    """Rows as an aligned text table, JSON, CSV or a Markdown table."""
+    rows = [dict(r) for r in rows]
+    columns = list(columns or (rows[0].keys() if rows else []))
+    if fmt == "json":
+        return json.dumps(rows, indent=2, default=str)
+    if fmt == "csv":
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return buffer.getvalue().rstrip("\n")
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def existing_file(path: str) -> Path:
+    return Path(path).expanduser()

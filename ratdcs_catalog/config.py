@@ -1,0 +1,381 @@
+"""Layered configuration: built-in defaults < config.yaml < .env and environment < command-line flags.
+
+Every setting is declared once in ``SETTINGS`` with its default, type and a one-line
+description; the shipped ``config.yaml`` lists the same keys (a test keeps the two equal).
+Each effective value remembers where it came from, so ``ratdcs config`` can explain it.
+
+Keys are dotted paths into the YAML tree (``download.workers`` is ``workers:`` under
+``download:``). Every key can be set from the environment as ``RATDCS_`` + the key in upper
+case with dots as double underscores (``RATDCS_DOWNLOAD__WORKERS=8``); the seed project's
+variable names (``RATDCS_DATA_DIR``, ``KEPLER_MAX_TARGETS``, ``MAX_RETRIES``, ...) keep working.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+__all__ = ["Config", "SETTINGS", "Setting", "load_config"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    key: str
+    default: Any
+    type: str  # "str" | "int" | "float" | "bool" | "path" | "list[str]" | "list[int]" | "list[float]"
+    help: str
+    nullable: bool = False
+    choices: tuple = ()
+    minimum: float | None = None
+    env_aliases: tuple[str, ...] = ()
+
+
+S = Setting
+SETTINGS: tuple[Setting, ...] = (
+    S("data_dir", "./data", "path", "where downloaded files go (relative paths are taken from the current directory)",
+      env_aliases=("RATDCS_DATA_DIR",)),
+    S("manifest", None, "path", "the SQLite manifest; default <data_dir>/manifest.sqlite", nullable=True,
+      env_aliases=("RATDCS_DB",)),
+    S("log_file", None, "path", "the log file; default <data_dir>/data_download.log", nullable=True),
+    S("endpoints.mast", "https://mast.stsci.edu", "str",
+      "MAST base URL (/api/v0/invoke and /portal/Mashup/Mashup.asmx/columnsconfig)"),
+    S("endpoints.mast_download", "https://mast.stsci.edu/api/v0.1/Download/file", "str",
+      "MAST download endpoint, called with ?uri=mast:..."),
+    S("endpoints.exoplanet_tap", "https://exoplanetarchive.ipac.caltech.edu/TAP", "str",
+      "NASA Exoplanet Archive TAP service (queries go to <this>/sync)"),
+    S("endpoints.irsa_ibe", "https://irsa.ipac.caltech.edu/ibe", "str",
+      "IRSA Image Browse Engine (search/ztf/products/sci and data/ztf/products/sci)"),
+    S("auth.mast_token_env", "MAST_API_TOKEN", "str",
+      "name of the environment variable holding a MAST token; the token itself is never stored or logged"),
+    S("catalog.rate_limit_delay", 1.0, "float", "seconds to wait between catalog queries to one archive",
+      minimum=0, env_aliases=("RATE_LIMIT_DELAY",)),
+    S("catalog.batch_size", 100, "int", "targets per catalog/product query", minimum=1),
+    S("catalog.timeout_seconds", 120.0, "float", "timeout of one catalog query", minimum=1),
+    S("catalog.max_retries", 3, "int", "retries of a catalog query after 5xx or connection errors", minimum=0),
+    S("catalog.executing_polls", 30, "int", "how often to re-ask a MAST service that answers EXECUTING", minimum=1),
+    S("kepler.max_targets", 100, "int", "host stars planned by `plan kepler` and `plan all`", minimum=1,
+      env_aliases=("KEPLER_MAX_TARGETS",)),
+    S("kepler.cadence", "long", "str", "long (LLC, ~30 min) or short (SLC, ~1 min) light curves",
+      choices=("long", "short")),
+    S("kepler.quarters", [], "list[int]", "quarters to plan (0-17); empty means every observed quarter"),
+    S("k2.max_targets", 20, "int", "K2 host stars planned by `plan k2`", minimum=1),
+    S("k2.campaigns", [], "list[int]", "K2 campaigns to plan; empty means all"),
+    S("tess.max_targets", 150, "int", "TOI host stars planned by `plan tess` and `plan all`", minimum=1,
+      env_aliases=("TESS_MAX_TARGETS",)),
+    S("tess.dispositions", ["PC", "CP", "KP"], "list[str]", "TFOPWG dispositions of the TOIs to plan"),
+    S("tess.cadence", "120s", "str", "SPOC light curve cadence: 120s (LC) or 20s (FAST-LC)",
+      choices=("120s", "20s")),
+    S("tess.sectors", [], "list[int]", "sectors to plan; empty means all"),
+    S("ztf.max_images", 100, "int", "science images planned by `plan ztf` and `plan all`", minimum=1,
+      env_aliases=("ZTF_MAX_IMAGES",)),
+    S("ztf.start_date", "2024-01-01", "str", "first night (UTC date) of `plan ztf` and `plan all`"),
+    S("ztf.end_date", "2024-01-31", "str", "last night (UTC date, inclusive) of `plan ztf` and `plan all`"),
+    S("ztf.fields", [], "list[int]", "ZTF field ids; empty means every field"),
+    S("ztf.filters", ["zg", "zr", "zi"], "list[str]", "filter codes to plan"),
+    S("ztf.ccds", [], "list[int]", "CCD ids (1-16); empty means all"),
+    S("ztf.probe_concurrency", 4, "int", "parallel HEAD requests of `plan ztf --probe-sizes`", minimum=1),
+    S("download.workers", 4, "int", "parallel transfers of `ratdcs sync`", minimum=1),
+    S("download.max_retries", 3, "int", "retries of one file within a sync before it is marked failed",
+      minimum=0, env_aliases=("MAX_RETRIES",)),
+    S("download.max_attempts", 5, "int", "syncs that may try one file; `--retry-failed` skips rows past it",
+      minimum=1),
+    S("download.chunk_size", 1048576, "int", "bytes read from the network per chunk", minimum=1024,
+      env_aliases=("CHUNK_SIZE",)),
+    S("download.timeout_seconds", 60.0, "float", "connect/read timeout of one transfer", minimum=0.1),
+    S("download.backoff_base_seconds", 1.0, "float", "first retry delay; doubles each retry, with jitter",
+      minimum=0),
+    S("download.backoff_max_seconds", 60.0, "float", "longest retry delay", minimum=0),
+    S("download.per_host_connections", 4, "int", "concurrent requests to one archive host", minimum=1),
+    S("download.requests_per_second", None, "float", "cap on requests per second to one host (empty: none)",
+      nullable=True, minimum=0.001),
+    S("download.lease_seconds", 600.0, "float", "how long a claimed row stays reserved for one sync process",
+      minimum=1),
+    S("download.free_space_margin_bytes", 104857600, "int", "free space kept in reserve beyond the download",
+      minimum=0),
+    S("download.hash_md5", False, "bool", "also compute md5 of every file (sha256 is always computed)"),
+    S("verify.fits_checksum", "strict", "str", "FITS CHECKSUM/DATASUM policy", choices=("strict", "warn", "off")),
+    S("verify.max_nan_fraction", None, "float", "fail light curves whose flux is NaN above this fraction",
+      nullable=True, minimum=0),
+    S("data_pipeline.preprocessing.normalize_flux", True, "bool", "divide each light curve by its median flux"),
+    S("data_pipeline.preprocessing.remove_nans", True, "bool", "drop cadences whose flux is NaN"),
+    S("data_pipeline.preprocessing.quality_bitmask", "default", "str",
+      "quality flags to drop: none, default or hard", choices=("none", "default", "hard")),
+    S("data_pipeline.preprocessing.sigma_clip", 5.0, "float", "clip outliers beyond this many sigma", minimum=0),
+    S("data_pipeline.validation.split_ratio", [0.8, 0.1, 0.1], "list[float]", "train, val, test fractions"),
+    S("data_pipeline.validation.random_seed", 42, "int", "seed of the train/val/test assignment"),
+)
+del S
+
+_BY_KEY = {s.key: s for s in SETTINGS}
+
+
+def env_name(key: str) -> str:
+    """The generic environment variable for a key: RATDCS_DOWNLOAD__WORKERS."""
+    return "RATDCS_" + key.upper().replace(".", "__")
+
+
+class Config(Mapping[str, Any]):
+    """The effective configuration: a read-only mapping key -> value, with ``origin(key)``."""
+
+    def __init__(self, values: dict[str, Any], origins: dict[str, str], config_path: Path | None):
+        self._values = values
+        self._origins = origins
+        self.config_path = config_path
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def origin(self, key: str) -> str:
+        return self._origins[key]
+
+    def with_overrides(self, overrides: Mapping[str, Any], origin: str = "command line") -> "Config":
+        """A copy with flag values applied on top (None means "flag not given")."""
+        values, origins = dict(self._values), dict(self._origins)
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            values[key] = coerce(key, value, origin)
+            origins[key] = origin
+        return Config(values, origins, self.config_path)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self["data_dir"]).expanduser().absolute()
+
+    @property
+    def manifest_path(self) -> Path:
+        m = self["manifest"]
+        return Path(m).expanduser().absolute() if m else self.data_dir / "manifest.sqlite"
+
+    @property
+    def log_path(self) -> Path:
+        f = self["log_file"]
+        return Path(f).expanduser().absolute() if f else self.data_dir / "data_download.log"
+
+
+def load_config(
+    path: str | os.PathLike | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Config:
+    """Read defaults, then the config file, then ``.env`` and the environment.
+
+    The file is ``path`` if given, else ``$RATDCS_CONFIG``, else ``./config.yaml`` if present.
+    """
+    environ = os.environ if environ is None else environ
+    cwd = Path.cwd() if cwd is None else cwd
+    values = {s.key: s.default for s in SETTINGS}
+    origins = {s.key: "default" for s in SETTINGS}
+    config_path = _find_config_file(path, environ, cwd)
+    if config_path is not None:
+        for key, value in _read_yaml_settings(config_path).items():
+            values[key] = coerce(key, value, f"{config_path}")
+            origins[key] = str(config_path)
+    for key, (value, origin) in _environment_settings(environ, cwd).items():
+        values[key] = coerce(key, value, origin)
+        origins[key] = origin
+    return Config(values, origins, config_path)
+
+
+def _find_config_file(path, environ, cwd: Path) -> Path | None:
+    if path is not None:
+        candidate, how = Path(path), "--config"
+    elif environ.get("RATDCS_CONFIG"):
+        candidate, how = Path(environ["RATDCS_CONFIG"]), "RATDCS_CONFIG"
+    else:
+        default = cwd / "config.yaml"
+        return default if default.is_file() else None
+    if not candidate.is_file():
+        raise ConfigError(f"configuration file {candidate} (from {how}) does not exist",
+                          hint="check the path, or run without it to use the defaults")
+    return candidate.absolute()
+
+
+def _read_yaml_settings(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        tree = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML: {exc.problem or exc.context}",
+                          hint="fix the YAML syntax at that line (indentation, quotes, colons)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc}") from None
+    if tree is None:
+        return {}
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level, found {type(tree).__name__}")
+    return _flatten(tree, path)
+
+
+def _flatten(tree: dict, path: Path, prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for name, value in tree.items():
+        key = f"{prefix}{name}"
+        if key in _BY_KEY:
+            flat[key] = value
+        elif isinstance(value, dict) and any(k.startswith(key + ".") for k in _BY_KEY):
+            flat.update(_flatten(value, path, key + "."))
+        else:
+            raise ConfigError(f"{path}: unknown setting '{key}'", hint=_suggest(key))
+    return flat
+
+
+def _suggest(key: str) -> str:
+    close = difflib.get_close_matches(key, list(_BY_KEY), n=1, cutoff=0.5)
+    if not close:
+        leaf = key.rsplit(".", 1)[-1]
+        close = [k for k in _BY_KEY if k.rsplit(".", 1)[-1] == leaf][:1]
+    if close:
+        return f"did you mean '{close[0]}'? `ratdcs config` lists every setting"
+    return "`ratdcs config` lists every setting"
+
+
+def _environment_settings(environ: Mapping[str, str], cwd: Path) -> dict[str, tuple[Any, str]]:
+    """Settings from .env (in the current directory) overlaid by the real environment."""
+    sources: list[tuple[Mapping[str, str], str]] = []
+    dotenv_path = cwd / ".env"
+    if dotenv_path.is_file():
+        from dotenv import dotenv_values
+
+        sources.append(({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None}, str(dotenv_path)))
+    sources.append((environ, "environment"))
+    found: dict[str, tuple[Any, str]] = {}
+    for variables, where in sources:
+        for setting in SETTINGS:
+            for name in (*setting.env_aliases, env_name(setting.key)):
+                if name in variables:
+                    found[setting.key] = (_parse_env_value(setting, variables[name]), f"{where} ${name}")
+    return found
+
+
+def _parse_env_value(setting: Setting, raw: str) -> Any:
+    import yaml
+
+    if setting.type.startswith("list[") and not raw.strip().startswith("["):
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    if setting.type in ("str", "path"):
+        return raw
+    try:
+        return yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        return raw
+
+
+def coerce(key: str, value: Any, origin: str) -> Any:
+    """Check ``value`` against the setting's type and limits; return it in canonical form."""
+    setting = _BY_KEY.get(key)
+    if setting is None:
+        raise ConfigError(f"{origin}: unknown setting '{key}'", hint=_suggest(key))
+    if value is None:
+        if setting.nullable:
+            return None
+        raise ConfigError(f"{origin}: setting '{key}' needs a value ({setting.type}), found nothing")
+    converted = _convert(setting, value)
+    if converted is _INVALID:
+        raise ConfigError(
+            f"{origin}: setting '{key}' expects {_describe(setting.type)}, found {value!r}",
+            hint=f"default is {setting.default!r}: {setting.help}")
+    _check_limits(setting, converted, origin)
+    return converted
+
+
+_INVALID = object()
+
+
+def _convert(setting: Setting, value: Any) -> Any:
+    kind = setting.type
+    if kind.startswith("list["):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            return _INVALID
+        items = [_convert_scalar(kind[5:-1], v) for v in value]
+        return _INVALID if any(i is _INVALID for i in items) else items
+    return _convert_scalar(kind, value)
+
+
+def _convert_scalar(kind: str, value: Any) -> Any:
+    if kind in ("str", "path"):
+        if isinstance(value, (_dt.date, _dt.datetime)):
+            return value.isoformat()  # YAML reads 2024-01-01 as a date; we keep dates as text
+        return str(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else _INVALID
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0", "on", "off"):
+            return value.lower() in ("true", "yes", "1", "on")
+        return _INVALID
+    if isinstance(value, bool):
+        return _INVALID
+    if kind == "int":
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+        return _INVALID
+    if kind == "float":
+        try:
+            return float(value) if isinstance(value, (int, float, str)) else _INVALID
+        except ValueError:
+            return _INVALID
+    raise AssertionError(f"unknown setting type {kind}")
+
+
+def _describe(kind: str) -> str:
+    names = {"str": "text", "path": "a path", "int": "a whole number", "float": "a number",
+             "bool": "true or false"}
+    if kind.startswith("list["):
+        return f"a list of {names[kind[5:-1]].replace('a ', '')}s"
+    return names[kind]
+
+
+def _check_limits(setting: Setting, value: Any, origin: str) -> None:
+    values = value if isinstance(value, list) else [value]
+    for v in values:
+        if setting.choices and v not in setting.choices:
+            raise ConfigError(f"{origin}: setting '{setting.key}' must be one of {', '.join(setting.choices)}, "
+                              f"found {v!r}")
+        if setting.minimum is not None and isinstance(v, (int, float)) and v < setting.minimum:
+            raise ConfigError(f"{origin}: setting '{setting.key}' must be at least {setting.minimum:g}, found {v!r}")
+
+
+def render_yaml_defaults() -> str:
+    """The text of the shipped config.yaml: every key, its default and a one-line comment."""
+    import json
+
+    lines = ["# ratdcs configuration: every setting with its default.",
+             "# Precedence: defaults < this file < .env and environment variables < command-line flags.",
+             "# `ratdcs config` prints the effective values and where each one came from.", ""]
+    opened: list[str] = []
+    for s in SETTINGS:
+        *sections, leaf = s.key.split(".")
+        common = 0
+        while common < min(len(sections), len(opened)) and sections[common] == opened[common]:
+            common += 1
+        for depth in range(common, len(sections)):
+            if depth == 0:
+                lines.append("")
+            lines.append("  " * depth + f"{sections[depth]}:")
+        opened = sections
+        value = "null" if s.default is None else json.dumps(s.default)
+        if isinstance(s.default, bool):
+            value = "true" if s.default else "false"
+        env = f" (env {s.env_aliases[0]})" if s.env_aliases else ""
+        lines.append("  " * len(sections) + f"{leaf}: {value}  # {s.help}{env}")
+    return "\n".join(lines) + "\n"

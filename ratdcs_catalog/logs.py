@@ -1,0 +1,68 @@
+"""Logging to the console and to ``data_download.log``, with secrets kept out of both."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+__all__ = ["RedactSecrets", "setup_logging"]
+
+LOGGER_NAME = "ratdcs"
+_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class RedactSecrets(logging.Filter):
+    """Replace known secret values (tokens from the environment) and auth headers/cookies in records."""
+
+    _PATTERNS = (re.compile(r"(mast_token=)[^;\s&]+", re.I),
+                 re.compile(r"(Authorization:\s*\w+\s+)\S+", re.I))
+
+    def __init__(self, secrets: list[str] | None = None):
+        super().__init__()
+        self.secrets = [s for s in (secrets or []) if s and len(s) >= 4]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = message
+        for secret in self.secrets:
+            redacted = redacted.replace(secret, "***")
+        for pattern in self._PATTERNS:
+            redacted = pattern.sub(r"\1***", redacted)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def setup_logging(*, verbose: bool = False, quiet: bool = False, log_path: Path | None = None,
+                  secret_env_names: tuple[str, ...] = ("MAST_API_TOKEN",)) -> logging.Logger:
+    """Console: warnings (debug with -v, errors only with -q). File: info (debug with -v)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    redact = RedactSecrets([os.environ.get(name, "") for name in secret_env_names])
+    console = logging.StreamHandler()
+    console.setLevel(logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING)
+    console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    console.addFilter(redact)
+    logger.addHandler(console)
+    if log_path is not None:
+        add_file_log(logger, log_path, verbose, redact)
+    return logger
+
+
+def add_file_log(logger: logging.Logger, log_path: Path, verbose: bool, redact: logging.Filter) -> None:
+    try:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_path, encoding="utf-8")
+    except OSError as exc:
+        logger.warning("cannot write the log file %s (%s); logging to the console only", log_path, exc.strerror)
+        return
+    handler.setLevel(logging.DEBUG if verbose else logging.INFO)
+    handler.setFormatter(logging.Formatter(_FORMAT))
+    handler.addFilter(redact)
+    logger.addHandler(handler)

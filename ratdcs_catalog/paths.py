@@ -1,0 +1,85 @@
+"""Where files go: the data directory and the checks that keep archive-provided names inside it.
+
+Archives hand us file names and URLs; a hostile or broken answer could name ``../../.bashrc``,
+``/etc/passwd`` or a ``file://`` URL. Everything that becomes a path or a URL passes here first.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
+
+from .errors import DataDirError, UnsafeProductError
+
+__all__ = ["check_relative_path", "check_url", "destination", "ensure_data_dir", "safe_filename"]
+
+# Directories ratdcs keeps under the data directory for its own bookkeeping.
+TEMP_DIR = "temp"
+QUARANTINE_DIR = "quarantine"
+
+
+def safe_filename(name: str) -> str:
+    """An archive-provided file name, refused unless it is one plain path component."""
+    if not isinstance(name, str) or not name or "\x00" in name or "/" in name or "\\" in name \
+            or name in (".", "..") or name.startswith("."):
+        raise UnsafeProductError(f"refused archive file name {name!r}: not a plain file name")
+    return name
+
+
+def check_relative_path(rel_path: str) -> str:
+    """A destination relative to the data directory: forward slashes, no '..', not absolute."""
+    if not isinstance(rel_path, str) or not rel_path or "\x00" in rel_path or "\\" in rel_path:
+        raise UnsafeProductError(f"refused destination {rel_path!r}: empty, NUL byte or backslash")
+    pure = PurePosixPath(rel_path)
+    if pure.is_absolute() or any(part in ("..", ".", "") for part in rel_path.split("/")):
+        raise UnsafeProductError(f"refused destination {rel_path!r}: it would escape the data directory")
+    if pure.parts[0] in (TEMP_DIR, QUARANTINE_DIR):
+        raise UnsafeProductError(f"refused destination {rel_path!r}: {pure.parts[0]}/ is ratdcs's own")
+    return rel_path
+
+
+def check_url(url: str) -> str:
+    """Only http(s) URLs with a host are fetched."""
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or "\x00" in url \
+            or any(c in url for c in "\r\n "):
+        raise UnsafeProductError(f"refused URL {url!r}: only http(s) URLs with a host are fetched")
+    return url
+
+
+def destination(data_dir: Path, rel_path: str) -> Path:
+    """The absolute destination of a manifest row, proven to be inside ``data_dir``."""
+    check_relative_path(rel_path)
+    root = data_dir.resolve()
+    path = (root / rel_path).resolve()
+    if root not in path.parents:
+        # A symlink inside the data directory pointing out of it.
+        raise UnsafeProductError(f"refused destination {rel_path!r}: it resolves outside {root}")
+    return path
+
+
+def ensure_data_dir(data_dir: Path) -> Path:
+    """Create the data directory if needed and prove we can write there."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataDirError(f"cannot create the data directory {data_dir}: {exc.strerror}",
+                           hint="set data_dir in config.yaml or RATDCS_DATA_DIR to a writable location") from None
+    if not data_dir.is_dir():
+        raise DataDirError(f"data directory {data_dir} exists but is not a directory",
+                           hint="set data_dir in config.yaml or RATDCS_DATA_DIR to a directory")
+    try:
+        with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".ratdcs-write-test-"):
+            pass
+    except OSError as exc:
+        raise DataDirError(f"cannot write in the data directory {data_dir}: {exc.strerror}",
+                           hint="fix its permissions, or set data_dir / RATDCS_DATA_DIR elsewhere") from None
+    return data_dir
+
+
+def free_bytes(path: Path) -> int:
+    """Free bytes available to this user on the file system holding ``path``."""
+    stat = os.statvfs(path)
+    return stat.f_bavail * stat.f_frsize
