@@ -13,7 +13,7 @@
 --   done         verified and in its final place under the data directory
 --   failed       gave up after retries; last_error_kind / last_error say why
 
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 
 -- One row per `ratdcs plan` run.
 CREATE TABLE IF NOT EXISTS plans (
@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS targets (
     catalog_row_json    TEXT,                           -- the raw catalog row(s), as fetched
     plan_id             INTEGER REFERENCES plans (plan_id),
     updated_at          TEXT NOT NULL,
+    split               TEXT CHECK (split IN ('train', 'val', 'test')),  -- `ratdcs split`; NULL = not assigned
     PRIMARY KEY (source, target_id)
 );
 
@@ -185,3 +186,17 @@ SELECT sync_id, started_at, finished_at, workers, files_done, files_failed, file
        stopped_by
 FROM syncs
 ORDER BY sync_id DESC;
+
+-- Targets and files per train/val/test split (`ratdcs split`), per source. Per-target counts
+-- come from the files_by_target index alone, so this stays fast on large manifests.
+CREATE VIEW IF NOT EXISTS split_summary AS
+SELECT t.source,
+       COALESCE(t.split, 'unassigned')  AS split,
+       COUNT(*)                         AS targets,
+       SUM(COALESCE(f.files, 0))        AS files,
+       SUM(COALESCE(f.files_done, 0))   AS files_done
+FROM targets t
+LEFT JOIN (SELECT source, target_id, COUNT(*) AS files, SUM(state = 'done') AS files_done
+           FROM files GROUP BY source, target_id) f
+       ON f.source = t.source AND f.target_id = t.target_id
+GROUP BY t.source, COALESCE(t.split, 'unassigned');

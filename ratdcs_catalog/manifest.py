@@ -45,6 +45,23 @@ SOURCES = ("kepler", "k2", "tess", "ztf")
 # Add a step here whenever schema.sql changes, and bump its PRAGMA user_version.
 MIGRATIONS: dict[int, str] = {}
 
+# 1 -> 2: targets get a train/val/test split (`ratdcs split`), summarised by split_summary.
+# Written out in full (not read from schema.sql) so it keeps meaning "1 -> 2" when schema.sql moves on.
+MIGRATIONS[1] = """
+ALTER TABLE targets ADD COLUMN split TEXT CHECK (split IN ('train', 'val', 'test'));
+CREATE VIEW IF NOT EXISTS split_summary AS
+SELECT t.source,
+       COALESCE(t.split, 'unassigned')  AS split,
+       COUNT(*)                         AS targets,
+       SUM(COALESCE(f.files, 0))        AS files,
+       SUM(COALESCE(f.files_done, 0))   AS files_done
+FROM targets t
+LEFT JOIN (SELECT source, target_id, COUNT(*) AS files, SUM(state = 'done') AS files_done
+           FROM files GROUP BY source, target_id) f
+       ON f.source = t.source AND f.target_id = t.target_id
+GROUP BY t.source, COALESCE(t.split, 'unassigned');
+"""
+
 
 def _schema_sql() -> str:
     return resources.files("ratdcs_catalog").joinpath("schema.sql").read_text(encoding="utf-8")
@@ -508,6 +525,22 @@ class Manifest:
             cur = self.conn.execute(
                 f"""UPDATE files SET state = 'pending', attempts = 0, last_error_kind = NULL, last_error = NULL,
                         verify_level = NULL, verified_at = NULL WHERE {' AND '.join(clauses)}""", params)
+        return cur.rowcount
+
+    # ---- report/verify/split (added by report helper) ---------------------------------------
+
+    def assign_splits(self, splits: dict[tuple[str, str], str | None]) -> int:
+        """Store each target's train/val/test split; ``splits`` maps (source, target_id) -> split.
+
+        Returns how many targets changed split. Used by ``ratdcs split`` (library: ``dataset.split_targets``).
+        """
+        bad = sorted({s for s in splits.values() if s not in ("train", "val", "test", None)})
+        if bad:
+            raise ValueError(f"unknown split name(s) {bad}: expected train, val or test")
+        with self.transaction():
+            cur = self.conn.executemany(
+                "UPDATE targets SET split = ? WHERE source = ? AND target_id = ? AND split IS NOT ?",
+                [(split, source, str(target_id), split) for (source, target_id), split in splits.items()])
         return cur.rowcount
 
     # ---- reading --------------------------------------------------------------------------

@@ -1,0 +1,187 @@
+-- The ratdcs manifest: every intended file, its target, and everything that happened to it.
+--
+-- This file is the source of truth for the current schema (PRAGMA user_version below).
+-- ratdcs_catalog/manifest.py applies it to a new database and migrates older manifests
+-- forward, one version at a time; it never edits a manifest written by a newer ratdcs.
+--
+-- Conventions: tables plural snake_case; units in column names (size_bytes, elapsed_seconds);
+-- times are ISO-8601 UTC text ('2026-11-25T09:00:00.000000Z'), so they sort and compare as text.
+--
+-- File states (README.md, "State machine"):
+--   pending      planned, not yet on disk (or must be fetched again)
+--   downloading  claimed by a sync process until lease_expires_at
+--   done         verified and in its final place under the data directory
+--   failed       gave up after retries; last_error_kind / last_error say why
+
+PRAGMA user_version = 1;
+
+-- One row per `ratdcs plan` run.
+CREATE TABLE IF NOT EXISTS plans (
+    plan_id                 INTEGER PRIMARY KEY,
+    source                  TEXT NOT NULL,             -- kepler, k2, tess, ztf, all
+    arguments_json          TEXT NOT NULL,             -- the effective plan options
+    started_at              TEXT NOT NULL,
+    finished_at             TEXT,
+    targets_count           INTEGER NOT NULL DEFAULT 0,
+    files_new               INTEGER NOT NULL DEFAULT 0,
+    files_updated           INTEGER NOT NULL DEFAULT 0, -- pending rows whose archive size changed
+    files_unchanged         INTEGER NOT NULL DEFAULT 0,
+    files_changed_upstream  INTEGER NOT NULL DEFAULT 0, -- done rows whose archive size changed
+    bytes_total             INTEGER NOT NULL DEFAULT 0, -- known expected bytes of every file the plan listed
+    bytes_new               INTEGER NOT NULL DEFAULT 0  -- known expected bytes of the new rows
+);
+
+-- Catalog provenance of each target (a star for light curves, a ZTF field for images).
+CREATE TABLE IF NOT EXISTS targets (
+    source              TEXT NOT NULL CHECK (source IN ('kepler', 'k2', 'tess', 'ztf')),
+    target_id           TEXT NOT NULL,                  -- KIC, EPIC, TIC number, or ZTF field id
+    name                TEXT,                           -- 'KIC 11904151', 'TIC 261136679', ...
+    ra_deg              REAL,
+    dec_deg             REAL,
+    teff_k              REAL,
+    logg_cgs            REAL,
+    radius_rsun         REAL,
+    mass_msun           REAL,
+    magnitude           REAL,                           -- Kepler mag, Tmag, ...
+    magnitude_band      TEXT,                           -- 'Kp', 'Tmag', ...
+    distance_pc         REAL,
+    disposition         TEXT,                           -- CONFIRMED, PC, CP, KP, ...
+    catalog_row_json    TEXT,                           -- the raw catalog row(s), as fetched
+    plan_id             INTEGER REFERENCES plans (plan_id),
+    updated_at          TEXT NOT NULL,
+    PRIMARY KEY (source, target_id)
+);
+
+-- One row per intended file.
+CREATE TABLE IF NOT EXISTS files (
+    file_id              INTEGER PRIMARY KEY,
+    source               TEXT NOT NULL CHECK (source IN ('kepler', 'k2', 'tess', 'ztf')),
+    target_id            TEXT NOT NULL,
+    product_kind         TEXT NOT NULL,                 -- lc_long, lc_short, lc_fast, ztf_sciimg, ...
+    archive_uri          TEXT,                          -- mast:Kepler/url/..., or NULL for IRSA
+    url                  TEXT NOT NULL UNIQUE,          -- what sync fetches
+    rel_path             TEXT NOT NULL UNIQUE,          -- destination under the data directory
+    expected_size_bytes  INTEGER,                       -- NULL where the archive does not say (IRSA)
+    expected_checksum    TEXT,                          -- 'sha256:<hex>' or 'md5:<hex>', NULL if unknown
+    state                TEXT NOT NULL DEFAULT 'pending'
+                         CHECK (state IN ('pending', 'downloading', 'done', 'failed')),
+    attempts             INTEGER NOT NULL DEFAULT 0,    -- syncs that claimed this row
+    last_error_kind      TEXT,                          -- http_503, size_mismatch, fits_checksum, ...
+    last_error           TEXT,                          -- the full reason, for people
+    observed_size_bytes  INTEGER,
+    observed_sha256      TEXT,
+    verify_level         TEXT CHECK (verify_level IN ('size', 'checksum', 'fits', 'fits_checksum')),
+    nan_fraction         REAL,                          -- of the flux column, light curves only
+    changed_upstream     INTEGER NOT NULL DEFAULT 0,    -- 1 when a re-plan found a new archive size
+    quarantine_path      TEXT,                          -- where a failed file's bytes were kept
+    planned_at           TEXT NOT NULL,
+    downloaded_at        TEXT,
+    verified_at          TEXT,
+    lease_owner          TEXT,                          -- '<host>:<pid>:<random>' of the claiming sync
+    lease_expires_at     TEXT,
+    plan_id              INTEGER REFERENCES plans (plan_id),
+    FOREIGN KEY (source, target_id) REFERENCES targets (source, target_id)
+);
+
+-- One row per `ratdcs sync` run.
+CREATE TABLE IF NOT EXISTS syncs (
+    sync_id          INTEGER PRIMARY KEY,
+    owner            TEXT NOT NULL,
+    arguments_json   TEXT NOT NULL,
+    started_at       TEXT NOT NULL,
+    finished_at      TEXT,
+    workers          INTEGER NOT NULL,
+    files_done       INTEGER NOT NULL DEFAULT 0,
+    files_failed     INTEGER NOT NULL DEFAULT 0,
+    files_adopted    INTEGER NOT NULL DEFAULT 0,
+    bytes_received   INTEGER NOT NULL DEFAULT 0,
+    stopped_by       TEXT                               -- NULL, 'signal', 'disk_full', 'error'
+);
+
+-- One row per transfer attempt (each retry is its own row).
+CREATE TABLE IF NOT EXISTS transfers (
+    transfer_id     INTEGER PRIMARY KEY,
+    file_id         INTEGER NOT NULL REFERENCES files (file_id) ON DELETE CASCADE,
+    sync_id         INTEGER REFERENCES syncs (sync_id),
+    started_at      TEXT NOT NULL,
+    ended_at        TEXT,
+    outcome         TEXT NOT NULL,                      -- done, adopted, retry, failed, interrupted
+    http_status     INTEGER,
+    range_start     INTEGER,                            -- first byte asked for (resume), NULL for a full GET
+    bytes_received  INTEGER NOT NULL DEFAULT 0,
+    error_kind      TEXT,
+    error           TEXT
+);
+
+-- Sync claims pending rows in file_id order, per source; report groups by source and state.
+CREATE INDEX IF NOT EXISTS files_by_state ON files (state, file_id);
+CREATE INDEX IF NOT EXISTS files_by_source_state_size
+    ON files (source, state, expected_size_bytes, observed_size_bytes);
+CREATE INDEX IF NOT EXISTS files_by_target ON files (source, target_id, state);
+CREATE INDEX IF NOT EXISTS files_by_lease ON files (lease_expires_at) WHERE state = 'downloading';
+CREATE INDEX IF NOT EXISTS transfers_by_file ON transfers (file_id);
+CREATE INDEX IF NOT EXISTS transfers_by_sync ON transfers (sync_id);
+
+-- Files and bytes per source and state. Bytes are the archive's expected size where known,
+-- else what was observed on disk; files_unknown_size counts rows that have neither.
+CREATE VIEW IF NOT EXISTS source_state_summary AS
+SELECT source,
+       state,
+       COUNT(*)                                                      AS files,
+       SUM(COALESCE(expected_size_bytes, observed_size_bytes, 0))    AS bytes,
+       SUM(COALESCE(expected_size_bytes, observed_size_bytes) IS NULL) AS files_unknown_size
+FROM files
+GROUP BY source, state;
+
+-- Planned, downloaded and remaining gigabytes per source.
+CREATE VIEW IF NOT EXISTS source_progress AS
+SELECT source,
+       SUM(files)                                     AS files_planned,
+       SUM(CASE WHEN state = 'done' THEN files END)   AS files_done,
+       SUM(CASE WHEN state = 'failed' THEN files END) AS files_failed,
+       ROUND(SUM(bytes) / 1e9, 3)                     AS planned_gb,
+       ROUND(SUM(CASE WHEN state = 'done' THEN bytes ELSE 0 END) / 1e9, 3)  AS downloaded_gb,
+       ROUND(SUM(CASE WHEN state <> 'done' THEN bytes ELSE 0 END) / 1e9, 3) AS remaining_gb
+FROM source_state_summary
+GROUP BY source;
+
+-- Every failed file with its reason.
+CREATE VIEW IF NOT EXISTS failed_files AS
+SELECT file_id, source, target_id, rel_path, url, attempts, last_error_kind, last_error,
+       quarantine_path
+FROM files
+WHERE state = 'failed';
+
+-- Failures grouped by kind of reason, with one example each.
+CREATE VIEW IF NOT EXISTS failure_reasons AS
+SELECT source,
+       COALESCE(last_error_kind, 'unknown') AS error_kind,
+       COUNT(*)                             AS files,
+       MIN(rel_path)                        AS example_path,
+       MIN(last_error)                      AS example_error
+FROM files
+WHERE state = 'failed'
+GROUP BY source, error_kind;
+
+-- Targets that still have files not done.
+CREATE VIEW IF NOT EXISTS incomplete_targets AS
+SELECT t.source, t.target_id, t.name,
+       COUNT(*)                                            AS files_planned,
+       SUM(f.state = 'done')                               AS files_done,
+       SUM(f.state <> 'done')                              AS files_missing,
+       SUM(CASE WHEN f.state <> 'done' THEN f.expected_size_bytes END) AS bytes_missing
+FROM targets t
+JOIN files f ON f.source = t.source AND f.target_id = t.target_id
+GROUP BY t.source, t.target_id
+HAVING SUM(f.state <> 'done') > 0;
+
+-- The last syncs, with their throughput.
+CREATE VIEW IF NOT EXISTS recent_syncs AS
+SELECT sync_id, started_at, finished_at, workers, files_done, files_failed, files_adopted,
+       bytes_received,
+       ROUND((julianday(finished_at) - julianday(started_at)) * 86400, 3) AS elapsed_seconds,
+       ROUND(bytes_received / 1e6 / NULLIF((julianday(finished_at) - julianday(started_at)) * 86400, 0), 3)
+                                                                       AS mb_per_second,
+       stopped_by
+FROM syncs
+ORDER BY sync_id DESC;

@@ -1,0 +1,68 @@
+"""Schema version 2 (targets.split, split_summary): a real version-1 manifest migrates forward."""
+
+import sqlite3
+from pathlib import Path
+
+from ratdcs_catalog.manifest import SCHEMA_VERSION, open_manifest
+
+DATA = Path(__file__).parent / "data"
+
+
+def make_v1_manifest(path: Path) -> None:
+    """A manifest exactly as ratdcs 0.1 (schema version 1) wrote it, with a target and two files."""
+    conn = sqlite3.connect(path)
+    conn.executescript((DATA / "schema_v1.sql").read_text())
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("INSERT INTO targets (source, target_id, name, teff_k, updated_at) "
+                 "VALUES ('tess', '261136679', 'TIC 261136679', 5600.0, '2026-01-01T00:00:00.000000Z')")
+    conn.executemany(
+        "INSERT INTO files (source, target_id, product_kind, url, rel_path, expected_size_bytes, state, planned_at) "
+        "VALUES ('tess', '261136679', 'lc_120s', ?, ?, 2039040, ?, '2026-01-01T00:00:00.000000Z')",
+        [("http://a.test/1.fits", "tess/1.fits", "done"), ("http://a.test/2.fits", "tess/2.fits", "pending")])
+    conn.commit()
+    conn.close()
+
+
+def test_schema_is_version_2():
+    assert SCHEMA_VERSION == 2
+
+
+def test_a_version_1_manifest_is_migrated_and_keeps_its_data(tmp_path):
+    path = tmp_path / "m.sqlite"
+    make_v1_manifest(path)
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 1
+    with open_manifest(path) as m:
+        assert m.query("PRAGMA user_version")[0][0] == 2
+        target = m.query("SELECT target_id, name, teff_k, split FROM targets")[0]
+        assert tuple(target) == ("261136679", "TIC 261136679", 5600.0, None)
+        assert [tuple(r) for r in m.query("SELECT rel_path, state FROM files ORDER BY rel_path")] == [
+            ("tess/1.fits", "done"), ("tess/2.fits", "pending")]
+        assert [tuple(r) for r in m.query("SELECT * FROM split_summary")] == [("tess", "unassigned", 1, 2, 1)]
+        assert m.assign_splits({("tess", "261136679"): "train"}) == 1
+        assert [tuple(r) for r in m.query("SELECT * FROM split_summary")] == [("tess", "train", 1, 2, 1)]
+
+
+def test_migrated_and_fresh_manifests_have_the_same_schema(tmp_path):
+    make_v1_manifest(tmp_path / "old.sqlite")
+    open_manifest(tmp_path / "old.sqlite").close()
+    open_manifest(tmp_path / "new.sqlite").close()
+
+    def shape(path):
+        conn = sqlite3.connect(path)
+        columns = {t: [tuple(c)[1:] for c in conn.execute(f"PRAGMA table_info({t})")]
+                   for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        views = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
+        return columns, views
+
+    assert shape(tmp_path / "old.sqlite") == shape(tmp_path / "new.sqlite")
+
+
+def test_a_version_1_manifest_opened_read_only_asks_for_migration(tmp_path):
+    import pytest
+
+    from ratdcs_catalog.errors import ManifestError
+
+    path = tmp_path / "m.sqlite"
+    make_v1_manifest(path)
+    with pytest.raises(ManifestError, match="has schema version 1; it needs migrating to 2"):
+        open_manifest(path, readonly=True)
