@@ -1,0 +1,246 @@
+"""What "good" means for one downloaded file: size, checksum, FITS structure, FITS checksums.
+
+Checks run from cheap to expensive and stop at the first failure; the result names the highest
+level reached (``size`` < ``checksum`` < ``fits`` < ``fits_checksum``), which the manifest keeps
+per row. A level is "reached" only when there was something to check it against: a file with no
+expected size and no checksum starts at the FITS checks.
+
+Why each check exists (ARCHIVES.md section 5): interrupted downloads left truncated files that
+later failed with "Empty or corrupt FITS"; resumed downloads appended a whole body to a partial
+file. Size catches the first, the archive's own FITS CHECKSUM/DATASUM cards catch both, and the
+structure check catches an HTML error page or a product of the wrong kind saved under a FITS name.
+
+astropy is imported inside the functions that need it, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import warnings
+from pathlib import Path
+from typing import Iterable, Mapping
+
+__all__ = ["LEVELS", "VerifyResult", "hash_file", "parse_checksum", "verify_file"]
+
+LEVELS = ("size", "checksum", "fits", "fits_checksum")
+FITS_CHECKSUM_POLICIES = ("strict", "warn", "off")
+HASH_ALGORITHMS = ("sha256", "md5")
+_READ_BYTES = 1 << 20
+
+# Light-curve columns every product needs (ARCHIVES.md section 2); the quality column is named
+# SAP_QUALITY in Kepler/K2 files and QUALITY in TESS files.
+LC_HDU = "LIGHTCURVE"
+LC_COLUMNS = ("TIME", "SAP_FLUX", "SAP_FLUX_ERR", "PDCSAP_FLUX", "PDCSAP_FLUX_ERR")
+LC_QUALITY_COLUMNS = ("SAP_QUALITY", "QUALITY")
+LC_FLUX_COLUMN = "PDCSAP_FLUX"
+
+
+@dataclasses.dataclass
+class VerifyResult:
+    """The verdict on one file. ``level`` is the highest check passed (None: none applied)."""
+
+    ok: bool
+    level: str | None
+    error_kind: str | None = None
+    error: str | None = None
+    nan_fraction: float | None = None
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+
+class _Failed(Exception):
+    """Internal: one check failed; carries the error kind and the sentence for the manifest."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def hash_file(path: str | Path, algorithms: Iterable[str] = ("sha256",)) -> dict[str, str]:
+    """Hex digests of a file's bytes, read once in 1 MiB blocks, for each algorithm named."""
+    hashers = {name: hashlib.new(name) for name in algorithms}
+    with open(path, "rb") as fh:
+        while block := fh.read(_READ_BYTES):
+            for hasher in hashers.values():
+                hasher.update(block)
+    return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+
+
+def parse_checksum(text: str | None) -> tuple[str, str] | None:
+    """'sha256:<hex>' or 'md5:<hex>' -> (algorithm, lower-case hex); None for anything else."""
+    if not text or ":" not in text:
+        return None
+    algorithm, _, digest = text.partition(":")
+    algorithm = algorithm.strip().lower().replace("-", "")
+    if algorithm not in HASH_ALGORITHMS or not digest.strip():
+        return None
+    return algorithm, digest.strip().lower()
+
+
+def is_fits_product(product_kind: str, path: Path) -> bool:
+    """Light curves and ZTF images are FITS; other kinds only when their name says so."""
+    return product_kind.startswith(("lc", "ztf")) or path.name.lower().endswith((".fits", ".fits.gz", ".fit"))
+
+
+def verify_file(
+    path: str | Path,
+    *,
+    product_kind: str,
+    expected_size: int | None = None,
+    expected_checksum: str | None = None,
+    observed_hashes: Mapping[str, str] | None = None,
+    fits_checksum: str = "strict",
+    max_nan_fraction: float | None = None,
+) -> VerifyResult:
+    """Check one file against what the plan and the archive said it should be.
+
+    ``observed_hashes`` are digests already computed while the bytes arrived (so the file is not
+    read twice); any algorithm missing there is computed from the file. ``fits_checksum`` is the
+    CHECKSUM/DATASUM policy: strict fails the file, warn records a warning, off skips the check.
+    """
+    if fits_checksum not in FITS_CHECKSUM_POLICIES:
+        raise ValueError(f"fits_checksum must be one of {FITS_CHECKSUM_POLICIES}, not {fits_checksum!r}")
+    path = Path(path)
+    result = VerifyResult(ok=True, level=None)
+    try:
+        _check_size(path, expected_size, result)
+        _check_checksum(path, expected_checksum, observed_hashes, result)
+        if is_fits_product(product_kind, path):
+            _check_fits(path, product_kind, fits_checksum, max_nan_fraction, result)
+    except _Failed as failed:
+        result.ok, result.error_kind, result.error = False, failed.kind, failed.message
+    return result
+
+
+def _check_size(path: Path, expected_size: int | None, result: VerifyResult) -> None:
+    try:
+        found = path.stat().st_size
+    except OSError as exc:
+        raise _Failed("missing", f"{path.name}: cannot read the file ({exc.strerror})") from None
+    if expected_size is None:
+        return
+    if found != expected_size:
+        raise _Failed("size_mismatch", f"size mismatch for {path.name}: expected {expected_size} bytes, "
+                                       f"found {found}")
+    result.level = "size"
+
+
+def _check_checksum(path: Path, expected: str | None, observed: Mapping[str, str] | None,
+                    result: VerifyResult) -> None:
+    parsed = parse_checksum(expected)
+    if parsed is None:
+        if expected:
+            result.warnings.append(f"expected checksum {expected!r} is not sha256:<hex> or md5:<hex>; not checked")
+        return
+    algorithm, digest = parsed
+    found = (observed or {}).get(algorithm) or hash_file(path, (algorithm,))[algorithm]
+    if found.lower() != digest:
+        raise _Failed("checksum_mismatch", f"{algorithm} mismatch for {path.name}: expected {digest}, found {found}")
+    result.level = "checksum"
+
+
+def _check_fits(path: Path, product_kind: str, policy: str, max_nan_fraction: float | None,
+                result: VerifyResult) -> None:
+    from astropy.io import fits
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            # memmap off: the file is read once and closed, and a truncated file must not map.
+            with fits.open(path, checksum=policy != "off", memmap=False, lazy_load_hdus=False) as hdul:
+                _check_truncation(path, caught)
+                _check_span(path, hdul)
+                if product_kind.startswith("lc"):
+                    result.nan_fraction = _check_light_curve(path, hdul)
+                elif product_kind.startswith("ztf"):
+                    _check_image(path, hdul)
+                checksum_state = _checksum_state(hdul, policy)
+        except _Failed:
+            raise
+        except Exception as exc:  # astropy raises many types (OSError, ValueError, VerifyError) for garbage
+            raise _Failed("fits_invalid", f"{path.name} is not a readable FITS file: {exc}") from None
+    _check_truncation(path, caught)
+    result.level = "fits"
+    _apply_checksum_policy(path, policy, checksum_state, caught, result)
+    _check_nan_fraction(path, result.nan_fraction, max_nan_fraction)
+
+
+def _check_truncation(path: Path, caught: list) -> None:
+    # astropy drops an HDU it cannot read with a warning ("There may be extra bytes after the
+    # last HDU or the file is corrupted") instead of raising; for a downloaded file that is damage.
+    for warning in caught:
+        text = str(warning.message)
+        if any(sign in text.lower() for sign in ("truncated", "corrupted", "error validating header")):
+            raise _Failed("fits_invalid", f"{path.name} is a truncated or damaged FITS file: "
+                                          f"{' '.join(text.split())}")
+
+
+def _check_span(path: Path, hdul) -> None:
+    # astropy reads a file cut inside its last data block without complaint; the HDUs' own
+    # sizes say how long the file must be (each data unit padded to 2880-byte blocks).
+    last = hdul[-1].fileinfo()
+    needed = last["datLoc"] + last["datSpan"]
+    found = path.stat().st_size
+    if found < needed:
+        raise _Failed("fits_invalid", f"{path.name} is a truncated FITS file: its headers need {needed} bytes, "
+                                      f"found {found}")
+
+
+def _check_light_curve(path: Path, hdul) -> float | None:
+    if LC_HDU not in hdul or not hasattr(hdul[LC_HDU], "columns"):
+        names = ", ".join(h.name for h in hdul)
+        raise _Failed("fits_missing_hdu", f"{path.name}: expected a {LC_HDU} binary table HDU, found HDUs {names}")
+    columns = set(hdul[LC_HDU].columns.names)
+    missing = [c for c in LC_COLUMNS if c not in columns]
+    if not any(c in columns for c in LC_QUALITY_COLUMNS):
+        missing.append(" or ".join(LC_QUALITY_COLUMNS))
+    if missing:
+        raise _Failed("fits_missing_column", f"{path.name}: light curve lacks column(s) {', '.join(missing)}")
+    flux = hdul[LC_HDU].data[LC_FLUX_COLUMN]
+    if len(flux) == 0:
+        return None
+    import numpy as np
+
+    return float(np.count_nonzero(np.isnan(flux)) / len(flux))
+
+
+def _check_image(path: Path, hdul) -> None:
+    for hdu in hdul:
+        if hdu.is_image and hdu.header.get("NAXIS") == 2 and hdu.header.get("NAXIS1", 0) > 0 and hdu.header.get("NAXIS2", 0) > 0:
+            hdu.data  # noqa: B018 - reading the pixels proves they are all there
+            return
+    raise _Failed("fits_not_image", f"{path.name}: expected a 2-D image, found no HDU with NAXIS = 2")
+
+
+def _checksum_state(hdul, policy: str) -> bool:
+    """Whether any HDU carries CHECKSUM or DATASUM cards (astropy already checked them on open)."""
+    if policy == "off":
+        return False
+    for hdu in hdul:
+        hdu.data  # noqa: B018 - DATASUM is verified as the data is read
+    return any("CHECKSUM" in hdu.header or "DATASUM" in hdu.header for hdu in hdul)
+
+
+def _apply_checksum_policy(path: Path, policy: str, present: bool, caught: list, result: VerifyResult) -> None:
+    # astropy reports a bad CHECKSUM/DATASUM as a warning, not an exception (ARCHIVES.md section 2).
+    failures = [str(w.message).strip() for w in caught if "verification failed" in str(w.message)]
+    if not present or policy == "off":
+        return
+    if not failures:
+        result.level = "fits_checksum"
+        return
+    message = (f"FITS CHECKSUM/DATASUM of {path.name} do not verify ({'; '.join(failures)}): "
+               "the bytes differ from what the archive wrote")
+    if policy == "strict":
+        raise _Failed("fits_checksum", message)
+    result.warnings.append(message)
+
+
+def _check_nan_fraction(path: Path, fraction: float | None, limit: float | None) -> None:
+    if limit is None or fraction is None or math.isnan(fraction):
+        return
+    if fraction > limit:
+        raise _Failed("nan_fraction", f"{path.name}: {fraction:.1%} of {LC_FLUX_COLUMN} is NaN, "
+                                      f"above the limit of {limit:.1%} (verify.max_nan_fraction)")
