@@ -101,3 +101,6 @@ def main() -> None:
 
 
 # ---- commands from their own modules (one line each) -------------------------------------
+from .plan_cmd import plan  # noqa: E402
+
+cli.add_command(plan)

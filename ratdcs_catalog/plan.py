@@ -1,0 +1,174 @@
+"""`ratdcs plan`: ask the catalogs, then write every intended file into the manifest at once.
+
+All network work happens first; the manifest is written afterwards in one transaction, so an
+archive error (or Ctrl-C) at any point leaves the manifest exactly as it was. ``--dry-run``
+runs the same upsert and rolls it back, so its counts are the real ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+from .manifest import Manifest, UpsertCounts, open_manifest
+from .sources.common import PlannerContext, SourcePlan
+from .sources.http import CatalogHTTP
+
+__all__ = ["PlanSummary", "SOURCES", "SourceSummary", "plan"]
+
+log = logging.getLogger("ratdcs.plan")
+
+SOURCES = ("kepler", "k2", "tess", "ztf", "all")
+
+
+@dataclasses.dataclass
+class SourceSummary:
+    source: str
+    targets: int
+    files: int
+    counts: UpsertCounts
+    refused: list[str]
+    files_unknown_size: int
+    targets_skipped_by_max_bytes: int = 0
+    probes_failed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """One flat row: the source's numbers and its upsert counts side by side."""
+        row = dataclasses.asdict(self)
+        del row["counts"]
+        return {**row, **dataclasses.asdict(self.counts)}
+
+
+@dataclasses.dataclass
+class PlanSummary:
+    sources: list[SourceSummary]
+    dry_run: bool
+    requests_sent: int
+    manifest_path: Path
+
+    @property
+    def total(self) -> UpsertCounts:
+        total = UpsertCounts()
+        for s in self.sources:
+            total.add(s.counts)
+        return total
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"dry_run": self.dry_run, "manifest": str(self.manifest_path), "requests_sent": self.requests_sent,
+                "sources": [s.as_dict() for s in self.sources], "total": dataclasses.asdict(self.total)}
+
+
+def plan(config, source: str, *, n: int | None = None, dry_run: bool = False, max_bytes: int | None = None,
+         http: CatalogHTTP | None = None, **options: Any) -> PlanSummary:
+    """Plan one source (or ``all``) into the manifest named by ``config``; see ``ratdcs plan --help``.
+
+    ``options`` per source: kepler ``cadence``, ``quarters``; k2 ``cadence``, ``campaigns``;
+    tess ``dispositions``, ``cadence``, ``sectors``; ztf ``start_date``, ``end_date``, ``fields``,
+    ``filters``, ``ccds``, ``probe_sizes``.
+    """
+    if source not in SOURCES:
+        raise UsageError(f"unknown source {source!r}", hint=f"choose from {', '.join(SOURCES)}")
+    if n is not None and n < 1:
+        raise UsageError(f"--n must be at least 1, got {n}")
+    http = http or CatalogHTTP.from_config(config)
+    ctx = PlannerContext(config, http)
+    arguments = {"source": source, "n": n, "max_bytes": max_bytes, **options}
+    plans = [_plan_one(ctx, s, n, options) for s in (("kepler", "tess", "ztf") if source == "all" else (source,))]
+    probes_failed = {}
+    if options.get("probe_sizes"):
+        probes_failed = _probe(ctx, plans)
+    skipped = {p.source: _apply_max_bytes(p, max_bytes) for p in plans} if max_bytes is not None else {}
+    summaries = _write(config.manifest_path, source, arguments, plans, dry_run)
+    for s in summaries:
+        s.targets_skipped_by_max_bytes = skipped.get(s.source, 0)
+        s.probes_failed = probes_failed.get(s.source, 0)
+    return PlanSummary(summaries, dry_run, http.requests_sent, config.manifest_path)
+
+
+def _plan_one(ctx: PlannerContext, source: str, n: int | None, options: dict) -> SourcePlan:
+    from .sources import kepler, tess, ztf
+
+    config = ctx.config
+    if source == "kepler":
+        return kepler.plan_kepler(ctx, n=n or config["kepler.max_targets"],
+                                  cadence=options.get("cadence") or config["kepler.cadence"],
+                                  quarters=options.get("quarters") or config["kepler.quarters"])
+    if source == "k2":
+        return kepler.plan_k2(ctx, n=n or config["k2.max_targets"], cadence=options.get("cadence") or "long",
+                              campaigns=options.get("campaigns") or config["k2.campaigns"])
+    if source == "tess":
+        return tess.plan_tess(ctx, n=n or config["tess.max_targets"],
+                              dispositions=options.get("dispositions") or config["tess.dispositions"],
+                              cadence=options.get("tess_cadence") or config["tess.cadence"],
+                              sectors=options.get("sectors") or config["tess.sectors"])
+    return ztf.plan_ztf(ctx, n=n or config["ztf.max_images"],
+                        start_date=options.get("start_date") or config["ztf.start_date"],
+                        end_date=options.get("end_date") or config["ztf.end_date"],
+                        fields=options.get("fields") or config["ztf.fields"],
+                        filters=options.get("filters") or config["ztf.filters"],
+                        ccds=options.get("ccds") or config["ztf.ccds"])
+
+
+def _probe(ctx: PlannerContext, plans: list[SourcePlan]) -> dict[str, int]:
+    from .sources.ztf import probe_sizes
+
+    failed = {}
+    for p in plans:
+        for target in p.targets:
+            target.files, misses = probe_sizes(ctx.http, target.files, ctx.config["ztf.probe_concurrency"])
+            failed[p.source] = failed.get(p.source, 0) + misses
+    return failed
+
+
+def _apply_max_bytes(p: SourcePlan, max_bytes: int) -> int:
+    """Keep whole targets, in order, while their known bytes fit under ``max_bytes``."""
+    kept, total = [], 0
+    for target in p.targets:
+        if total + target.known_bytes > max_bytes:
+            break
+        kept.append(target)
+        total += target.known_bytes
+    skipped = len(p.targets) - len(kept)
+    p.targets = kept
+    return skipped
+
+
+class _RollBack(Exception):
+    """Raised inside the transaction of a dry run, so nothing it did is kept."""
+
+
+def _write(manifest_path: Path, source: str, arguments: dict, plans: list[SourcePlan],
+           dry_run: bool) -> list[SourceSummary]:
+    if dry_run and not manifest_path.exists():
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as scratch:  # counts against an empty manifest
+            return _write(Path(scratch) / "dry-run.sqlite", source, arguments, plans, dry_run)
+    summaries: list[SourceSummary] = []
+    with open_manifest(manifest_path) as manifest:
+        try:
+            with manifest.transaction():
+                plan_id = manifest.begin_plan(source, arguments)
+                total = UpsertCounts()
+                for p in plans:
+                    summaries.append(_write_source(manifest, p, plan_id))
+                    total.add(summaries[-1].counts)
+                manifest.finish_plan(plan_id, sum(s.targets for s in summaries), total)
+                if dry_run:
+                    raise _RollBack
+        except _RollBack:
+            pass
+    return summaries
+
+
+def _write_source(manifest: Manifest, p: SourcePlan, plan_id: int) -> SourceSummary:
+    manifest.upsert_targets([t.target for t in p.targets], plan_id)
+    files = [f for t in p.targets for f in t.files]
+    counts = manifest.upsert_files(files, plan_id)
+    for reason in p.refused:
+        log.warning("%s: %s", p.source, reason)
+    return SourceSummary(p.source, len(p.targets), len(files), counts, p.refused,
+                         sum(1 for f in files if f.expected_size_bytes is None))

@@ -1,0 +1,140 @@
+"""What every source planner shares: the plan it returns, and MAST light-curve products.
+
+A planner turns catalog answers into a ``SourcePlan``: targets in a deterministic order, each
+with the files it needs. It never touches the manifest; ``ratdcs_catalog.plan`` writes.
+Unsafe archive-provided names and URLs are refused here, one product at a time, and reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any, Callable, Iterable, Sequence
+from urllib.parse import quote
+
+from ..errors import UnsafeProductError
+from ..manifest import PlannedFile
+from ..paths import check_relative_path, check_url, safe_filename
+from .http import CatalogHTTP
+from .mast import MastClient
+
+__all__ = ["PlannerContext", "SourcePlan", "TargetPlan", "batched", "mast_light_curves", "to_float"]
+
+log = logging.getLogger("ratdcs.plan")
+
+
+@dataclasses.dataclass
+class TargetPlan:
+    target: dict[str, Any]  # a targets row (see Manifest.upsert_targets)
+    files: list[PlannedFile]
+
+    @property
+    def known_bytes(self) -> int:
+        return sum(f.expected_size_bytes or 0 for f in self.files)
+
+
+@dataclasses.dataclass
+class SourcePlan:
+    source: str
+    query: str  # the catalog query that chose the targets, shown when it matches nothing
+    targets: list[TargetPlan]
+    refused: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class PlannerContext:
+    """Everything a planner needs from outside: endpoints, HTTP, batch size."""
+
+    config: Any
+    http: CatalogHTTP
+
+    @property
+    def batch_size(self) -> int:
+        return self.config["catalog.batch_size"]
+
+    def mast(self) -> MastClient:
+        return MastClient(self.http, self.config["endpoints.mast"],
+                          executing_polls=self.config["catalog.executing_polls"])
+
+
+def batched(items: Sequence, size: int) -> Iterable[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def to_float(value: Any) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def mast_light_curves(
+    ctx: PlannerContext,
+    *,
+    source: str,
+    collection: str,
+    target_names: dict[str, str],
+    subgroups: set[str],
+    product_kind: str,
+    subdir: str,
+    keep: Callable[[str], bool] = lambda filename: True,
+) -> tuple[dict[str, list[PlannedFile]], list[str]]:
+    """Light-curve files per target id, from MAST, in ``2 * ceil(targets / batch)`` requests.
+
+    ``target_names`` maps MAST ``target_name`` (kplr011904151, ktwo201367065, 261136679) to our
+    target id. Products are kept when their ``productSubGroupDescription`` is in ``subgroups``
+    and ``keep(filename)`` agrees (quarter/sector/campaign subsets). A file listed twice
+    (MAST repeats products shared by observations) becomes one row.
+    """
+    mast = ctx.mast()
+    obsid_target: dict[str, str] = {}
+    for names in batched(list(target_names), ctx.batch_size):
+        for obs in mast.observations(collection, names):
+            if str(obs.get("target_name")) in target_names:
+                obsid_target[str(obs["obsid"])] = target_names[str(obs["target_name"])]
+    files: dict[str, list[PlannedFile]] = {}
+    seen: set[str] = set()
+    refused: list[str] = []
+    download = ctx.config["endpoints.mast_download"]
+    for obsids in batched(sorted(obsid_target, key=_numeric_first), ctx.batch_size):
+        for product in mast.products(obsids):
+            if product.get("productSubGroupDescription") not in subgroups:
+                continue
+            target_id = obsid_target.get(str(product.get("obsID")))
+            try:
+                planned = _light_curve_file(product, source, target_id, product_kind, subdir, download)
+            except UnsafeProductError as exc:
+                refused.append(str(exc))
+                continue
+            filename = planned.rel_path.rsplit("/", 1)[1]
+            if planned.rel_path in seen or not keep(filename):
+                continue
+            seen.add(planned.rel_path)
+            files.setdefault(target_id, []).append(planned)
+    for target_files in files.values():
+        target_files.sort(key=lambda f: f.rel_path)
+    return files, refused
+
+
+def _light_curve_file(product: dict, source: str, target_id: str | None, product_kind: str, subdir: str,
+                      download_url: str) -> PlannedFile:
+    filename = safe_filename(str(product.get("productFilename") or ""))
+    uri = str(product.get("dataURI") or "")
+    if not uri.startswith("mast:") or "\x00" in uri or ".." in uri.split("/"):
+        raise UnsafeProductError(f"refused archive URI {uri!r} for {filename}: not a mast: URI")
+    if target_id is None:
+        raise UnsafeProductError(f"refused {filename}: its obsID {product.get('obsID')!r} is none we asked for")
+    size = product.get("size")
+    return PlannedFile(
+        source=source, target_id=target_id, product_kind=product_kind, archive_uri=uri,
+        url=check_url(f"{download_url}?uri={quote(uri, safe=':/')}"),
+        rel_path=check_relative_path(f"{subdir}/{filename}"),
+        expected_size_bytes=int(size) if size not in (None, "") and int(size) > 0 else None,
+    )
+
+
+def _numeric_first(value: str):
+    return (0, int(value), "") if value.isdigit() else (1, 0, value)

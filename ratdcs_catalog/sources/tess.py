@@ -1,0 +1,85 @@
+"""TESS: TOI hosts from the Exoplanet Archive, TIC stellar parameters and SPOC light curves from MAST."""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+
+from ..errors import NoTargetsError, UsageError
+from .common import PlannerContext, SourcePlan, TargetPlan, batched, mast_light_curves, to_float
+from .tables import tap_query
+
+__all__ = ["DISPOSITIONS", "plan_tess"]
+
+# TFOPWG dispositions in the `toi` table (ARCHIVES.md section 3).
+DISPOSITIONS = ("PC", "CP", "KP", "APC", "FP", "FA")
+_CADENCES = {"120s": ("LC", "lc"), "20s": ("FAST-LC", "lc_fast")}
+
+
+def toi_query(dispositions: list[str]) -> str:
+    listed = ",".join(f"'{d}'" for d in dispositions)
+    return ("select toi,tid,tfopwg_disp,pl_orbper,ra,dec,st_tmag,st_teff,st_logg,st_rad,st_dist from toi "
+            f"where tfopwg_disp in ({listed}) order by toi")
+
+
+def plan_tess(ctx: PlannerContext, *, n: int, dispositions: list[str], cadence: str = "120s",
+              sectors: list[int] = ()) -> SourcePlan:
+    """The first ``n`` distinct TIC hosts of TOIs with these dispositions, their TIC rows and light curves."""
+    dispositions = check_dispositions(dispositions)
+    query = toi_query(dispositions)
+    hosts: OrderedDict[str, list[dict]] = OrderedDict()
+    for row in tap_query(ctx.http, ctx.config["endpoints.exoplanet_tap"], query):
+        tid = str(row.get("tid") or "").strip()
+        if tid.isdigit() and (tid in hosts or len(hosts) < n):
+            hosts.setdefault(str(int(tid)), []).append(row)
+    if not hosts:
+        raise NoTargetsError(f"no targets matched: {query}", hint="try other --disposition values")
+    tic = _tic_parameters(ctx, list(hosts))
+    subgroup, kind = _CADENCES[cadence]
+    wanted = {f"-s{s:04d}-" for s in sectors}
+    files, refused = mast_light_curves(
+        ctx, source="tess", collection="TESS", target_names={tid: tid for tid in hosts},
+        subgroups={subgroup}, product_kind=kind, subdir="tess/fits",
+        keep=lambda name: name.endswith("_lc.fits") and (not wanted or _sector_tag(name) in wanted))
+    targets = [TargetPlan(_tess_target(tid, rows, tic.get(tid)), files.get(tid, [])) for tid, rows in hosts.items()]
+    return SourcePlan("tess", query, targets, refused)
+
+
+def check_dispositions(dispositions: list[str]) -> list[str]:
+    chosen = [d.strip().upper() for d in dispositions if d.strip()]
+    unknown = [d for d in chosen if d not in DISPOSITIONS]
+    if unknown or not chosen:
+        raise UsageError(f"--disposition: unknown TOI disposition {', '.join(unknown) or '(none given)'}",
+                         hint=f"choose from {', '.join(DISPOSITIONS)}")
+    return chosen
+
+
+def _tic_parameters(ctx: PlannerContext, tic_ids: list[str]) -> dict[str, dict]:
+    """TIC rows by id, fetched ``catalog.batch_size`` ids per request."""
+    mast = ctx.mast()
+    found: dict[str, dict] = {}
+    for ids in batched(tic_ids, ctx.batch_size):
+        for row in mast.tic_rows(ids):
+            found[str(row.get("ID"))] = row
+    return found
+
+
+def _tess_target(tid: str, toi_rows: list[dict], tic_row: dict | None) -> dict:
+    """Stellar parameters from the TIC where it has them, else from the TOI table."""
+    toi = toi_rows[0]
+    tic_row = tic_row or {}
+
+    def pick(tic_key: str, toi_key: str | None) -> float | None:
+        value = to_float(tic_row.get(tic_key))
+        return value if value is not None or toi_key is None else to_float(toi.get(toi_key))
+
+    return {"source": "tess", "target_id": tid, "name": f"TIC {tid}", "ra_deg": pick("ra", "ra"),
+            "dec_deg": pick("dec", "dec"), "teff_k": pick("Teff", "st_teff"), "logg_cgs": pick("logg", "st_logg"),
+            "radius_rsun": pick("rad", "st_rad"), "mass_msun": pick("mass", None),
+            "magnitude": pick("Tmag", "st_tmag"), "magnitude_band": "Tmag", "distance_pc": pick("d", "st_dist"),
+            "disposition": toi.get("tfopwg_disp"), "catalog_row": {"toi": toi_rows, "tic": tic_row or None}}
+
+
+def _sector_tag(filename: str) -> str:
+    match = re.search(r"-s\d{4}-", filename)
+    return match.group(0) if match else ""

@@ -1,0 +1,147 @@
+"""ZTF science images: IRSA IBE search by date range, URLs built at the archive's real layout.
+
+IRSA gives no sizes and no checksums (ARCHIVES.md section 4): rows keep their size unknown
+unless ``probe_sizes`` asks for a HEAD pass with bounded concurrency.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as _dt
+import logging
+import re
+
+from ..errors import NoTargetsError, UnsafeProductError, UsageError
+from ..manifest import PlannedFile
+from ..paths import check_relative_path, check_url
+from .common import PlannerContext, SourcePlan, TargetPlan, to_float
+from .tables import ibe_search
+
+__all__ = ["FILTER_CODES", "julian_date", "parse_date", "plan_ztf", "probe_sizes"]
+
+log = logging.getLogger("ratdcs.plan")
+
+FILTER_CODES = ("zg", "zr", "zi")
+_UNIX_EPOCH_JD = 2440587.5
+
+
+def parse_date(text: str, option: str) -> _dt.date:
+    try:
+        return _dt.date.fromisoformat(str(text).strip())
+    except ValueError:
+        raise UsageError(f"{option}: {text!r} is not a date (expected YYYY-MM-DD, a real calendar day)",
+                         hint="for example --start-date 2024-01-01") from None
+
+
+def julian_date(day: _dt.date) -> float:
+    """Julian date at 00:00 UTC of ``day``."""
+    midnight = _dt.datetime(day.year, day.month, day.day, tzinfo=_dt.timezone.utc)
+    return midnight.timestamp() / 86400.0 + _UNIX_EPOCH_JD
+
+
+def ztf_where(start: _dt.date, end: _dt.date, fields: list[int], filters: list[str], ccds: list[int]) -> str:
+    clauses = [f"obsjd BETWEEN {julian_date(start):.5f} AND {julian_date(end + _dt.timedelta(days=1)):.5f}"]
+    if fields:
+        clauses.append(f"field IN ({','.join(str(int(f)) for f in fields)})")
+    if filters and set(filters) != set(FILTER_CODES):
+        clauses.append(f"filtercode IN ({','.join(repr(f) for f in filters)})")
+    if ccds:
+        clauses.append(f"ccdid IN ({','.join(str(int(c)) for c in ccds)})")
+    return " AND ".join(clauses)
+
+
+def check_ztf_options(start_date: str, end_date: str, filters: list[str], ccds: list[int], fields: list[int]):
+    start, end = parse_date(start_date, "--start-date"), parse_date(end_date, "--end-date")
+    if end < start:
+        raise UsageError(f"--end-date {end} is before --start-date {start}", hint="swap them")
+    unknown = [f for f in filters if f not in FILTER_CODES]
+    if unknown or not filters:
+        raise UsageError(f"--filter: unknown ZTF filter code {', '.join(unknown) or '(none given)'}",
+                         hint=f"choose from {', '.join(FILTER_CODES)}")
+    bad_ccds = [c for c in ccds if not 1 <= c <= 16]
+    if bad_ccds:
+        raise UsageError(f"--ccd: ZTF CCD ids are 1-16, got {', '.join(map(str, bad_ccds))}")
+    if any(f < 0 for f in fields):
+        raise UsageError("--field: ZTF field ids are positive numbers")
+    return start, end
+
+
+def plan_ztf(ctx: PlannerContext, *, n: int, start_date: str, end_date: str, fields: list[int] = (),
+             filters: list[str] = FILTER_CODES, ccds: list[int] = ()) -> SourcePlan:
+    """The first ``n`` science exposures (by time) in the date range, grouped by field."""
+    start, end = check_ztf_options(start_date, end_date, list(filters), list(ccds), list(fields))
+    where = ztf_where(start, end, list(fields), list(filters), list(ccds))
+    rows = ibe_search(ctx.http, ctx.config["endpoints.irsa_ibe"], "ztf/products/sci", where)
+    rows = [r for r in rows if (r.get("imgtypecode") or "o") == "o"]
+    rows.sort(key=lambda r: (to_float(r.get("obsjd")) or 0.0, _int(r.get("field")), _int(r.get("ccdid")),
+                             _int(r.get("qid")), r.get("filtercode") or ""))
+    query = f"IRSA ztf/products/sci WHERE {where}"
+    if not rows:
+        raise NoTargetsError(f"no targets matched: {query}", hint="widen the dates, fields or filters")
+    by_field: dict[str, TargetPlan] = {}
+    refused: list[str] = []
+    seen: set[str] = set()
+    for row in rows:
+        if len(seen) == n:
+            break
+        try:
+            planned = _science_image(row, ctx.config["endpoints.irsa_ibe"])
+        except UnsafeProductError as exc:
+            refused.append(str(exc))
+            continue
+        if planned.rel_path in seen:
+            continue
+        seen.add(planned.rel_path)
+        field = planned.target_id
+        if field not in by_field:
+            by_field[field] = TargetPlan(_field_target(field, row), [])
+        by_field[field].files.append(planned)
+    return SourcePlan("ztf", query, list(by_field.values()), refused)
+
+
+def _science_image(row: dict, ibe_url: str) -> PlannedFile:
+    """The sciimg URL at IRSA's layout: /ibe/data/ztf/products/sci/YYYY/MMDD/dddddd/ztf_..._sciimg.fits."""
+    ffd, code, kind = str(row.get("filefracday") or ""), row.get("filtercode") or "", row.get("imgtypecode") or "o"
+    field, ccd, qid = _int(row.get("field")), _int(row.get("ccdid")), _int(row.get("qid"))
+    if not re.fullmatch(r"\d{14}", ffd) or code not in FILTER_CODES or not re.fullmatch(r"[a-z]", kind) \
+            or not (field >= 0 and 1 <= ccd <= 16 and 1 <= qid <= 4):
+        raise UnsafeProductError(f"refused ZTF row with unusable metadata (filefracday={ffd!r}, field={field}, "
+                                 f"filtercode={code!r}, ccdid={ccd}, qid={qid})")
+    name = f"ztf_{ffd}_{field:06d}_{code}_c{ccd:02d}_{kind}_q{qid}_sciimg.fits"
+    url = f"{ibe_url.rstrip('/')}/data/ztf/products/sci/{ffd[:4]}/{ffd[4:8]}/{ffd[8:]}/{name}"
+    return PlannedFile(source="ztf", target_id=str(field), product_kind="ztf_sciimg", url=check_url(url),
+                       rel_path=check_relative_path(f"ztf/images/{name}"))
+
+
+def _field_target(field: str, row: dict) -> dict:
+    return {"source": "ztf", "target_id": field, "name": f"ZTF field {field}", "ra_deg": to_float(row.get("ra")),
+            "dec_deg": to_float(row.get("dec")), "catalog_row": {"field": int(field)}}
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
+
+
+def probe_sizes(http, files: list[PlannedFile], concurrency: int) -> tuple[list[PlannedFile], int]:
+    """Fill unknown sizes with HEAD requests (``concurrency`` at a time); returns (files, probes failed)."""
+    import dataclasses
+
+    def head(planned: PlannedFile) -> int | None:
+        try:
+            response = http.session.head(planned.url, timeout=http.timeout, allow_redirects=True)
+            length = response.headers.get("Content-Length")
+            return int(length) if response.ok and length and length.isdigit() else None
+        except Exception as exc:  # a failed probe leaves the size unknown; sync learns it later
+            log.info("size probe of %s failed: %s", planned.url, exc)
+            return None
+
+    unknown = [f for f in files if f.expected_size_bytes is None]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency) as pool:
+        sizes = dict(zip((f.rel_path for f in unknown), pool.map(head, unknown)))
+    http.requests_sent += len(unknown)
+    probed = [dataclasses.replace(f, expected_size_bytes=sizes[f.rel_path]) if f.rel_path in sizes else f
+              for f in files]
+    return probed, sum(1 for v in sizes.values() if v is None)
