@@ -1,0 +1,76 @@
+"""The sandbox archive: fake MAST, NASA Exoplanet Archive TAP and IRSA IBE on loopback.
+
+Tests and hand runs point ratdcs (or stock astroquery) at it and get the real request and
+response shapes, real FITS files, reproducible faults and a request log::
+
+    from ratdcs_catalog.sandbox import Sandbox, Fault
+
+    with Sandbox(seed=42, scale=0.05,
+                 faults=[Fault("503", pattern=r"_llc\\.fits", count=2, retry_after=1)]) as sb:
+        sb.endpoints()   # {"mast": ..., "mast_download": ..., "exoplanet_tap": ..., "irsa_ibe": ...}
+        ...
+        sb.requests      # [RequestRecord(method, path, query, status, bytes_sent, range_header,
+                         #                fault, service), ...]
+
+Endpoints (paths under ``sb.base_url``)
+    ``POST /api/v0/invoke`` (Mast.Caom.Filtered[.Position], Mast.Caom.Products,
+    Mast.Catalogs.Filtered.Tic[.Position].Rows, Mast.Catalogs.All.Tic),
+    ``POST /portal/Mashup/Mashup.asmx/columnsconfig``,
+    ``GET|HEAD /api/v0.1/Download/file?uri=mast:...`` (Range, 206, optional 302 to
+    ``/stpubdata/...``), ``GET|HEAD /stpubdata/...`` and ``/missions/...`` static copies,
+    ``GET|POST /TAP/sync`` (and ``/TAP//sync``), ``GET /ibe/search/ztf/products/sci``,
+    ``GET|HEAD /ibe/data/ztf/products/sci/...``. Any other path is a 404.
+
+The universe (``sb.universe``, a ``Universe``; same seed and scale, same everything)
+    ``kois``                        list of `cumulative` rows (dicts) in the table's default
+                                    order (by ``kepoi_name``): kepid, kepoi_name, kepler_name,
+                                    koi_disposition, koi_period, ra, dec, koi_steff, ...
+    ``kepler_stars``                {kic: {kepid, ra, dec, teff, logg, radius, kepmag,
+                                    quarters, slc_quarters}}
+    ``confirmed_kepler_hosts()``    KIC ids with a CONFIRMED KOI, in `cumulative` order, unique
+    ``kepler_quarters(kic)``        long-cadence quarters (subset of 0..17)
+    ``kepler_slc_quarters(kic)``    quarters with short-cadence files (3 files each)
+    ``k2_planets``                  `k2pandc` rows (several per planet, one default_flag=1)
+    ``k2_hosts``                    {epic: {epic, ra, dec, teff, radius, campaigns}}
+    ``confirmed_k2_hosts()``        EPIC ids of CONFIRMED default rows, in table order
+    ``k2_campaigns(epic)``          campaigns of a K2 host
+    ``tois``                        `toi` rows: tid, toi, toipfx, tfopwg_disp, pl_orbper, ...
+    ``toi_hosts(dispositions)``     TIC ids with a TOI of those dispositions, in table order
+    ``tic``                         {tid: TIC row (ID, ra, dec, Tmag, Teff, logg, rad, mass,
+                                    d, MH, ...)}; ``tic_params(tid)`` is one row
+    ``tess_sectors(tid)``           sectors with a 120-s light curve
+    ``tess_fast_sectors(tid)``      sectors with a 20-s light curve
+    ``ztf_exposures``               exposure-level dicts (field, filtercode, fid, expid, obsjd,
+                                    obsdate, filefracday, ...), sorted by obsjd
+    ``ztf_rows(fields, jd_min, jd_max, filtercodes, ccdids, qids)``  quadrant rows as IBE
+                                    answers them
+    ``kepler_products(kic, cadence="long"|"short")``, ``k2_products(epic)``,
+    ``tess_products(tid, cadence="120s"|"20s")``, ``ztf_product(row)``
+                                    ``Product(filename, data_uri, size, path, kind, target_id,
+                                    period, nrows, subgroup, obs_id)``; ``size`` is the exact
+                                    byte count the download endpoint serves at this scale
+    ``product_by_uri(uri)``, ``product_by_path(path)``, ``ztf_product_by_path(path)``,
+    ``size_of(uri_or_path)``
+
+Faults: see ``ratdcs_catalog.sandbox.faults`` (kinds, parameters, CLI syntax).
+"""
+
+from .faults import KINDS as FAULT_KINDS
+from .faults import Fault, FaultSpecError, parse_fault
+from .requestlog import RequestRecord
+from .sandbox import Sandbox
+from .universe import Product, Universe
+
+__all__ = ["FAULT_KINDS", "Fault", "FaultSpecError", "Product", "RequestRecord", "Sandbox",
+           "Universe", "endpoint_config_yaml", "parse_fault"]
+
+
+def endpoint_config_yaml(endpoints: dict, data_dir: str | None = None) -> str:
+    """The YAML configuration that points every archive endpoint at a sandbox."""
+    lines = ["# ratdcs configuration pointing every archive endpoint at a local sandbox"]
+    if data_dir:
+        lines.append(f'data_dir: "{data_dir}"')
+    lines.append("endpoints:")
+    for key in ("mast", "mast_download", "exoplanet_tap", "irsa_ibe"):
+        lines.append(f'  {key}: "{endpoints[key]}"')
+    return "\n".join(lines) + "\n"

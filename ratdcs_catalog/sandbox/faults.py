@@ -1,0 +1,152 @@
+"""Fault injection: which request gets which failure, reproducibly from the seed.
+
+A ``Fault`` names a kind of failure, a regular expression searched in the request's match
+text, and how often it fires: the first ``count`` matching requests, a seeded probability
+``rate``, or (neither given) every matching request. The match text is
+``path + "?" + query``, plus ``"&" + form body`` for form-encoded POSTs, so a pattern can
+pick a MAST service (``Mast.Caom.Products``) or an ADQL table (``from toi``).
+
+Whether a ``rate`` fault fires depends only on (seed, fault position, match text, how many
+times that text was asked for), never on thread timing, so a run replays exactly.
+
+CLI syntax (``ratdcs sandbox serve --faults``, repeatable)::
+
+    KIND[@PATTERN][:key=value,key=value...]
+    503@Download/file:count=2,retry_after=1
+    reset@_llc\\.fits:rate=0.1,cut_at=0.5
+    mast_executing@Mast.Caom.Filtered:count=3
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import zlib
+from dataclasses import dataclass, field
+
+KINDS = ("429", "500", "502", "503", "reset", "short_body", "flip_bytes", "ignore_range",
+         "no_content_length", "slow", "stall", "html_200", "redirect_loop", "mast_executing",
+         "mast_error", "bad_json")
+STATUS_KINDS = ("429", "500", "502", "503")
+BODY_KINDS = ("reset", "short_body", "flip_bytes", "ignore_range", "no_content_length",
+              "slow", "stall")
+
+
+class FaultSpecError(ValueError):
+    """A --faults value that cannot be parsed; the message shows the expected syntax."""
+
+
+@dataclass
+class Fault:
+    """One failure to inject. Parameters by kind:
+
+    - ``429``/``503``: ``retry_after`` (seconds, default 1 for 429, none for 503)
+    - ``reset``, ``short_body``, ``stall``: ``cut_at`` (fraction of the body if < 1, else
+      bytes; default 0.5) - where the body stops or pauses
+    - ``flip_bytes``: ``n_bytes`` (default 4) bytes inverted, length unchanged
+    - ``slow``: ``bytes_per_second`` (default 200000)
+    - ``stall``: ``stall_seconds`` (default 2), then the rest of the body is sent
+    - ``mast_error``: ``msg``
+    """
+
+    kind: str
+    pattern: str | None = None
+    count: int | None = None
+    rate: float | None = None
+    params: dict = field(default_factory=dict)
+
+    def __init__(self, kind: str, pattern: str | None = None, count: int | None = None,
+                 rate: float | None = None, **params):
+        if str(kind) not in KINDS:
+            raise FaultSpecError(f"unknown fault kind {kind!r}; expected one of {', '.join(KINDS)}")
+        self.kind = str(kind)
+        self.pattern = pattern
+        self.count = None if count is None else int(count)
+        self.rate = None if rate is None else float(rate)
+        self.params = params
+        self._regex = re.compile(pattern) if pattern else None
+
+    def matches(self, text: str) -> bool:
+        return self._regex is None or bool(self._regex.search(text))
+
+    def param(self, name: str, default=None):
+        return self.params.get(name, default)
+
+
+def cut_position(fault: Fault, length: int) -> int:
+    """Byte offset where a cut body stops: cut_at < 1 is a fraction, else a byte count."""
+    cut_at = float(fault.param("cut_at", 0.5))
+    position = int(length * cut_at) if cut_at < 1 else int(cut_at)
+    return max(0, min(length - 1 if length else 0, position))
+
+
+class FaultPlan:
+    """The faults of a running sandbox and the bookkeeping that decides when each fires."""
+
+    def __init__(self, seed: int, faults=()):
+        self.seed = int(seed)
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+        self._fired: list[int] = []
+        self._seen: dict[str, int] = {}
+        for fault in faults:
+            self.add(fault)
+
+    def add(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+            self._fired.append(0)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults, self._fired, self._seen = [], [], {}
+
+    def choose(self, text: str, allowed=None) -> Fault | None:
+        """The fault this request gets (first that fires), or None. ``allowed`` limits kinds."""
+        with self._lock:
+            attempt = self._seen.get(text, 0)
+            self._seen[text] = attempt + 1
+            for index, fault in enumerate(self._faults):
+                if allowed is not None and fault.kind not in allowed:
+                    continue
+                if not fault.matches(text) or not self._fires(index, fault, text, attempt):
+                    continue
+                self._fired[index] += 1
+                return fault
+        return None
+
+    def _fires(self, index: int, fault: Fault, text: str, attempt: int) -> bool:
+        if fault.count is not None and self._fired[index] >= fault.count:
+            return False
+        if fault.rate is None:
+            return True
+        draw = zlib.crc32(f"{self.seed}|{index}|{attempt}|{text}".encode()) / 2**32
+        return draw < fault.rate
+
+
+def _value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_fault(spec: str) -> Fault:
+    """Parse ``KIND[@PATTERN][:key=value,...]`` (see the module docstring)."""
+    head, _, options = spec.partition(":")
+    kind, _, pattern = head.partition("@")
+    params = {}
+    for item in filter(None, (o.strip() for o in options.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise FaultSpecError(f"fault option {item!r} in {spec!r} is not key=value; "
+                                 "expected KIND[@PATTERN][:key=value,...], e.g. "
+                                 "503@Download/file:count=2,retry_after=1")
+        params[key.strip()] = _value(value.strip())
+    try:
+        re.compile(pattern or "")
+    except re.error as err:
+        raise FaultSpecError(f"fault pattern {pattern!r} is not a valid regular expression: {err}")
+    return Fault(kind.strip(), pattern=pattern or None, **params)

@@ -1,0 +1,148 @@
+"""The Sandbox: a local archive on loopback serving one Universe, with faults and a log."""
+
+from __future__ import annotations
+
+import threading
+from urllib.parse import parse_qs
+
+from . import fitsgen
+from .faults import Fault, FaultPlan
+from .ibe import IbeService
+from .mast import MastService
+from .reply import Reply, not_found
+from .requestlog import RequestLog, RequestRecord
+from .store import BodyStore
+from .tap import TapService
+from .universe import Product, Universe
+
+LOOPBACK = "127.0.0.1"
+
+
+class Sandbox:
+    """A fake MAST + Exoplanet Archive + IRSA on ``http://127.0.0.1:PORT``.
+
+    ``scale`` shrinks light curves (rows) and ZTF images (each axis) for fast tests;
+    ``redirect_downloads`` makes MAST downloads answer 302 to the static cloud-copy path, as
+    MAST does. Use as a context manager, or call ``start()`` / ``stop()``.
+    """
+
+    def __init__(self, seed: int = 42, scale: float = 1.0, cache_dir=None, faults=(), *,
+                 host: str = LOOPBACK, port: int = 0, redirect_downloads: bool = False,
+                 memory_cache_bytes: int = 512 * 1024 * 1024):
+        self.seed = int(seed)
+        self.scale = float(scale)
+        self.host = host
+        self.port = int(port)
+        self.redirect_downloads = redirect_downloads
+        self.universe = Universe(self.seed, self.scale)
+        self._faults = FaultPlan(self.seed, faults)
+        self._log = RequestLog()
+        key = f"seed{self.seed}-scale{self.scale:g}"
+        self._store = BodyStore(memory_cache_bytes, (f"{cache_dir}/{key}" if cache_dir else None))
+        self._mast = MastService(self.universe)
+        self._tap = TapService(self.universe)
+        self._ibe = IbeService(self.universe)
+        self._server = None
+        self._thread = None
+
+    # ----------------------------------------------------------------- lifecycle
+    def start(self, port: int | None = None) -> "Sandbox":
+        """Bind (port 0: any free port) and serve in a background thread; returns self."""
+        from .server import Handler, ThreadingServer
+
+        if self._server is not None:
+            return self
+        self._server = ThreadingServer((self.host, self.port if port is None else int(port)), Handler)
+        self._server.sandbox = self
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name=f"ratdcs-sandbox-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def endpoints(self) -> dict[str, str]:
+        """The configuration ``endpoints`` block that points ratdcs at this sandbox."""
+        base = self.base_url
+        return {"mast": base, "mast_download": base + "/api/v0.1/Download/file",
+                "exoplanet_tap": base + "/TAP", "irsa_ibe": base + "/ibe"}
+
+    # ----------------------------------------------------------------- faults and log
+    def add_fault(self, fault: Fault) -> None:
+        self._faults.add(fault)
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """A snapshot of the request log, oldest first."""
+        return self._log.snapshot()
+
+    def clear_requests(self) -> None:
+        self._log.clear()
+
+    # ----------------------------------------------------------------- files
+    def file_bytes(self, product: Product) -> bytes:
+        """The exact bytes served for a product (built once, then cached)."""
+        if product.kind == "ztf_sci":
+            return self._store.get(product.filename, lambda: fitsgen.build_ztf(
+                product.extra["row"], self.scale, self.seed, product.filename))
+        return self._store.get(product.filename, lambda: fitsgen.build_lightcurve(
+            product.kind, fitsgen.lightcurve_meta(self.universe, product), product.nrows, self.seed))
+
+    def _file_reply(self, product: Product) -> Reply:
+        return Reply(content_type="application/fits", build=lambda: self.file_bytes(product),
+                     headers={"_size": product.size,
+                              "Content-Disposition": f"attachment; filename={product.filename}"},
+                     service=product.kind, is_file=True)
+
+    # ----------------------------------------------------------------- routing
+    def _route(self, method: str, path: str, query: str, form: dict) -> Reply:
+        """The endpoint's answer for a request (faults are applied by the server)."""
+        params = dict(parse_qs(query, keep_blank_values=True))
+        for key, values in form.items():
+            params.setdefault(key, []).extend(values)
+        if path == "/api/v0/invoke" and method == "POST":
+            return self._mast.invoke(params)
+        if path == "/portal/Mashup/Mashup.asmx/columnsconfig":
+            return self._mast.columns_config(params)
+        if path == "/api/v0.1/Download/file":
+            return self._download(query)
+        if path.startswith(("/stpubdata/", "/missions/")):
+            product = self.universe.product_by_path(path)
+            return self._file_reply(product) if product else not_found(path)
+        if path.rstrip("/") in ("/TAP/sync", "/TAP//sync") or path == "/TAP//sync":
+            return self._tap.sync(params)
+        if path == "/ibe/search/ztf/products/sci":
+            return self._ibe.search(params)
+        if path.startswith("/ibe/data/"):
+            product = self.universe.ztf_product_by_path(path)
+            return self._file_reply(product) if product else not_found(path)
+        return not_found(path)
+
+    def _download(self, query: str) -> Reply:
+        product, uri = self._mast.find_download(query)
+        if product is None:
+            return not_found(uri or "a download without ?uri=")
+        if self.redirect_downloads:
+            return Reply(status=302, headers={"Location": self.base_url + product.path},
+                         service=product.kind)
+        return self._file_reply(product)
