@@ -45,10 +45,13 @@ SOURCES = ("kepler", "k2", "tess", "ztf")
 # Add a step here whenever schema.sql changes, and bump its PRAGMA user_version.
 MIGRATIONS: dict[int, str] = {}
 
-# 1 -> 2: targets get a train/val/test split (`ratdcs split`), summarised by split_summary.
+# 1 -> 2: targets get a train/val/test split (`ratdcs split`), summarised by split_summary;
+# files_by_target also covers expected_size_bytes (faster per-target reports).
 # Written out in full (not read from schema.sql) so it keeps meaning "1 -> 2" when schema.sql moves on.
 MIGRATIONS[1] = """
 ALTER TABLE targets ADD COLUMN split TEXT CHECK (split IN ('train', 'val', 'test'));
+DROP INDEX IF EXISTS files_by_target;
+CREATE INDEX IF NOT EXISTS files_by_target ON files (source, target_id, state, expected_size_bytes);
 CREATE VIEW IF NOT EXISTS split_summary AS
 SELECT t.source,
        COALESCE(t.split, 'unassigned')  AS split,

@@ -52,7 +52,9 @@ def test_migrated_and_fresh_manifests_have_the_same_schema(tmp_path):
         columns = {t: [tuple(c)[1:] for c in conn.execute(f"PRAGMA table_info({t})")]
                    for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         views = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
-        return columns, views
+        indexes = {n: [r[2] for r in conn.execute(f"PRAGMA index_info({n})")] for (n,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
+        return columns, views, indexes
 
     assert shape(tmp_path / "old.sqlite") == shape(tmp_path / "new.sqlite")
 
