@@ -1,0 +1,108 @@
+"""Stock astroquery pointed at the sandbox gets answers of the real shapes.
+
+astroquery builds its MAST URLs as class attributes at import (ARCHIVES.md section 1), so the
+test sets them on the connection objects; the Exoplanet Archive client reads conf.url_tap.
+"""
+
+import importlib.resources
+import json
+import warnings
+
+import pytest
+from astropy.io import ascii
+
+from ratdcs_catalog.sandbox import schemas
+from ratdcs_catalog.sandbox.mast import TIC_FIELDS
+
+
+@pytest.fixture
+def mast(sandbox, monkeypatch):
+    from astroquery.mast import Catalogs, Observations
+    from astroquery.mast.discovery_portal import PortalAPI
+
+    base = sandbox.base_url
+    monkeypatch.setattr(PortalAPI, "_column_configs", {})
+    for api in (Observations._portal_api_connection, Catalogs._portal_api_connection):
+        monkeypatch.setattr(api, "MAST_REQUEST_URL", base + "/api/v0/invoke")
+        monkeypatch.setattr(api, "COLUMNS_CONFIG_URL", base + "/portal/Mashup/Mashup.asmx/columnsconfig")
+        monkeypatch.setattr(api, "MAST_DOWNLOAD_URL", base + "/api/v0.1/Download/file")
+    return Observations, Catalogs
+
+
+def test_observations_products_and_download(sandbox, mast, tmp_path):
+    observations, _ = mast
+    u = sandbox.universe
+    kics = u.confirmed_kepler_hosts()[:2]
+    obs = observations.query_criteria(obs_collection="Kepler", dataproduct_type="timeseries",
+                                      target_name=[f"kplr{k:09d}" for k in kics])
+    assert sorted(obs["target_name"]) == sorted(f"kplr{k:09d}" for k in kics)
+    products = observations.get_product_list(obs)
+    llc = products[products["productSubGroupDescription"] == "LLC"]
+    assert len(llc) == sum(len(u.kepler_quarters(k)) for k in kics)
+    manifest = observations.download_products(llc[:2], download_dir=str(tmp_path))
+    assert list(manifest["Status"]) == ["COMPLETE", "COMPLETE"]
+    for row, path in zip(llc[:2], manifest["Local Path"]):
+        assert open(path, "rb").read() == sandbox.file_bytes(u.product_by_uri(row["dataURI"]))
+
+
+def test_tic_criteria_query(sandbox, mast):
+    _, catalogs = mast
+    tids = sandbox.universe.toi_hosts()[:3]
+    table = catalogs.query_criteria(catalog="Tic", ID=[str(t) for t in tids])
+    assert sorted(int(x) for x in table["ID"]) == sorted(tids)
+    assert {"ra", "dec", "Tmag", "Teff", "logg", "rad", "mass", "d", "MH"} <= set(table.colnames)
+
+
+def test_exoplanet_archive_criteria_query(sandbox):
+    from astroquery.ipac.nexsci.nasa_exoplanet_archive import NasaExoplanetArchiveClass, conf
+
+    client = NasaExoplanetArchiveClass()
+    client.URL_TAP = sandbox.base_url + "/TAP/"
+    with conf.set_temp("url_tap", sandbox.base_url + "/TAP/"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = client.query_criteria(table="toi", select="tid,toi,tfopwg_disp",
+                                      where="tfopwg_disp = 'CP'", order="toi")
+    expected = [r["toi"] for r in sandbox.universe.tois if r["tfopwg_disp"] == "CP"]
+    assert [str(x) for x in table["toi"]] == sorted(expected)
+    assert any(r.path == "/TAP//sync" for r in sandbox.requests)
+
+
+def _mast_data(name):
+    return json.loads((importlib.resources.files("astroquery.mast.tests") / "data" / name).read_text())
+
+
+def _nea_columns(name):
+    text = (importlib.resources.files("astroquery.ipac.nexsci.nasa_exoplanet_archive.tests")
+            / "data" / name).read_text()
+    return ascii.read(text, format="ipac", fast_reader=False).colnames
+
+
+def test_recorded_real_answers_have_the_column_sets_the_sandbox_serves():
+    recorded_tic = [f["name"] for f in _mast_data("tic.json")["fields"]]
+    assert recorded_tic == [name for name, _ in TIC_FIELDS]
+    assert _nea_columns("cumulative_expect_0.txt") == [c.split(":")[0] for c in schemas.CUMULATIVE_COLUMNS]
+    assert _nea_columns("toi_expect_0.txt") == [c.split(":")[0] for c in schemas.TOI_COLUMNS]
+    # CAOM and product answers gained columns since the recording: the sandbox serves every
+    # recorded column plus exactly the newer ones listed here.
+    served_caom = {name for name, _ in schemas.CAOM_FIELDS}
+    recorded_caom = {f["name"] for f in _mast_data("advSearch.json")["fields"]}
+    assert served_caom - recorded_caom == {"intentType", "provenance_name", "proposal_type",
+                                           "sequence_number", "dataRights", "mtFlag", "srcDen"}
+    assert recorded_caom <= served_caom
+    served_products = {name for name, _ in schemas.PRODUCT_FIELDS}
+    recorded_products = {f["name"] for f in _mast_data("products.json")["fields"]} - {"_selected_"}
+    assert served_products - recorded_products == {"proposal_id", "parent_obsid", "dataRights",
+                                                   "calib_level", "filters"}
+    assert recorded_products <= served_products
+
+
+def test_recorded_answer_shapes_match_the_sandbox_answer_shapes(sandbox, mast):
+    import requests
+    from urllib.parse import quote
+
+    recorded = _mast_data("products.json")
+    request = {"service": "Mast.Caom.Products", "params": {"obsid": "9000000000"}, "format": "json"}
+    served = requests.post(sandbox.base_url + "/api/v0/invoke", data="request=" + quote(json.dumps(request)),
+                           headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=10).json()
+    assert set(served) == set(recorded)
+    assert set(served["paging"]) == set(recorded["paging"])
