@@ -146,7 +146,12 @@ def _write(manifest_path: Path, source: str, arguments: dict, plans: list[Source
         import tempfile
 
         with tempfile.TemporaryDirectory() as scratch:  # counts against an empty manifest
-            return _write(Path(scratch) / "dry-run.sqlite", source, arguments, plans, dry_run)
+            return _write_into(Path(scratch) / "dry-run.sqlite", source, arguments, plans, dry_run)
+    return _write_into(manifest_path, source, arguments, plans, dry_run)
+
+
+def _write_into(manifest_path: Path, source: str, arguments: dict, plans: list[SourcePlan],
+                dry_run: bool) -> list[SourceSummary]:
     summaries: list[SourceSummary] = []
     with open_manifest(manifest_path) as manifest:
         try:

@@ -22,7 +22,7 @@ QUARTER_STAMPS = {
 
 KEPLER_QUERY = ("select kepid,kepoi_name,kepler_name,koi_disposition,koi_period,ra,dec,"
                 "koi_steff,koi_slogg,koi_srad,koi_smass,koi_kepmag from cumulative "
-                "where koi_disposition = 'CONFIRMED' order by kepid,kepoi_name")
+                "where koi_disposition = 'CONFIRMED' order by kepoi_name")
 
 K2_QUERY = ("select pl_name,hostname,epic_hostname,disposition,default_flag,ra,dec,"
             "st_teff,st_logg,st_rad,st_mass,sy_kepmag from k2pandc "

@@ -28,7 +28,10 @@ def plan_tess(ctx: PlannerContext, *, n: int, dispositions: list[str], cadence: 
     dispositions = check_dispositions(dispositions)
     query = toi_query(dispositions)
     hosts: OrderedDict[str, list[dict]] = OrderedDict()
-    for row in tap_query(ctx.http, ctx.config["endpoints.exoplanet_tap"], query):
+    toi_rows = tap_query(ctx.http, ctx.config["endpoints.exoplanet_tap"], query)
+    # Sorted here as numbers too: a service that types `toi` as text would put 1000.01 before 101.01.
+    toi_rows.sort(key=lambda r: to_float(r.get("toi")) or 0.0)
+    for row in toi_rows:
         tid = str(row.get("tid") or "").strip()
         if tid.isdigit() and (tid in hosts or len(hosts) < n):
             hosts.setdefault(str(int(tid)), []).append(row)
