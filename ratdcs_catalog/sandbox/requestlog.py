@@ -1,9 +1,16 @@
-"""The request log: what the sandbox was asked and what it sent, for tests to assert on."""
+"""The request log: what the sandbox was asked and what it sent, for tests to assert on.
+
+A request is logged after its last byte, so a client can hold a complete answer before the
+record exists. ``snapshot()`` therefore waits (briefly) for requests still being answered:
+a test that reads the log right after a call sees that call.
+"""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+
+SETTLE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -17,24 +24,40 @@ class RequestRecord:
     bytes_sent: int
     range_header: str | None
     fault: str | None
-    service: str = ""       # MAST service or ADQL table the request asked for, if any
+    service: str = ""       # MAST service, ADQL table or file kind the request asked for
 
 
 class RequestLog:
-    """Thread-safe list of RequestRecord; ``snapshot()`` returns a copy."""
+    """Thread-safe list of RequestRecord with a count of requests still in flight."""
 
     def __init__(self):
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
         self._records: list[RequestRecord] = []
+        self._in_flight = 0
+
+    def begin(self) -> None:
+        with self._cond:
+            self._in_flight += 1
+
+    def end(self, record: RequestRecord | None) -> None:
+        with self._cond:
+            self._in_flight -= 1
+            if record is not None:
+                self._records.append(record)
+            self._cond.notify_all()
 
     def add(self, record: RequestRecord) -> None:
-        with self._lock:
+        with self._cond:
             self._records.append(record)
 
-    def snapshot(self) -> list[RequestRecord]:
-        with self._lock:
+    def snapshot(self, settle_seconds: float = SETTLE_SECONDS) -> list[RequestRecord]:
+        """A copy of the log, after requests in flight finish (or settle_seconds pass)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._in_flight == 0, timeout=settle_seconds)
             return list(self._records)
 
-    def clear(self) -> None:
-        with self._lock:
+    def clear(self, settle_seconds: float = SETTLE_SECONDS) -> None:
+        """Forget every record, after requests in flight finish (so none lands afterwards)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._in_flight == 0, timeout=settle_seconds)
             self._records.clear()

@@ -60,6 +60,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # ----------------------------------------------------------------- request
     def _handle(self):
+        self.server.sandbox._log.begin()
+        self._record = None
+        try:
+            self._answer()
+        finally:
+            self.server.sandbox._log.end(self._record)
+
+    def _answer(self):
         sandbox = self.server.sandbox
         split = urlsplit(self.path)
         path, query = split.path, split.query
@@ -72,7 +80,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if LOOP_MARK in query:
             self._redirect(self._loop_location(path, query))
             return self._log(path, query, "")
-        reply = sandbox._route(self.command, path, query, form)
+        try:
+            reply = sandbox._route(self.command, path, query, form)
+        except Exception as err:  # a sandbox bug: answer 500 and say what, never hang up
+            reply = text_reply(f"sandbox internal error: {type(err).__name__}: {err}\n", status=500)
         allowed = self._allowed(reply)
         fault = sandbox._faults.choose(match_text, allowed)
         self._fault_name = fault.kind if fault else None
@@ -101,7 +112,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return CATALOG_FAULTS if reply.is_json else FILE_FAULTS
 
     def _log(self, path: str, query: str, service: str):
-        self.server.sandbox._log.add(RequestRecord(
+        self._record = (RequestRecord(
             method=self.command, path=path, query=query, status=self._status,
             bytes_sent=self._sent, range_header=self.headers.get("Range"),
             fault=self._fault_name, service=service))
