@@ -476,6 +476,49 @@ class Manifest:
                        bytes_received = ?, stopped_by = ? WHERE sync_id = ?""",
                 (utc_now(), files_done, files_failed, files_adopted, bytes_received, stopped_by, sync_id))
 
+    # ---- sync (added by sync helper) ------------------------------------------------------------
+
+    def _selection_sql(self, sources, target_ids, include_failed, max_attempts, limit, max_bytes
+                       ) -> tuple[str, dict]:
+        """The rows claim_batch would take, in its order, as a sub-select (same window for max_bytes)."""
+        where, params = self._claimable_where(sources, target_ids, include_failed, max_attempts)
+        params.update(limit=-1 if limit is None else limit, max_bytes=max_bytes)
+        if max_bytes is None:
+            return f"SELECT * FROM files WHERE {where} ORDER BY file_id LIMIT :limit", params
+        return (f"""SELECT * FROM (SELECT *, SUM(COALESCE(expected_size_bytes, 0)) OVER (ORDER BY file_id)
+                        AS running FROM files WHERE {where} ORDER BY file_id)
+                    WHERE running <= :max_bytes LIMIT :limit""", params)
+
+    def selection_totals(self, *, sources=(), target_ids=(), include_failed=False, max_attempts=None,
+                         limit=None, max_bytes=None) -> tuple[int, int, int]:
+        """(files, known expected bytes, files of unknown size) a sync with these options would take.
+
+        One aggregate query, so a sync with nothing to do costs one COUNT, not a row walk.
+        """
+        inner, params = self._selection_sql(sources, target_ids, include_failed, max_attempts, limit, max_bytes)
+        row = self.conn.execute(
+            f"""SELECT COUNT(*), COALESCE(SUM(expected_size_bytes), 0), COALESCE(SUM(expected_size_bytes IS NULL), 0)
+                FROM ({inner})""", params).fetchone()
+        return row[0], row[1], row[2]
+
+    def selection_rows(self, *, sources=(), target_ids=(), include_failed=False, max_attempts=None,
+                       limit=None, max_bytes=None) -> list[sqlite3.Row]:
+        """The rows themselves (for `sync --dry-run`), in claim order."""
+        inner, params = self._selection_sql(sources, target_ids, include_failed, max_attempts, limit, max_bytes)
+        return self.conn.execute(inner, params).fetchall()
+
+    def requeue_retryable_failed(self, *, sources=(), target_ids=(), max_attempts: int) -> int:
+        """Failed rows with attempts left back to pending (`sync --retry-failed`), attempts kept.
+
+        Done once at the start of a run, so a file that fails again in this run stays failed
+        instead of being claimed over and over until its attempts run out.
+        """
+        where, params = self._claimable_where(sources, target_ids, False, max_attempts)
+        where = where.replace("state = 'pending'", "state = 'failed' AND attempts < :max_attempts", 1)
+        with self.transaction():
+            cur = self.conn.execute(f"UPDATE files SET state = 'pending' WHERE {where}", params)
+        return cur.rowcount
+
     # ---- maintenance: verify, retry, reset, split ---------------------------------------------
 
     def requeue_files(self, reasons: dict[int, tuple[str, str]], *, to_state: str = "pending") -> int:

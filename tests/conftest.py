@@ -48,3 +48,109 @@ def sandbox_config(sandbox, tmp_path):
                     + "catalog:\n  rate_limit_delay: 0\n  max_retries: 2\n"
                     + "download:\n  backoff_base_seconds: 0.01\n  backoff_max_seconds: 0.05\n")
     return path
+
+
+# ---- sync engine fixtures (added by the sync helper) ---------------------------------------------
+
+
+class SyncEnv:
+    """A data directory, a manifest planned from the sandbox universe, and a config pointing at both."""
+
+    def __init__(self, sandbox, tmp_path):
+        from ratdcs_catalog.config import load_config
+        from ratdcs_catalog.sandbox import endpoint_config_yaml
+
+        self.sandbox = sandbox
+        self.data_dir = tmp_path / "data"
+        self.db = self.data_dir / "manifest.sqlite"
+        self.config_path = tmp_path / "config.yaml"
+        self.config_path.write_text(endpoint_config_yaml(sandbox.endpoints(), str(self.data_dir)) + SYNC_TEST_SETTINGS)
+        self.config = load_config(self.config_path, environ={}, cwd=tmp_path)
+        self.products = {}
+
+    def configure(self, **settings):
+        self.config = self.config.with_overrides(settings, origin="test")
+        return self.config
+
+    def plan(self, products, *, source="kepler", kind="lc_long", sizes=True):
+        """Write manifest rows for sandbox products (as `ratdcs plan` would); returns the PlannedFiles."""
+        from urllib.parse import quote
+
+        from ratdcs_catalog.manifest import PlannedFile, open_manifest
+
+        download = self.sandbox.endpoints()["mast_download"]
+        files = []
+        for p in products:
+            if source == "ztf":
+                url, rel = self.sandbox.base_url + p.path, f"ztf/images/{p.filename}"
+            else:
+                url, rel = f"{download}?uri={quote(p.data_uri, safe=':/')}", f"{source}/{p.target_id}/{p.filename}"
+            files.append(PlannedFile(source, str(p.target_id), kind, url, rel, archive_uri=p.data_uri,
+                                     expected_size_bytes=p.size if sizes else None))
+            self.products[rel] = p
+        with open_manifest(self.db) as m, m.transaction():
+            m.upsert_targets([{"source": f.source, "target_id": f.target_id} for f in files], None)
+            m.upsert_files(files, None)
+        return files
+
+    def kepler_products(self, n_files, *, start=0):
+        u = self.sandbox.universe
+        found = []
+        for kic in u.confirmed_kepler_hosts()[start:]:
+            found += u.kepler_products(kic)
+            if len(found) >= n_files:
+                break
+        return found[:n_files]
+
+    def rows(self):
+        from ratdcs_catalog.manifest import open_manifest
+
+        with open_manifest(self.db) as m:
+            return {r["rel_path"]: dict(r) for r in m.query("SELECT * FROM files ORDER BY file_id")}
+
+    def transfers(self):
+        from ratdcs_catalog.manifest import open_manifest
+
+        with open_manifest(self.db) as m:
+            return [dict(r) for r in m.query("SELECT t.*, f.rel_path FROM transfers t JOIN files f USING (file_id) "
+                                             "ORDER BY transfer_id")]
+
+    def body(self, rel_path):
+        """The exact bytes the sandbox serves for a planned file (no fault)."""
+        import requests
+
+        self.sandbox.clear_faults()
+        return requests.get(self.sandbox.base_url + self.products[rel_path].path, timeout=30).content
+
+    def file_requests(self):
+        """Sandbox log entries that sent file bytes (downloads and static copies)."""
+        return [r for r in self.sandbox.requests if "Download/file" in r.path or r.path.startswith(
+            ("/stpubdata", "/missions", "/ibe/data"))]
+
+    def files_on_disk(self):
+        """Relative paths under the data dir, minus ratdcs's own temp/ and quarantine/ and the manifest."""
+        skip = ("temp/", "quarantine/")
+        return sorted(str(p.relative_to(self.data_dir)) for p in self.data_dir.rglob("*") if p.is_file()
+                      and not str(p.relative_to(self.data_dir)).startswith(skip)
+                      and not p.name.startswith(("manifest.sqlite", "data_download.log")))
+
+    def sync(self, **kwargs):
+        from ratdcs_catalog.sync import sync
+
+        kwargs.setdefault("progress", False)
+        return sync(self.config, self.db, **kwargs)
+
+
+# Fast failures for tests: tiny back-off, short read timeout (stall faults use longer pauses).
+SYNC_TEST_SETTINGS = """download:
+  timeout_seconds: 5.0
+  backoff_base_seconds: 0.01
+  backoff_max_seconds: 0.05
+  max_retries: 3
+  workers: 4
+"""
+
+
+@pytest.fixture
+def sync_env(sandbox, tmp_path):
+    return SyncEnv(sandbox, tmp_path)

@@ -104,3 +104,6 @@ def main() -> None:
 from .plan_cmd import plan  # noqa: E402
 
 cli.add_command(plan)
+from .sync_cmd import sync  # noqa: E402
+
+cli.add_command(sync)

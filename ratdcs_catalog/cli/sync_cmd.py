@@ -1,0 +1,84 @@
+"""`ratdcs sync`: download, verify and place the pending files of the manifest."""
+
+from __future__ import annotations
+
+import click
+
+from .common import App, format_bytes, pass_app, parse_size, render_rows
+
+__all__ = ["sync"]
+
+DRY_RUN_LISTED = 50
+
+
+@click.command("sync")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Parallel transfers (default: download.workers).")
+@click.option("--source", "sources", multiple=True, type=click.Choice(["kepler", "k2", "tess", "ztf"]),
+              help="Only files of this source (repeatable).")
+@click.option("--target", "target_ids", multiple=True, metavar="ID",
+              help="Only files of this target: KIC, EPIC, TIC or ZTF field (repeatable).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many files.")
+@click.option("--max-bytes", "max_bytes", metavar="SIZE", default=None,
+              help="Stop claiming files before this many expected bytes (e.g. 3GB).")
+@click.option("--retry-failed", is_flag=True, help="Also take failed files that have attempts left.")
+@click.option("--dry-run", is_flag=True, help="Show what would be fetched and how many bytes; fetch nothing.")
+@click.option("--force", is_flag=True, help="Start even if the free disk space looks too small.")
+@pass_app
+def sync(app: App, workers, sources, target_ids, limit, max_bytes, retry_failed, dry_run, force):
+    """Download, verify and place every pending file of the manifest.
+
+    Each file is streamed to <data_dir>/temp/, resumed with a Range request after an
+    interruption, verified (size, checksum, FITS structure, FITS CHECKSUM/DATASUM) and renamed
+    into place; only then is its row done. A file that fails verification is moved to
+    <data_dir>/quarantine/ with its reason in the manifest. Ctrl-C stops cleanly (twice: at once);
+    a second sync with nothing pending sends no request.
+
+    Exit code 0 when every selected file is done, 1 when any failed or the run was stopped.
+
+    \b
+    Example:
+        ratdcs sync --workers 8 --source kepler --max-bytes 2GB
+    """
+    from ..sync import sync as run_sync
+
+    config = app.config(download__workers=workers)
+    if not dry_run:
+        app.log_to_file()
+    summary = run_sync(config, config.manifest_path, sources=sources, target_ids=target_ids, limit=limit,
+                       max_bytes=parse_size(max_bytes) if max_bytes is not None else None,
+                       retry_failed=retry_failed, dry_run=dry_run, force=force, progress=not app.quiet)
+    click.echo(render_dry_run(summary) if dry_run else render_summary(summary))
+    if summary.exit_code:
+        raise click.exceptions.Exit(summary.exit_code)
+
+
+def render_dry_run(summary) -> str:
+    unknown = f" ({summary.unknown_size_files} of unknown size)" if summary.unknown_size_files else ""
+    lines = [f"Dry run: would fetch {summary.selected_files} files, {format_bytes(summary.selected_bytes)}{unknown}."]
+    rows = [{"source": r["source"], "target": r["target_id"], "state": r["state"], "path": r["rel_path"],
+             "bytes": format_bytes(r["size_bytes"])} for r in summary.planned[:DRY_RUN_LISTED]]
+    if rows:
+        lines.append(render_rows(rows))
+    if summary.selected_files > DRY_RUN_LISTED:
+        lines.append(f"... and {summary.selected_files - DRY_RUN_LISTED} more")
+    return "\n".join(lines)
+
+
+def render_summary(summary) -> str:
+    if summary.selected_files == 0:
+        return "Nothing to do: no pending files match (run `ratdcs report` to see the manifest)."
+    s = summary
+    lines = [f"Downloaded {s.files_done}, adopted {s.files_adopted}, failed {s.files_failed}"
+             + (f", left pending {s.files_released}" if s.files_released else "")
+             + f" of {s.selected_files} files; {format_bytes(s.bytes_received)} in {s.elapsed_seconds:.1f} s "
+             f"({format_bytes(s.throughput_bytes_per_second)}/s)."]
+    for rel_path, kind, error in s.failures[:20]:
+        lines.append(f"failed: {rel_path}: {kind}: {error}")
+    if len(s.failures) > 20:
+        lines.append(f"... and {len(s.failures) - 20} more failures (`ratdcs report` lists them)")
+    if s.stopped_by == "signal":
+        lines.append("Stopped by a signal: partial files are kept; run `ratdcs sync` again to resume.")
+    elif s.stopped_by == "disk_full":
+        lines.append("Stopped: the disk is full. Partial files are kept; free some space and run `ratdcs sync` again.")
+    return "\n".join(lines)

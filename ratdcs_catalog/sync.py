@@ -1,0 +1,545 @@
+"""`ratdcs sync`: download, verify and place what the manifest says is pending.
+
+Threads, datasette-style: N worker threads fetch and verify files in parallel; the calling
+thread is the only one that touches the manifest. It claims rows in batches (leases, safe
+across processes), hands them to the workers over a queue, and writes their outcomes back in
+short batched transactions. Outcomes are data: one bad file never stops the run.
+
+One file, crash-safe at every step (README "State machine"):
+
+1. the destination already holds a file that verifies -> adopted, no request;
+2. stream into ``<data_dir>/temp/<rel_path>.part``, resuming what is there (``transfer``);
+3. verify (``verify``); a file that fails goes to ``<data_dir>/quarantine/<rel_path>``;
+4. fsync, atomic rename into place; the directory is fsynced by the writer once per batch;
+5. only then is the row marked done.
+
+A kill at any point leaves a resumable ``.part`` file or a verified file under its final name,
+and rows that the next sync takes back when their lease expires.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import queue
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+from urllib.parse import urlsplit
+
+from .errors import DiskSpaceError
+from .manifest import FileOutcome, Manifest, TransferRecord, open_manifest, utc_now
+from .paths import QUARANTINE_DIR, TEMP_DIR, destination, ensure_data_dir, free_bytes
+from .transfer import FetchResult, Fetcher, HostGates, TransferOptions, make_session
+from .verify import hash_file, parse_checksum, verify_file
+
+__all__ = ["SyncSummary", "check_free_space", "sync"]
+
+log = logging.getLogger("ratdcs.sync")
+
+# Verification failures worth one fresh download: the bytes were damaged on the way. A missing
+# column or too many NaNs is the archive's file itself, and downloading it again changes nothing.
+REFETCH_KINDS = ("size_mismatch", "checksum_mismatch", "fits_checksum", "fits_invalid", "fits_missing_hdu")
+OUTCOME_BATCH = 256
+PROGRESS_LOG_SECONDS = 10.0
+
+
+@dataclasses.dataclass
+class SyncSummary:
+    """What one sync did (or, with ``dry_run``, would do)."""
+
+    sync_id: int | None = None
+    dry_run: bool = False
+    selected_files: int = 0
+    selected_bytes: int = 0
+    unknown_size_files: int = 0
+    files_done: int = 0
+    files_adopted: int = 0
+    files_failed: int = 0
+    files_released: int = 0
+    bytes_received: int = 0
+    elapsed_seconds: float = 0.0
+    stopped_by: str | None = None  # None, 'signal', 'disk_full', 'error'
+    failures: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)  # rel_path, kind, reason
+    planned: list[dict] = dataclasses.field(default_factory=list)  # dry run: the rows it would fetch
+
+    @property
+    def throughput_bytes_per_second(self) -> float:
+        return self.bytes_received / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """0: everything selected is done; 1: a file failed or the run stopped early."""
+        return 0 if not self.files_failed and self.stopped_by is None else 1
+
+
+@dataclasses.dataclass(frozen=True)
+class _Selection:
+    sources: tuple[str, ...]
+    target_ids: tuple[str, ...]
+    limit: int | None
+    max_bytes: int | None
+    include_failed: bool
+    max_attempts: int
+
+    def filters(self) -> dict[str, Any]:
+        return dict(sources=self.sources, target_ids=self.target_ids, include_failed=self.include_failed,
+                    max_attempts=self.max_attempts)
+
+
+@dataclasses.dataclass
+class _Finished:
+    """A worker's report on one row, for the writer."""
+
+    outcome: FileOutcome
+    rel_path: str
+    placed_dir: Path | None = None
+    adopted: bool = False
+    bytes_received: int = 0
+    stop_run: str | None = None  # 'disk_full' stops the whole run
+
+
+def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None, sources: Sequence[str] = (),
+         target_ids: Sequence[str] = (), limit: int | None = None, max_bytes: int | None = None,
+         retry_failed: bool = False, dry_run: bool = False, force: bool = False, progress: bool = True,
+         owner: str | None = None, sleep: Callable[[float], None] | None = None) -> SyncSummary:
+    """Fetch, verify and place the selected pending files; return what happened.
+
+    Raises ``DiskSpaceError`` before any transfer when the selection does not fit (unless
+    ``force``). ``sleep`` replaces the back-off sleep (tests).
+    """
+    started = time.monotonic()
+    selection = _Selection(tuple(sources), tuple(str(t) for t in target_ids), limit, max_bytes, retry_failed,
+                           config["download.max_attempts"])
+    with open_manifest(manifest_path) as manifest:
+        if dry_run:
+            return _dry_run(manifest, selection, started)
+        manifest.reclaim_expired_leases()
+        if retry_failed:
+            manifest.requeue_retryable_failed(sources=selection.sources, target_ids=selection.target_ids,
+                                              max_attempts=selection.max_attempts)
+        selection = dataclasses.replace(selection, include_failed=False)
+        files, nbytes, unknown = manifest.selection_totals(**selection.filters(), limit=limit, max_bytes=max_bytes)
+        summary = SyncSummary(selected_files=files, selected_bytes=nbytes, unknown_size_files=unknown)
+        if files == 0:
+            summary.elapsed_seconds = time.monotonic() - started
+            return summary
+        data_dir = ensure_data_dir(_data_dir(config))
+        check_free_space(data_dir, nbytes, config["download.free_space_margin_bytes"], force=force)
+        run = _Run(config, manifest, data_dir, selection, summary, workers=workers or config["download.workers"],
+                   owner=owner or _make_owner(), progress=progress, sleep=sleep)
+        run.execute()
+        summary.elapsed_seconds = time.monotonic() - started
+        _log_summary(summary)
+        return summary
+
+
+def _data_dir(config) -> Path:
+    return getattr(config, "data_dir", None) or Path(config["data_dir"]).expanduser().absolute()
+
+
+def _make_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def _dry_run(manifest: Manifest, selection: _Selection, started: float) -> SyncSummary:
+    rows = manifest.selection_rows(**selection.filters(), limit=selection.limit, max_bytes=selection.max_bytes)
+    summary = SyncSummary(dry_run=True, selected_files=len(rows),
+                          selected_bytes=sum(r["expected_size_bytes"] or 0 for r in rows),
+                          unknown_size_files=sum(r["expected_size_bytes"] is None for r in rows))
+    summary.planned = [{"file_id": r["file_id"], "source": r["source"], "target_id": r["target_id"],
+                        "state": r["state"], "rel_path": r["rel_path"], "size_bytes": r["expected_size_bytes"],
+                        "url": r["url"]} for r in rows]
+    summary.elapsed_seconds = time.monotonic() - started
+    return summary
+
+
+def check_free_space(data_dir: Path, needed_bytes: int, margin_bytes: int, *, force: bool = False) -> None:
+    """Refuse (DiskSpaceError) when the selection plus the margin does not fit; ``force`` only logs."""
+    free = free_bytes(data_dir)
+    if needed_bytes + margin_bytes <= free:
+        return
+    message = (f"not enough free space in {data_dir}: the selected files need {_size(needed_bytes)} plus a "
+               f"margin of {_size(margin_bytes)}, and {_size(free)} are free")
+    if force:
+        log.warning("%s; going ahead (--force)", message)
+        return
+    raise DiskSpaceError(message + "; nothing was downloaded",
+                         hint="free some space, select less (--source, --target, --limit, --max-bytes), "
+                              "or pass --force to start anyway")
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1000
+    raise AssertionError
+
+
+def _log_summary(s: SyncSummary) -> None:
+    log.info("sync %s finished: %d downloaded, %d adopted, %d failed, %d released; %d bytes in %.2f s "
+             "(%.2f MB/s)%s", s.sync_id, s.files_done, s.files_adopted, s.files_failed, s.files_released,
+             s.bytes_received, s.elapsed_seconds, s.throughput_bytes_per_second / 1e6,
+             f"; stopped by {s.stopped_by}" if s.stopped_by else "")
+
+
+# ---- the run: writer (this thread) + workers ---------------------------------------------------------
+
+
+class _Run:
+    """One sync run. Only ``execute`` (the calling thread) uses the manifest."""
+
+    def __init__(self, config, manifest: Manifest, data_dir: Path, selection: _Selection, summary: SyncSummary,
+                 *, workers: int, owner: str, progress: bool, sleep):
+        self.config, self.manifest, self.data_dir = config, manifest, data_dir
+        self.selection, self.summary = selection, summary
+        self.workers, self.owner = workers, owner
+        self.lease_seconds = config["download.lease_seconds"]
+        self.work: queue.Queue = queue.Queue()
+        self.finished: queue.Queue = queue.Queue()
+        self.stop = threading.Event()
+        self.in_flight: set[int] = set()
+        self.exhausted = False
+        self.claimed_files = 0
+        self.claimed_bytes = 0
+        self.signals = 0
+        self.progress = _Progress(summary.selected_bytes, summary.selected_files, progress, workers)
+        self.fileworker = _FileWorker(config, data_dir, self.stop, sleep)
+
+    def execute(self) -> None:
+        self.summary.sync_id = self.manifest.start_sync(self.owner, self.workers, self._arguments())
+        threads = [threading.Thread(target=self._worker, args=(i,), name=f"ratdcs-sync-{i}", daemon=True)
+                   for i in range(self.workers)]
+        restore = self._install_signal_handlers()
+        try:
+            for thread in threads:
+                thread.start()
+            self._loop()
+        except BaseException:
+            self.summary.stopped_by = self.summary.stopped_by or "error"
+            raise
+        finally:
+            self._shut_down(threads)
+            restore()
+
+    def _arguments(self) -> dict:
+        s = self.selection
+        return {"sources": list(s.sources), "target_ids": list(s.target_ids), "limit": s.limit,
+                "max_bytes": s.max_bytes, "workers": self.workers}
+
+    def _loop(self) -> None:
+        next_renewal = time.monotonic() + self.lease_seconds / 3
+        while True:
+            if not self.stop.is_set():
+                self._top_up()
+            self._drain(timeout=0.05)
+            if time.monotonic() >= next_renewal:
+                self._renew()
+                next_renewal = time.monotonic() + self.lease_seconds / 3
+            self.progress.refresh(self.summary)
+            if not self.in_flight and (self.exhausted or self.stop.is_set()):
+                return
+
+    def _top_up(self) -> None:
+        """Keep a couple of rows per worker queued; claim in batches so claims stay cheap."""
+        if self.exhausted or self.work.qsize() >= self.workers * 2:
+            return
+        batch = max(self.workers * 4, 32)
+        limit = self.selection.limit
+        if limit is not None:
+            batch = min(batch, limit - self.claimed_files)
+        max_bytes = self.selection.max_bytes
+        remaining_bytes = None if max_bytes is None else max_bytes - self.claimed_bytes
+        rows = [] if batch <= 0 or (remaining_bytes is not None and remaining_bytes < 0) else \
+            self.manifest.claim_batch(self.owner, batch, self.lease_seconds, sources=self.selection.sources,
+                                      target_ids=self.selection.target_ids, max_bytes=remaining_bytes)
+        if not rows:
+            self.exhausted = True
+            return
+        for row in rows:
+            self.in_flight.add(row["file_id"])
+            self.claimed_files += 1
+            self.claimed_bytes += row["expected_size_bytes"] or 0
+            self.work.put(dict(row))
+
+    def _drain(self, timeout: float) -> None:
+        batch: list[_Finished] = []
+        with contextlib.suppress(queue.Empty):
+            batch.append(self.finished.get(timeout=timeout))
+            while len(batch) < OUTCOME_BATCH:
+                batch.append(self.finished.get_nowait())
+        if batch:
+            self._write(batch)
+
+    def _write(self, batch: list[_Finished]) -> None:
+        # One fsync per directory per batch makes the renames durable before the rows say done.
+        for directory in {f.placed_dir for f in batch if f.placed_dir is not None}:
+            _fsync_dir(directory)
+        self.manifest.record_outcomes(self.owner, self.summary.sync_id, [f.outcome for f in batch])
+        for finished in batch:
+            self._account(finished)
+
+    def _account(self, finished: _Finished) -> None:
+        outcome, s = finished.outcome, self.summary
+        self.in_flight.discard(outcome.file_id)
+        s.bytes_received += finished.bytes_received
+        if outcome.state == "done":
+            s.files_adopted += finished.adopted
+            s.files_done += not finished.adopted
+        elif outcome.state == "failed":
+            s.files_failed += 1
+            s.failures.append((finished.rel_path, outcome.error_kind or "unknown", outcome.error or ""))
+        else:
+            s.files_released += 1
+        if finished.stop_run and not self.stop.is_set():
+            s.stopped_by = finished.stop_run
+            log.error("stopping the sync: %s", outcome.error)
+            self.stop.set()
+        _log_outcome(finished)
+
+    def _renew(self) -> None:
+        if self.in_flight:
+            self.manifest.renew_leases(self.owner, sorted(self.in_flight), self.lease_seconds)
+        if self.manifest.reclaim_expired_leases():
+            self.exhausted = False  # a dead sync's rows are claimable again
+
+    def _shut_down(self, threads: list[threading.Thread]) -> None:
+        self.stop.set()
+        for _ in threads:
+            self.work.put(None)
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(timeout=0.1)
+                self._drain(timeout=0)
+        while not self.finished.empty():
+            self._drain(timeout=0)
+        self.summary.files_released += self.manifest.release_leases(self.owner)
+        self.manifest.finish_sync(self.summary.sync_id, files_done=self.summary.files_done,
+                                  files_failed=self.summary.files_failed, files_adopted=self.summary.files_adopted,
+                                  bytes_received=self.summary.bytes_received, stopped_by=self.summary.stopped_by)
+        self.progress.close(self.summary)
+
+    def _worker(self, index: int) -> None:
+        fetcher = self.fileworker.make_fetcher(self.progress.counter(index))
+        while (row := self.work.get()) is not None:
+            if self.stop.is_set():
+                self.finished.put(_Finished(FileOutcome(row["file_id"], "pending"), row["rel_path"]))
+                continue
+            try:
+                finished = self.fileworker.process(row, fetcher)
+            except Exception as exc:  # a bug in one file's handling must not lose the others
+                log.exception("internal error on %s", row["rel_path"])
+                finished = _Finished(FileOutcome(row["file_id"], "failed", error_kind="internal_error",
+                                                 error=f"internal error: {type(exc).__name__}: {exc}"),
+                                     row["rel_path"])
+            self.finished.put(finished)
+
+    def _install_signal_handlers(self) -> Callable[[], None]:
+        """First Ctrl-C/SIGTERM: stop cleanly. Second: exit at once (leases expire; partials stay)."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+
+        def handler(signum, frame):
+            self.signals += 1
+            if self.signals > 1:
+                os._exit(130)
+            self.summary.stopped_by = self.summary.stopped_by or "signal"
+            log.warning("stopping: finishing in-flight transfers, keeping partial files (again to quit at once)")
+            self.stop.set()
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return lambda: [signal.signal(sig, old) for sig, old in previous.items()] and None
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):  # some file systems cannot fsync a directory
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _log_outcome(finished: _Finished) -> None:
+    o = finished.outcome
+    for t in o.transfers:
+        log.info("%s: %s%s, HTTP %s, %d bytes%s%s", finished.rel_path, t.outcome,
+                 f" from byte {t.range_start}" if t.range_start else "", t.http_status, t.bytes_received,
+                 f", {t.error_kind}" if t.error_kind else "", f": {t.error}" if t.error else "")
+    if o.state == "failed":
+        log.warning("%s failed: %s", finished.rel_path, o.error)
+
+
+# ---- one file (worker threads) ---------------------------------------------------------------------
+
+
+class _FileWorker:
+    """Adopt, fetch, verify, quarantine or place one claimed row; shared by all worker threads."""
+
+    def __init__(self, config, data_dir: Path, stop: threading.Event, sleep):
+        self.data_dir, self.stop, self.sleep = data_dir, stop, sleep
+        self.options = TransferOptions.from_config(config)
+        self.gates = HostGates(config["download.per_host_connections"], config["download.requests_per_second"])
+        self.fits_checksum = config["verify.fits_checksum"]
+        self.max_nan_fraction = config["verify.max_nan_fraction"]
+        self.mast_hosts = tuple(h for h in {urlsplit(config["endpoints.mast"]).hostname,
+                                            urlsplit(config["endpoints.mast_download"]).hostname} if h)
+        self.mast_token = os.environ.get(config["auth.mast_token_env"]) or None
+
+    def make_fetcher(self, on_bytes: Callable[[int], None]) -> Fetcher:
+        session = make_session(mast_hosts=self.mast_hosts, mast_token=self.mast_token)
+        return Fetcher(session, self.gates, self.options, stop=self.stop, sleep=self.sleep, on_bytes=on_bytes)
+
+    def process(self, row: dict, fetcher: Fetcher) -> _Finished:
+        dest = destination(self.data_dir, row["rel_path"])
+        adopted = self._adopt(row, dest)
+        if adopted is not None:
+            return adopted
+        temp = self.data_dir / TEMP_DIR / (row["rel_path"] + ".part")
+        records: list[TransferRecord] = []
+        received = 0
+        for round_ in (1, 2):
+            fetched = fetcher.fetch(row["url"], temp, expected_size=row["expected_size_bytes"],
+                                    want_md5=(parse_checksum(row["expected_checksum"]) or ("",))[0] == "md5")
+            records += fetched.records
+            received += fetched.bytes_received
+            if fetched.outcome != "done":
+                return self._not_fetched(row, fetched, records, received)
+            finished = self._verify_and_place(row, temp, dest, fetched, records, received, last=round_ == 2)
+            if finished is not None:
+                return finished
+        raise AssertionError("unreachable: the second round always returns")
+
+    def _not_fetched(self, row: dict, fetched: FetchResult, records: list, received: int) -> _Finished:
+        fid = row["file_id"]
+        if fetched.outcome == "interrupted":
+            return _Finished(FileOutcome(fid, "pending", transfers=tuple(records)), row["rel_path"],
+                             bytes_received=received)
+        if fetched.outcome == "disk_full":
+            error = f"{fetched.error}; row back to pending - free some space and run `ratdcs sync` again"
+            return _Finished(FileOutcome(fid, "pending", error_kind="disk_full", error=error, transfers=tuple(records)),
+                             row["rel_path"], bytes_received=received, stop_run="disk_full")
+        error = (f"{fetched.error}; row marked failed, any partial file is kept in {TEMP_DIR}/ for resuming - "
+                 "run `ratdcs sync --retry-failed` to try again")
+        return _Finished(FileOutcome(fid, "failed", error_kind=fetched.error_kind, error=error,
+                                     transfers=tuple(records)), row["rel_path"], bytes_received=received)
+
+    def _verify_and_place(self, row, temp: Path, dest: Path, fetched: FetchResult, records: list, received: int,
+                          *, last: bool) -> _Finished | None:
+        result = verify_file(temp, product_kind=row["product_kind"],
+                             expected_size=row["expected_size_bytes"] or fetched.announced_size,
+                             expected_checksum=row["expected_checksum"] or fetched.announced_checksum,
+                             observed_hashes=fetched.hashes, fits_checksum=self.fits_checksum,
+                             max_nan_fraction=self.max_nan_fraction)
+        fid = row["file_id"]
+        if result.ok:
+            _place(temp, dest)
+            outcome = FileOutcome(fid, "done", observed_size_bytes=fetched.size,
+                                  observed_sha256=fetched.hashes.get("sha256"), verify_level=result.level,
+                                  nan_fraction=result.nan_fraction, transfers=tuple(records))
+            return _Finished(outcome, row["rel_path"], placed_dir=dest.parent, bytes_received=received)
+        quarantined = self._quarantine(temp, row["rel_path"])
+        retry = not last and result.error_kind in REFETCH_KINDS
+        then = ("downloading it once more" if retry else
+                "row marked failed - run `ratdcs sync --retry-failed` to try again")
+        error = f"{result.error}; moved to {quarantined}, {then}"
+        records[-1] = dataclasses.replace(records[-1], outcome="retry" if retry else "failed",
+                                          error_kind=result.error_kind, error=error)
+        if retry:
+            return None
+        outcome = FileOutcome(fid, "failed", observed_size_bytes=fetched.size,
+                              observed_sha256=fetched.hashes.get("sha256"), nan_fraction=result.nan_fraction,
+                              error_kind=result.error_kind, error=error, quarantine_path=quarantined,
+                              transfers=tuple(records))
+        return _Finished(outcome, row["rel_path"], bytes_received=received)
+
+    def _adopt(self, row: dict, dest: Path) -> _Finished | None:
+        """A file already at the destination that verifies is kept without a request (e.g. a sync
+        killed between the rename and the manifest commit); one that does not is quarantined."""
+        if not dest.exists():
+            return None
+        size, checksum = row["expected_size_bytes"], row["expected_checksum"]
+        started = utc_now()
+        result = verify_file(dest, product_kind=row["product_kind"], expected_size=size, expected_checksum=checksum,
+                             fits_checksum=self.fits_checksum, max_nan_fraction=self.max_nan_fraction)
+        # Without an expected size only a checksum proves the file complete.
+        if result.ok and (size is not None or result.level in ("checksum", "fits_checksum")):
+            record = TransferRecord(started, utc_now(), "adopted", error_kind=None,
+                                    error=f"{row['rel_path']} was already in place and verified ({result.level})")
+            outcome = FileOutcome(row["file_id"], "done", observed_size_bytes=dest.stat().st_size,
+                                  observed_sha256=hash_file(dest)["sha256"], verify_level=result.level,
+                                  nan_fraction=result.nan_fraction, transfers=(record,))
+            return _Finished(outcome, row["rel_path"], adopted=True)
+        quarantined = self._quarantine(dest, row["rel_path"])
+        log.warning("%s was in place but does not verify (%s); moved to %s and downloading it again",
+                    row["rel_path"], result.error or "cannot prove it complete", quarantined)
+        return None
+
+    def _quarantine(self, path: Path, rel_path: str) -> str:
+        """Move a bad file to quarantine/<rel_path> (never delete it); return that relative path."""
+        rel = f"{QUARANTINE_DIR}/{rel_path}"
+        target = self.data_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+        return rel
+
+
+def _place(temp: Path, dest: Path) -> None:
+    """Atomic placement: the temp file was fsynced by the fetch; rename is all-or-nothing."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(temp, dest)
+
+
+# ---- progress ------------------------------------------------------------------------------------
+
+
+class _Progress:
+    """A tqdm bar on a terminal, a log line every few seconds otherwise, nothing when disabled."""
+
+    def __init__(self, total_bytes: int, total_files: int, enabled: bool, workers: int):
+        self.enabled, self.total_files = enabled, total_files
+        self._counts = [0] * workers  # one slot per worker: no lock on the per-chunk path
+        self._shown = 0
+        self._next_log = time.monotonic() + PROGRESS_LOG_SECONDS
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total_bytes or None, unit="B", unit_scale=True, unit_divisor=1000,
+                            desc="sync", file=sys.stderr, dynamic_ncols=True, leave=True)
+
+    def counter(self, index: int) -> Callable[[int], None]:
+        counts = self._counts
+
+        def add(n: int) -> None:
+            counts[index] += n
+
+        return add
+
+    def refresh(self, s: SyncSummary) -> None:
+        if not self.enabled:
+            return
+        received = sum(self._counts)
+        if self.bar is not None:
+            if received != self._shown:
+                self.bar.update(received - self._shown)
+                self._shown = received
+            self.bar.set_postfix_str(f"{s.files_done + s.files_adopted}/{self.total_files} done, "
+                                     f"{s.files_failed} failed", refresh=False)
+        elif time.monotonic() >= self._next_log:
+            self._next_log = time.monotonic() + PROGRESS_LOG_SECONDS
+            log.warning("sync: %d/%d files done, %d failed, %s received", s.files_done + s.files_adopted,
+                        self.total_files, s.files_failed, _size(received))
+
+    def close(self, s: SyncSummary) -> None:
+        if self.bar is not None:
+            self.refresh(s)
+            self.bar.close()

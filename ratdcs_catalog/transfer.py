@@ -1,0 +1,516 @@
+"""One file over HTTP: temporary file, Range resume, streaming hash, retries, host politeness.
+
+``Fetcher.fetch(url, temp_path)`` leaves ``temp_path`` holding the complete, fsynced body (or a
+partial one to resume later) and reports what happened, one ``TransferRecord`` per HTTP attempt.
+It never touches a final destination: placing the file after verification is ``sync``'s job.
+
+Rules forced by what archives and users' tools do (ARCHIVES.md sections 1 and 5):
+
+- A partial file is resumed with ``Range: bytes=<n>-`` and extended only by a ``206`` whose
+  ``Content-Range`` starts at ``n``. A ``200`` means the server ignored the Range: start over,
+  never append (astroquery appended whole bodies to partial files).
+- 5xx, connection resets, short bodies and timeouts are retried with capped exponential
+  back-off and jitter (lightkurve gave up on the first 502/503). ``429``/``503`` with
+  ``Retry-After`` pause the whole host for every worker, not just the one that saw it.
+- A 200 answer that is an HTML page is an error page, not the file (MAST answers maintenance
+  windows that way); its bytes are never written.
+- Per host: at most ``per_host_connections`` requests at once and, optionally, a request rate
+  cap (ztfquery users were refused with too many parallel requests; a tool was pulled for
+  "hammering MAST").
+- A MAST token goes to MAST hosts only, as the ``mast_token`` cookie, and never into a log:
+  it lives in the session cookie jar keyed by domain, so a redirect to the public cloud copy
+  does not carry it.
+
+Failures are returned as data (``error_kind`` names the fault); a full disk is returned as
+outcome ``disk_full`` so the caller can stop the whole run.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import dataclasses
+import email.utils
+import errno
+import hashlib
+import logging
+import os
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator, Mapping
+from urllib.parse import urlsplit
+
+from .manifest import TransferRecord, utc_now
+
+__all__ = ["FetchResult", "Fetcher", "HostGate", "HostGates", "TransferOptions", "make_session"]
+
+log = logging.getLogger("ratdcs.transfer")
+
+RETRY_STATUSES = {500, 502, 503, 504, 429}
+# Retry-After is honoured, but a server asking for hours is treated as this long at most.
+MAX_RETRY_AFTER_SECONDS = 900.0
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferOptions:
+    """The download.* settings one transfer needs."""
+
+    chunk_size: int = 1 << 20
+    timeout_seconds: float = 60.0
+    max_retries: int = 3
+    backoff_base_seconds: float = 1.0
+    backoff_max_seconds: float = 60.0
+    hash_md5: bool = False
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> "TransferOptions":
+        return cls(chunk_size=config["download.chunk_size"], timeout_seconds=config["download.timeout_seconds"],
+                   max_retries=config["download.max_retries"],
+                   backoff_base_seconds=config["download.backoff_base_seconds"],
+                   backoff_max_seconds=config["download.backoff_max_seconds"], hash_md5=config["download.hash_md5"])
+
+    def back_off_seconds(self, retry: int, rng: random.Random) -> float:
+        """Delay before retry number ``retry`` (1, 2, ...): base * 2^(retry-1), capped, jittered 50-100%."""
+        ceiling = min(self.backoff_max_seconds, self.backoff_base_seconds * 2 ** (retry - 1))
+        return ceiling * (0.5 + 0.5 * rng.random())
+
+
+# ---- host politeness ----------------------------------------------------------------------------
+
+
+class HostGate:
+    """What every worker talking to one host shares: a concurrency limit, a pause, a rate cap."""
+
+    def __init__(self, max_concurrent: int, requests_per_second: float | None = None, *,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self._slots = threading.BoundedSemaphore(max_concurrent)
+        self._interval = 1.0 / requests_per_second if requests_per_second else 0.0
+        self._clock, self._sleep = clock, sleep
+        self._lock = threading.Lock()
+        self.paused_until = 0.0
+        self._next_start = 0.0
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request to this host for ``seconds`` (after a 429/503 with Retry-After)."""
+        with self._lock:
+            self.paused_until = max(self.paused_until, self._clock() + seconds)
+
+    @contextlib.contextmanager
+    def slot(self, stop: threading.Event | None = None) -> Iterator[bool]:
+        """Wait for the pause, a free connection and the rate cap; yields False if ``stop`` was set."""
+        if not self._wait_for_pause(stop):
+            yield False
+            return
+        while not self._slots.acquire(timeout=0.2):
+            if stop is not None and stop.is_set():
+                yield False
+                return
+        try:
+            self._wait_for_rate()
+            yield True
+        finally:
+            self._slots.release()
+
+    def _wait_for_pause(self, stop: threading.Event | None) -> bool:
+        while (remaining := self.paused_until - self._clock()) > 0:
+            if stop is not None and stop.is_set():
+                return False
+            self._sleep(min(remaining, 0.25))
+        return True
+
+    def _wait_for_rate(self) -> None:
+        if not self._interval:
+            return
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next_start)
+            self._next_start = start + self._interval
+        if start > now:
+            self._sleep(start - now)
+
+
+class HostGates:
+    """One ``HostGate`` per host name, made on first use; shared by all workers of a sync."""
+
+    def __init__(self, max_concurrent: int, requests_per_second: float | None = None, *,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self._make = lambda: HostGate(max_concurrent, requests_per_second, clock=clock, sleep=sleep)
+        self._gates: dict[str, HostGate] = {}
+        self._lock = threading.Lock()
+
+    def for_url(self, url: str) -> HostGate:
+        host = (urlsplit(url).hostname or "").lower()
+        with self._lock:
+            if host not in self._gates:
+                self._gates[host] = self._make()
+            return self._gates[host]
+
+
+def make_session(*, mast_hosts: tuple[str, ...] = (), mast_token: str | None = None, pool_size: int = 4):
+    """A requests.Session for one worker: kept-alive connections, the MAST cookie for MAST hosts only."""
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.max_redirects = 10
+    session.headers["User-Agent"] = "ratdcs (catalog-first archive downloads)"
+    if mast_token:
+        for host in mast_hosts:
+            session.cookies.set("mast_token", mast_token, domain=host, path="/")
+    return session
+
+
+# ---- one file ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class FetchResult:
+    """The end of one fetch: outcome done/failed/interrupted/disk_full and what is in the temp file."""
+
+    outcome: str
+    size: int = 0
+    hashes: dict[str, str] = dataclasses.field(default_factory=dict)
+    announced_checksum: str | None = None  # from Digest / Repr-Digest / Content-MD5
+    announced_size: int | None = None      # from Content-Length or Content-Range
+    bytes_received: int = 0                # over the network, all attempts
+    http_status: int | None = None
+    error_kind: str | None = None
+    error: str | None = None
+    records: list[TransferRecord] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class _Attempt:
+    """One HTTP attempt: 'done', 'retry', 'failed', 'interrupted' or 'disk_full'."""
+
+    outcome: str
+    status: int | None = None
+    range_start: int | None = None
+    received: int = 0
+    error_kind: str | None = None
+    error: str | None = None
+    retry_after: float | None = None
+    restart: bool = False  # discard the partial file before the next attempt
+
+
+class _AttemptFailed(Exception):
+    def __init__(self, outcome: str, kind: str, message: str, *, retry_after: float | None = None,
+                 restart: bool = False):
+        super().__init__(message)
+        self.outcome, self.kind, self.message = outcome, kind, message
+        self.retry_after, self.restart = retry_after, restart
+
+
+class Fetcher:
+    """Fetches files for one worker thread (one session, so connections are reused)."""
+
+    def __init__(self, session, gates: HostGates, options: TransferOptions, *,
+                 stop: threading.Event | None = None, sleep: Callable[[float], None] | None = None,
+                 rng: random.Random | None = None, on_bytes: Callable[[int], None] | None = None):
+        self.session, self.gates, self.options = session, gates, options
+        self.stop = stop or threading.Event()
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.on_bytes = on_bytes or (lambda n: None)
+
+    def fetch(self, url: str, temp_path: Path, *, expected_size: int | None = None,
+              want_md5: bool = False) -> FetchResult:
+        """Bring ``temp_path`` to the complete body of ``url``, resuming what is already there."""
+        temp_path.parent.mkdir(parents=True, exist_ok=True)
+        result = FetchResult(outcome="failed")
+        want = ("sha256", "md5") if (want_md5 or self.options.hash_md5) else ("sha256",)
+        for retry in range(self.options.max_retries + 1):
+            if retry and not self._wait_before_retry(retry, attempt):
+                attempt = _Attempt("interrupted", error_kind="interrupted", error="stopped while waiting to retry")
+                result.records.append(self._record(attempt, utc_now()))
+                break
+            started = utc_now()
+            attempt = self._attempt(url, temp_path, expected_size, want, result)
+            result.bytes_received += attempt.received
+            last = attempt.outcome == "retry" and retry == self.options.max_retries
+            if last:
+                attempt.outcome = "failed"
+            result.records.append(self._record(attempt, started))
+            self._log_attempt(url, attempt, retry)
+            if attempt.outcome != "retry":
+                break
+        result.outcome, result.http_status = attempt.outcome, attempt.status
+        if attempt.outcome != "done":
+            result.error_kind, result.error = attempt.error_kind, attempt.error
+        if attempt.outcome == "failed" and last:
+            result.error = f"{attempt.error} (gave up after {self.options.max_retries + 1} attempts)"
+        return result
+
+    def _wait_before_retry(self, retry: int, previous: _Attempt) -> bool:
+        """Back off before a retry (a Retry-After pause is already on the host gate); False if stopped."""
+        if previous.retry_after is None and not previous.restart:
+            delay = self.options.back_off_seconds(retry, self.rng)
+            if self.sleep is None:
+                self.stop.wait(delay)  # wakes at once on Ctrl-C
+            else:
+                self.sleep(delay)
+        return not self.stop.is_set()
+
+    @staticmethod
+    def _record(attempt: _Attempt, started: str) -> TransferRecord:
+        return TransferRecord(started_at=started, ended_at=utc_now(), outcome=attempt.outcome,
+                              http_status=attempt.status, range_start=attempt.range_start,
+                              bytes_received=attempt.received, error_kind=attempt.error_kind, error=attempt.error)
+
+    @staticmethod
+    def _log_attempt(url: str, attempt: _Attempt, retry: int) -> None:
+        if attempt.outcome in ("done", "interrupted"):
+            return
+        log.info("%s: attempt %d %s: %s", url, retry + 1, attempt.outcome, attempt.error)
+
+    # ---- one attempt ---------------------------------------------------------------------
+
+    def _attempt(self, url: str, temp: Path, expected_size: int | None, want: tuple[str, ...],
+                 result: FetchResult) -> _Attempt:
+        offset = _partial_size(temp, expected_size)
+        if expected_size and offset == expected_size:
+            # A complete body from an earlier process (killed between fsync and rename).
+            result.size, result.hashes = offset, _hash_existing(temp, want, offset)
+            return _Attempt("done", received=0, error_kind="resumed_complete",
+                            error="the temporary file already held every byte; no request sent")
+        attempt = _Attempt("done", range_start=offset or None)
+        try:
+            with self.gates.for_url(url).slot(self.stop) as allowed:
+                if not allowed:
+                    raise _AttemptFailed("interrupted", "interrupted", "stopped before the request was sent")
+                self._get(url, temp, offset, want, attempt, result)
+        except _AttemptFailed as failed:
+            attempt.outcome, attempt.error_kind, attempt.error = failed.outcome, failed.kind, failed.message
+            attempt.retry_after, attempt.restart = failed.retry_after, failed.restart
+            if failed.restart:
+                _discard(temp)
+        except Exception as exc:  # requests/urllib3 raise many types; each is named by _classify
+            attempt.outcome = "retry"
+            attempt.error_kind, attempt.error = _classify(exc, attempt.received)
+        return attempt
+
+    def _get(self, url: str, temp: Path, offset: int, want: tuple[str, ...], attempt: _Attempt,
+             result: FetchResult) -> None:
+        import requests
+
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        timeout = self.options.timeout_seconds
+        try:
+            response = self.session.get(url, headers=headers, stream=True, timeout=(timeout, timeout))
+        except requests.TooManyRedirects:
+            raise _AttemptFailed("retry", "redirect_loop", f"{url} redirected more than "
+                                 f"{self.session.max_redirects} times (a redirect loop)") from None
+        with response:
+            attempt.status = response.status_code
+            offset = self._check_response(url, response, offset, attempt)
+            result.announced_checksum = announced_checksum(response.headers) or result.announced_checksum
+            result.announced_size = _announced_size(response, offset) or result.announced_size
+            hashers = {name: hashlib.new(name) for name in want}
+            if offset:
+                _feed_existing(temp, hashers, offset)
+            self._stream(response, temp, offset, hashers, attempt)
+            size = offset + attempt.received
+            _check_complete(url, size, result.announced_size)
+        result.size, result.hashes = size, {name: h.hexdigest() for name, h in hashers.items()}
+
+    def _check_response(self, url: str, response, offset: int, attempt: _Attempt) -> int:
+        """Raise for answers that are not the file; return the offset the body starts at."""
+        status = response.status_code
+        if status in (429, 503):
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is not None:
+                self.gates.for_url(url).pause(retry_after)
+            wait = f"; the host is paused for {retry_after:g} s (Retry-After)" if retry_after is not None else ""
+            raise _AttemptFailed("retry", f"http_{status}", f"HTTP {status} {response.reason} from "
+                                 f"{urlsplit(url).hostname}{wait}", retry_after=retry_after)
+        if status >= 500:
+            raise _AttemptFailed("retry", "http_5xx", f"HTTP {status} {response.reason} from {urlsplit(url).hostname}")
+        if status == 416:
+            raise _AttemptFailed("retry", "range_not_satisfiable", f"HTTP 416 for Range bytes={offset}-: "
+                                 "the partial file is discarded and the download starts over", restart=True)
+        if status not in (200, 206):
+            raise _AttemptFailed("failed", f"http_{status}", f"HTTP {status} {response.reason} for {url}"
+                                 + (" (a MAST token may be needed: set $MAST_API_TOKEN)" if status in (401, 403) else ""))
+        if "html" in response.headers.get("Content-Type", "").lower():
+            raise _AttemptFailed("retry", "html_body", f"HTTP {status} from {urlsplit(url).hostname} carried an "
+                                 "HTML page instead of the file (an error or maintenance page); nothing was written")
+        return self._check_range(response, offset, attempt)
+
+    @staticmethod
+    def _check_range(response, offset: int, attempt: _Attempt) -> int:
+        if not offset:
+            return 0
+        if response.status_code == 200:
+            # The server ignored Range and sent the whole file: start over, never append.
+            attempt.error_kind = "range_ignored"
+            attempt.error = f"asked for bytes {offset}- and got the whole file (HTTP 200); started over"
+            return 0
+        start = _content_range_start(response.headers.get("Content-Range"))
+        if start != offset:
+            raise _AttemptFailed("retry", "range_mismatch", f"asked for bytes {offset}- and got Content-Range "
+                                 f"{response.headers.get('Content-Range')!r}; the partial file is discarded",
+                                 restart=True)
+        return offset
+
+    def _stream(self, response, temp: Path, offset: int, hashers: dict, attempt: _Attempt) -> None:
+        first = not offset
+        try:
+            with open(temp, "r+b" if offset else "wb") as fh:
+                fh.seek(offset)
+                fh.truncate()
+                # read1, not iter_content: when a connection breaks, iter_content drops the bytes of
+                # the chunk it was filling, and resuming needs every byte that arrived on disk.
+                read = response.raw.read1
+                while chunk := read(self.options.chunk_size, decode_content=True):
+                    if first:
+                        _refuse_html(chunk)
+                        first = False
+                    _write_chunk(fh, chunk)
+                    for hasher in hashers.values():
+                        hasher.update(chunk)
+                    attempt.received += len(chunk)
+                    self.on_bytes(len(chunk))
+                    if self.stop.is_set():
+                        raise _AttemptFailed("interrupted", "interrupted",
+                                             f"stopped after {offset + attempt.received} bytes; partial file kept")
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise _AttemptFailed("disk_full", "disk_full", f"no space left on the device writing {temp.name} "
+                                     f"after {offset + attempt.received} bytes; partial file kept") from None
+            raise
+
+
+def _write_chunk(fh, chunk: bytes) -> None:
+    """The one place bytes reach the disk (tests replace it to simulate a full disk)."""
+    fh.write(chunk)
+
+
+def _refuse_html(chunk: bytes) -> None:
+    head = chunk[:64].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")):
+        raise _AttemptFailed("retry", "html_body", "the server answered with an HTML page instead of the file "
+                             "(an error or maintenance page); nothing was written", restart=True)
+
+
+def _partial_size(temp: Path, expected_size: int | None) -> int:
+    try:
+        size = temp.stat().st_size
+    except FileNotFoundError:
+        return 0
+    if expected_size is not None and size > expected_size:
+        _discard(temp)  # longer than the file can be: not a prefix of it
+        return 0
+    return size
+
+
+def _discard(temp: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        temp.unlink()
+
+
+def _feed_existing(temp: Path, hashers: dict, length: int) -> None:
+    """Hash the bytes already on disk, so the digest covers the whole file after a resume."""
+    with open(temp, "rb") as fh:
+        remaining = length
+        while remaining > 0 and (block := fh.read(min(1 << 20, remaining))):
+            for hasher in hashers.values():
+                hasher.update(block)
+            remaining -= len(block)
+
+
+def _hash_existing(temp: Path, want: tuple[str, ...], length: int) -> dict[str, str]:
+    hashers = {name: hashlib.new(name) for name in want}
+    _feed_existing(temp, hashers, length)
+    with open(temp, "rb") as fh:
+        os.fsync(fh.fileno())
+    return {name: h.hexdigest() for name, h in hashers.items()}
+
+
+def _check_complete(url: str, size: int, announced: int | None) -> None:
+    if announced is not None and size < announced:
+        raise _AttemptFailed("retry", "short_body", f"the body of {url.rsplit('/', 1)[-1]} ended after {size} of "
+                             f"{announced} bytes; the partial file is kept and resumed")
+
+
+def _announced_size(response, offset: int) -> int | None:
+    """The full file size the response claims: Content-Range's total, else offset + Content-Length."""
+    if response.status_code == 206:
+        total = (response.headers.get("Content-Range") or "").rpartition("/")[2]
+        if total.isdigit():
+            return int(total)
+    length = response.headers.get("Content-Length")
+    if length and length.isdigit() and "gzip" not in response.headers.get("Content-Encoding", ""):
+        return offset + int(length)
+    return None
+
+
+def _content_range_start(value: str | None) -> int | None:
+    """'bytes 100-199/200' -> 100."""
+    if not value or not value.lower().startswith("bytes "):
+        return None
+    start = value[6:].split("-", 1)[0].strip()
+    return int(start) if start.isdigit() else None
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds: a number (fractions accepted), or an HTTP date."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def announced_checksum(headers: Mapping[str, str]) -> str | None:
+    """An archive-announced digest as 'sha256:<hex>' / 'md5:<hex>' (Repr-Digest, Digest, Content-MD5)."""
+    for name in ("Repr-Digest", "Digest"):
+        for item in (headers.get(name) or "").split(","):
+            algorithm, _, value = item.strip().partition("=")
+            algorithm = algorithm.strip().lower().replace("-", "")
+            if algorithm in ("sha256", "md5") and (digest := _b64_to_hex(value.strip().strip(":"))):
+                return f"{algorithm}:{digest}"
+    md5 = headers.get("Content-MD5")
+    digest = _b64_to_hex(md5.strip()) if md5 else None
+    return f"md5:{digest}" if digest else None
+
+
+def _b64_to_hex(text: str) -> str | None:
+    try:
+        return base64.b64decode(text, validate=True).hex() or None
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _classify(exc: Exception, received: int) -> tuple[str, str]:
+    """A requests/urllib3 exception as (error_kind, sentence)."""
+    import requests
+
+    text = f"{type(exc).__name__}: {exc}"
+    lowered = text.lower()
+    if isinstance(exc, requests.Timeout) or "timed out" in lowered:
+        if received:
+            return "stall", f"no data for the read timeout after {received} bytes ({text}); partial file kept"
+        return "timeout", f"no answer within the timeout ({text})"
+    if "incompleteread" in lowered or "incomplete" in lowered:
+        return "short_body", f"the body ended early after {received} bytes ({text}); partial file kept"
+    if "reset" in lowered or "aborted" in lowered or "broken pipe" in lowered:
+        return "connection_reset", f"connection reset after {received} bytes ({text}); partial file kept"
+    if isinstance(exc, requests.TooManyRedirects):
+        return "redirect_loop", text
+    if isinstance(exc, requests.ConnectionError):
+        return "connection_error", text
+    return "transfer_error", text
