@@ -107,3 +107,7 @@ cli.add_command(plan)
 from .sync_cmd import sync  # noqa: E402
 
 cli.add_command(sync)
+from .report_cmd import export, report, reset, retry, split, verify  # noqa: E402
+
+for _command in (report, verify, retry, reset, export, split):
+    cli.add_command(_command)

@@ -1,0 +1,323 @@
+"""`ratdcs report | verify | retry | reset | export | split`: ask the manifest, check the disk, fix rows."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .common import App, pass_app, render_rows
+
+__all__ = ["export", "report", "reset", "retry", "split", "verify"]
+
+SOURCES = ("kepler", "k2", "tess", "ztf")
+STATES = ("pending", "downloading", "done", "failed")
+_TITLES = {"progress": "Progress per source (GB = 10^9 bytes)", "states": "Files and bytes per source and state",
+           "failures": "Failures by reason", "incomplete": "Targets with files still missing",
+           "syncs": "Recent syncs", "stats": "Dataset statistics", "splits": "Train/val/test splits",
+           "failed": "Failed files"}
+
+
+def format_options(func):
+    """--json / --csv / --markdown, all writing into ``fmt`` (default: an aligned table)."""
+    for flag, name in (("markdown", "Markdown"), ("csv", "CSV"), ("json", "JSON")):
+        func = click.option(f"--{flag}", "fmt", flag_value=flag, help=f"Print as {name}.")(func)
+    return func
+
+
+source_option = click.option("--source", "sources", type=click.Choice(SOURCES), multiple=True,
+                             help="Only this source (repeatable).")
+
+
+@click.command("report")
+@click.argument("section", required=False, type=click.Choice(["failed", "progress", "states", "failures",
+                                                              "incomplete", "syncs", "stats", "splits"]))
+@click.option("--sql", metavar="QUERY", help="Run one read-only SQL query on the manifest instead.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Rows per long section (default 10; `report failed` lists all).")
+@source_option
+@format_options
+@pass_app
+def report(app: App, section, sql, limit, sources, fmt):
+    """What is planned, done, failed and why, from the manifest's named views.
+
+    Sections: progress (planned/downloaded/remaining GB per source), states, failures (by
+    reason, with an example), incomplete (targets with files missing), syncs (throughput),
+    stats (dataset totals; TESS FITS vs metadata files), splits. `report failed` lists every
+    failed file. --sql runs one read-only query (writes are refused, exit 2).
+
+    \b
+    Example:
+        ratdcs report
+        ratdcs report failed --csv
+        ratdcs report --sql "SELECT state, COUNT(*) FROM files GROUP BY state"
+    """
+    fmt = fmt or "table"
+    config = app.config()
+    if sql is not None:
+        from ..report import run_readonly_sql
+
+        result = run_readonly_sql(config.manifest_path, sql)
+        click.echo(render_rows(result.dicts(), result.columns, fmt))
+        return
+    from ..report import SECTIONS, build_report, failed_files
+
+    with app.manifest(create=False) as manifest:
+        if section == "failed":
+            sections = {"failed": failed_files(manifest, limit, sources=sources)}
+        else:
+            sections = build_report(manifest, data_dir=config.data_dir, sections=[section] if section else SECTIONS,
+                                    limit=limit or 10)
+    click.echo(_render_sections(sections, fmt, single=section is not None))
+
+
+def _render_sections(sections: dict[str, list[dict]], fmt: str, single: bool) -> str:
+    if single:
+        (name, rows), = sections.items()
+        return render_rows(rows, None, fmt) if rows or fmt != "table" else f"{_TITLES[name]}: none"
+    if fmt == "json":
+        return json.dumps(sections, indent=2, default=str)
+    blocks = []
+    for name, rows in sections.items():
+        if fmt == "csv":
+            blocks.append(f"# {name}\n" + render_rows(rows, None, "csv"))
+        elif fmt == "markdown":
+            blocks.append(f"### {_TITLES[name]}\n\n" + (render_rows(rows, None, "markdown") if rows else "(none)"))
+        else:
+            blocks.append(f"{_TITLES[name]}\n" + (render_rows(rows) if rows else "(none)"))
+    return "\n\n".join(blocks)
+
+
+@click.command("verify")
+@click.option("--deep", is_flag=True, help="Also re-hash every file and re-run the FITS checks.")
+@source_option
+@click.option("--on-problem", type=click.Choice(["pending", "failed"]), default="pending", show_default=True,
+              help="Where a missing or changed file's row goes: pending (sync fetches it again) or failed.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Files checked in parallel by --deep.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_app
+def verify(app: App, deep, sources, on_problem, workers, as_json):
+    """Check that every done file is still on disk as recorded; requeue those that are not.
+
+    Fast mode checks each done row's file exists with the recorded size; --deep also re-hashes
+    it (sha256 recorded at download) and re-runs the FITS checks. Exit code 0 when the dataset
+    is intact, 1 when a file was missing or changed (its row is counted and requeued).
+
+    \b
+    Example:
+        ratdcs verify --deep --source tess
+    """
+    from ..dataset import verify_dataset
+
+    config = app.config()
+    app.log_to_file()
+    with app.manifest(create=False) as manifest:
+        summary = verify_dataset(manifest, config.data_dir, deep=deep, sources=sources, on_problem=on_problem,
+                                 fits_checksum=config["verify.fits_checksum"],
+                                 max_nan_fraction=config["verify.max_nan_fraction"], workers=workers)
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), indent=2))
+    else:
+        if summary.problems and not app.quiet:
+            click.echo(render_rows([{"file_id": p.file_id, "path": p.rel_path, "problem": p.error_kind,
+                                     "reason": p.error} for p in summary.problems]))
+        click.echo(_verify_line(summary))
+    if not summary.intact:
+        raise click.exceptions.Exit(1)
+
+
+def _verify_line(summary) -> str:
+    if not summary.checked:
+        return "No done files to verify."
+    head = f"Verified {summary.checked} done files ({summary.mode})"
+    if summary.intact:
+        return f"{head}: all intact."
+    kinds = ", ".join(f"{kind} {n}" for kind, n in summary.counts().items())
+    advice = "run `ratdcs sync` to fetch them again" if summary.requeued_to == "pending" else \
+        "`ratdcs retry` queues them again"
+    return (f"{head}: {summary.files_ok} intact, {len(summary.problems)} not ({kinds}). "
+            f"{summary.requeued} rows moved to {summary.requeued_to} - {advice}. Dataset NOT intact.")
+
+
+@click.command("retry")
+@source_option
+@click.option("--reason", metavar="PATTERN",
+              help="Only failures whose kind or message contains PATTERN (* is a wildcard).")
+@pass_app
+def retry(app: App, sources, reason):
+    """Put failed rows back to pending with their attempts reset, so the next sync tries again.
+
+    \b
+    Example:
+        ratdcs retry --source tess --reason http_503
+    """
+    app.log_to_file()
+    with app.manifest(create=False) as manifest:
+        moved = manifest.retry_failed(sources=sources, reason_like=_like_pattern(reason))
+    if moved:
+        click.echo(f"Moved {moved} failed rows back to pending (attempts reset). Next: ratdcs sync")
+    else:
+        click.echo("No failed rows matched; nothing moved.")
+
+
+def _like_pattern(reason: str | None) -> str | None:
+    """'http_503' -> '%http\\_503%'-like containment; '*' is the user's wildcard."""
+    if not reason:
+        return None
+    pattern = reason.replace("*", "%")
+    return pattern if "%" in pattern else f"%{pattern}%"
+
+
+@click.command("reset")
+@source_option
+@click.option("--target", "target_ids", metavar="ID", multiple=True, help="Only this target id (repeatable).")
+@click.option("--state", "states", type=click.Choice(["pending", "done", "failed"]), multiple=True,
+              help="Only rows in this state (repeatable).")
+@click.option("--file-id", "file_ids", type=int, multiple=True, help="Only this file_id (repeatable).")
+@click.option("--all", "everything", is_flag=True, help="Every row (not under a live sync's lease).")
+@pass_app
+def reset(app: App, sources, target_ids, states, file_ids, everything):
+    """Put chosen rows back to pending with attempts and errors cleared (files on disk are kept).
+
+    Rows being downloaded by a live sync are never touched. Give at least one filter, or --all.
+
+    \b
+    Example:
+        ratdcs reset --source kepler --target 11904151
+    """
+    from ..errors import UsageError
+
+    if not (sources or target_ids or states or file_ids or everything):
+        raise UsageError("reset needs a choice of rows: --source, --target, --state or --file-id",
+                         hint="or pass --all to reset every row")
+    app.log_to_file()
+    with app.manifest(create=False) as manifest:
+        moved = manifest.reset_files(sources=sources, target_ids=target_ids, states=states, file_ids=file_ids)
+    click.echo(f"Reset {moved} rows to pending (attempts and errors cleared)." + (" Next: ratdcs sync" if moved else ""))
+
+
+@click.group("export")
+def export():
+    """Write the manifest out for other tools: TESS metadata JSON, a files table, URL lists.
+
+    \b
+    Example:
+        ratdcs export urls --format aria2 --output todo.aria2
+    """
+
+
+def _output_option(help_text: str):
+    return click.option("--output", "-o", type=click.Path(dir_okay=True), default=None, help=help_text)
+
+
+@export.command("tess-metadata")
+@_output_option("Directory for the JSON files (default <data_dir>/tess/metadata).")
+@pass_app
+def export_tess_metadata_command(app: App, output):
+    """Write TIC{id}_metadata.json for every TESS target with downloaded files (the seed's schema).
+
+    Keys: tic_id, stellar_parameters (teff, logg, radius, mass, tmag, distance), observations
+    (one entry per downloaded light curve), download_timestamp.
+
+    \b
+    Example:
+        ratdcs export tess-metadata
+    """
+    from pathlib import Path
+
+    from ..dataset import export_tess_metadata
+
+    out_dir = Path(output).expanduser().absolute() if output else app.config().data_dir / "tess" / "metadata"
+    with app.manifest(create=False) as manifest:
+        written = export_tess_metadata(manifest, out_dir)
+    click.echo(f"Wrote {len(written)} TESS metadata files to {out_dir}")
+
+
+@export.command("files")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@_output_option("File to write (default: standard output).")
+@source_option
+@click.option("--state", "states", type=click.Choice(STATES), multiple=True, help="Only rows in this state.")
+@pass_app
+def export_files_command(app: App, fmt, output, sources, states):
+    """The files table (with each target's split) as CSV or JSON.
+
+    \b
+    Example:
+        ratdcs export files --format json --state done -o done.json
+    """
+    from ..dataset import export_files
+
+    _export(app, output, lambda m, out: export_files(m, out, fmt, sources=sources, states=states))
+
+
+@export.command("urls")
+@click.option("--format", "fmt", type=click.Choice(["aria2", "curl", "list"]), default="aria2", show_default=True)
+@_output_option("File to write (default: standard output).")
+@source_option
+@click.option("--state", "states", type=click.Choice([*STATES, "all"]), multiple=True,
+              help="Rows in this state (repeatable); default the ones not done yet.")
+@pass_app
+def export_urls_command(app: App, fmt, output, sources, states):
+    """URLs of the files still to fetch, for aria2c (-i), curl (-K) or wget (-i).
+
+    aria2 entries carry dir=, out= (the manifest's destination) and checksum= where known.
+
+    \b
+    Example:
+        ratdcs export urls --format aria2 -o todo.aria2 && aria2c -i todo.aria2
+    """
+    from ..dataset import NOT_DONE, export_urls
+
+    chosen = () if "all" in states else (states or NOT_DONE)
+    data_dir = app.config().data_dir
+    _export(app, output, lambda m, out: export_urls(m, out, fmt, data_dir=data_dir, sources=sources, states=chosen))
+
+
+def _export(app: App, output, write) -> None:
+    from ..dataset import atomic_output
+
+    with app.manifest(create=False) as manifest:
+        if output is None:
+            write(manifest, click.get_text_stream("stdout"))
+            return
+        with atomic_output(output) as fh:
+            count = write(manifest, fh)
+    click.echo(f"Wrote {count} rows to {output}", err=True)
+
+
+@click.command("split")
+@click.option("--ratio", metavar="TRAIN,VAL,TEST", default=None,
+              help="Fractions summing to 1 (default data_pipeline.validation.split_ratio).")
+@click.option("--seed", type=int, default=None, help="Default data_pipeline.validation.random_seed.")
+@source_option
+@format_options
+@pass_app
+def split(app: App, ratio, seed, sources, fmt):
+    """Assign train/val/test per target, so all files of one star share a split.
+
+    Per source, the counts follow the ratios; which target goes where follows a seeded hash of
+    its id, so the same seed and manifest always give the same split. Stored in the manifest
+    (targets.split); `ratdcs report splits` shows the counts.
+
+    \b
+    Example:
+        ratdcs split --ratio 0.7,0.15,0.15 --seed 7
+    """
+    from ..dataset import split_targets
+    from ..report import split_counts
+
+    config = app.config(data_pipeline__validation__split_ratio=ratio, data_pipeline__validation__random_seed=seed)
+    app.log_to_file()
+    with app.manifest(create=False) as manifest:
+        summary = split_targets(manifest, ratios=config["data_pipeline.validation.split_ratio"],
+                                seed=config["data_pipeline.validation.random_seed"], sources=sources)
+        rows = split_counts(manifest)
+    if fmt:
+        click.echo(render_rows(rows, None, fmt))
+        return
+    counts = ", ".join(f"{k} {v}" for k, v in summary.targets.items())
+    click.echo(f"Split {sum(summary.targets.values())} targets (seed {summary.seed}, ratios "
+               f"{'/'.join(f'{r:g}' for r in summary.ratios)}): {counts}; {summary.changed} changed split.")
+    click.echo(render_rows(rows))
