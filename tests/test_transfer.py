@@ -1,0 +1,282 @@
+"""One file over HTTP against the sandbox: resume, retries with a fake clock, politeness, faults."""
+
+import errno
+import hashlib
+import random
+import threading
+
+import pytest
+import responses
+
+from ratdcs_catalog import transfer
+from ratdcs_catalog.sandbox import Fault
+from ratdcs_catalog.transfer import (Fetcher, HostGate, HostGates, TransferOptions, announced_checksum,
+                                     make_session, parse_retry_after)
+
+
+class FakeTime:
+    """A clock that only moves when someone sleeps: back-offs and pauses cost no real time."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.sleeps = []
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def product(sandbox):
+    u = sandbox.universe
+    return u.tess_products(u.toi_hosts(["PC", "CP", "KP"])[0])[0]
+
+
+@pytest.fixture
+def url(sandbox, product):
+    return f"{sandbox.endpoints()['mast_download']}?uri={product.data_uri}"
+
+
+@pytest.fixture
+def body(sandbox, product):
+    import requests
+
+    data = requests.get(sandbox.base_url + product.path, timeout=30).content
+    sandbox.clear_requests()
+    return data
+
+
+@pytest.fixture
+def fake():
+    return FakeTime()
+
+
+def fetcher(fake, *, timeout=5.0, max_retries=3, stop=None, gates=None):
+    options = TransferOptions(timeout_seconds=timeout, max_retries=max_retries, backoff_base_seconds=1.0,
+                              backoff_max_seconds=8.0, chunk_size=64 * 1024)
+    gates = gates or HostGates(4, clock=fake.clock, sleep=fake.sleep)
+    return Fetcher(make_session(), gates, options, sleep=fake.sleep, rng=random.Random(1), stop=stop)
+
+
+def test_clean_fetch_streams_hashes_and_fsyncs(sandbox, url, body, product, fake, tmp_path):
+    temp = tmp_path / "t" / "f.part"
+    result = fetcher(fake).fetch(url, temp, expected_size=product.size)
+    assert (result.outcome, result.size, result.error_kind) == ("done", product.size, None)
+    assert temp.read_bytes() == body
+    assert result.hashes == {"sha256": hashlib.sha256(body).hexdigest()}
+    assert [(r.outcome, r.http_status, r.range_start) for r in result.records] == [("done", 200, None)]
+    assert fake.sleeps == []
+
+
+def test_503_with_retry_after_pauses_the_host_for_every_worker(sandbox, url, body, product, fake, tmp_path):
+    sandbox.add_fault(Fault("503", pattern="Download/file", count=1, retry_after=7))
+    gates = HostGates(4, clock=fake.clock, sleep=fake.sleep)
+    result = fetcher(fake, gates=gates).fetch(url, tmp_path / "f.part", expected_size=product.size)
+    assert result.outcome == "done" and (tmp_path / "f.part").read_bytes() == body
+    assert [r.error_kind for r in result.records] == ["http_503", None]
+    assert "paused for 7 s (Retry-After)" in result.records[0].error
+    assert sum(fake.sleeps) == pytest.approx(7.0)  # the pause, and no extra back-off on top of it
+    assert gates.for_url(url).paused_until == pytest.approx(fake.now)
+
+
+def test_429_pause_is_shared_by_another_worker(fake):
+    gates = HostGates(4, clock=fake.clock, sleep=fake.sleep)
+    gates.for_url("http://a.example/x").pause(5)
+    with gates.for_url("http://a.example/other").slot():
+        pass
+    assert sum(fake.sleeps) == pytest.approx(5.0)
+    with gates.for_url("http://b.example/y").slot():
+        pass
+    assert sum(fake.sleeps) == pytest.approx(5.0)  # another host is not paused
+
+
+def test_5xx_backs_off_exponentially_with_jitter_then_fails_naming_the_status(sandbox, url, product, fake, tmp_path):
+    sandbox.add_fault(Fault("502", pattern="Download/file"))
+    result = fetcher(fake, max_retries=3).fetch(url, tmp_path / "f.part", expected_size=product.size)
+    assert (result.outcome, result.error_kind, result.http_status) == ("failed", "http_5xx", 502)
+    assert "HTTP 502" in result.error and "gave up after 4 attempts" in result.error
+    assert [r.outcome for r in result.records] == ["retry", "retry", "retry", "failed"]
+    assert len(fake.sleeps) == 3
+    for retry, delay in enumerate(fake.sleeps, start=1):
+        assert 0.5 * 2 ** (retry - 1) <= delay <= 2 ** (retry - 1)
+
+
+def test_backoff_is_capped():
+    options = TransferOptions(backoff_base_seconds=1.0, backoff_max_seconds=4.0)
+    rng = random.Random(3)
+    assert all(2.0 <= options.back_off_seconds(10, rng) <= 4.0 for _ in range(50))
+
+
+@pytest.mark.parametrize("kind", ["reset", "short_body"])
+def test_broken_body_resumes_and_the_sandbox_sends_only_the_missing_bytes(sandbox, url, body, product, fake,
+                                                                          tmp_path, kind):
+    sandbox.add_fault(Fault(kind, pattern="Download/file", count=1, cut_at=0.3))
+    temp = tmp_path / "f.part"
+    result = fetcher(fake).fetch(url, temp, expected_size=product.size)
+    assert result.outcome == "done" and temp.read_bytes() == body
+    assert result.hashes["sha256"] == hashlib.sha256(body).hexdigest()
+    cut = int(product.size * 0.3)
+    expected_kind = "connection_reset" if kind == "reset" else "short_body"
+    assert [(r.error_kind, r.range_start, r.bytes_received) for r in result.records] == [
+        (expected_kind, None, cut), (None, cut, product.size - cut)]
+    sent = [(r.status, r.range_header, r.bytes_sent) for r in sandbox.requests]
+    assert sent == [(200, None, cut), (206, f"bytes={cut}-", product.size - cut)]
+
+
+def test_stall_times_out_and_resumes(sandbox, url, body, product, fake, tmp_path):
+    sandbox.add_fault(Fault("stall", pattern="Download/file", count=1, cut_at=0.5, stall_seconds=1.5))
+    result = fetcher(fake, timeout=0.3).fetch(url, tmp_path / "f.part", expected_size=product.size)
+    assert result.outcome == "done" and (tmp_path / "f.part").read_bytes() == body
+    assert result.records[0].error_kind == "stall" and result.records[1].range_start == product.size // 2
+
+
+def test_ignored_range_starts_over_and_never_appends(sandbox, url, body, product, fake, tmp_path):
+    temp = tmp_path / "f.part"
+    temp.write_bytes(body[:5000])
+    sandbox.add_fault(Fault("ignore_range", pattern="Download/file", count=1))
+    result = fetcher(fake).fetch(url, temp, expected_size=product.size)
+    assert result.outcome == "done" and temp.read_bytes() == body
+    assert (result.records[0].error_kind, result.records[0].range_start) == ("range_ignored", 5000)
+    assert result.hashes["sha256"] == hashlib.sha256(body).hexdigest()
+
+
+def test_partial_file_is_resumed_with_a_range_request(sandbox, url, body, product, fake, tmp_path):
+    temp = tmp_path / "f.part"
+    temp.write_bytes(body[:7000])
+    result = fetcher(fake).fetch(url, temp, expected_size=product.size)
+    assert temp.read_bytes() == body and result.hashes["sha256"] == hashlib.sha256(body).hexdigest()
+    assert [(r.status, r.range_header, r.bytes_sent) for r in sandbox.requests] == [
+        (206, "bytes=7000-", product.size - 7000)]
+
+
+def test_complete_temp_file_needs_no_request(sandbox, url, body, product, fake, tmp_path):
+    temp = tmp_path / "f.part"
+    temp.write_bytes(body)
+    result = fetcher(fake).fetch(url, temp, expected_size=product.size)
+    assert result.outcome == "done" and result.hashes["sha256"] == hashlib.sha256(body).hexdigest()
+    assert sandbox.requests == []
+
+
+def test_html_page_with_200_is_never_written(sandbox, url, body, product, fake, tmp_path):
+    sandbox.add_fault(Fault("html_200", pattern="Download/file", count=1))
+    result = fetcher(fake).fetch(url, tmp_path / "f.part", expected_size=product.size)
+    assert [r.error_kind for r in result.records] == ["html_body", None]
+    assert (tmp_path / "f.part").read_bytes() == body
+
+
+def test_html_page_every_time_fails_naming_it(sandbox, url, product, fake, tmp_path):
+    sandbox.add_fault(Fault("html_200", pattern="Download/file"))
+    result = fetcher(fake, max_retries=1).fetch(url, tmp_path / "f.part", expected_size=product.size)
+    assert (result.outcome, result.error_kind) == ("failed", "html_body")
+    assert "HTML page instead of the file" in result.error
+    assert not (tmp_path / "f.part").exists() or (tmp_path / "f.part").stat().st_size == 0
+
+
+def test_redirect_loop_is_named(sandbox, url, product, fake, tmp_path):
+    sandbox.add_fault(Fault("redirect_loop", pattern="Download/file"))
+    result = fetcher(fake, max_retries=0).fetch(url, tmp_path / "f.part", expected_size=product.size)
+    assert (result.outcome, result.error_kind) == ("failed", "redirect_loop")
+
+
+def test_no_content_length_uses_the_planned_size(sandbox, url, body, product, fake, tmp_path):
+    sandbox.add_fault(Fault("no_content_length", pattern="Download/file", count=1))
+    result = fetcher(fake).fetch(url, tmp_path / "f.part", expected_size=product.size)
+    assert result.outcome == "done" and (tmp_path / "f.part").read_bytes() == body
+
+
+def test_404_fails_at_once(sandbox, fake, tmp_path):
+    url = sandbox.endpoints()["mast_download"] + "?uri=mast:Kepler/url/missions/kepler/nothing_llc.fits"
+    result = fetcher(fake).fetch(url, tmp_path / "f.part")
+    assert (result.outcome, result.error_kind, len(result.records)) == ("failed", "http_404", 1)
+
+
+def test_full_disk_returns_disk_full_and_keeps_the_partial(sandbox, url, body, product, fake, tmp_path,
+                                                           monkeypatch):
+    written = []
+
+    def write(fh, chunk):
+        if sum(written) >= 65536:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(len(chunk))
+        fh.write(chunk)
+
+    monkeypatch.setattr(transfer, "_write_chunk", write)
+    temp = tmp_path / "f.part"
+    result = fetcher(fake).fetch(url, temp, expected_size=product.size)
+    assert (result.outcome, result.error_kind, len(result.records)) == ("disk_full", "disk_full", 1)
+    assert temp.read_bytes() == body[:65536]
+
+
+def test_stop_interrupts_and_keeps_the_partial(sandbox, url, body, product, fake, tmp_path):
+    stop = threading.Event()
+    f = fetcher(fake, stop=stop)
+    f.on_bytes = lambda n: stop.set()
+    temp = tmp_path / "f.part"
+    result = f.fetch(url, temp, expected_size=product.size)
+    assert result.outcome == "interrupted" and 0 < temp.stat().st_size < product.size
+    assert body.startswith(temp.read_bytes())
+
+
+def test_concurrency_limit_per_host():
+    gate = HostGate(2)
+    inside, peak, lock = [0], [0], threading.Lock()
+    barrier = threading.Event()
+
+    def work():
+        with gate.slot():
+            with lock:
+                inside[0] += 1
+                peak[0] = max(peak[0], inside[0])
+            barrier.wait(0.05)
+            with lock:
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak[0] == 2
+
+
+def test_requests_per_second_cap_spaces_request_starts(fake):
+    gate = HostGate(4, requests_per_second=4, clock=fake.clock, sleep=fake.sleep)
+    for _ in range(5):
+        with gate.slot():
+            pass
+    assert sum(fake.sleeps) == pytest.approx(1.0)
+
+
+def test_retry_after_forms():
+    assert parse_retry_after("3") == 3.0 and parse_retry_after("0.5") == 0.5
+    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
+    assert parse_retry_after("99999") == transfer.MAX_RETRY_AFTER_SECONDS
+    assert 0 <= parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") <= 1  # a past date: no wait
+
+
+def test_announced_checksums():
+    import base64
+
+    md5 = hashlib.md5(b"x").digest()
+    sha = hashlib.sha256(b"x").digest()
+    assert announced_checksum({"Content-MD5": base64.b64encode(md5).decode()}) == f"md5:{md5.hex()}"
+    assert announced_checksum({"Digest": f"SHA-256={base64.b64encode(sha).decode()}"}) == f"sha256:{sha.hex()}"
+    assert announced_checksum({"Repr-Digest": f"sha-256=:{base64.b64encode(sha).decode()}:"}) == f"sha256:{sha.hex()}"
+    assert announced_checksum({}) is None
+
+
+@responses.activate
+def test_mast_token_goes_to_mast_hosts_only_and_survives_no_redirect(fake, tmp_path):
+    responses.get("https://mast.example/api/v0.1/Download/file", status=302,
+                  headers={"Location": "https://cloud.example/bucket/f.fits"})
+    responses.get("https://cloud.example/bucket/f.fits", body=b"SIMPLE", status=200)
+    session = make_session(mast_hosts=("mast.example",), mast_token="s3cr3t-token")
+    f = Fetcher(session, HostGates(2), TransferOptions(max_retries=0), sleep=fake.sleep)
+    result = f.fetch("https://mast.example/api/v0.1/Download/file?uri=mast:x", tmp_path / "f.part")
+    assert result.outcome == "done"
+    first, second = (c.request for c in responses.calls)
+    assert "mast_token=s3cr3t-token" in first.headers.get("Cookie", "")
+    assert "Cookie" not in second.headers
