@@ -111,3 +111,6 @@ from .report_cmd import export, report, reset, retry, split, verify  # noqa: E40
 
 for _command in (report, verify, retry, reset, export, split):
     cli.add_command(_command)
+from .sandbox_cmd import sandbox  # noqa: E402
+
+cli.add_command(sandbox)

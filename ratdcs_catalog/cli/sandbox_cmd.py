@@ -1,0 +1,102 @@
+"""`ratdcs sandbox serve`: run the local fake archive until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import click
+
+__all__ = ["sandbox"]
+
+
+@click.group()
+def sandbox():
+    """A local archive (fake MAST, Exoplanet Archive TAP and IRSA IBE) for tests and trials.
+
+    \b
+    Example:
+        ratdcs sandbox serve --scale 0.05 --write-config sandbox.yaml
+        ratdcs --config sandbox.yaml plan kepler --n 5
+    """
+
+
+@sandbox.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to bind. Anything but loopback exposes the sandbox to your network.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port to listen on (0: any free port).")
+@click.option("--seed", type=int, default=42, show_default=True,
+              help="Seed of the universe (catalogs, files) and of rate-based faults.")
+@click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Shrink light curves (rows) and ZTF images (each axis); 1 is real size.")
+@click.option("--faults", "fault_specs", multiple=True, metavar="SPEC",
+              help="Inject a fault: KIND[@PATTERN][:key=value,...]. Repeatable. See below.")
+@click.option("--cache-dir", type=click.Path(file_okay=False),
+              help="Also keep generated files in this folder (kept across runs).")
+@click.option("--write-config", "config_out", type=click.Path(dir_okay=False),
+              help="Write a ratdcs configuration pointing every endpoint here to this file.")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="data_dir to put in the written configuration.")
+@click.option("--redirect-downloads", is_flag=True,
+              help="Answer MAST downloads with a 302 to the static copy, as MAST does.")
+def serve(host, port, seed, scale, fault_specs, cache_dir, config_out, data_dir, redirect_downloads):
+    """Serve a deterministic archive on HTTP until Ctrl-C or SIGTERM.
+
+    Prints the configuration that points ratdcs at it (and writes it with
+    --write-config), so `ratdcs --config PATH plan ...` and `ratdcs --config PATH sync`
+    run against the sandbox as they would against the real archives.
+
+    \b
+    Faults (--faults, repeatable): KIND[@PATTERN][:key=value,...]
+      KIND     429 500 502 503 reset short_body flip_bytes ignore_range
+               no_content_length slow stall html_200 redirect_loop
+               mast_executing mast_error bad_json
+      PATTERN  regular expression searched in path?query (plus &form-body for
+               POSTs, so it can name a MAST service or an ADQL table)
+      keys     count=N (first N matches), rate=P (seeded probability),
+               retry_after=S, cut_at=F|BYTES, n_bytes=N, bytes_per_second=B,
+               stall_seconds=S, msg=TEXT
+    \b
+    Examples:
+        ratdcs sandbox serve --faults '503@Download/file:count=2,retry_after=1'
+        ratdcs sandbox serve --faults 'reset@_llc\\.fits:rate=0.1' --faults 'mast_executing@Mast.Caom.Filtered:count=3'
+    """
+    from ..sandbox import FaultSpecError, Sandbox, endpoint_config_yaml, parse_fault
+
+    try:
+        faults = [parse_fault(spec) for spec in fault_specs]
+    except FaultSpecError as err:
+        raise click.BadParameter(str(err), param_hint="--faults") from None
+    archive = Sandbox(seed=seed, scale=scale, cache_dir=cache_dir, faults=faults, host=host,
+                      port=port, redirect_downloads=redirect_downloads)
+    try:
+        archive.start()
+    except OSError as err:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror}; "
+                                   "choose another --port (0 picks a free one)") from None
+    text = endpoint_config_yaml(archive.endpoints(), data_dir=data_dir)
+    if config_out:
+        with open(config_out, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    click.echo(text, nl=False)
+    click.echo(f"Sandbox archive (seed {seed}, scale {scale:g}) at {archive.base_url}"
+               f"{' - wrote ' + config_out if config_out else ''}; Ctrl-C or SIGTERM stops it.",
+               err=True)
+    _wait_for_stop()
+    archive.stop()
+    click.echo("Sandbox stopped.", err=True)
+
+
+def _wait_for_stop() -> None:
+    """Block until SIGINT or SIGTERM; both end the command normally (exit 0)."""
+    stop = threading.Event()
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
