@@ -121,14 +121,18 @@ def verify_dataset(manifest, data_dir: Path, *, deep: bool = False, sources: Seq
     survivors = [row for row in rows if row["file_id"] not in problems]
     levels: dict[int, str | None] = {row["file_id"]: None for row in survivors}
     if deep:
-        check = lambda row: _check_deep(row, data_dir, fits_checksum, max_nan_fraction)  # noqa: E731
+        # Hashing runs in threads (hashlib releases the GIL); the FITS checks run one at a time,
+        # because verify_file listens for astropy's checksum warnings and warnings.catch_warnings
+        # is process-wide: two threads would hear each other's warnings (seen in testing).
         with ThreadPoolExecutor(max(1, workers)) as pool:
-            for row, (problem, level) in zip(survivors, pool.map(check, survivors)):
-                if problem:
-                    problems[row["file_id"]] = problem
-                    del levels[row["file_id"]]
-                else:
-                    levels[row["file_id"]] = level
+            digests = list(pool.map(lambda row: _hash(data_dir, row), survivors))
+        for row, digest in zip(survivors, digests):
+            problem, level = _check_deep(row, data_dir, digest, fits_checksum, max_nan_fraction)
+            if problem:
+                problems[row["file_id"]] = problem
+                del levels[row["file_id"]]
+            else:
+                levels[row["file_id"]] = level
     summary.problems = sorted(problems.values(), key=lambda p: p.file_id)
     summary.requeued = manifest.requeue_files({p.file_id: (p.error_kind, p.error) for p in summary.problems},
                                               to_state=on_problem) if problems else 0
@@ -170,17 +174,24 @@ def _check_fast(row, data_dir: Path) -> VerifyProblem | None:
     return None
 
 
-def _check_deep(row, data_dir: Path, fits_checksum: str, max_nan_fraction: float | None
+def _hash(data_dir: Path, row) -> str | OSError:
+    from .verify import hash_file
+
+    try:
+        return hash_file(destination(data_dir, row["rel_path"]), ("sha256",))["sha256"]
+    except OSError as exc:
+        return exc
+
+
+def _check_deep(row, data_dir: Path, digest: str | OSError, fits_checksum: str, max_nan_fraction: float | None
                 ) -> tuple[VerifyProblem | None, str | None]:
     """(problem, None) or (None, the verification level reached)."""
-    from .verify import hash_file, verify_file
+    from .verify import verify_file
 
     path = destination(data_dir, row["rel_path"])
-    try:
-        digest = hash_file(path, ("sha256",))["sha256"]
-    except OSError as exc:
+    if isinstance(digest, OSError):
         return VerifyProblem(row["file_id"], row["source"], row["rel_path"], "unreadable_on_disk",
-                             f"{row['rel_path']}: cannot read it ({exc.strerror})"), None
+                             f"{row['rel_path']}: cannot read it ({digest.strerror})"), None
     if row["observed_sha256"] and digest != row["observed_sha256"].lower():
         return VerifyProblem(row["file_id"], row["source"], row["rel_path"], "sha256_changed_on_disk",
                              f"{row['rel_path']} changed on disk since download: sha256 was "

@@ -162,11 +162,9 @@ def retry(app: App, sources, reason):
 
 
 def _like_pattern(reason: str | None) -> str | None:
-    """'http_503' -> '%http\\_503%'-like containment; '*' is the user's wildcard."""
-    if not reason:
-        return None
-    pattern = reason.replace("*", "%")
-    return pattern if "%" in pattern else f"%{pattern}%"
+    """Containment as an SQL LIKE pattern: 'expected*found' -> '%expected%found%' ('*' is the wildcard;
+    LIKE's '_' matching any one character only ever widens a kind like http_503 by nothing real)."""
+    return f"%{reason.replace('*', '%')}%" if reason else None
 
 
 @click.command("reset")
