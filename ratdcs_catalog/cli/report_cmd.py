@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -278,7 +279,7 @@ def _export(app: App, output, write) -> None:
 
     with app.manifest(create=False) as manifest:
         if output is None:
-            write(manifest, click.get_text_stream("stdout"))
+            write(manifest, sys.stdout)
             return
         with atomic_output(output) as fh:
             count = write(manifest, fh)
