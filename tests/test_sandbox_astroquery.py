@@ -63,7 +63,7 @@ def test_exoplanet_archive_criteria_query(sandbox):
         table = client.query_criteria(table="toi", select="tid,toi,tfopwg_disp",
                                       where="tfopwg_disp = 'CP'", order="toi")
     expected = [r["toi"] for r in sandbox.universe.tois if r["tfopwg_disp"] == "CP"]
-    assert [str(x) for x in table["toi"]] == sorted(expected)
+    assert [float(x) for x in table["toi"]] == sorted(expected)
     assert any(r.path == "/TAP//sync" for r in sandbox.requests)
 
 

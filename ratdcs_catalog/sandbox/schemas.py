@@ -39,7 +39,7 @@ koi_srho_err2:f koi_fittype:s koi_score:f
 """.split()
 
 TOI_COLUMNS = """
-objectid:i tid:i tidstr:s toi:s toipfx:s toipfxstr:s ctoi_alias:s ctoi_aliasstr:s pl_pnum:i
+objectid:i tid:i tidstr:s toi:f toipfx:s toipfxstr:s ctoi_alias:s ctoi_aliasstr:s pl_pnum:i
 tfopwg_disp:s st_tmag:f st_tmagerr1:f st_tmagerr2:f st_tmagsymerr:i st_tmaglim:i
 st_tmagstr:s ra:f raerr1:f raerr2:f rasymerr:i rastr:s dec:f decerr1:f decerr2:f decsymerr:i
 decstr:s st_pmra:f st_pmraerr1:f st_pmraerr2:f st_pmrasymerr:i st_pmralim:i st_pmrastr:s
@@ -69,6 +69,9 @@ SPFlag:s Teff:f e_Teff:f logg:f e_logg:f MH:f e_MH:f rad:f e_rad:f mass:f e_mass
 e_rho:f lumclass:s lum:f e_lum:f d:f e_d:f ebv:f e_ebv:f numcont:i contratio:f disposition:s
 duplicate_id:s priority:f objID:s
 """.split()
+# The recording types `toi` as text ('256.01'); the archive's TAP serves it as a number, and
+# so does the sandbox, so `order by toi` sorts 101.01 before 1000.01 as the archive does.
+
 # k2pandc has no recorded answer in astroquery; these are the columns ratdcs reads plus the
 # identifying and stellar columns the archive documents for the table.
 K2PANDC_COLUMNS = """

@@ -59,7 +59,9 @@ def _pick(rng, choices, size):
 def _unique_ids(rng, low, high, n):
     """n distinct integers in [low, high), in random order (no full permutation of the range)."""
     ids = rng.integers(low, high, size=int(n * 1.3) + 16)
-    _, first = __import__("numpy").unique(ids, return_index=True)
+    import numpy as np
+
+    _, first = np.unique(ids, return_index=True)
     ids = ids[sorted(first)]
     return [int(x) for x in ids[:n]]
 
@@ -162,6 +164,7 @@ class Universe:
             "koi_prad": round(star["radius"] * 109.1 * math.sqrt(depth * 1e-6), 2),
             "ra": star["ra"], "dec": star["dec"], "koi_steff": float(star["teff"]),
             "koi_slogg": star["logg"], "koi_srad": star["radius"], "koi_kepmag": star["kepmag"],
+            "koi_smass": round(star["radius"] ** 0.8, 3), "koi_smet": 0.0,
             "koi_quarters": "".join("1" if q in quarters else "0" for q in range(1, 33)),
             "koi_score": 1.0 if disposition == "CONFIRMED" else 0.5,
             "koi_delivname": "q1_q17_dr25_koi", "koi_vet_stat": "Done",
@@ -211,7 +214,8 @@ class Universe:
                 "k2_campaigns": ",".join(str(c) for c in host["campaigns"]),
                 "k2_campaigns_num": len(host["campaigns"]), "pl_orbper": period,
                 "ra": host["ra"], "dec": host["dec"], "st_teff": float(host["teff"]),
-                "st_rad": host["radius"], "rowupdate": "2024-05-01",
+                "st_rad": host["radius"], "st_logg": 4.4, "st_mass": round(host["radius"] ** 0.8, 3),
+                "sy_kepmag": round(10.0 + host["epic"] % 600 / 100.0, 3), "rowupdate": "2024-05-01",
             })
         return rows
 
@@ -260,7 +264,7 @@ class Universe:
     def _toi_row(rng, star, prefix, planet, disposition) -> dict:
         tid = star["ID"]
         return {
-            "tid": tid, "tidstr": f"TIC {tid}", "toi": f"{prefix}.{planet:02d}",
+            "tid": tid, "tidstr": f"TIC {tid}", "toi": round(prefix + planet / 100.0, 2),
             "toipfx": str(prefix), "toipfxstr": f"TOI {prefix}",
             "ctoi_alias": f"{tid}.{planet:02d}", "pl_pnum": 1, "tfopwg_disp": disposition,
             "st_tmag": star["Tmag"], "ra": star["ra"], "dec": star["dec"],
