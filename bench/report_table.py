@@ -1,0 +1,163 @@
+"""Turn run_all's results into the printed tables and the results section of bench/README.md."""
+
+from __future__ import annotations
+
+import collections
+import re
+from pathlib import Path
+
+from _util import MB, median
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    """A GitHub-markdown table (also readable in a terminal)."""
+    cells = [[_fmt(c) for c in row] for row in rows]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if value != value:
+            return "-"
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def transfer_summary(results: dict) -> list[dict]:
+    """One dict per (set, tool): medians, throughput, ratio to the best peer, limit fractions."""
+    runs = collections.defaultdict(list)
+    for r in results["peers"]["runs"]:
+        runs[(r["set"], r["tool"])].append(r)
+    limits = results.get("limits", {})
+    rows = []
+    for (set_name, tool), rs in runs.items():
+        info = results["sets"][set_name]
+        wall = median(r["wall_s"] for r in rs)
+        mb_s = info["bytes"] / MB / wall
+        rows.append({"set": set_name, "label": info["label"], "tool": tool, "wall_s": wall, "mb_s": mb_s,
+                     "files_s": info["files"] / wall, "rss_mb": median(r["peak_rss_mb"] for r in rs),
+                     "runs": len(rs), "ok": sum(r["ok"] for r in rs),
+                     "of_loopback": mb_s / limits["loopback_mb_s"] if limits else None,
+                     "of_sha256": mb_s / limits["sha256_mb_s"] if limits else None,
+                     "of_disk": mb_s / limits["disk_fsync_mb_s"] if limits else None,
+                     # per-file cost only matters for small files; for big ones the byte limits bind
+                     "of_fsync_files": (info["files"] / wall / limits["fsync_files_per_s"]
+                                        if limits and info["file_bytes"] < 1 << 20 else None)})
+    for row in rows:
+        peers = [r["wall_s"] for r in rows if r["set"] == row["set"] and r["tool"] != "ratdcs" and r["ok"] == r["runs"]]
+        row["vs_best_peer"] = row["wall_s"] / min(peers) if peers else None
+    return rows
+
+
+def render_transfer(results: dict) -> str:
+    rows = transfer_summary(results)
+    out = []
+    for r in rows:
+        out.append([r["label"], r["tool"], r["wall_s"], r["mb_s"], r["files_s"], r["rss_mb"],
+                    f"{r['vs_best_peer']:.2f}x" if r["vs_best_peer"] else "-",
+                    r["of_loopback"], r["of_sha256"], r["of_disk"], r["of_fsync_files"],
+                    f"{r['ok']}/{r['runs']}"])
+    return table(["set", "tool", "median wall s", "MB/s", "files/s", "peak RSS MB", "vs best peer",
+                  "of loopback", "of sha256", "of disk+fsync", "of fsync'd files/s", "runs ok"], out)
+
+
+def render_limits(limits: dict) -> str:
+    names = {"loopback_mb_s": "loopback HTTP, one curl stream, MB/s",
+             "sha256_mb_s": "sha256, one core, MB/s", "md5_mb_s": "md5, one core, MB/s",
+             "disk_fsync_mb_s": "disk sequential write + fsync, MB/s",
+             "fsync_files_per_s": "5,760-byte files written + fsynced + renamed, files/s"}
+    return table(["limit", "median"], [[names[k], v] for k, v in limits.items()])
+
+
+def render_verify(results: dict) -> str:
+    walls = {(r["set"], r["tool"]): r["wall_s"] for r in transfer_summary(results)} if "peers" in results else {}
+    rows = []
+    for name, v in results["verify"].items():
+        best_peer = min((w for (s, t), w in walls.items() if s == name and t != "ratdcs"), default=None)
+        rows.append([results["sets"][name]["label"], v["sha256_s"], v["fits_s"], v["fits_ms_per_file"],
+                     walls.get((name, "ratdcs")), best_peer, v["not_fits_checksum_level"]])
+    return table(["set", "sha256 CPU s (1 thread)", "FITS verify CPU s (1 thread)", "FITS verify ms/file",
+                  "ratdcs sync wall s", "best peer wall s", "files not verified to fits_checksum"], rows)
+
+
+def render_astroquery(aq: dict) -> str:
+    if "error" in aq:
+        return f"astroquery comparison did not run: {aq['error']}"
+    rows = []
+    for phase in ("cold", "rerun"):
+        a, r = aq["runs"][f"astroquery_{phase}"], aq["runs"][f"ratdcs_{phase}"]
+        rows.append([phase, a["wall_s"], a["call_s"], _requests(a["requests"]), a["peak_rss_mb"],
+                     r["wall_s"], _requests(r["requests"]), r["peak_rss_mb"],
+                     f"{r['wall_s'] / a['wall_s']:.2f}x" if a["wall_s"] else "-",
+                     "ok" if a["ok"] and r["ok"] else f"FAILED: {a['note']} {r['note']}"])
+    head = (f"{aq['files']} Kepler long-cadence light curves, {aq['bytes'] / MB:.1f} MB, "
+            f"median of {aq['rounds']} round(s)\n\n")
+    return head + table(["run", "astroquery s (start-up + download_products)", "download_products call s",
+                         "astroquery requests", "astroquery peak RSS MB", "ratdcs sync s", "ratdcs requests",
+                         "ratdcs peak RSS MB", "ratdcs / astroquery", "status"], rows)
+
+
+def _requests(counts: dict) -> str:
+    return ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none"
+
+
+def render_scale(s: dict) -> str:
+    rows = [["rows", s["rows"]], ["import through Manifest.upsert_files, rows/s", s["import_rows_per_s"]],
+            ["`ratdcs report` wall s (fresh process)", _cmd(s["report"])],
+            ["`ratdcs report` peak RSS MB", s["report"]["peak_rss_mb"]],
+            ["claim_batch(100) ms, all pending: median / worst", "%.2f / %.2f" % tuple(s["claim_ms_all_pending"])],
+            ["claim_batch(100) ms, all but 10,000 done: median / worst", "%.2f / %.2f" % tuple(s["claim_ms_mostly_done"])],
+            ["no-op `ratdcs sync --workers 4` wall s", _cmd(s["noop_sync"])],
+            ["database on disk after import, MB", s["db_mb_after_import"]],
+            ["database on disk at the end, MB", s["db_mb"]]]
+    return table(["scale metric", "value"], rows)
+
+
+def _cmd(entry: dict) -> str:
+    return _fmt(entry["wall_s"]) + ("" if entry["ok"] else f" (FAILED: {entry['note'][-120:]})")
+
+
+def render_machine(m: dict) -> str:
+    return (f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB RAM, {m['os']}, kernel {m['kernel']}, "
+            f"Python {m['python']}; work directory on {m['workdir_fs']}; load average at start "
+            f"{', '.join(f'{x:.2f}' for x in m['load_avg_at_start'])}. ratdcs {m['ratdcs_commit']}"
+            f"{' (+ uncommitted changes)' if m.get('ratdcs_uncommitted') else ''}; {m['nginx']}; {m['aria2c']}; "
+            f"{m['wget'].split(' built')[0]}; {' '.join(m['curl'].split()[:2])}; astroquery {m['astroquery']}, "
+            f"astropy {m['astropy']}.")
+
+
+def render(results: dict) -> str:
+    parts = [f"Command: `{results['command']}` ({results['mode']} mode), started {results['started_at']}, "
+             f"took {results.get('elapsed_s', 0):.0f} s.", "", "Machine: " + render_machine(results["machine"])]
+    if "sets" in results:
+        parts += ["", "File sets: " + "; ".join(
+            f"({k}) {v['label']} = {v['files']:,} FITS files of {v['file_bytes']:,} bytes, {v['bytes'] / MB:,.1f} MB"
+            for k, v in results["sets"].items())]
+    sections = (("limits", "Machine limits", lambda: render_limits(results["limits"])),
+                ("peers", "Transfer: ratdcs sync --workers 4 vs peers (medians; ratio = median wall / best peer's)",
+                 lambda: render_transfer(results)),
+                ("verify", "Where ratdcs's time goes: its verification alone, same files", lambda: render_verify(results)),
+                ("astroquery", "astroquery comparison (sandbox)", lambda: render_astroquery(results["astroquery"])),
+                ("scale", "Scale: 1,000,000-row manifest" if results.get("scale", {}).get("rows") == 1_000_000
+                 else "Scale", lambda: render_scale(results["scale"])))
+    for key, title, fn in sections:
+        if key in results:
+            parts += ["", f"### {title}", "", fn()]
+    return "\n".join(parts)
+
+
+def write_readme(path: Path, results: dict, text: str) -> None:
+    """Replace the text between the results markers of bench/README.md (add them if missing)."""
+    readme = path.read_text() if path.exists() else f"# ratdcs benchmarks\n\n{START}\n{END}\n"
+    if START not in readme:
+        readme += f"\n## Latest results\n\n{START}\n{END}\n"
+    block = f"{START}\n{text}\n{END}"
+    path.write_text(re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, readme, flags=re.S))

@@ -1,0 +1,143 @@
+"""Run every ratdcs benchmark and print one table of medians and ratios (issue 7).
+
+    python bench/run_all.py                 # full run (< 15 min on 2 cores), writes bench/README.md
+    python bench/run_all.py --quick         # smoke check (~2 min), smaller sets, one round
+    python bench/run_all.py --only peers,limits --workdir /var/tmp/rb
+
+Parts: limits (the machine's ceilings), peers (ratdcs sync vs aria2c, wget, curl on nginx),
+verify (ratdcs's verification alone on the same files: where sync's time goes), astroquery
+(stock astroquery vs ratdcs on the sandbox), scale (a 1,000,000-row manifest). Not a test: no
+assertions on timings; a developer runs it by hand. Needs root or the peer tools installed
+(nginx, aria2, wget, curl, time from apt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import machine  # noqa: E402
+import report_table  # noqa: E402
+from _util import fresh_dir, log  # noqa: E402
+from fileset import SetSpec, ensure_set  # noqa: E402
+
+PARTS = ("limits", "peers", "verify", "astroquery", "scale")
+FULL = {
+    "sets": [SetSpec("a", "400 x 500 KB", 400, 500 * 1024), SetSpec("b", "4 x 256 MB", 4, 256 << 20),
+             SetSpec("c", "5,000 x 4 KB", 5000, 4 * 1024)],
+    "rounds": {"a": 5, "b": 3, "c": 5}, "astroquery_files": 200, "astroquery_rounds": 3,
+    "scale_rows": 1_000_000,
+}
+QUICK = {
+    "sets": [SetSpec("a", "100 x 500 KB", 100, 500 * 1024), SetSpec("b", "2 x 64 MB", 2, 64 << 20),
+             SetSpec("c", "500 x 4 KB", 500, 4 * 1024)],
+    "rounds": {"a": 1, "b": 1, "c": 1}, "astroquery_files": 50, "astroquery_rounds": 1,
+    "scale_rows": 100_000,
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sets, one round (~2 minutes)")
+    parser.add_argument("--workdir", type=Path, default=Path("/var/tmp/ratdcs-bench"),
+                        help="generated files, downloads and manifests (on the disk being measured)")
+    parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated subset of {PARTS}")
+    parser.add_argument("--readme", choices=("auto", "yes", "no"), default="auto",
+                        help="write the results into bench/README.md (auto: full runs of every part only)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    mode = QUICK if args.quick else FULL
+    parts = [p.strip() for p in args.only.split(",") if p.strip()]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise SystemExit(f"unknown part(s) {sorted(unknown)}: choose from {PARTS}")
+    started = time.perf_counter()
+    results = {"mode": "quick" if args.quick else "full", "parts": parts,
+               "command": "python bench/run_all.py" + (" --quick" if args.quick else ""),
+               "machine": machine.describe(args.workdir), "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    run_parts(parts, mode, args.workdir, results)
+    results["elapsed_s"] = time.perf_counter() - started
+    text = report_table.render(results)
+    print(text)
+    (args.workdir / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    if args.readme == "yes" or (args.readme == "auto" and not args.quick and set(parts) == set(PARTS)):
+        report_table.write_readme(HERE / "README.md", results, text)
+        (HERE / "results-latest.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+        log("wrote bench/README.md and bench/results-latest.json")
+    return 0
+
+
+def run_parts(parts: list[str], mode: dict, workdir: Path, results: dict) -> None:
+    from nginx import Nginx, ensure_packages
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    needs_sets = {"limits", "peers", "verify"} & set(parts)
+    if needs_sets:
+        ensure_packages()
+        log("generating file sets (reused when already there)")
+        sets = [ensure_set(spec, workdir / "serve") for spec in mode["sets"]]
+        results["sets"] = {s.spec.name: {"label": s.spec.label, "files": len(s.files), "bytes": s.total_bytes,
+                                         "file_bytes": s.spec.file_bytes()} for s in sets}
+        with Nginx(workdir / "serve", workdir / "nginx") as server:
+            if "limits" in parts:
+                results["limits"] = _limits(sets, server, workdir, mode is QUICK)
+            if "peers" in parts:
+                results["peers"] = _peers(sets, server, workdir, mode["rounds"])
+        if "verify" in parts:
+            results["verify"] = _verify(sets)
+    if "astroquery" in parts:
+        results["astroquery"] = _astroquery(workdir, mode)
+    if "scale" in parts:
+        import scale
+
+        results["scale"] = scale.run(workdir / "scale", mode["scale_rows"])
+
+
+def _limits(sets, server, workdir: Path, quick: bool) -> dict:
+    import limits
+
+    log("measuring the machine's limits")
+    largest = max((f for s in sets for f in s.files), key=lambda f: f.size_bytes)
+    owner = next(s for s in sets if largest in s.files)
+    return limits.measure_all(server.url(f"{owner.spec.name}/{largest.name}"), workdir / "limits", quick)
+
+
+def _peers(sets, server, workdir: Path, rounds: dict) -> dict:
+    import peers
+
+    work = fresh_dir(workdir / "peers")
+    prepared = [peers.prepare(s, server, work) for s in sets]
+    runs = peers.run_rounds(prepared, work, rounds)
+    return {"import_rows_per_s": {p.fileset.spec.name: p.import_rows_per_s for p in prepared},
+            "runs": [{"tool": r.tool, "set": r.set_name, "round": r.round, "wall_s": r.run.wall_s,
+                      "peak_rss_mb": r.run.peak_rss_mb, "ok": r.ok, "note": r.note} for r in runs]}
+
+
+def _verify(sets) -> dict:
+    import verify_cost
+
+    log("timing ratdcs verification alone")
+    return {s.spec.name: verify_cost.measure(s) for s in sets}
+
+
+def _astroquery(workdir: Path, mode: dict) -> dict:
+    import astroquery_vs
+
+    log(f"astroquery comparison: {mode['astroquery_files']} light curves")
+    try:
+        return astroquery_vs.run(workdir / "astroquery", mode["astroquery_files"], mode["astroquery_rounds"])
+    except Exception as exc:  # the sandbox or astroquery not usable: report it, run the rest
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
