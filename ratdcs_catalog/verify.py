@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import threading
 import warnings
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -28,6 +29,7 @@ LEVELS = ("size", "checksum", "fits", "fits_checksum")
 FITS_CHECKSUM_POLICIES = ("strict", "warn", "off")
 HASH_ALGORITHMS = ("sha256", "md5")
 _READ_BYTES = 1 << 20
+_FITS_LOCK = threading.Lock()
 
 # Light-curve columns every product needs (ARCHIVES.md section 2); the quality column is named
 # SAP_QUALITY in Kepler/K2 files and QUALITY in TESS files.
@@ -145,7 +147,10 @@ def _check_fits(path: Path, product_kind: str, policy: str, max_nan_fraction: fl
                 result: VerifyResult) -> None:
     from astropy.io import fits
 
-    with warnings.catch_warnings(record=True) as caught:
+    # astropy reports checksum failures and truncation only as warnings, and catch_warnings
+    # swaps process-wide state: two threads verifying at once would read each other's
+    # warnings (a clean file failed, a damaged one passed). One FITS check at a time.
+    with _FITS_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             # memmap off: the file is read once and closed, and a truncated file must not map.

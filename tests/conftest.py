@@ -67,6 +67,7 @@ class SyncEnv:
         self.config_path.write_text(endpoint_config_yaml(sandbox.endpoints(), str(self.data_dir)) + SYNC_TEST_SETTINGS)
         self.config = load_config(self.config_path, environ={}, cwd=tmp_path)
         self.products = {}
+        self._bodies = {}
 
     def configure(self, **settings):
         self.config = self.config.with_overrides(settings, origin="test")
@@ -119,13 +120,15 @@ class SyncEnv:
         """The exact bytes the sandbox serves for a planned file (no fault)."""
         import requests
 
-        self.sandbox.clear_faults()
-        return requests.get(self.sandbox.base_url + self.products[rel_path].path, timeout=30).content
+        if rel_path not in self._bodies:
+            url = self.sandbox.base_url + self.products[rel_path].path + "?ratdcs_test_body=1"
+            self._bodies[rel_path] = requests.get(url, timeout=30).content
+        return self._bodies[rel_path]
 
     def file_requests(self):
-        """Sandbox log entries that sent file bytes (downloads and static copies)."""
-        return [r for r in self.sandbox.requests if "Download/file" in r.path or r.path.startswith(
-            ("/stpubdata", "/missions", "/ibe/data"))]
+        """Sandbox log entries that sent file bytes (downloads and static copies), minus body()'s own."""
+        return [r for r in self.sandbox.requests if ("Download/file" in r.path or r.path.startswith(
+            ("/stpubdata", "/missions", "/ibe/data"))) and "ratdcs_test_body" not in r.query]
 
     def files_on_disk(self):
         """Relative paths under the data dir, minus ratdcs's own temp/ and quarantine/ and the manifest."""
