@@ -1,12 +1,178 @@
 """ratdcs: a catalog-first download manager for astronomical archive data.
 
 Plan every intended file into an SQLite manifest, download what is pending in parallel with
-verification, and ask the manifest what is done. The command line is ``ratdcs``; notebooks
-can use the functions exported here.
+verification, and ask the manifest what is done. The command line is ``ratdcs``; a notebook
+can do the same with the functions here::
+
+    import ratdcs_catalog as rc
+
+    config = rc.load_config("config.yaml")           # or None: defaults + environment
+    rc.plan("tess", config=config, n=10)              # ratdcs plan tess --n 10
+    rc.sync(config=config, workers=4)                 # ratdcs sync --workers 4
+    rc.report(config=config)["progress"]              # ratdcs report --json
+    rc.verify(config=config, deep=True).intact        # ratdcs verify --deep
+    with rc.open_manifest(config=config) as m:        # the manifest itself, read-only
+        m.query("SELECT state, COUNT(*) FROM files GROUP BY state")
+
+Importing this package is cheap: every function imports what it needs (astropy, astroquery,
+the planners, the sync engine) only when called. The submodules that share these names
+(``ratdcs_catalog.plan``, ``.sync``, ``.report``, ``.verify``) are reached with
+``from ratdcs_catalog.sync import ...`` or ``importlib.import_module("ratdcs_catalog.sync")``;
+the package attribute always stays the function. ``config`` is a ``Config``, a path to a YAML
+file, or None; ``settings`` are configuration keys with ``__`` for dots
+(``download__workers=8``), applied on top, as command-line flags are.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import types
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import Config
+    from .dataset import VerifySummary
+    from .manifest import Manifest
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "load_config", "open_manifest", "plan", "report", "sync", "verify"]
+
+
+def load_config(path: str | os.PathLike | None = None, **settings: Any) -> "Config":
+    """The effective configuration: defaults < ``path`` (or ./config.yaml) < environment < ``settings``.
+
+    Example::
+
+        config = ratdcs_catalog.load_config("config.yaml", data_dir="/data/ratdcs", download__workers=8)
+        config.manifest_path        # PosixPath('/data/ratdcs/manifest.sqlite')
+    """
+    from .config import Config
+    from .config import load_config as _load
+
+    config = path if isinstance(path, Config) else _load(path)
+    overrides = {key.replace("__", "."): value for key, value in settings.items() if value is not None}
+    return config.with_overrides(overrides, origin="python") if overrides else config
+
+
+def open_manifest(path: str | os.PathLike | None = None, *, config: "Config | str | None" = None,
+                  readonly: bool = True) -> "Manifest":
+    """Open the manifest (``path``, else the configuration's) for reading; use it as a context manager.
+
+    ``readonly=False`` opens it for writing (and migrates an older manifest); the
+    ``Manifest`` methods are then the only writers.
+
+    Example::
+
+        with ratdcs_catalog.open_manifest("data/manifest.sqlite") as m:
+            rows = m.query("SELECT source, COUNT(*) AS n FROM files WHERE state = 'done' GROUP BY source")
+            print([dict(r) for r in rows])
+    """
+    from .manifest import open_manifest as _open
+
+    if path is None:
+        path = load_config(config).manifest_path
+    return _open(path, create=False, readonly=readonly)
+
+
+def plan(source: str, *, config: "Config | str | None" = None, n: int | None = None, dry_run: bool = False,
+         **options: Any):
+    """Ask the catalogs which files ``source`` (kepler, k2, tess, ztf, all) needs; write them to the
+    manifest. Returns a ``PlanSummary`` (``.as_dict()`` is what ``ratdcs plan --json`` prints).
+
+    Example::
+
+        summary = ratdcs_catalog.plan("kepler", config="config.yaml", n=5, quarters=[3, 4])
+        summary.total.new           # files added to the manifest
+    """
+    from .plan import plan as _plan
+
+    return _plan(load_config(config), source, n=n, dry_run=dry_run, **options)
+
+
+def sync(*, config: "Config | str | None" = None, manifest_path: str | os.PathLike | None = None, **options: Any):
+    """Download, verify and place every pending file; returns a ``SyncSummary``.
+
+    ``options`` are ``ratdcs sync``'s flags as keywords (e.g. ``workers=4``, ``sources=["tess"]``).
+
+    Example::
+
+        summary = ratdcs_catalog.sync(config="config.yaml", workers=4)
+    """
+    from .sync import sync as _sync
+
+    config = load_config(config)
+    return _sync(config, manifest_path or config.manifest_path, **options)
+
+
+def report(section: str | None = None, *, config: "Config | str | None" = None, sql: str | None = None,
+           limit: int = 10) -> Any:
+    """The report ``ratdcs report`` prints, as data.
+
+    - no arguments: {section: rows} for every section (progress, states, failures, incomplete,
+      syncs, stats, splits), each a list of dicts;
+    - ``section``: that section's rows; ``"failed"`` lists every failed file;
+    - ``sql``: one read-only query's rows as dicts (writes raise ``UsageError``).
+
+    Example::
+
+        ratdcs_catalog.report("progress", config="config.yaml")
+        ratdcs_catalog.report(sql="SELECT error_kind, files FROM failure_reasons")
+    """
+    from .report import SECTIONS, build_report, failed_files, run_readonly_sql
+
+    config = load_config(config)
+    if sql is not None:
+        return run_readonly_sql(config.manifest_path, sql).dicts()
+    with open_manifest(config=config, readonly=False) as manifest:
+        if section == "failed":
+            return failed_files(manifest, None)
+        sections = build_report(manifest, data_dir=config.data_dir, sections=[section] if section else SECTIONS,
+                                limit=limit)
+    return sections[section] if section else sections
+
+
+def verify(*, deep: bool = False, sources: Sequence[str] = (), on_problem: str = "pending",
+           config: "Config | str | None" = None, workers: int = 2) -> "VerifySummary":
+    """Check every done file on disk (``deep``: re-hash and FITS checks); requeue missing or changed ones.
+
+    Returns a ``VerifySummary``: ``.intact``, ``.checked``, ``.problems``, ``.counts()``, ``.requeued``.
+
+    Example::
+
+        summary = ratdcs_catalog.verify(config="config.yaml", deep=True)
+        if not summary.intact:
+            print(summary.counts())     # e.g. {'missing_on_disk': 1, 'sha256_changed_on_disk': 1}
+    """
+    from .dataset import verify_dataset
+
+    config = load_config(config)
+    with open_manifest(config=config, readonly=False) as manifest:
+        return verify_dataset(manifest, config.data_dir, deep=deep, sources=sources, on_problem=on_problem,
+                              fits_checksum=config["verify.fits_checksum"],
+                              max_nan_fraction=config["verify.max_nan_fraction"], workers=workers)
+
+
+class _Package(types.ModuleType):
+    """This package's module type: ``plan``, ``report``, ``sync`` and ``verify`` stay the functions
+    above. Without it, the first import of a submodule of the same name (which the functions
+    themselves do) would make the import system replace ``ratdcs_catalog.report`` with the module.
+    """
+
+
+def _function_attribute(name: str) -> property:
+    def get(package):
+        return package.__dict__[name]
+
+    def set_(package, value):
+        if not isinstance(value, types.ModuleType):  # a test may still monkeypatch the function
+            package.__dict__[name] = value
+
+    return property(get, set_)
+
+
+for _name in ("plan", "report", "sync", "verify"):
+    setattr(_Package, _name, _function_attribute(_name))
+sys.modules[__name__].__class__ = _Package
+del _name
