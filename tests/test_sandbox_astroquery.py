@@ -106,3 +106,12 @@ def test_recorded_answer_shapes_match_the_sandbox_answer_shapes(sandbox, mast):
                            headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=10).json()
     assert set(served) == set(recorded)
     assert set(served["paging"]) == set(recorded["paging"])
+
+
+def test_region_query_uses_the_cone_service(sandbox, mast):
+    from astropy.coordinates import SkyCoord
+
+    observations, _ = mast
+    star = sandbox.universe.tic_params(sandbox.universe.toi_hosts()[0])
+    table = observations.query_region(SkyCoord(star["ra"], star["dec"], unit="deg"), radius="0.001 deg")
+    assert str(star["ID"]) in {str(x) for x in table["target_name"]}

@@ -133,3 +133,15 @@ def test_size_formula_holds_for_many_row_counts(kind):
     meta = fitsgen._placeholder_meta(kind)
     for nrows in (8, 29, 57, 115, 1000):
         assert len(fitsgen.build_lightcurve(kind, meta, nrows, 1)) == fitsgen.lightcurve_size(kind, nrows)
+
+
+def test_cache_dir_keeps_generated_files_across_sandboxes(tmp_path):
+    from ratdcs_catalog.sandbox import Sandbox
+
+    first = Sandbox(seed=5, scale=0.02, cache_dir=tmp_path)
+    product = first.universe.tess_products(first.universe.toi_hosts()[0])[0]
+    body = first.file_bytes(product)
+    cached = list(tmp_path.rglob(product.filename))
+    assert len(cached) == 1 and cached[0].read_bytes() == body
+    second = Sandbox(seed=5, scale=0.02, cache_dir=tmp_path)
+    assert second.file_bytes(product) == body

@@ -1,6 +1,7 @@
 """MAST: /api/v0/invoke services, columnsconfig, and file downloads (ARCHIVES.md section 1).
 
-Services answered: ``Mast.Caom.Filtered`` (and ``.Position``), ``Mast.Caom.Products``,
+Services answered: ``Mast.Caom.Filtered`` (and ``.Position``), ``Mast.Caom.Cone``,
+``Mast.Caom.Products``,
 ``Mast.Catalogs.Filtered.Tic.Rows`` (and ``.Position.Rows``), ``Mast.Catalogs.All.Tic``
 (the histogram astroquery reads before a TIC criteria query). Anything else answers
 ``status: ERROR`` with a message, as MAST does for an unknown service.
@@ -144,6 +145,7 @@ class MastService:
         handler = {
             "Mast.Caom.Filtered": self._caom_filtered,
             "Mast.Caom.Filtered.Position": self._caom_filtered,
+            "Mast.Caom.Cone": self._caom_cone,
             "Mast.Caom.Products": self._caom_products,
             "Mast.Catalogs.Filtered.Tic.Rows": self._tic_rows,
             "Mast.Catalogs.Filtered.Tic.Position.Rows": self._tic_rows,
@@ -164,6 +166,15 @@ class MastService:
             rows = _within(rows, params["position"], "s_ra", "s_dec")
         if str(params.get("columns", "*")).upper().startswith("COUNT"):
             return _complete([{"Column1": len(rows)}], [("Column1", "int")], request)
+        return _complete(rows, schemas.CAOM_FIELDS, request)
+
+    def _caom_cone(self, params: dict, request: dict) -> dict:
+        """Cone search (astroquery's query_region / query_object): ra, dec, radius in degrees."""
+        try:
+            position = f"{float(params['ra'])}, {float(params['dec'])}, {float(params.get('radius', 0.2))}"
+        except (KeyError, TypeError, ValueError):
+            raise QueryError("Mast.Caom.Cone needs numeric ra, dec and radius") from None
+        rows = _within(self.observations, position, "s_ra", "s_dec")
         return _complete(rows, schemas.CAOM_FIELDS, request)
 
     def _caom_products(self, params: dict, request: dict) -> dict:

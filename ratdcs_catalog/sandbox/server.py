@@ -33,6 +33,14 @@ class ThreadingServer(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
+    def handle_error(self, request, client_address):
+        """Clients that hang up (or our own "reset" fault) are normal here, not errors."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
 
 class Handler(http.server.BaseHTTPRequestHandler):
     """One connection; ``server.sandbox`` is the owning Sandbox."""
