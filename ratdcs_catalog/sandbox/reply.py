@@ -19,6 +19,7 @@ class Reply:
     service: str = ""
     is_file: bool = False
     is_mast_json: bool = False
+    size: int | None = None      # a file's length, known without building it (for HEAD)
 
     @property
     def body(self) -> bytes:

@@ -93,7 +93,11 @@ class Sandbox:
 
     @property
     def requests(self) -> list[RequestRecord]:
-        """A snapshot of the request log, oldest first."""
+        """A snapshot of the request log, oldest first.
+
+        Waits for requests still being answered (a stalled or slow one included, up to 10 s),
+        so a test reading it right after a call sees that call.
+        """
         return self._log.snapshot()
 
     def clear_requests(self) -> None:
@@ -110,9 +114,8 @@ class Sandbox:
 
     def _file_reply(self, product: Product) -> Reply:
         return Reply(content_type="application/fits", build=lambda: self.file_bytes(product),
-                     headers={"_size": product.size,
-                              "Content-Disposition": f"attachment; filename={product.filename}"},
-                     service=product.kind, is_file=True)
+                     headers={"Content-Disposition": f"attachment; filename={product.filename}"},
+                     service=product.kind, is_file=True, size=product.size)
 
     # ----------------------------------------------------------------- routing
     def _route(self, method: str, path: str, query: str, form: dict) -> Reply:

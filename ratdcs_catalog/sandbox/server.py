@@ -85,7 +85,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._sent = 0
         self._status = 0
         self._fault_name = None
-        if LOOP_MARK in query:
+        if LOOP_MARK in query:  # once in a redirect loop, never out of it
+            self._fault_name = "redirect_loop"
             self._redirect(self._loop_location(path, query))
             return self._log(path, query, "")
         try:
@@ -191,10 +192,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         headers = dict(reply.headers)
         if not reply.is_file or reply.status != 200:
             return reply.status, reply.body, headers
-        size = reply.headers.get("_size")
-        headers.pop("_size", None)
-        if self.command == "HEAD" and size is not None:
-            return 200, _Sized(size), headers
+        if self.command == "HEAD" and reply.size is not None:
+            return 200, _Sized(reply.size), headers
         body = reply.body
         if not range_header or kind == "ignore_range":
             return 200, body, headers

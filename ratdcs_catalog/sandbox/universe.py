@@ -45,7 +45,6 @@ class Product:
     nrows: int                # light-curve rows (image height for ZTF)
     subgroup: str             # productSubGroupDescription (LLC, SLC, LC, FAST-LC, SCI)
     obs_id: str = ""
-    obsid: str = ""
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -79,6 +78,7 @@ class Universe:
         self._build_k2(rng)
         self._build_tess(rng)
         self._build_ztf(rng)
+        self._product_cache: dict[tuple, Product] = {}
         self._products_by_uri: dict[str, Product] | None = None
         self._products_by_path: dict[str, Product] | None = None
 
@@ -373,8 +373,14 @@ class Universe:
         """A MAST product by kind (kepler_llc, kepler_slc, k2_llc, tess_lc, tess_fast)."""
         return self._product(kind, target_id, period, month)
 
-    @functools.lru_cache(maxsize=200_000)
     def _product(self, kind: str, target_id: int, period: int, month: int = 0) -> Product:
+        key = (kind, target_id, period, month)
+        product = self._product_cache.get(key)
+        if product is None:
+            product = self._product_cache[key] = self._make_product(*key)
+        return product
+
+    def _make_product(self, kind: str, target_id: int, period: int, month: int) -> Product:
         filename, uri, path = naming.mast_names(kind, target_id, period, month)
         nrows = fitsgen.lightcurve_rows(kind, period, self.scale)
         return Product(filename=filename, data_uri=uri, path=path, kind=kind,
