@@ -1,0 +1,115 @@
+"""The ad-hoc SQL queries shown in README ("Asking the manifest"), run through `ratdcs report --sql`
+on a real manifest made by plan + sync (+ split) on the sandbox, with their answers checked."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import ratdcs_catalog as rc
+from ratdcs_catalog.cli import cli
+from ratdcs_catalog.sandbox.faults import Fault
+
+# The README's queries, verbatim (a test below checks README.md carries each one once it has them).
+PROGRESS = ("SELECT source, files_planned, files_done, downloaded_gb, remaining_gb "
+            "FROM source_progress ORDER BY source")
+FAILURES = "SELECT source, error_kind, files, example_error FROM failure_reasons ORDER BY files DESC"
+MISSING = ("SELECT source, target_id, name, files_missing FROM incomplete_targets "
+           "ORDER BY files_missing DESC LIMIT 10")
+SYNCS = "SELECT sync_id, files_done, files_failed, elapsed_seconds, mb_per_second FROM recent_syncs LIMIT 5"
+SECTORS = ("SELECT CAST(substr(rel_path, instr(rel_path, '-s0') + 2, 4) AS INTEGER) AS sector, COUNT(*) AS files "
+           "FROM files WHERE source = 'tess' AND state = 'done' GROUP BY sector ORDER BY sector")
+RETRIED = ("SELECT f.rel_path, COUNT(*) AS tries, GROUP_CONCAT(t.http_status) AS statuses "
+           "FROM transfers t JOIN files f USING (file_id) GROUP BY t.file_id HAVING COUNT(*) > 1 "
+           "ORDER BY tries DESC")
+READY = ("SELECT t.target_id, t.name, t.magnitude AS tmag, t.teff_k FROM targets t "
+         "WHERE t.source = 'tess' AND NOT EXISTS (SELECT 1 FROM files f WHERE f.source = t.source "
+         "AND f.target_id = t.target_id AND f.state <> 'done') ORDER BY t.magnitude")
+TRAIN = ("SELECT f.rel_path FROM files f JOIN targets t USING (source, target_id) "
+         "WHERE t.split = 'train' AND f.state = 'done' ORDER BY f.rel_path")
+QUERIES = (PROGRESS, FAILURES, MISSING, SYNCS, SECTORS, RETRIED, READY, TRAIN)
+
+
+@pytest.fixture(scope="module")
+def manifest(sandbox_archive, tmp_path_factory):
+    """Made once for the module (the queries only read): like conftest's sandbox_config, module-scoped."""
+    from ratdcs_catalog.sandbox import endpoint_config_yaml
+
+    sandbox = sandbox_archive
+    sandbox.clear_faults()
+    tmp = tmp_path_factory.mktemp("readme")
+    sandbox_config = tmp / "sandbox.yaml"
+    sandbox_config.write_text(endpoint_config_yaml(sandbox.endpoints(), data_dir=str(tmp / "data"))
+                              + "catalog:\n  rate_limit_delay: 0\n  max_retries: 2\n"
+                              + "download:\n  backoff_base_seconds: 0.01\n  backoff_max_seconds: 0.05\n")
+    config = rc.load_config(sandbox_config)
+    rc.plan("kepler", config=config, n=2)
+    rc.plan("tess", config=config, n=3)
+    with rc.open_manifest(config=config) as m:
+        broken = m.query("SELECT rel_path FROM files WHERE source = 'kepler' ORDER BY file_id LIMIT 1")[0][0]
+    sandbox.add_fault(Fault("502", pattern=broken.rsplit("/", 1)[1]))
+    rc.sync(config=config, workers=2, progress=False)
+    sandbox.clear_faults()
+    assert CliRunner().invoke(cli, ["--config", str(sandbox_config), "split"]).exit_code == 0
+    return sandbox_config, config, broken
+
+
+def sql(manifest, query):
+    config_path = manifest[0]
+    result = CliRunner().invoke(cli, ["--config", str(config_path), "report", "--sql", query, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def count(manifest, where):
+    with rc.open_manifest(config=manifest[1]) as m:
+        return m.query(f"SELECT COUNT(*) FROM files WHERE {where}")[0][0]
+
+
+def test_progress(manifest):
+    rows = {r["source"]: r for r in sql(manifest, PROGRESS)}
+    assert set(rows) == {"kepler", "tess"}
+    assert rows["kepler"]["files_done"] == rows["kepler"]["files_planned"] - 1
+    assert rows["tess"]["files_done"] == rows["tess"]["files_planned"] and rows["tess"]["remaining_gb"] == 0
+
+
+def test_failures_by_reason(manifest):
+    (row,) = sql(manifest, FAILURES)
+    assert (row["source"], row["files"]) == ("kepler", 1) and "502" in row["example_error"]
+
+
+def test_targets_missing_files(manifest):
+    (row,) = sql(manifest, MISSING)
+    assert row["source"] == "kepler" and row["files_missing"] == 1 and row["name"].startswith("KIC ")
+
+
+def test_recent_syncs(manifest):
+    (row,) = sql(manifest, SYNCS)
+    assert row["files_done"] == count(manifest, "state = 'done'") and row["files_failed"] == 1
+    assert row["elapsed_seconds"] > 0 and row["mb_per_second"] > 0
+
+
+def test_tess_sectors(manifest):
+    rows = sql(manifest, SECTORS)
+    assert rows and all(1 <= r["sector"] <= 99 for r in rows)
+    assert sum(r["files"] for r in rows) == count(manifest, "source = 'tess' AND state = 'done'")
+
+
+def test_files_that_needed_retries(manifest):
+    rows = sql(manifest, RETRIED)
+    assert rows[0]["rel_path"] == manifest[2] and set(rows[0]["statuses"].split(",")) == {"502"}
+
+
+def test_tess_targets_ready_for_analysis(manifest):
+    rows = sql(manifest, READY)
+    assert len(rows) == 3 and all(r["name"] == f"TIC {r['target_id']}" for r in rows)
+    assert [r["tmag"] for r in rows] == sorted(r["tmag"] for r in rows)
+
+
+def test_training_set_paths(manifest):
+    rows = sql(manifest, TRAIN)
+    with rc.open_manifest(config=manifest[1]) as m:
+        train = m.query("SELECT COUNT(*) FROM files f JOIN targets t USING (source, target_id) "
+                        "WHERE t.split = 'train' AND f.state = 'done'")[0][0]
+    assert len(rows) == train > 0
+    assert all((manifest[1].data_dir / r["rel_path"]).is_file() for r in rows)
