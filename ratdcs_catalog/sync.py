@@ -249,10 +249,11 @@ class _Run:
                 return
 
     def _top_up(self) -> None:
-        """Keep a couple of rows per worker queued; claim in batches so claims stay cheap."""
-        if self.exhausted or self.work.qsize() >= self.workers * 2:
+        """Keep about two rows per worker claimed ahead: batches keep claims cheap, and small
+        batches leave work for another sync started on the same manifest."""
+        if self.exhausted or self.work.qsize() >= self.workers:
             return
-        batch = max(self.workers * 4, 32)
+        batch = max(self.workers * 2, 8)
         limit = self.selection.limit
         if limit is not None:
             batch = min(batch, limit - self.claimed_files)
