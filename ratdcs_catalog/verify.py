@@ -21,7 +21,7 @@ import math
 import threading
 import warnings
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 __all__ = ["LEVELS", "VerifyResult", "hash_file", "parse_checksum", "verify_file"]
 
@@ -143,33 +143,64 @@ def _check_checksum(path: Path, expected: str | None, observed: Mapping[str, str
     result.level = "checksum"
 
 
+@dataclasses.dataclass
+class _Hdu:
+    """What the checks need from one HDU, read from its header only (no data in memory)."""
+
+    index: int
+    name: str
+    header: Any
+    header_start: int
+    data_start: int
+    data_span: int  # bytes of data including the padding to 2880
+    is_image: bool
+    columns: list[str] | None  # binary tables only
+    row_dtype: Any = None
+
+
 def _check_fits(path: Path, product_kind: str, policy: str, max_nan_fraction: float | None,
                 result: VerifyResult) -> None:
+    """Structure from the headers (astropy), then CHECKSUM/DATASUM and NaNs streamed in blocks,
+    so memory stays flat whatever the file size (a 38 MB ZTF image is never loaded whole)."""
+    hdus = _read_headers(path)
+    _check_span(path, hdus)
+    if product_kind.startswith("lc"):
+        _check_light_curve(path, hdus)
+    elif product_kind.startswith("ztf"):
+        _check_image(path, hdus)
+    result.level = "fits"
+    if policy != "off":
+        _apply_checksum_policy(path, policy, hdus, result)
+    if product_kind.startswith("lc"):
+        result.nan_fraction = _nan_fraction(path, _lc_hdu(hdus))
+        _check_nan_fraction(path, result.nan_fraction, max_nan_fraction)
+
+
+def _read_headers(path: Path) -> list[_Hdu]:
     from astropy.io import fits
 
-    # astropy reports checksum failures and truncation only as warnings, and catch_warnings
-    # swaps process-wide state: two threads verifying at once would read each other's
-    # warnings (a clean file failed, a damaged one passed). One FITS check at a time.
+    # astropy reports truncation and unreadable HDUs only as warnings, and catch_warnings swaps
+    # process-wide state: two threads at once would read each other's warnings. Header parsing
+    # is quick, so it runs one at a time; the expensive checks below run in parallel.
     with _FITS_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            # memmap off: the file is read once and closed, and a truncated file must not map.
-            with fits.open(path, checksum=policy != "off", memmap=False, lazy_load_hdus=False) as hdul:
-                _check_truncation(path, caught)
-                _check_span(path, hdul)
-                if product_kind.startswith("lc"):
-                    result.nan_fraction = _check_light_curve(path, hdul)
-                elif product_kind.startswith("ztf"):
-                    _check_image(path, hdul)
-                checksum_state = _checksum_state(hdul, policy)
-        except _Failed:
-            raise
+            with fits.open(path, memmap=False, lazy_load_hdus=False, checksum=False) as hdul:
+                hdus = [_describe_hdu(i, hdu) for i, hdu in enumerate(hdul)]
         except Exception as exc:  # astropy raises many types (OSError, ValueError, VerifyError) for garbage
             raise _Failed("fits_invalid", f"{path.name} is not a readable FITS file: {exc}") from None
     _check_truncation(path, caught)
-    result.level = "fits"
-    _apply_checksum_policy(path, policy, checksum_state, caught, result)
-    _check_nan_fraction(path, result.nan_fraction, max_nan_fraction)
+    return hdus
+
+
+def _describe_hdu(index: int, hdu) -> _Hdu:
+    info = hdu.fileinfo()
+    columns = row_dtype = None
+    if hasattr(hdu, "columns") and not hdu.is_image:
+        columns = list(hdu.columns.names)
+        row_dtype = hdu.columns.dtype
+    return _Hdu(index, hdu.name, hdu.header, info["hdrLoc"], info["datLoc"], info["datSpan"], bool(hdu.is_image),
+                columns, row_dtype)
 
 
 def _check_truncation(path: Path, caught: list) -> None:
@@ -182,56 +213,90 @@ def _check_truncation(path: Path, caught: list) -> None:
                                           f"{' '.join(text.split())}")
 
 
-def _check_span(path: Path, hdul) -> None:
+def _check_span(path: Path, hdus: list[_Hdu]) -> None:
     # astropy reads a file cut inside its last data block without complaint; the HDUs' own
     # sizes say how long the file must be (each data unit padded to 2880-byte blocks).
-    last = hdul[-1].fileinfo()
-    needed = last["datLoc"] + last["datSpan"]
+    needed = hdus[-1].data_start + hdus[-1].data_span
     found = path.stat().st_size
     if found < needed:
         raise _Failed("fits_invalid", f"{path.name} is a truncated FITS file: its headers need {needed} bytes, "
                                       f"found {found}")
 
 
-def _check_light_curve(path: Path, hdul) -> float | None:
-    if LC_HDU not in hdul or not hasattr(hdul[LC_HDU], "columns"):
-        names = ", ".join(h.name for h in hdul)
+def _lc_hdu(hdus: list[_Hdu]) -> _Hdu | None:
+    return next((h for h in hdus if h.name == LC_HDU and h.columns is not None), None)
+
+
+def _check_light_curve(path: Path, hdus: list[_Hdu]) -> None:
+    table = _lc_hdu(hdus)
+    if table is None:
+        names = ", ".join(h.name for h in hdus)
         raise _Failed("fits_missing_hdu", f"{path.name}: expected a {LC_HDU} binary table HDU, found HDUs {names}")
-    columns = set(hdul[LC_HDU].columns.names)
-    missing = [c for c in LC_COLUMNS if c not in columns]
-    if not any(c in columns for c in LC_QUALITY_COLUMNS):
+    missing = [c for c in LC_COLUMNS if c not in table.columns]
+    if not any(c in table.columns for c in LC_QUALITY_COLUMNS):
         missing.append(" or ".join(LC_QUALITY_COLUMNS))
     if missing:
         raise _Failed("fits_missing_column", f"{path.name}: light curve lacks column(s) {', '.join(missing)}")
-    flux = hdul[LC_HDU].data[LC_FLUX_COLUMN]
-    if len(flux) == 0:
-        return None
+
+
+def _check_image(path: Path, hdus: list[_Hdu]) -> None:
+    for hdu in hdus:
+        h = hdu.header
+        if hdu.is_image and h.get("NAXIS") == 2 and h.get("NAXIS1", 0) > 0 and h.get("NAXIS2", 0) > 0:
+            return
+    raise _Failed("fits_not_image", f"{path.name}: expected a 2-D image, found no image HDU with NAXIS = 2")
+
+
+# ---- FITS checksum convention, streamed ----------------------------------------------------------
+# CHECKSUM makes the 32-bit ones' complement sum of the whole HDU (header + data) all ones;
+# DATASUM is the ones' complement sum of the data alone, as an unsigned decimal string.
+
+_SUM_BLOCK = 2880 * 1456  # ~4 MB, a whole number of FITS blocks (so of 32-bit words)
+
+
+def _fold(total: int) -> int:
+    while total >> 32:
+        total = (total & 0xFFFFFFFF) + (total >> 32)
+    return total
+
+
+def _ones_complement_sum(fh, start: int, length: int) -> int:
     import numpy as np
 
-    return float(np.count_nonzero(np.isnan(flux)) / len(flux))
+    fh.seek(start)
+    total = 0
+    while length > 0:
+        block = fh.read(min(_SUM_BLOCK, length))
+        if len(block) % 4 or not block:
+            raise _Failed("fits_invalid", f"{Path(fh.name).name} ends inside an HDU")
+        total += int(np.frombuffer(block, dtype=">u4").sum(dtype=np.uint64))
+        length -= len(block)
+    return _fold(total)
 
 
-def _check_image(path: Path, hdul) -> None:
-    for hdu in hdul:
-        if hdu.is_image and hdu.header.get("NAXIS") == 2 and hdu.header.get("NAXIS1", 0) > 0 and hdu.header.get("NAXIS2", 0) > 0:
-            hdu.data  # noqa: B018 - reading the pixels proves they are all there
-            return
-    raise _Failed("fits_not_image", f"{path.name}: expected a 2-D image, found no HDU with NAXIS = 2")
+def _checksum_failures(path: Path, hdus: list[_Hdu]) -> tuple[bool, list[str]]:
+    """(any HDU carries the cards, what does not verify)."""
+    present, failures = False, []
+    with open(path, "rb") as fh:
+        for hdu in hdus:
+            has_checksum, has_datasum = "CHECKSUM" in hdu.header, "DATASUM" in hdu.header
+            if not (has_checksum or has_datasum):
+                continue
+            present = True
+            label = f"HDU {hdu.index} ({hdu.name})"
+            data_sum = _ones_complement_sum(fh, hdu.data_start, hdu.data_span)
+            if has_datasum and str(hdu.header["DATASUM"]).strip() != str(data_sum):
+                failures.append(f"DATASUM of {label} says {hdu.header['DATASUM']}, the data sums to {data_sum}")
+            if has_checksum:
+                header_sum = _ones_complement_sum(fh, hdu.header_start, hdu.data_start - hdu.header_start)
+                if _fold(header_sum + data_sum) != 0xFFFFFFFF:
+                    failures.append(f"CHECKSUM of {label} does not verify")
+    return present, failures
 
 
-def _checksum_state(hdul, policy: str) -> bool:
-    """Whether any HDU carries CHECKSUM or DATASUM cards (astropy already checked them on open)."""
-    if policy == "off":
-        return False
-    for hdu in hdul:
-        hdu.data  # noqa: B018 - DATASUM is verified as the data is read
-    return any("CHECKSUM" in hdu.header or "DATASUM" in hdu.header for hdu in hdul)
-
-
-def _apply_checksum_policy(path: Path, policy: str, present: bool, caught: list, result: VerifyResult) -> None:
-    # astropy reports a bad CHECKSUM/DATASUM as a warning, not an exception (ARCHIVES.md section 2).
-    failures = [str(w.message).strip() for w in caught if "verification failed" in str(w.message)]
-    if not present or policy == "off":
+def _apply_checksum_policy(path: Path, policy: str, hdus: list[_Hdu], result: VerifyResult) -> None:
+    present, failures = _checksum_failures(path, hdus)
+    if not present:
         return
     if not failures:
         result.level = "fits_checksum"
@@ -241,6 +306,29 @@ def _apply_checksum_policy(path: Path, policy: str, present: bool, caught: list,
     if policy == "strict":
         raise _Failed("fits_checksum", message)
     result.warnings.append(message)
+
+
+def _nan_fraction(path: Path, table: _Hdu | None) -> float | None:
+    """Share of NaN in the flux column, read a block of rows at a time."""
+    import numpy as np
+
+    if table is None or table.row_dtype is None or LC_FLUX_COLUMN not in (table.row_dtype.names or ()):
+        return None
+    row_bytes, rows = int(table.header.get("NAXIS1", 0)), int(table.header.get("NAXIS2", 0))
+    if not rows or not row_bytes:
+        return None
+    field_dtype, offset = table.row_dtype.fields[LC_FLUX_COLUMN][:2]
+    field_dtype = field_dtype.newbyteorder(">")  # on disk, FITS numbers are big-endian
+    view = np.dtype({"names": ["flux"], "formats": [field_dtype], "offsets": [offset], "itemsize": row_bytes})
+    per_block = max(1, _SUM_BLOCK // row_bytes)
+    nans = 0
+    with open(path, "rb") as fh:
+        fh.seek(table.data_start)
+        for first in range(0, rows, per_block):
+            count = min(per_block, rows - first)
+            flux = np.frombuffer(fh.read(count * row_bytes), dtype=view)["flux"]
+            nans += int(np.count_nonzero(np.isnan(flux)))
+    return nans / rows
 
 
 def _check_nan_fraction(path: Path, fraction: float | None, limit: float | None) -> None:

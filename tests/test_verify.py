@@ -182,3 +182,22 @@ def test_parse_checksum_forms():
 def test_bad_policy_is_a_programming_error(real_lc):
     with pytest.raises(ValueError):
         verify_file(real_lc, product_kind="lc_long", fits_checksum="lenient")
+
+
+def test_streamed_nan_fraction_matches_astropy_on_real_files(real_lc):
+    flux = fits.getdata(real_lc, "LIGHTCURVE")["PDCSAP_FLUX"]
+    assert verify_file(real_lc, product_kind="lc_long").nan_fraction == pytest.approx(float(np.isnan(flux).mean()))
+
+
+def test_verification_is_thread_safe(tmp_path):
+    # astropy's warnings are process-wide: a damaged file verified beside a good one must still fail.
+    import concurrent.futures
+
+    good = fresh_copy(REALDATA / "golden-lc.fits", tmp_path / "good.fits")
+    bad = tmp_path / "bad.fits"
+    data = bytearray(good.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    bad.write_bytes(bytes(data))
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        verdicts = list(pool.map(lambda p: verify_file(p, product_kind="lc_long").ok, [good, bad] * 20))
+    assert verdicts == [True, False] * 20
