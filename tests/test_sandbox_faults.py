@@ -161,4 +161,7 @@ def test_parse_fault_spec():
     with pytest.raises(FaultSpecError):
         parse_fault("teapot")
     with pytest.raises(FaultSpecError):
-        parse_fault("503@x:count")
+        parse_fault("503@x:count=2,retry")
+    with pytest.raises(FaultSpecError):
+        parse_fault("503:cuont=2")
+    assert parse_fault("reset@uri=mast:TESS:count=1").pattern == "uri=mast:TESS"

@@ -28,6 +28,7 @@ KINDS = ("429", "500", "502", "503", "reset", "short_body", "flip_bytes", "ignor
          "no_content_length", "slow", "stall", "html_200", "redirect_loop", "mast_executing",
          "mast_error", "bad_json")
 STATUS_KINDS = ("429", "500", "502", "503")
+PARAMS = ("retry_after", "cut_at", "n_bytes", "bytes_per_second", "stall_seconds", "msg")
 BODY_KINDS = ("reset", "short_body", "flip_bytes", "ignore_range", "no_content_length",
               "slow", "stall")
 
@@ -59,6 +60,10 @@ class Fault:
                  rate: float | None = None, **params):
         if str(kind) not in KINDS:
             raise FaultSpecError(f"unknown fault kind {kind!r}; expected one of {', '.join(KINDS)}")
+        unknown = sorted(set(params) - set(PARAMS))
+        if unknown:
+            raise FaultSpecError(f"unknown fault parameter(s) {', '.join(unknown)}; expected count, "
+                                 f"rate or one of {', '.join(PARAMS)}")
         self.kind = str(kind)
         self.pattern = pattern
         self.count = None if count is None else int(count)
@@ -134,8 +139,15 @@ def _value(text: str):
 
 
 def parse_fault(spec: str) -> Fault:
-    """Parse ``KIND[@PATTERN][:key=value,...]`` (see the module docstring)."""
-    head, _, options = spec.partition(":")
+    """Parse ``KIND[@PATTERN][:key=value,...]`` (see the module docstring).
+
+    Options start at the last ``:`` followed by ``key=``, so a pattern may hold colons
+    (``503@uri=mast:TESS``).
+    """
+    head, options = spec, ""
+    cut = spec.rfind(":")
+    if cut >= 0 and "=" in spec[cut + 1:] and re.match(r"\s*[A-Za-z_]\w*\s*=", spec[cut + 1:]):
+        head, options = spec[:cut], spec[cut + 1:]
     kind, _, pattern = head.partition("@")
     params = {}
     for item in filter(None, (o.strip() for o in options.split(","))):
