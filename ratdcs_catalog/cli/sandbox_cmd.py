@@ -57,6 +57,7 @@ def serve(host, port, seed, scale, fault_specs, cache_dir, config_out, data_dir,
       keys     count=N (first N matches), rate=P (seeded probability),
                retry_after=S, cut_at=F|BYTES, n_bytes=N, bytes_per_second=B,
                stall_seconds=S, msg=TEXT
+      Faults are tried in the order given; the first that fires wins.
     \b
     Examples:
         ratdcs sandbox serve --faults '503@Download/file:count=2,retry_after=1'
@@ -75,6 +76,9 @@ def serve(host, port, seed, scale, fault_specs, cache_dir, config_out, data_dir,
     except OSError as err:
         raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror}; "
                                    "choose another --port (0 picks a free one)") from None
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.secho(f"Warning: listening on {host}, not loopback: other machines can reach the sandbox.",
+                    fg="yellow", err=True)
     text = endpoint_config_yaml(archive.endpoints(), data_dir=data_dir)
     if config_out:
         with open(config_out, "w", encoding="utf-8") as handle:
