@@ -202,3 +202,14 @@ LEFT JOIN (SELECT source, target_id, COUNT(*) AS files, SUM(state = 'done') AS f
            FROM files GROUP BY source, target_id) f
        ON f.source = t.source AND f.target_id = t.target_id
 GROUP BY t.source, COALESCE(t.split, 'unassigned');
+
+-- Files planned, done and missing per target, with its name and split. Aggregated first over
+-- the covering index files_by_target, then joined to targets: `ratdcs report` derives both
+-- "targets with files still missing" and the split counts from this one pass over files.
+CREATE VIEW IF NOT EXISTS target_progress AS
+SELECT f.source, f.target_id, t.name, t.split, f.files_planned, f.files_done,
+       f.files_planned - f.files_done AS files_missing, f.bytes_missing
+FROM (SELECT source, target_id, COUNT(*) AS files_planned, SUM(state = 'done') AS files_done,
+             SUM(CASE WHEN state <> 'done' THEN expected_size_bytes END) AS bytes_missing
+      FROM files GROUP BY source, target_id) f
+LEFT JOIN targets t ON t.source = f.source AND t.target_id = f.target_id;

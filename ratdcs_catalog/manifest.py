@@ -46,6 +46,7 @@ SOURCES = ("kepler", "k2", "tess", "ztf")
 MIGRATIONS: dict[int, str] = {}
 
 # 1 -> 2: targets get a train/val/test split (`ratdcs split`), summarised by split_summary;
+# target_progress (per-target counts, for a one-pass report);
 # files_by_target also covers expected_size_bytes (faster per-target reports).
 # Written out in full (not read from schema.sql) so it keeps meaning "1 -> 2" when schema.sql moves on.
 MIGRATIONS[1] = """
@@ -63,6 +64,13 @@ LEFT JOIN (SELECT source, target_id, COUNT(*) AS files, SUM(state = 'done') AS f
            FROM files GROUP BY source, target_id) f
        ON f.source = t.source AND f.target_id = t.target_id
 GROUP BY t.source, COALESCE(t.split, 'unassigned');
+CREATE VIEW IF NOT EXISTS target_progress AS
+SELECT f.source, f.target_id, t.name, t.split, f.files_planned, f.files_done,
+       f.files_planned - f.files_done AS files_missing, f.bytes_missing
+FROM (SELECT source, target_id, COUNT(*) AS files_planned, SUM(state = 'done') AS files_done,
+             SUM(CASE WHEN state <> 'done' THEN expected_size_bytes END) AS bytes_missing
+      FROM files GROUP BY source, target_id) f
+LEFT JOIN targets t ON t.source = f.source AND t.target_id = f.target_id;
 """
 
 

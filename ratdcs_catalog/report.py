@@ -4,10 +4,11 @@ Every report section is a query on one of the named views in ``schema.sql`` (so 
 ``ratdcs report`` prints is what a user can ask SQLite directly). Sections come back as lists
 of plain dicts; the CLI renders them as a table, JSON, CSV or Markdown.
 
-Speed: the default report reads ``files`` in full only once (``source_state_summary`` over the
-covering index ``files_by_source_state_size``); planned/downloaded/remaining gigabytes and the
-totals are derived from those few rows in Python instead of re-running the view. The other
-sections touch only failed rows, not-done rows or small tables, each with a ``LIMIT``.
+Speed (bench/report_scale.py): the default report makes two passes over ``files``, each over a
+covering index: ``source_state_summary`` (index ``files_by_source_state_size``), from whose few
+rows progress, states and statistics are all derived in Python; and ``target_progress`` (index
+``files_by_target``), from which both the incomplete targets and the split counts are derived.
+Failures read only failed rows; syncs are a small table with a ``LIMIT``.
 
 Ad-hoc SQL (``ratdcs report --sql``) runs on its own connection that cannot write, three ways
 over: the file is opened ``mode=ro``, ``PRAGMA query_only`` is on, and an authorizer refuses
@@ -51,7 +52,10 @@ def build_report(manifest, *, data_dir: Path | None = None, sections: Sequence[s
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown:
         raise UsageError(f"unknown report section {unknown[0]!r}: expected one of {', '.join(SECTIONS)}")
-    states = _rows(manifest, "SELECT * FROM source_state_summary ORDER BY source, state")
+    states = _rows(manifest, "SELECT * FROM source_state_summary ORDER BY source, state") \
+        if {"progress", "states", "stats"} & set(sections) else []
+    per_target = manifest.query("SELECT * FROM target_progress") \
+        if {"incomplete", "splits"} & set(sections) else []
     out: dict[str, list[dict[str, Any]]] = {}
     for section in sections:
         if section == "progress":
@@ -60,6 +64,10 @@ def build_report(manifest, *, data_dir: Path | None = None, sections: Sequence[s
             out[section] = states
         elif section == "stats":
             out[section] = seed_statistics(states, data_dir)
+        elif section == "incomplete":
+            out[section] = incomplete_from_targets(per_target, limit)
+        elif section == "splits":
+            out[section] = splits_from_targets(manifest, per_target)
         else:
             out[section] = _SECTION_QUERIES[section](manifest, limit)
     return out
@@ -115,12 +123,37 @@ def recent_syncs(manifest, limit: int | None = None) -> list[dict[str, Any]]:
 
 def split_counts(manifest, limit: int | None = None) -> list[dict[str, Any]]:
     """Targets and files per source and train/val/test split (``split_summary``)."""
-    return _rows(manifest, "SELECT * FROM split_summary ORDER BY source, "
-                 "CASE split WHEN 'train' THEN 0 WHEN 'val' THEN 1 WHEN 'test' THEN 2 ELSE 3 END")
+    return _rows(manifest, "SELECT * FROM split_summary ORDER BY source, " + _SPLIT_ORDER)
 
 
-_SECTION_QUERIES = {"failures": failure_reasons, "incomplete": incomplete_targets, "syncs": recent_syncs,
-                    "splits": split_counts}
+_SPLIT_ORDER = "CASE split WHEN 'train' THEN 0 WHEN 'val' THEN 1 WHEN 'test' THEN 2 ELSE 3 END"
+_SECTION_QUERIES = {"failures": failure_reasons, "syncs": recent_syncs}
+
+
+# The two per-target sections share one pass over files (the target_progress view); each gives
+# the same rows as its own view (incomplete_targets, split_summary), which tests check.
+
+def incomplete_from_targets(per_target: Sequence, limit: int | None) -> list[dict[str, Any]]:
+    """``incomplete_targets`` rows (most files missing first) from ``target_progress`` rows."""
+    missing = sorted((r for r in per_target if r["files_missing"] > 0),
+                     key=lambda r: (-r["files_missing"], r["source"], r["target_id"]))
+    return [{"source": r["source"], "target_id": r["target_id"], "name": r["name"],
+             "files_planned": r["files_planned"], "files_done": r["files_done"], "files_missing": r["files_missing"],
+             "bytes_missing": r["bytes_missing"]} for r in missing[:limit or None]]
+
+
+def splits_from_targets(manifest, per_target: Sequence) -> list[dict[str, Any]]:
+    """``split_summary`` rows from ``target_progress`` rows, plus targets counted from ``targets``
+    (which also holds targets that have no files)."""
+    rows = {(r["source"], r["split"]): {**dict(r), "files": 0, "files_done": 0} for r in manifest.query(
+        f"""SELECT source, COALESCE(split, 'unassigned') AS split, COUNT(*) AS targets FROM targets
+            GROUP BY source, COALESCE(split, 'unassigned') ORDER BY source, {_SPLIT_ORDER}""")}
+    for r in per_target:
+        row = rows.get((r["source"], r["split"] or "unassigned"))
+        if row is not None:  # files whose target row is missing belong to no split
+            row["files"] += r["files_planned"]
+            row["files_done"] += r["files_done"]
+    return list(rows.values())
 
 
 def seed_statistics(states: list[dict], data_dir: Path | None) -> list[dict[str, Any]]:

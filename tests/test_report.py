@@ -223,3 +223,16 @@ def test_report_migrates_a_version_1_manifest_but_sql_asks_for_it(tmp_path):
     result = CliRunner().invoke(cli, ["--db", str(path), "report", "--sql", "SELECT COUNT(*) AS n FROM files"])
     assert result.output == "n\n-\n2\n"
 
+
+
+def test_one_pass_sections_equal_their_named_views(ds):
+    from ratdcs_catalog.report import incomplete_targets, split_counts
+
+    assert run(ds, "split").exit_code == 0
+    with open_manifest(ds.manifest_path) as m:  # a target with no files still counts in split_summary
+        m.upsert_targets([{"source": "kepler", "target_id": "1"}], None)
+    with open_manifest(ds.manifest_path, readonly=True) as m:
+        report = build_report(m, sections=["incomplete", "splits"], limit=100)
+        assert report["incomplete"] == incomplete_targets(m)
+        assert report["splits"] == split_counts(m)
+        assert sum(r["targets"] for r in report["splits"]) == 6
