@@ -236,3 +236,14 @@ def test_one_pass_sections_equal_their_named_views(ds):
         assert report["incomplete"] == incomplete_targets(m)
         assert report["splits"] == split_counts(m)
         assert sum(r["targets"] for r in report["splits"]) == 6
+
+
+def test_source_filter_is_for_report_failed_only(ds):
+    result = run(ds, "report", "progress", "--source", "tess")
+    assert result.exit_code == 2 and "Error: --source applies to `ratdcs report failed` only" in result.output
+    assert "SELECT * FROM source_progress WHERE source = 'tess'" in result.output
+
+
+def test_limit_caps_long_sections(ds):
+    assert len(json.loads(run(ds, "report", "incomplete", "--limit", "1", "--json").output)) == 1
+    assert len(json.loads(run(ds, "report", "failed", "--limit", "1", "--json").output)) == 1

@@ -36,7 +36,8 @@ source_option = click.option("--source", "sources", type=click.Choice(SOURCES), 
 @click.option("--sql", metavar="QUERY", help="Run one read-only SQL query on the manifest instead.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Rows per long section (default 10; `report failed` lists all).")
-@source_option
+@click.option("--source", "sources", type=click.Choice(SOURCES), multiple=True,
+              help="With `report failed`: only this source (repeatable).")
 @format_options
 @pass_app
 def report(app: App, section, sql, limit, sources, fmt):
@@ -53,7 +54,13 @@ def report(app: App, section, sql, limit, sources, fmt):
         ratdcs report failed --csv
         ratdcs report --sql "SELECT state, COUNT(*) FROM files GROUP BY state"
     """
+    from ..errors import UsageError
+
     fmt = fmt or "table"
+    if sources and section != "failed":
+        raise UsageError("--source applies to `ratdcs report failed` only",
+                         hint="the other sections list every source; filter with --sql, e.g. "
+                              "\"SELECT * FROM source_progress WHERE source = 'tess'\"")
     config = app.config()
     if sql is not None:
         from ..report import run_readonly_sql
