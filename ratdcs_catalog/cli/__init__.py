@@ -100,17 +100,12 @@ def main() -> None:
     cli(prog_name="ratdcs")
 
 
-# ---- commands from their own modules (one line each) -------------------------------------
+# ---- commands from their own modules ------------------------------------------------------
+from .demo_cmd import demo  # noqa: E402
 from .plan_cmd import plan  # noqa: E402
-
-cli.add_command(plan)
+from .report_cmd import export, report, reset, retry, split, verify  # noqa: E402
+from .sandbox_cmd import sandbox  # noqa: E402
 from .sync_cmd import sync  # noqa: E402
 
-cli.add_command(sync)
-from .report_cmd import export, report, reset, retry, split, verify  # noqa: E402
-
-for _command in (report, verify, retry, reset, export, split):
+for _command in (plan, sync, report, verify, retry, reset, export, split, sandbox, demo):
     cli.add_command(_command)
-from .sandbox_cmd import sandbox  # noqa: E402
-
-cli.add_command(sandbox)

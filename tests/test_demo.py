@@ -1,0 +1,23 @@
+"""`ratdcs demo`: the whole tool end to end against an in-process sandbox."""
+
+import sqlite3
+
+from click.testing import CliRunner
+
+from ratdcs_catalog.cli import cli
+
+
+def test_demo_plans_syncs_and_reports(tmp_path):
+    result = CliRunner().invoke(cli, ["-q", "demo", "--dir", str(tmp_path / "demo"), "--scale", "0.05"])
+    assert result.exit_code == 0, result.output
+    manifest = tmp_path / "demo" / "data" / "manifest.sqlite"
+    conn = sqlite3.connect(manifest)
+    by_source = dict(conn.execute("SELECT source, COUNT(*) FROM files WHERE state = 'done' GROUP BY source"))
+    assert set(by_source) == {"kepler", "tess", "ztf"} and by_source["ztf"] == 5
+    assert sum(by_source.values()) >= 36 and conn.execute("SELECT COUNT(*) FROM files WHERE state <> 'done'"
+                                                          ).fetchone()[0] == 0
+    for (rel_path, size) in conn.execute("SELECT rel_path, observed_size_bytes FROM files"):
+        assert (tmp_path / "demo" / "data" / rel_path).stat().st_size == size
+    assert f"Manifest:      {manifest}" in result.output
+    assert "Downloaded" in result.output and "Try:" in result.output
+    assert (tmp_path / "demo" / "demo-config.yaml").read_text().count("http://127.0.0.1:") == 4
