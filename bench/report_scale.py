@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 SOURCES = ("kepler", "k2", "tess", "ztf")
-ERRORS = (("http_503", "503 Service Unavailable after 3 retries"), ("size_mismatch", "archive says 2039040 bytes, got 1024"),
+ERRORS = (("http_503", "503 Service Unavailable after 3 retries"),
+          ("size_mismatch", "archive says 2039040 bytes, got 1024"),
           ("fits_checksum", "HDU 1 DATASUM does not verify"), ("http_404", "404 Not Found"),
           ("timeout", "read timed out after 60 s"), ("truncated", "connection closed at byte 1048576"))
 

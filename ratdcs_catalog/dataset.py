@@ -121,13 +121,14 @@ def verify_dataset(manifest, data_dir: Path, *, deep: bool = False, sources: Seq
     survivors = [row for row in rows if row["file_id"] not in problems]
     levels: dict[int, str | None] = {row["file_id"]: None for row in survivors}
     if deep:
-        # Hashing runs in threads (hashlib releases the GIL); the FITS checks run one at a time,
-        # because verify_file listens for astropy's checksum warnings and warnings.catch_warnings
-        # is process-wide: two threads would hear each other's warnings (seen in testing).
+        # verify_file is thread-safe (it streams the FITS checksums itself; astropy's process-wide
+        # warnings are only heard under its lock), and hashing releases the GIL: a thread pool.
+        def check(row):
+            return _check_deep(row, data_dir, _hash(data_dir, row), fits_checksum, max_nan_fraction)
+
         with ThreadPoolExecutor(max(1, workers)) as pool:
-            digests = list(pool.map(lambda row: _hash(data_dir, row), survivors))
-        for row, digest in zip(survivors, digests):
-            problem, level = _check_deep(row, data_dir, digest, fits_checksum, max_nan_fraction)
+            results = list(pool.map(check, survivors))
+        for row, (problem, level) in zip(survivors, results):
             if problem:
                 problems[row["file_id"]] = problem
                 del levels[row["file_id"]]

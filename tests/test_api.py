@@ -107,7 +107,8 @@ def test_tess_metadata_matches_the_seed_schema_for_every_tess_target_with_files(
     result = CliRunner().invoke(cli, ["--config", str(config.config_path), "export", "tess-metadata"])
     assert result.exit_code == 0, result.output
     with rc.open_manifest(config=config) as m:
-        targets = {r[0] for r in m.query("SELECT DISTINCT target_id FROM files WHERE source = 'tess' AND state = 'done'")}
+        targets = {r[0] for r in m.query(
+            "SELECT DISTINCT target_id FROM files WHERE source = 'tess' AND state = 'done'")}
         params = {r["target_id"]: r for r in m.query("SELECT * FROM targets WHERE source = 'tess'")}
     assert targets
     for tid in targets:

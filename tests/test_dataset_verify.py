@@ -205,3 +205,21 @@ def test_verify_refuses_a_file_that_is_not_a_manifest(tmp_path):
     sqlite3.connect(path).execute("CREATE TABLE mine (x)").connection.commit()
     result = CliRunner().invoke(cli, ["--db", str(path), "verify"])
     assert result.exit_code == 2 and "is an SQLite database but not a ratdcs manifest" in result.output
+
+
+def test_deep_verify_in_parallel_gives_each_file_its_own_verdict(ds):
+    # Regression: FITS checks in threads once heard each other's astropy checksum warnings,
+    # so corrupted files passed and good ones failed. Damage every other done file.
+    with open_manifest(ds.manifest_path, readonly=True) as m:
+        done = [r[0] for r in m.query("SELECT rel_path FROM files WHERE state = 'done' ORDER BY file_id")]
+    damaged = done[::2]
+    with open_manifest(ds.manifest_path) as m:  # no recorded hash: only the FITS checksums can tell
+        m.conn.execute("UPDATE files SET observed_sha256 = NULL")
+    for rel in damaged:
+        flip_byte(ds.path(rel), offset=30000)
+    for _ in range(3):
+        with open_manifest(ds.manifest_path) as m:
+            summary = verify_dataset(m, ds.data_dir, deep=True, workers=4, on_problem="failed")
+            m.conn.execute("UPDATE files SET state = 'done' WHERE last_error_kind = 'fits_checksum'")
+        assert sorted(p.rel_path for p in summary.problems) == sorted(damaged)
+        assert {p.error_kind for p in summary.problems} == {"fits_checksum"}

@@ -164,7 +164,8 @@ def test_sql_may_read_schema_pragmas(ds):
     assert run_readonly_sql(ds.manifest_path, "PRAGMA user_version").rows == [(SCHEMA_VERSION,)]
     columns = [r[1] for r in run_readonly_sql(ds.manifest_path, "PRAGMA table_info(targets)").rows]
     assert "split" in columns
-    names = {r[0] for r in run_readonly_sql(ds.manifest_path, "SELECT name FROM sqlite_master WHERE type = 'view'").rows}
+    views = run_readonly_sql(ds.manifest_path, "SELECT name FROM sqlite_master WHERE type = 'view'")
+    names = {r[0] for r in views.rows}
     assert {"source_progress", "failure_reasons", "split_summary"} <= names
 
 

@@ -102,7 +102,7 @@ def _render_sections(sections: dict[str, list[dict]], fmt: str, single: bool) ->
 @click.option("--on-problem", type=click.Choice(["pending", "failed"]), default="pending", show_default=True,
               help="Where a missing or changed file's row goes: pending (sync fetches it again) or failed.")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Files hashed in parallel by --deep (the FITS checks run one at a time).")
+              help="Files checked in parallel by --deep.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_app
 def verify(app: App, deep, sources, on_problem, workers, as_json):
@@ -200,7 +200,8 @@ def reset(app: App, sources, target_ids, states, file_ids, everything):
     app.log_to_file()
     with app.manifest(create=False) as manifest:
         moved = manifest.reset_files(sources=sources, target_ids=target_ids, states=states, file_ids=file_ids)
-    click.echo(f"Reset {moved} rows to pending (attempts and errors cleared)." + (" Next: ratdcs sync" if moved else ""))
+    click.echo(f"Reset {moved} rows to pending (attempts and errors cleared)."
+               + (" Next: ratdcs sync" if moved else ""))
 
 
 @click.group("export")

@@ -39,9 +39,8 @@ FILES = {
     f"tess/fits/tess2018206045859-s0001-0000000{TESS_A}-0120-s_lc.fits": ("tess", TESS_A, "lc", "done", None, None),
     f"tess/fits/tess2018234235059-s0002-0000000{TESS_A}-0121-s_lc.fits": ("tess", TESS_A, "lc", "done", None, None),
     f"tess/fits/tess2018206045859-s0001-0000000{TESS_B}-0120-s_lc.fits": ("tess", TESS_B, "lc", "done", None, None),
-    f"tess/fits/tess2018234235059-s0002-0000000{TESS_B}-0121-s_lc.fits": ("tess", TESS_B, "lc", "failed",
-                                                                           "size_mismatch",
-                                                                           "size mismatch: expected 538560 bytes, found 1024"),
+    f"tess/fits/tess2018234235059-s0002-0000000{TESS_B}-0121-s_lc.fits": (
+        "tess", TESS_B, "lc", "failed", "size_mismatch", "size mismatch: expected 538560 bytes, found 1024"),
     f"tess/fits/tess2018263035959-s0003-0000000{TESS_B}-0123-s_lc.fits": ("tess", TESS_B, "lc", "pending", None, None),
     "ztf/images/ztf_20240101123456_000600_zg_c01_o_q1_sciimg.fits": ("ztf", "600", "ztf_sciimg", "pending", None, None),
 }
