@@ -318,3 +318,19 @@ def test_cli_dry_run_and_disk_refusal(sync_env, monkeypatch):
     refused = CliRunner().invoke(cli, base)
     assert refused.exit_code == 1
     assert "Error: not enough free space" in refused.output and "--force" in refused.output
+
+
+def test_a_long_transfer_keeps_its_lease_renewed(sync_env):
+    product = max(sync_env.kepler_products(14), key=lambda p: p.size)
+    sync_env.plan([product])
+    sync_env.configure(**{"download.lease_seconds": 1.0})
+    sync_env.sandbox.add_fault(Fault("slow", pattern=product.filename, bytes_per_second=product.size // 3))
+    first = {}
+    worker = threading.Thread(target=lambda: first.update(summary=sync_env.sync(workers=1)))
+    worker.start()
+    time.sleep(2.0)  # twice the lease: only renewal keeps the row from looking abandoned
+    second = sync_env.sync(workers=1)
+    worker.join()
+    assert second.selected_files == 0
+    assert first["summary"].files_done == 1
+    assert len(sync_env.file_requests()) == 1

@@ -86,3 +86,35 @@ def test_two_syncs_started_together_fetch_each_file_once(sync_env):
     with open_manifest(sync_env.db) as m:
         done_per_sync = [r["files_done"] for r in m.query("SELECT files_done FROM syncs ORDER BY sync_id")]
     assert sum(done_per_sync) == 24 and len(done_per_sync) == 2 and min(done_per_sync) > 0
+
+
+def test_sigint_stops_cleanly_and_a_second_one_exits_at_once(sync_env):
+    products = sync_env.kepler_products(8)
+    sync_env.plan(products)
+    sync_env.sandbox.add_fault(Fault("slow", pattern=r"_llc\.fits", bytes_per_second=20_000))
+    proc = start_sync(sync_env, "--workers", "2")
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, err.decode()
+    assert "Stopped by a signal: partial files are kept" in out.decode()
+    rows = sync_env.rows()
+    assert {r["state"] for r in rows.values()} <= {"pending", "done"}
+    assert all(r["lease_owner"] is None for r in rows.values())
+    partials = list((sync_env.data_dir / "temp").rglob("*.part"))
+    assert partials and all(p.stat().st_size > 0 for p in partials)
+
+    proc = start_sync(sync_env, "--workers", "2")
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=10)
+    assert proc.returncode == 130 and time.monotonic() - started < 2
+    sync_env.sandbox.clear_faults()
+    time.sleep(LEASE_SECONDS + 0.2)  # rows of the process that quit at once wait for their lease
+    final = start_sync(sync_env)
+    _, err = final.communicate(timeout=60)
+    assert final.returncode == 0, err.decode()
+    assert_every_file_done_and_verified(sync_env, products)
