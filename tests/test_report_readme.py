@@ -10,7 +10,8 @@ import ratdcs_catalog as rc
 from ratdcs_catalog.cli import cli
 from ratdcs_catalog.sandbox.faults import Fault
 
-# The README's queries, verbatim (a test below checks README.md carries each one once it has them).
+# The README's queries, verbatim: tests/data/README_report_section.md (the text for README) shows
+# exactly these, and a test below checks that README.md shows no query that is not here.
 PROGRESS = ("SELECT source, files_planned, files_done, downloaded_gb, remaining_gb "
             "FROM source_progress ORDER BY source")
 FAILURES = "SELECT source, error_kind, files, example_error FROM failure_reasons ORDER BY files DESC"
@@ -113,3 +114,21 @@ def test_training_set_paths(manifest):
                         "WHERE t.split = 'train' AND f.state = 'done'")[0][0]
     assert len(rows) == train > 0
     assert all((manifest[1].data_dir / r["rel_path"]).is_file() for r in rows)
+
+
+def shown_queries(markdown: str) -> set[str]:
+    """Every `ratdcs report --sql "..."` query shown in a Markdown text, whitespace collapsed."""
+    import re
+
+    return {" ".join(q.split()) for q in re.findall(r'report --sql "([^"]+)"', markdown)} - {
+        "SELECT name, type FROM sqlite_master"}  # the listing of tables, not an example with an answer
+
+
+def test_every_query_in_the_readme_text_is_tested():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    section = (root / "tests" / "data" / "README_report_section.md").read_text()
+    assert shown_queries(section) == set(QUERIES)
+    readme = shown_queries((root / "README.md").read_text())
+    assert readme <= set(QUERIES), f"README shows untested queries: {readme - set(QUERIES)}"
