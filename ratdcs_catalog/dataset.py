@@ -246,9 +246,12 @@ def atomic_output(path: str | os.PathLike) -> Iterator[TextIO]:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             yield fh
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):  # disk full, or the path is a directory
+            raise DataDirError(f"cannot write {path}: {exc.strerror or exc}",
+                               hint="choose a writable place with --output") from None
         raise
 
 

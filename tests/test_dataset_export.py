@@ -117,3 +117,11 @@ def test_urls_for_curl(ds):
     text = run(ds, "export", "urls", "--format", "curl", "--source", "ztf").output.splitlines()
     rel = "ztf/images/ztf_20240101123456_000600_zg_c01_o_q1_sciimg.fits"
     assert text[1:] == [f'url = "http://archive.test/{rel}"', f'output = "{ds.data_dir / rel}"']
+
+
+def test_export_onto_a_directory_is_refused_and_leaves_no_temp_file(ds, tmp_path):
+    target = tmp_path / "a-directory"
+    target.mkdir()
+    result = run(ds, "export", "files", "-o", str(target))
+    assert result.exit_code == 2 and f"Error: cannot write {target}: Is a directory" in result.output
+    assert list(tmp_path.glob(".a-directory.*")) == []
