@@ -88,6 +88,26 @@ def render_verify(results: dict) -> str:
                   "ratdcs sync wall s", "best peer wall s", "files not verified to fits_checksum"], rows)
 
 
+def render_profile(results: dict) -> str:
+    if not results["profile"]:
+        return "ratdcs was within 10% of the best peer on every set: nothing profiled."
+    parts = []
+    for name, views in results["profile"].items():
+        label = results["sets"][name]["label"]
+        if "error" in views:
+            parts.append(f"{label}: profile not taken ({views['error']})")
+            continue
+        active, gil = views["active"], views["gil"]
+        gil_incl = {r["function"]: r["inclusive"] for r in gil["rows"]}
+        rows = [[r["function"], f"{r['inclusive']:.0%}", f"{r['self']:.0%}",
+                 f"{gil_incl[r['function']]:.0%}" if r["function"] in gil_incl else "-"] for r in active["rows"]]
+        parts.append(f"**{label}**: {active['seconds_sampled']:.1f} thread-seconds on CPU sampled, "
+                     f"{gil['seconds_sampled']:.1f} of them holding the GIL\n\n"
+                     + table(["function", "share of on-CPU samples (inclusive)", "self", "share of GIL samples"],
+                             rows))
+    return "\n\n".join(parts)
+
+
 def render_astroquery(aq: dict) -> str:
     if "error" in aq:
         return f"astroquery comparison did not run: {aq['error']}"
@@ -144,6 +164,8 @@ def render(results: dict) -> str:
     sections = (("limits", "Machine limits", lambda: render_limits(results["limits"])),
                 ("peers", "Transfer: ratdcs sync --workers 4 vs peers (medians; ratio = median wall / best peer's)",
                  lambda: render_transfer(results)),
+                ("profile", "Profile of ratdcs sync where it is > 10% behind the best peer (py-spy, all threads)",
+                 lambda: render_profile(results)),
                 ("verify", "Where ratdcs's time goes: its verification alone, same files", lambda: render_verify(results)),
                 ("astroquery", "astroquery comparison (sandbox)", lambda: render_astroquery(results["astroquery"])),
                 ("scale", "Scale: 1,000,000-row manifest" if results.get("scale", {}).get("rows") == 1_000_000

@@ -27,7 +27,8 @@ import report_table  # noqa: E402
 from _util import fresh_dir, log  # noqa: E402
 from fileset import SetSpec, ensure_set  # noqa: E402
 
-PARTS = ("limits", "peers", "verify", "astroquery", "scale")
+PARTS = ("limits", "peers", "profile", "verify", "astroquery", "scale")
+SLOWER = 1.10  # ratdcs more than 10% behind the best peer: profile it
 FULL = {
     "sets": [SetSpec("a", "400 x 500 KB", 400, 500 * 1024), SetSpec("b", "4 x 256 MB", 4, 256 << 20),
              SetSpec("c", "5,000 x 4 KB", 5000, 4 * 1024)],
@@ -45,8 +46,9 @@ QUICK = {
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sets, one round (~2 minutes)")
-    parser.add_argument("--workdir", type=Path, default=Path("/var/tmp/ratdcs-bench"),
-                        help="generated files, downloads and manifests (on the disk being measured)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="generated files, downloads and manifests, on the disk being measured "
+                             "(default /var/tmp/ratdcs-bench, or /var/tmp/ratdcs-bench-quick with --quick)")
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated subset of {PARTS}")
     parser.add_argument("--readme", choices=("auto", "yes", "no"), default="auto",
                         help="write the results into bench/README.md (auto: full runs of every part only)")
@@ -56,6 +58,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     mode = QUICK if args.quick else FULL
+    args.workdir = args.workdir or Path("/var/tmp/ratdcs-bench-quick" if args.quick else "/var/tmp/ratdcs-bench")
+    lock = lock_workdir(args.workdir)  # noqa: F841 - held until the process exits
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
     unknown = set(parts) - set(PARTS)
     if unknown:
@@ -76,6 +80,19 @@ def main(argv=None) -> int:
     return 0
 
 
+def lock_workdir(workdir: Path):
+    """Refuse to share a work directory with another run: it would regenerate or delete our files."""
+    import fcntl
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    handle = open(workdir / ".lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(f"another benchmark is using {workdir}: wait for it, or pass --workdir elsewhere") from None
+    return handle
+
+
 def run_parts(parts: list[str], mode: dict, workdir: Path, results: dict) -> None:
     from nginx import Nginx, ensure_packages
 
@@ -92,6 +109,8 @@ def run_parts(parts: list[str], mode: dict, workdir: Path, results: dict) -> Non
                 results["limits"] = _limits(sets, server, workdir, mode is QUICK)
             if "peers" in parts:
                 results["peers"] = _peers(sets, server, workdir, mode["rounds"])
+            if "profile" in parts and "peers" in results:
+                results["profile"] = _profile(sets, server, workdir, results)
         if "verify" in parts:
             results["verify"] = _verify(sets)
     if "astroquery" in parts:
@@ -120,6 +139,25 @@ def _peers(sets, server, workdir: Path, rounds: dict) -> dict:
     return {"import_rows_per_s": {p.fileset.spec.name: p.import_rows_per_s for p in prepared},
             "runs": [{"tool": r.tool, "set": r.set_name, "round": r.round, "wall_s": r.run.wall_s,
                       "peak_rss_mb": r.run.peak_rss_mb, "ok": r.ok, "note": r.note} for r in runs]}
+
+
+def _profile(sets, server, workdir: Path, results: dict) -> dict:
+    """py-spy over one extra ratdcs sync of every set where ratdcs is > 10% behind the best peer."""
+    import profile_sync
+
+    behind = {r["set"] for r in report_table.transfer_summary(results)
+              if r["tool"] == "ratdcs" and (r["vs_best_peer"] or 0) > SLOWER}
+    out = {}
+    for fileset in (s for s in sets if s.spec.name in behind):
+        log(f"profiling ratdcs sync on set {fileset.spec.name} with py-spy (threads on CPU, then GIL holders)")
+        try:
+            out[fileset.spec.name] = {
+                view: profile_sync.hot_functions(profile_sync.record_on(fileset, server, workdir / "profile",
+                                                                        gil=view == "gil"))
+                for view in ("active", "gil")}
+        except Exception as exc:  # py-spy missing or not permitted here: say so, keep the other results
+            out[fileset.spec.name] = {"error": f"{type(exc).__name__}: {exc}"}
+    return out
 
 
 def _verify(sets) -> dict:
