@@ -111,7 +111,8 @@ def test_sigint_stops_cleanly_and_a_second_one_exits_at_once(sync_env):
     started = time.monotonic()
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=10)
-    assert proc.returncode == 130 and time.monotonic() - started < 2
+    # 130 from the handler; if the first stop had already finished, Python's own SIGINT ends it.
+    assert proc.returncode in (130, -signal.SIGINT) and time.monotonic() - started < 2
     sync_env.sandbox.clear_faults()
     time.sleep(LEASE_SECONDS + 0.2)  # rows of the process that quit at once wait for their lease
     final = start_sync(sync_env)
