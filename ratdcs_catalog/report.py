@@ -184,7 +184,7 @@ def count_metadata_files(data_dir: Path) -> int:
     try:
         with os.scandir(Path(data_dir) / "tess" / "metadata") as entries:
             return sum(1 for e in entries if e.name.startswith("TIC") and e.name.endswith("_metadata.json"))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # nothing exported yet
         return 0
 
 
