@@ -21,3 +21,6 @@ def test_demo_plans_syncs_and_reports(tmp_path):
     assert f"Manifest:      {manifest}" in result.output
     assert "Downloaded" in result.output and "Try:" in result.output
     assert (tmp_path / "demo" / "demo-config.yaml").read_text().count("http://127.0.0.1:") == 4
+    from ratdcs_catalog.demo import QUERIES_TO_TRY
+    for query in QUERIES_TO_TRY:  # the queries the demo suggests all answer on its manifest
+        assert conn.execute(query).fetchall(), query
