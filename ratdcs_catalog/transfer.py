@@ -49,7 +49,6 @@ __all__ = ["FetchResult", "Fetcher", "HostGate", "HostGates", "TransferOptions",
 
 log = logging.getLogger("ratdcs.transfer")
 
-RETRY_STATUSES = {500, 502, 503, 504, 429}
 # Retry-After is honoured, but a server asking for hours is treated as this long at most.
 MAX_RETRY_AFTER_SECONDS = 900.0
 
@@ -225,6 +224,7 @@ class Fetcher:
         temp_path.parent.mkdir(parents=True, exist_ok=True)
         result = FetchResult(outcome="failed")
         want = ("sha256", "md5") if (want_md5 or self.options.hash_md5) else ("sha256",)
+        attempt, last = _Attempt("failed"), False
         for retry in range(self.options.max_retries + 1):
             if retry and not self._wait_before_retry(retry, attempt):
                 attempt = _Attempt("interrupted", error_kind="interrupted", error="stopped while waiting to retry")
@@ -335,8 +335,8 @@ class Fetcher:
             raise _AttemptFailed("retry", "range_not_satisfiable", f"HTTP 416 for Range bytes={offset}-: "
                                  "the partial file is discarded and the download starts over", restart=True)
         if status not in (200, 206):
-            raise _AttemptFailed("failed", f"http_{status}", f"HTTP {status} {response.reason} for {url}"
-                                 + (" (a MAST token may be needed: set $MAST_API_TOKEN)" if status in (401, 403) else ""))
+            hint = " (proprietary data needs a MAST token: see auth.mast_token_env)" if status in (401, 403) else ""
+            raise _AttemptFailed("failed", f"http_{status}", f"HTTP {status} {response.reason} for {url}{hint}")
         if "html" in response.headers.get("Content-Type", "").lower():
             raise _AttemptFailed("retry", "html_body", f"HTTP {status} from {urlsplit(url).hostname} carried an "
                                  "HTML page instead of the file (an error or maintenance page); nothing was written")
