@@ -73,6 +73,8 @@ def plan(config, source: str, *, n: int | None = None, dry_run: bool = False, ma
         raise UsageError(f"unknown source {source!r}", hint=f"choose from {', '.join(SOURCES)}")
     if n is not None and n < 1:
         raise UsageError(f"--n must be at least 1, got {n}")
+    if config.manifest_path.exists():
+        open_manifest(config.manifest_path).close()  # refuse a foreign or newer --db before asking any archive
     http = http or CatalogHTTP.from_config(config)
     ctx = PlannerContext(config, http)
     arguments = {"source": source, "n": n, "max_bytes": max_bytes, **options}

@@ -236,3 +236,27 @@ def test_empty_result_says_no_targets_matched_with_the_query(sandbox, sandbox_co
     assert "Error: no targets matched: IRSA ztf/products/sci WHERE obsjd BETWEEN 2457388.50000 AND 2457419.50000" \
         in result.output
     assert not manifest_path(sandbox_config).exists()
+
+
+def test_bad_db_is_refused_before_any_archive_is_asked(sandbox, sandbox_config, tmp_path):
+    not_sqlite = tmp_path / "notes.txt"
+    not_sqlite.write_text("my notes\n")
+    result = CliRunner().invoke(cli, ["--config", str(sandbox_config), "--db", str(not_sqlite), "plan", "kepler"])
+    assert result.exit_code == 2
+    assert f"Error: {not_sqlite} is not an SQLite database (it starts with b'my notes')" in result.output
+    assert not_sqlite.read_text() == "my notes\n" and sandbox.requests == []
+    newer = tmp_path / "newer.sqlite"
+    conn = sqlite3.connect(newer)
+    conn.execute("PRAGMA user_version = 999")
+    conn.close()
+    result = CliRunner().invoke(cli, ["--config", str(sandbox_config), "--db", str(newer), "plan", "kepler"])
+    assert result.exit_code == 2 and "was written by a newer ratdcs (manifest schema version 999" in result.output
+    assert sandbox.requests == []
+
+
+def test_db_in_a_place_that_cannot_be_written(sandbox, sandbox_config):
+    result = CliRunner().invoke(cli, ["--config", str(sandbox_config), "--db", "/proc/self/ratdcs/m.sqlite",
+                                      "plan", "kepler", "--n", "2"])
+    assert result.exit_code == 2
+    assert "Error: cannot create the manifest's directory /proc/self/ratdcs" in result.output
+    assert "Hint: pass --db with a writable location" in result.output
