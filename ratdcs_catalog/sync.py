@@ -123,10 +123,6 @@ def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None
         if dry_run:
             return _dry_run(manifest, selection, started)
         manifest.reclaim_expired_leases()
-        if retry_failed:
-            manifest.requeue_retryable_failed(sources=selection.sources, target_ids=selection.target_ids,
-                                              max_attempts=selection.max_attempts)
-        selection = dataclasses.replace(selection, include_failed=False)
         files, nbytes, unknown = manifest.selection_totals(**selection.filters(), limit=limit, max_bytes=max_bytes)
         summary = SyncSummary(selected_files=files, selected_bytes=nbytes, unknown_size_files=unknown)
         if files == 0:
@@ -134,6 +130,10 @@ def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None
             return summary
         data_dir = ensure_data_dir(_data_dir(config))
         check_free_space(data_dir, nbytes, config["download.free_space_margin_bytes"], force=force)
+        if retry_failed:  # only now: a refused run leaves the manifest as it was
+            manifest.requeue_retryable_failed(sources=selection.sources, target_ids=selection.target_ids,
+                                              max_attempts=selection.max_attempts)
+            selection = dataclasses.replace(selection, include_failed=False)
         run = _Run(config, manifest, data_dir, selection, summary, workers=workers or config["download.workers"],
                    owner=owner or _make_owner(), progress=progress, sleep=sleep)
         run.execute()
