@@ -288,6 +288,7 @@ class _Run:
                 self.pending.append(self.finished.get_nowait())
         if not self.pending:
             return
+        self._stop_if_asked(self.pending)
         if self.pending_since is None:
             self.pending_since = time.monotonic()
         settled = len(self.pending) >= len(self.in_flight)  # nothing else is coming
@@ -295,6 +296,14 @@ class _Run:
                 or time.monotonic() - self.pending_since >= WRITE_AFTER_SECONDS:
             batch, self.pending, self.pending_since = self.pending, [], None
             self._write(batch)
+
+    def _stop_if_asked(self, batch: list[_Finished]) -> None:
+        """A full disk stops every worker at once, not at the next manifest write."""
+        for finished in batch:
+            if finished.stop_run and not self.stop.is_set():
+                self.summary.stopped_by = finished.stop_run
+                log.error("stopping the sync: %s", finished.outcome.error)
+                self.stop.set()
 
     def _write(self, batch: list[_Finished]) -> None:
         # One fsync per directory per batch makes the renames durable before the rows say done.
@@ -316,10 +325,6 @@ class _Run:
             s.failures.append((finished.rel_path, outcome.error_kind or "unknown", outcome.error or ""))
         else:
             s.files_released += 1
-        if finished.stop_run and not self.stop.is_set():
-            s.stopped_by = finished.stop_run
-            log.error("stopping the sync: %s", outcome.error)
-            self.stop.set()
         _log_outcome(finished)
 
     def _renew(self) -> None:
