@@ -508,6 +508,10 @@ class _FileWorker:
     def _quarantine(self, path: Path, rel_path: str) -> str:
         """Move a bad file to quarantine/<rel_path> (never delete it); return that relative path."""
         rel = f"{QUARANTINE_DIR}/{rel_path}"
+        n = 0
+        while (self.data_dir / rel).exists():  # an earlier bad copy stays too
+            n += 1
+            rel = f"{QUARANTINE_DIR}/{rel_path}.{n}"
         target = self.data_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)
@@ -557,9 +561,12 @@ class _Progress:
             self.bar.set_postfix_str(f"{s.files_done + s.files_adopted}/{self.total_files} done, "
                                      f"{s.files_failed} failed", refresh=False)
         elif time.monotonic() >= self._next_log:
+            # Not a terminal (cron, CI): a plain line now and then on stderr, where tqdm would draw.
             self._next_log = time.monotonic() + PROGRESS_LOG_SECONDS
-            log.warning("sync: %d/%d files done, %d failed, %s received", s.files_done + s.files_adopted,
-                        self.total_files, s.files_failed, _size(received))
+            line = (f"sync: {s.files_done + s.files_adopted}/{self.total_files} files done, {s.files_failed} failed, "
+                    f"{_size(received)} received")
+            print(line, file=sys.stderr, flush=True)
+            log.info(line)
 
     def close(self, s: SyncSummary) -> None:
         if self.bar is not None:

@@ -334,3 +334,21 @@ def test_a_long_transfer_keeps_its_lease_renewed(sync_env):
     assert second.selected_files == 0
     assert first["summary"].files_done == 1
     assert len(sync_env.file_requests()) == 1
+
+
+def test_redirected_downloads_and_repeated_quarantine(sync_env):
+    products = sync_env.kepler_products(3)
+    sync_env.plan(products)
+    sync_env.sandbox.redirect_downloads = True  # MAST answers 302 to the cloud copy
+    sync_env.configure(**{"download.max_retries": 0})
+    sync_env.sandbox.add_fault(Fault("flip_bytes", pattern="/stpubdata/.*" + products[0].filename, count=4))
+    first = sync_env.sync()
+    assert (first.files_done, first.files_failed) == (2, 1)
+    assert sync_env.sync(retry_failed=True).files_failed == 1
+    rel = f"kepler/{products[0].target_id}/{products[0].filename}"
+    kept = sorted(p.name for p in (sync_env.data_dir / "quarantine" / rel).parent.iterdir())
+    assert kept == [products[0].filename, products[0].filename + ".1", products[0].filename + ".2",
+                    products[0].filename + ".3"]  # every bad copy is kept, none overwritten
+    assert sync_env.sync(retry_failed=True).files_done == 1
+    assert any(r.status == 302 for r in sync_env.sandbox.requests)
+    assert_all_verified(sync_env, sync_env.rows())
