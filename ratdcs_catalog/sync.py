@@ -363,6 +363,7 @@ class _Run:
                                                  error=f"internal error: {type(exc).__name__}: {exc}"),
                                      row["rel_path"])
             self.finished.put(finished)
+        fetcher.session.close()
 
     def _install_signal_handlers(self) -> Callable[[], None]:
         """First Ctrl-C/SIGTERM: stop cleanly. Second: exit at once (leases expire; partials stay)."""
