@@ -259,7 +259,10 @@ class Fetcher:
 
     @staticmethod
     def _record(attempt: _Attempt, started: str) -> TransferRecord:
-        return TransferRecord(started_at=started, ended_at=utc_now(), outcome=attempt.outcome,
+        # The transfer log's outcomes are done/adopted/retry/failed/interrupted (schema.sql);
+        # a full disk interrupts the transfer, and error_kind says why.
+        outcome = "interrupted" if attempt.outcome == "disk_full" else attempt.outcome
+        return TransferRecord(started_at=started, ended_at=utc_now(), outcome=outcome,
                               http_status=attempt.status, range_start=attempt.range_start,
                               bytes_received=attempt.received, error_kind=attempt.error_kind, error=attempt.error)
 

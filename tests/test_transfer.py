@@ -207,6 +207,7 @@ def test_full_disk_returns_disk_full_and_keeps_the_partial(sandbox, url, body, p
     temp = tmp_path / "f.part"
     result = fetcher(fake).fetch(url, temp, expected_size=product.size)
     assert (result.outcome, result.error_kind, len(result.records)) == ("disk_full", "disk_full", 1)
+    assert (result.records[0].outcome, result.records[0].error_kind) == ("interrupted", "disk_full")
     assert sum(written) >= 65536 and temp.read_bytes() == body[:sum(written)]
 
 
