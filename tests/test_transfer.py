@@ -281,3 +281,14 @@ def test_mast_token_goes_to_mast_hosts_only_and_survives_no_redirect(fake, tmp_p
     first, second = (c.request for c in responses.calls)
     assert "mast_token=s3cr3t-token" in first.headers.get("Cookie", "")
     assert "Cookie" not in second.headers
+
+
+def test_429_seen_by_one_worker_pauses_the_other_workers_fetch(sandbox, url, product, fake, tmp_path):
+    sandbox.add_fault(Fault("429", pattern="Download/file", count=1, retry_after=30))
+    gates = HostGates(4, clock=fake.clock, sleep=fake.sleep)
+    one, other = fetcher(fake, gates=gates), fetcher(fake, gates=gates)
+    one.options = TransferOptions(max_retries=0)
+    assert one.fetch(url, tmp_path / "a.part", expected_size=product.size).error_kind == "http_429"
+    assert fake.sleeps == []
+    assert other.fetch(url, tmp_path / "b.part", expected_size=product.size).outcome == "done"
+    assert sum(fake.sleeps) == pytest.approx(30.0)  # the other worker waited out the host's pause
