@@ -69,12 +69,14 @@ def render_transfer(results: dict) -> str:
                   "of loopback", "of sha256", "of disk+fsync", "of fsync'd files/s", "runs ok"], out)
 
 
-def render_limits(limits: dict) -> str:
+def render_limits(results: dict) -> str:
     names = {"loopback_mb_s": "loopback HTTP, one curl stream, MB/s",
              "sha256_mb_s": "sha256, one core, MB/s", "md5_mb_s": "md5, one core, MB/s",
              "disk_fsync_mb_s": "disk sequential write + fsync, MB/s",
              "fsync_files_per_s": "5,760-byte files written + fsynced + renamed, files/s"}
-    return table(["limit", "median"], [[names[k], v] for k, v in limits.items()])
+    before, after = results["limits_before"], results.get("limits_after", {})
+    return table(["limit", "before the transfers", "after", "used for the fractions (the better)"],
+                 [[names[k], v, after.get(k), results["limits"][k]] for k, v in before.items()])
 
 
 def render_verify(results: dict) -> str:
@@ -148,7 +150,8 @@ def _cmd(entry: dict) -> str:
 def render_machine(m: dict) -> str:
     return (f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB RAM, {m['os']}, kernel {m['kernel']}, "
             f"Python {m['python']}; work directory on {m['workdir_fs']}; load average at start "
-            f"{', '.join(f'{x:.2f}' for x in m['load_avg_at_start'])}. ratdcs {m['ratdcs_commit']}"
+            f"{', '.join(f'{x:.2f}' for x in m['load_avg_at_start'])}, at the end "
+            f"{', '.join(f'{x:.2f}' for x in m.get('load_avg_at_end', ()))} (1/5/15 min). ratdcs {m['ratdcs_commit']}"
             f"{' (+ uncommitted changes)' if m.get('ratdcs_uncommitted') else ''}; {m['nginx']}; {m['aria2c']}; "
             f"{m['wget'].split(' built')[0]}; {' '.join(m['curl'].split()[:2])}; astroquery {m['astroquery']}, "
             f"astropy {m['astropy']}.")
@@ -161,7 +164,7 @@ def render(results: dict) -> str:
         parts += ["", "File sets: " + "; ".join(
             f"({k}) {v['label']} = {v['files']:,} FITS files of {v['file_bytes']:,} bytes, {v['bytes'] / MB:,.1f} MB"
             for k, v in results["sets"].items())]
-    sections = (("limits", "Machine limits", lambda: render_limits(results["limits"])),
+    sections = (("limits", "Machine limits (median of 3 each)", lambda: render_limits(results)),
                 ("peers", "Transfer: ratdcs sync --workers 4 vs peers (medians; ratio = median wall / best peer's)",
                  lambda: render_transfer(results)),
                 ("profile", "Profile of ratdcs sync where it is > 10% behind the best peer (py-spy, all threads)",
