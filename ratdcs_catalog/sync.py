@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
-from .errors import DiskSpaceError
+from .errors import DiskSpaceError, UnsafeProductError
 from .manifest import FileOutcome, Manifest, TransferRecord, open_manifest, utc_now
 from .paths import QUARANTINE_DIR, TEMP_DIR, destination, ensure_data_dir, free_bytes
 from .transfer import FetchResult, Fetcher, HostGates, TransferOptions, make_session
@@ -357,6 +357,9 @@ class _Run:
                 continue
             try:
                 finished = self.fileworker.process(row, fetcher)
+            except UnsafeProductError as exc:
+                finished = _Finished(FileOutcome(row["file_id"], "failed", error_kind="unsafe_path", error=str(exc)),
+                                     row["rel_path"])
             except Exception as exc:  # a bug in one file's handling must not lose the others
                 log.exception("internal error on %s", row["rel_path"])
                 finished = _Finished(FileOutcome(row["file_id"], "failed", error_kind="internal_error",

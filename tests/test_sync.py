@@ -352,3 +352,18 @@ def test_redirected_downloads_and_repeated_quarantine(sync_env):
     assert sync_env.sync(retry_failed=True).files_done == 1
     assert any(r.status == 302 for r in sync_env.sandbox.requests)
     assert_all_verified(sync_env, sync_env.rows())
+
+
+def test_a_destination_escaping_the_data_dir_fails_that_row_only(sync_env, tmp_path):
+    every = sync_env.kepler_products(20)
+    products = [every[0], every[-1]]
+    assert products[0].target_id != products[1].target_id
+    sync_env.plan(products)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (sync_env.data_dir / "kepler").mkdir(parents=True)
+    (sync_env.data_dir / "kepler" / str(products[0].target_id)).symlink_to(outside)
+    summary = sync_env.sync()
+    assert (summary.files_done, summary.files_failed) == (1, 1)
+    assert summary.failures[0][1] == "unsafe_path" and "resolves outside" in summary.failures[0][2]
+    assert list(outside.iterdir()) == []
