@@ -382,7 +382,12 @@ class _Run:
             self.stop.set()
 
         previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-        return lambda: [signal.signal(sig, old) for sig, old in previous.items()] and None
+
+        def restore() -> None:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+        return restore
 
 
 def _fsync_dir(directory: Path) -> None:
