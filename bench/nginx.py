@@ -16,7 +16,9 @@ from pathlib import Path
 
 from _util import log
 
-PACKAGES = {"nginx": "nginx", "aria2c": "aria2", "wget": "wget", "curl": "curl"}
+# command -> apt package; eatmydata (fsync made a no-op) is for the profile's ablation runs only.
+PACKAGES = {"nginx": "nginx", "aria2c": "aria2", "wget": "wget", "curl": "curl", "eatmydata": "eatmydata",
+            "/usr/bin/time": "time"}
 
 CONFIG = """\
 worker_processes 2;

@@ -106,6 +106,37 @@ def summarize(raw: Path, top: int = 18) -> str:
     return "\n".join(lines)
 
 
+# Ablation: the same sync with one cost taken away, to turn profile shares into seconds.
+VARIANTS = {
+    "as benchmarked": ([], {}),
+    "fsync made a no-op (eatmydata)": (["eatmydata"], {}),
+    "FITS CHECKSUM/DATASUM off": ([], {"RATDCS_VERIFY__FITS_CHECKSUM": "off"}),
+    "both": (["eatmydata"], {"RATDCS_VERIFY__FITS_CHECKSUM": "off"}),
+    "--workers 2": ([], {"RATDCS_DOWNLOAD__WORKERS": "2"}),
+}
+
+
+def ablation(prepared, workdir: Path, repeats: int) -> dict:
+    """Median wall seconds of ``ratdcs sync`` per variant, variants alternating within a round."""
+    from _util import median, settle, timed_run
+
+    walls = collections.defaultdict(list)
+    for _ in range(repeats):
+        for name, (prefix, env) in VARIANTS.items():
+            out = fresh_dir(workdir / "ablation")
+            db = out / "manifest.sqlite"
+            shutil.copyfile(prepared.manifest, db)
+            settle()
+            run = timed_run([*prefix, *ratdcs_cmd(db, "sync")], env=ratdcs_env(out / "data", **env), cwd=out)
+            walls[name].append(run.wall_s if run.returncode == 0 else None)
+            shutil.rmtree(out)
+    # The fixed cost of any sync: interpreter, ratdcs's sync modules and astropy.io.fits imported.
+    startup = [timed_run([PYTHON, "-c", "import ratdcs_catalog.cli, ratdcs_catalog.sync, requests, astropy.io.fits"])
+               for _ in range(repeats)]
+    walls["start-up only: python + imports of sync, requests, astropy.io.fits"] = [r.wall_s for r in startup]
+    return {name: median(w) for name, w in walls.items()}
+
+
 def _name(frame: str) -> str:
     match = FRAME.match(frame.strip())
     if not match:

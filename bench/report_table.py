@@ -103,6 +103,12 @@ def render_profile(results: dict) -> str:
         gil_incl = {r["function"]: r["inclusive"] for r in gil["rows"]}
         rows = [[r["function"], f"{r['inclusive']:.0%}", f"{r['self']:.0%}",
                  f"{gil_incl[r['function']]:.0%}" if r["function"] in gil_incl else "-"] for r in active["rows"]]
+        if "ablation" in views:
+            base = views["ablation"]["as benchmarked"]
+            parts.append(f"**{label}**, the same sync with one cost removed (median of {views['ablation_rounds']}):\n\n"
+                         + table(["variant", "wall s", "saved vs as benchmarked"],
+                                 [[k, v, f"{(base - v) / base:+.0%}" if base and v else "-"]
+                                  for k, v in views["ablation"].items()]))
         parts.append(f"**{label}**: {active['seconds_sampled']:.1f} thread-seconds on CPU sampled, "
                      f"{gil['seconds_sampled']:.1f} of them holding the GIL\n\n"
                      + table(["function", "share of on-CPU samples (inclusive)", "self", "share of GIL samples"],

@@ -161,6 +161,11 @@ def _profile(sets, server, workdir: Path, results: dict) -> dict:
                 view: profile_sync.hot_functions(profile_sync.record_on(fileset, server, workdir / "profile",
                                                                         gil=view == "gil"))
                 for view in ("active", "gil")}
+            prepared = __import__("peers").prepare(fileset, server, workdir / "profile" / "plan")
+            repeats = 1 if len(fileset.files) > 1000 else 3
+            log(f"ablation runs on set {fileset.spec.name} ({repeats} round(s))")
+            out[fileset.spec.name]["ablation"] = profile_sync.ablation(prepared, workdir / "profile", repeats)
+            out[fileset.spec.name]["ablation_rounds"] = repeats
         except Exception as exc:  # py-spy missing or not permitted here: say so, keep the other results
             out[fileset.spec.name] = {"error": f"{type(exc).__name__}: {exc}"}
     return out
