@@ -29,11 +29,12 @@ class Run:
     peak_rss_mb: float
     returncode: int
     output_tail: str = ""
+    cpu_s: float = float("nan")  # user + system CPU seconds of the command and its descendants
 
 
 def timed_run(cmd: list[str] | str, *, env: dict | None = None, cwd: str | Path | None = None,
               stdin_path: str | Path | None = None) -> Run:
-    """Run ``cmd`` in a fresh process; wall time from spawn to exit, peak RSS from GNU time.
+    """Run ``cmd`` in a fresh process; wall time from spawn to exit, peak RSS and CPU from GNU time.
 
     The command runs under ``/usr/bin/time -f %M`` (apt package ``time``): a small C parent
     whose wait4 gives the largest resident set of the command or any descendant it waited for
@@ -45,12 +46,17 @@ def timed_run(cmd: list[str] | str, *, env: dict | None = None, cwd: str | Path 
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss, \
             open(stdin_path or os.devnull, "rb") as stdin:
         started = time.perf_counter()
-        proc = subprocess.run([GNU_TIME, "-f", "%M", "-o", rss.name, *cmd], env=env, cwd=cwd, stdin=stdin,
+        proc = subprocess.run([GNU_TIME, "-f", "%M %U %S", "-o", rss.name, *cmd], env=env, cwd=cwd, stdin=stdin,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         wall = time.perf_counter() - started
         text = rss.read().strip().splitlines()
-    peak_kb = float(text[-1]) if text and text[-1].isdigit() else float("nan")
-    return Run(wall, peak_kb / 1024, proc.returncode, proc.stdout.decode(errors="replace")[-2000:])
+    # GNU time writes "Command exited with non-zero status N" before the format line on failure.
+    fields = text[-1].split() if text else []
+    if len(fields) != 3:
+        fields = ["nan"] * 3
+    peak_kb, user_s, sys_s = (float(x) for x in fields)
+    return Run(wall, peak_kb / 1024, proc.returncode, proc.stdout.decode(errors="replace")[-2000:],
+               user_s + sys_s)
 
 
 def median(values) -> float:

@@ -44,6 +44,7 @@ def transfer_summary(results: dict) -> list[dict]:
         mb_s = info["bytes"] / MB / wall
         rows.append({"set": set_name, "label": info["label"], "tool": tool, "wall_s": wall, "mb_s": mb_s,
                      "files_s": info["files"] / wall, "rss_mb": median(r["peak_rss_mb"] for r in rs),
+                     "cpu_s": median(r.get("cpu_s") for r in rs),
                      "runs": len(rs), "ok": sum(r["ok"] for r in rs),
                      "of_loopback": mb_s / limits["loopback_mb_s"] if limits else None,
                      "of_sha256": mb_s / limits["sha256_mb_s"] if limits else None,
@@ -61,11 +62,11 @@ def render_transfer(results: dict) -> str:
     rows = transfer_summary(results)
     out = []
     for r in rows:
-        out.append([r["label"], r["tool"], r["wall_s"], r["mb_s"], r["files_s"], r["rss_mb"],
+        out.append([r["label"], r["tool"], r["wall_s"], r["mb_s"], r["files_s"], r["rss_mb"], r["cpu_s"],
                     f"{r['vs_best_peer']:.2f}x" if r["vs_best_peer"] else "-",
                     r["of_loopback"], r["of_sha256"], r["of_disk"], r["of_fsync_files"],
                     f"{r['ok']}/{r['runs']}"])
-    return table(["set", "tool", "median wall s", "MB/s", "files/s", "peak RSS MB", "vs best peer",
+    return table(["set", "tool", "median wall s", "MB/s", "files/s", "peak RSS MB", "CPU s (user+sys)", "vs best peer",
                   "of loopback", "of sha256", "of disk+fsync", "of fsync'd files/s", "runs ok"], out)
 
 

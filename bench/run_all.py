@@ -144,7 +144,7 @@ def _peers(sets, server, workdir: Path, rounds: dict) -> dict:
     runs = peers.run_rounds(prepared, work, rounds)
     return {"import_rows_per_s": {p.fileset.spec.name: p.import_rows_per_s for p in prepared},
             "runs": [{"tool": r.tool, "set": r.set_name, "round": r.round, "wall_s": r.run.wall_s,
-                      "peak_rss_mb": r.run.peak_rss_mb, "ok": r.ok, "note": r.note} for r in runs]}
+                      "peak_rss_mb": r.run.peak_rss_mb, "cpu_s": r.run.cpu_s, "ok": r.ok, "note": r.note} for r in runs]}
 
 
 def _profile(sets, server, workdir: Path, results: dict) -> dict:
