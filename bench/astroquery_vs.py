@@ -96,8 +96,28 @@ def _rounds(sandbox: SandboxProcess, work: Path, n_files: int, rounds: int) -> d
                 log(f"astroquery-vs round {r + 1}/{rounds} {tool:10s} {phase:5s} {x['wall_s']:6.2f} s "
                     f"requests {x['requests']} {'ok' if x['ok'] else 'FAILED ' + x['note']}")
         _check_files(runs, aq_dir, rd_dir, n_files, total)
-    return {"files": len(products), "bytes": total, "rounds": rounds,
-            "runs": {k: _summary(v) for k, v in runs.items()}}
+    summary = {k: _summary(v) for k, v in runs.items()}
+    result = {"files": len(products), "bytes": total, "rounds": rounds, "runs": summary}
+    if (summary["ratdcs_cold"]["wall_s"] or 0) > 1.10 * (summary["astroquery_cold"]["wall_s"] or float("inf")):
+        result["profile"] = _profile_ratdcs_cold(planned, work)
+    return result
+
+
+def _profile_ratdcs_cold(planned: Path, work: Path) -> dict:
+    """One more cold ratdcs sync under py-spy (threads on CPU): where its time goes here."""
+    import profile_sync
+
+    log("profiling a cold ratdcs sync against the sandbox with py-spy")
+    directory = fresh_dir(work / "ratdcs-profile")
+    shutil.copyfile(planned, directory / "manifest.sqlite")
+    raw = work / "profile-astroquery-ratdcs.txt"
+    try:
+        subprocess.run([profile_sync.py_spy(work), "record", "--format", "raw", "--rate", "250", "--output", str(raw),
+                        "--", *ratdcs_cmd(directory / "manifest.sqlite", "sync", "--workers", "4")],
+                       check=True, env=ratdcs_env(directory / "data"), cwd=directory, capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return profile_sync.hot_functions(raw)
 
 
 def _astroquery(sandbox, spec: Path, directory: Path, work: Path) -> dict:

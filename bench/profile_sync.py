@@ -78,7 +78,7 @@ def counts(raw: Path) -> tuple[int, collections.Counter, collections.Counter]:
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        frames = [_name(f) for f in stack.split(";")[1:]]  # first item is the process
+        frames = [_name(f) for f in stack.split(";") if f]
         n = int(count)
         total += n
         if frames:

@@ -117,6 +117,13 @@ def render_profile(results: dict) -> str:
     return "\n\n".join(parts)
 
 
+def render_per_file(results: dict) -> str:
+    costs = results["per_file_costs"]
+    label = results["sets"][costs["set"]]["label"]
+    return (f"One thread, in-process, {label} files, milliseconds per file (first call not counted):\n\n"
+            + table(["step", "ms per file"], [[k, v] for k, v in costs["ms"].items()]))
+
+
 def render_astroquery(aq: dict) -> str:
     if "error" in aq:
         return f"astroquery comparison did not run: {aq['error']}"
@@ -127,11 +134,19 @@ def render_astroquery(aq: dict) -> str:
                      r["wall_s"], _requests(r["requests"]), r["peak_rss_mb"],
                      f"{r['wall_s'] / a['wall_s']:.2f}x" if a["wall_s"] else "-",
                      "ok" if a["ok"] and r["ok"] else f"FAILED: {a['note']} {r['note']}"])
+    profile = ""
+    if "profile" in aq:
+        p = aq["profile"]
+        profile = ("\n\nratdcs cold is > 10% behind astroquery cold; one more cold ratdcs sync under py-spy "
+                   + (f"failed: {p['error']}" if "error" in p else
+                      f"({p['seconds_sampled']:.1f} thread-seconds on CPU sampled):\n\n"
+                      + table(["function", "share of on-CPU samples (inclusive)", "self"],
+                              [[r["function"], f"{r['inclusive']:.0%}", f"{r['self']:.0%}"] for r in p["rows"]])))
     head = (f"{aq['files']} Kepler long-cadence light curves, {aq['bytes'] / MB:.1f} MB, "
             f"median of {aq['rounds']} round(s)\n\n")
     return head + table(["run", "astroquery s (start-up + download_products)", "download_products call s",
                          "astroquery requests", "astroquery peak RSS MB", "ratdcs sync s", "ratdcs requests",
-                         "ratdcs peak RSS MB", "ratdcs / astroquery", "status"], rows)
+                         "ratdcs peak RSS MB", "ratdcs / astroquery", "status"], rows) + profile
 
 
 def _requests(counts: dict) -> str:
@@ -177,6 +192,8 @@ def render(results: dict) -> str:
                 ("profile", "Profile of ratdcs sync where it is > 10% behind the best peer (py-spy, all threads)",
                  lambda: render_profile(results)),
                 ("verify", "Where ratdcs's time goes: its verification alone, same files", lambda: render_verify(results)),
+                ("per_file_costs", "Per-file costs of ratdcs's steps on small files",
+                 lambda: render_per_file(results)),
                 ("astroquery", "astroquery comparison (sandbox)", lambda: render_astroquery(results["astroquery"])),
                 ("scale", "Scale: 1,000,000-row manifest" if results.get("scale", {}).get("rows") == 1_000_000
                  else "Scale", lambda: render_scale(results["scale"])))

@@ -24,6 +24,7 @@ sys.path.insert(0, str(HERE))
 
 import machine  # noqa: E402
 import report_table  # noqa: E402
+import verify_cost  # noqa: E402
 from _util import fresh_dir, log  # noqa: E402
 from fileset import SetSpec, ensure_set  # noqa: E402
 
@@ -117,8 +118,12 @@ def run_parts(parts: list[str], mode: dict, workdir: Path, results: dict) -> Non
                 results["limits"] = {k: max(v, results["limits_after"][k]) for k, v in results["limits_before"].items()}
             if "profile" in parts and "peers" in results:
                 results["profile"] = _profile(sets, server, workdir, results)
-        if "verify" in parts:
-            results["verify"] = _verify(sets)
+            if "verify" in parts:
+                results["verify"] = _verify(sets)
+                smallest = min(sets, key=lambda s: s.spec.file_bytes())
+                log(f"per-file costs on set {smallest.spec.name}")
+                results["per_file_costs"] = {"set": smallest.spec.name, "ms": verify_cost.per_file_costs(
+                    smallest, lambda f: server.url(f"{smallest.spec.name}/{f.name}"), workdir / "per-file")}
     if "astroquery" in parts:
         results["astroquery"] = _astroquery(workdir, mode)
     if "scale" in parts:
@@ -172,8 +177,6 @@ def _profile(sets, server, workdir: Path, results: dict) -> dict:
 
 
 def _verify(sets) -> dict:
-    import verify_cost
-
     log("timing ratdcs verification alone")
     return {s.spec.name: verify_cost.measure(s) for s in sets}
 

@@ -20,6 +20,8 @@ def measure(fileset) -> dict:
 
     sample = fileset.files[:SAMPLE]
     scale = len(fileset.files) / len(sample)
+    first = fileset.files[0]  # warm-up, not counted: astropy's import is a per-run cost, shown elsewhere
+    verify_file(fileset.root / first.name, product_kind="ztf_sciimg", expected_size=first.size_bytes)
     hash_s = fits_s = 0.0
     failures = 0
     for f in sample:
@@ -35,3 +37,70 @@ def measure(fileset) -> dict:
     return {"files": len(fileset.files), "sampled": len(sample), "sha256_s": hash_s * scale,
             "fits_s": fits_s * scale, "fits_ms_per_file": fits_s / len(sample) * 1000,
             "not_fits_checksum_level": failures}
+
+
+def per_file_costs(fileset, url_of, data_dir, n: int = 500) -> dict:
+    """Milliseconds per small file of each step of ratdcs's per-file path, one thread, in-process.
+
+    HTTP: a keep-alive GET of the whole body through ratdcs's own session (``make_session``,
+    requests) and, for comparison, through bare urllib3 and http.client. Then
+    ``paths.destination`` (resolves the path), a temp file written + fsynced + renamed, and
+    ``verify_file`` with the hash known. The first request of each client is not counted.
+    """
+    import http.client
+    import os
+    import urllib.parse
+
+    import urllib3
+    from ratdcs_catalog.paths import destination
+    from ratdcs_catalog.transfer import make_session
+    from ratdcs_catalog.verify import verify_file
+
+    files = fileset.files[:n]
+    urls = [url_of(f) for f in files]
+    session, pool = make_session(), urllib3.PoolManager(maxsize=1)
+    host = urllib.parse.urlsplit(urls[0])
+    conn = http.client.HTTPConnection(host.hostname, host.port)
+
+    def requests_get(url):
+        with session.get(url, stream=True, timeout=(60, 60)) as r:
+            return r.raw.read()
+
+    def urllib3_get(url):
+        return pool.request("GET", url, preload_content=True).data
+
+    def http_client_get(url):
+        conn.request("GET", urllib.parse.urlsplit(url).path)
+        return conn.getresponse().read()
+
+    costs = {name: _ms_each(fn, urls) for name, fn in
+             (("GET via requests (ratdcs's session)", requests_get), ("GET via bare urllib3", urllib3_get),
+              ("GET via http.client", http_client_get))}
+    data_dir.mkdir(parents=True, exist_ok=True)
+    costs["paths.destination (resolve)"] = _ms_each(lambda f: destination(data_dir, f"ztf/x/{f.name}"), files)
+    payload = (fileset.root / files[0].name).read_bytes()
+
+    def write_fsync_rename(f):
+        temp, final = data_dir / (f.name + ".part"), data_dir / f.name
+        with open(temp, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temp, final)
+
+    costs["temp file write + fsync + rename"] = _ms_each(write_fsync_rename, files)
+    costs["verify_file (hash known)"] = _ms_each(
+        lambda f: verify_file(fileset.root / f.name, product_kind="ztf_sciimg", expected_size=f.size_bytes,
+                              expected_checksum=f"sha256:{f.sha256}", observed_hashes={"sha256": f.sha256}),
+        files)
+    for p in data_dir.iterdir():
+        p.unlink()
+    return costs
+
+
+def _ms_each(fn, items) -> float:
+    fn(items[0])  # warm-up: connection set-up, imports
+    started = time.perf_counter()
+    for item in items[1:]:
+        fn(item)
+    return (time.perf_counter() - started) / max(1, len(items) - 1) * 1000
