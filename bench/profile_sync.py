@@ -113,6 +113,7 @@ VARIANTS = {
     "FITS CHECKSUM/DATASUM off": ([], {"RATDCS_VERIFY__FITS_CHECKSUM": "off"}),
     "both": (["eatmydata"], {"RATDCS_VERIFY__FITS_CHECKSUM": "off"}),
     "--workers 2": ([], {"RATDCS_DOWNLOAD__WORKERS": "2"}),
+    "--workers 1": ([], {"RATDCS_DOWNLOAD__WORKERS": "1"}),
 }
 
 
