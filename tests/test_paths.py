@@ -27,13 +27,16 @@ def test_non_http_urls_are_refused(url):
         check_url(url)
 
 
-def test_destination_stays_inside_even_through_symlinks(tmp_path):
+def test_destination_is_under_the_data_dir_and_follows_user_symlinks(tmp_path):
     data = tmp_path / "data"
     (data / "kepler").mkdir(parents=True)
-    assert destination(data, "kepler/a.fits") == (data / "kepler" / "a.fits").resolve()
-    os.symlink(tmp_path, data / "escape")
-    with pytest.raises(UnsafeProductError, match="resolves outside"):
-        destination(data, "escape/x.fits")
+    assert destination(data, "kepler/a.fits") == data / "kepler" / "a.fits"
+    other_disk = tmp_path / "other-disk"
+    other_disk.mkdir()
+    os.symlink(other_disk, data / "tess")  # the user spreads the dataset over two disks
+    assert destination(data, "tess/x.fits").resolve() == other_disk / "x.fits"
+    with pytest.raises(UnsafeProductError, match="would escape the data directory"):
+        destination(data, "tess/../../x.fits")
 
 
 def test_data_dir_that_cannot_be_created(tmp_path):
