@@ -297,7 +297,7 @@ class Manifest:
         counts = UpsertCounts()
         existing = self._rows_by_path([f.rel_path for f in files])
         now = utc_now()
-        inserts, updates = [], []
+        inserts, updates, upstream = [], [], []
         for f in files:
             size = f.expected_size_bytes
             counts.bytes_total += size or 0
@@ -313,6 +313,7 @@ class Manifest:
                 None, f.expected_checksum)
             if old["state"] == "done" and (size_changed or sum_changed):
                 counts.changed_upstream += 1
+                upstream.append(old["file_id"])
                 updates.append(("pending", 1, size, f.expected_checksum, f.url, f.archive_uri, old["file_id"]))
             elif size_changed or sum_changed or old["url"] != f.url or (
                     old["expected_size_bytes"] is None and size is not None):
@@ -331,6 +332,11 @@ class Manifest:
                    expected_checksum = COALESCE(?, expected_checksum), url = ?,
                    archive_uri = COALESCE(?, archive_uri)
                WHERE file_id = ?""", updates)
+        # The old file's size, hash and verification describe bytes the archive no longer serves;
+        # an export (aria2 checksum=) or an adoption must not hold the new file to them.
+        self.conn.executemany(
+            """UPDATE files SET observed_size_bytes = NULL, observed_sha256 = NULL, verify_level = NULL,
+                   verified_at = NULL WHERE file_id = ?""", [(fid,) for fid in upstream])
         return counts
 
     def _rows_by_path(self, paths: list[str]) -> dict[str, sqlite3.Row]:
@@ -342,13 +348,6 @@ class Manifest:
                     FROM files WHERE rel_path IN ({", ".join("?" * len(chunk))})""", chunk)
             found.update((r["rel_path"], r) for r in rows)
         return found
-
-    def set_expected_sizes(self, sizes: dict[int, int]) -> int:
-        """Fill in sizes learned later (e.g. `plan ztf --probe-sizes`); only rows that had none."""
-        cur = self.conn.executemany(
-            "UPDATE files SET expected_size_bytes = ? WHERE file_id = ? AND expected_size_bytes IS NULL",
-            [(size, file_id) for file_id, size in sizes.items()])
-        return cur.rowcount
 
     # ---- sync: leases and outcomes ---------------------------------------------------------
 
@@ -405,15 +404,6 @@ class Manifest:
                 clauses.append(f"{column} IN ({', '.join(':' + n for n in names)})")
                 params.update(zip(names, map(str, values)))
         return " AND ".join(clauses), params
-
-    def claimable_summary(self, *, sources=(), target_ids=(), include_failed=False, max_attempts=None
-                          ) -> tuple[int, int, int]:
-        """(files, known expected bytes, files of unknown size) that a sync with these filters would take."""
-        where, params = self._claimable_where(sources, target_ids, include_failed, max_attempts)
-        row = self.conn.execute(
-            f"""SELECT COUNT(*), COALESCE(SUM(expected_size_bytes), 0), SUM(expected_size_bytes IS NULL)
-                FROM files WHERE {where}""", params).fetchone()
-        return row[0], row[1], row[2] or 0
 
     def renew_leases(self, owner: str, file_ids: Sequence[int], lease_seconds: float) -> None:
         """Push the lease of in-flight files forward, so a long transfer is not taken over."""
@@ -484,7 +474,7 @@ class Manifest:
                        bytes_received = ?, stopped_by = ? WHERE sync_id = ?""",
                 (utc_now(), files_done, files_failed, files_adopted, bytes_received, stopped_by, sync_id))
 
-    # ---- sync (added by sync helper) ------------------------------------------------------------
+    # ---- sync: selection (what a sync would take) ---------------------------------------
 
     def _selection_sql(self, sources, target_ids, include_failed, max_attempts, limit, max_bytes
                        ) -> tuple[str, dict]:
@@ -581,7 +571,7 @@ class Manifest:
                         verify_level = NULL, verified_at = NULL WHERE {' AND '.join(clauses)}""", params)
         return cur.rowcount
 
-    # ---- report/verify/split (added by report helper) ---------------------------------------
+    # ---- split ----------------------------------------------------------------------------
 
     def assign_splits(self, splits: dict[tuple[str, str], str | None]) -> int:
         """Store each target's train/val/test split; ``splits`` maps (source, target_id) -> split.
@@ -601,10 +591,6 @@ class Manifest:
 
     def query(self, sql: str, params: Sequence | dict = ()) -> list[sqlite3.Row]:
         return self.conn.execute(sql, params).fetchall()
-
-    def summary(self) -> list[sqlite3.Row]:
-        """Files and bytes per source and state (the ``source_state_summary`` view)."""
-        return self.query("SELECT * FROM source_state_summary ORDER BY source, state")
 
 
 def _execute_script(conn: sqlite3.Connection, script: str) -> None:

@@ -125,9 +125,9 @@ def test_replanning_is_idempotent_and_tracks_upstream_changes(tmp_path):
         m.record_outcomes("me", None, [FileOutcome(rows[0]["file_id"], "done", 1000, "ab", "size")])
         changed = fill(m, planned(5, size=2000))
         assert (changed.changed_upstream, changed.updated, changed.new) == (1, 4, 0)
-        row = m.query("SELECT state, changed_upstream, expected_size_bytes FROM files WHERE file_id = ?",
-                      (rows[0]["file_id"],))[0]
-        assert tuple(row) == ("pending", 1, 2000)
+        row = m.query("""SELECT state, changed_upstream, expected_size_bytes, observed_size_bytes, observed_sha256,
+                                verify_level FROM files WHERE file_id = ?""", (rows[0]["file_id"],))[0]
+        assert tuple(row) == ("pending", 1, 2000, None, None, None)
         assert m.query("SELECT COUNT(*) FROM plans")[0][0] == 3
 
 
@@ -149,7 +149,7 @@ def test_claim_respects_filters_and_byte_budget(tmp_path):
     with open_manifest(tmp_path / "m.sqlite") as m:
         fill(m, planned(10))
         fill(m, planned(3, source="tess", start=100))
-        assert m.claimable_summary(sources=["tess"]) == (3, 3000, 0)
+        assert m.selection_totals(sources=["tess"]) == (3, 3000, 0)
         assert [r["source"] for r in m.claim_batch("a", 10, 60, sources=["tess"])] == ["tess"] * 3
         assert len(m.claim_batch("a", 10, 60, max_bytes=2500)) == 2
         assert {r["target_id"] for r in m.claim_batch("a", 10, 60, target_ids=["3"])} == {"3"}
