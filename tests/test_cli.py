@@ -52,3 +52,52 @@ def test_config_json_is_machine_readable(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["config", "--json"], env={})
     assert result.exit_code == 0
     assert {"key": "download.workers", "value": 4, "origin": "default"} in json.loads(result.output)
+
+
+def _manifest_with_a_pending_file(tmp_path):
+    from ratdcs_catalog.manifest import PlannedFile, open_manifest
+
+    path = tmp_path / "m.sqlite"
+    with open_manifest(path) as m, m.transaction():
+        m.upsert_targets([{"source": "kepler", "target_id": "1"}], None)
+        m.upsert_files([PlannedFile("kepler", "1", "lc_long", "http://127.0.0.1:9/a", "kepler/a.fits",
+                                    expected_size_bytes=10)], None)
+    return path
+
+
+def test_a_data_dir_that_cannot_be_created(tmp_path):
+    db = _manifest_with_a_pending_file(tmp_path)
+    result = CliRunner().invoke(cli, ["--db", str(db), "sync"], env={"RATDCS_DATA_DIR": "/proc/self/ratdcs-data"})
+    assert result.exit_code == 2
+    assert "Error: cannot create the data directory /proc/self/ratdcs-data" in result.output
+    assert "Hint: set data_dir in config.yaml or RATDCS_DATA_DIR to a writable location" in result.output
+
+
+def test_a_data_dir_that_cannot_be_written(tmp_path):
+    db = _manifest_with_a_pending_file(tmp_path)
+    result = CliRunner().invoke(cli, ["--db", str(db), "sync"], env={"RATDCS_DATA_DIR": "/proc/self"})
+    assert result.exit_code == 2
+    assert "Error: cannot write in the data directory /proc/self" in result.output
+
+
+def test_report_starts_without_astropy_or_requests(tmp_path):
+    db = _manifest_with_a_pending_file(tmp_path)
+    code = ("import sys\nfrom ratdcs_catalog.cli import cli\n"
+            f"try:\n    cli(['--db', {str(db)!r}, 'report', 'progress'])\nexcept SystemExit:\n    pass\n"
+            "print([m for m in sys.modules if m.split('.')[0] in ('astropy', 'astroquery', 'numpy', 'requests')])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "kepler" in out and out.strip().splitlines()[-1] == "[]"
+
+
+def test_a_closed_pipe_is_not_an_error(tmp_path):
+    from ratdcs_catalog.manifest import PlannedFile, open_manifest
+
+    db = tmp_path / "m.sqlite"
+    with open_manifest(db) as m, m.transaction():  # more output than a pipe buffer holds
+        m.upsert_targets([{"source": "tess", "target_id": "1"}], None)
+        m.upsert_files([PlannedFile("tess", "1", "lc", f"http://127.0.0.1:9/{i:06d}/" + "x" * 80,
+                                    f"tess/fits/{i}.fits") for i in range(5000)], None)
+    proc = subprocess.run(f"{sys.executable} -m ratdcs_catalog --db {db} export urls --format list --state all "
+                          "| head -c 1", shell=True, capture_output=True, text=True)
+    assert proc.stdout == "h"
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr

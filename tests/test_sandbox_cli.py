@@ -41,9 +41,9 @@ def test_serve_writes_config_answers_and_stops_on_sigterm(tmp_path):
     config_path = tmp_path / "sandbox.yaml"
     process = subprocess.Popen(
         [sys.executable, "-m", "ratdcs_catalog", "sandbox", "serve", "--port", "0", "--scale", "0.02",
-         "--write-config", str(config_path), "--data-dir", str(tmp_path / "data"),
+         "--write-config", str(config_path), "--data-dir", "data",  # relative: written absolute
          "--faults", "503@/TAP/sync:count=1"],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30

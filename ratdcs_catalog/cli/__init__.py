@@ -30,6 +30,13 @@ class RatdcsGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
+        except BrokenPipeError:
+            # `ratdcs export urls | head`: the reader left, which is not our error. Point stdout
+            # at /dev/null so the interpreter's final flush does not complain either.
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(141)
         except Exception as exc:  # a bug: say so in one line, traceback on request
             _fail(ctx, exc, f"internal error: {type(exc).__name__}: {exc}",
                   "run again with --verbose for the traceback, and report it", 1)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 import threading
 
+from pathlib import Path
+
 import click
 
 __all__ = ["sandbox"]
@@ -79,7 +81,9 @@ def serve(host, port, seed, scale, fault_specs, cache_dir, config_out, data_dir,
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.secho(f"Warning: listening on {host}, not loopback: other machines can reach the sandbox.",
                     fg="yellow", err=True)
-    text = endpoint_config_yaml(archive.endpoints(), data_dir=data_dir)
+    # Absolute: a relative data_dir would be taken from wherever the config is used later.
+    text = endpoint_config_yaml(archive.endpoints(),
+                                data_dir=str(Path(data_dir).absolute()) if data_dir else None)
     if config_out:
         with open(config_out, "w", encoding="utf-8") as handle:
             handle.write(text)
