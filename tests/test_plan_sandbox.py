@@ -80,6 +80,8 @@ def test_plan_k2(sandbox, sandbox_config):
     expected = {f"k2/{p.filename}": p.size for e in hosts for p in sandbox.universe.k2_products(e)
                 if p.subgroup == "LLC"}
     assert {k: v["expected_size_bytes"] for k, v in planned_files(sandbox_config, "k2").items()} == expected
+    again = json.loads(run(sandbox_config, "plan", "k2", "--n", "20", "--json").output)
+    assert (again["total"]["new"], again["total"]["unchanged"]) == (0, len(expected))
 
 
 def test_plan_tess_stores_tic_parameters(sandbox, sandbox_config):
@@ -97,6 +99,9 @@ def test_plan_tess_stores_tic_parameters(sandbox, sandbox_config):
         assert t["disposition"] in ("PC", "CP", "KP")
     expected = {f"tess/fits/{p.filename}": p.size for tid in hosts for p in universe.tess_products(tid)}
     assert {k: v["expected_size_bytes"] for k, v in planned_files(sandbox_config, "tess").items()} == expected
+    again = json.loads(run(sandbox_config, "plan", "tess", "--n", "150", "--json").output)
+    assert (again["total"]["new"], again["total"]["unchanged"]) == (0, len(expected))
+    assert len(rows(sandbox_config, "SELECT file_id FROM files")) == len(expected)
 
 
 def test_plan_tess_dispositions_sectors_and_fast_cadence(sandbox, sandbox_config):
