@@ -159,6 +159,9 @@ def make_session(*, mast_hosts: tuple[str, ...] = (), mast_token: str | None = N
     session.mount("https://", adapter)
     session.max_redirects = 10
     session.headers["User-Agent"] = "ratdcs (catalog-first archive downloads)"
+    # Range offsets count bytes of the encoded body: resuming a gzip-encoded transfer at the
+    # offset of the decoded bytes on disk would splice garbage. Ask for the file as stored.
+    session.headers["Accept-Encoding"] = "identity"
     if mast_token:
         for host in mast_hosts:
             session.cookies.set("mast_token", mast_token, domain=host, path="/")
@@ -249,7 +252,9 @@ class Fetcher:
 
     def _wait_before_retry(self, retry: int, previous: _Attempt) -> bool:
         """Back off before a retry (a Retry-After pause is already on the host gate); False if stopped."""
-        if previous.retry_after is None and not previous.restart:
+        # A restart after a bad Range answer needs no pause, but an HTML page sent as 200 is an
+        # error or maintenance page: asking again at once would hammer a host that is already down.
+        if previous.retry_after is None and (not previous.restart or previous.error_kind == "html_body"):
             delay = self.options.back_off_seconds(retry, self.rng)
             if self.sleep is None:
                 self.stop.wait(delay)  # wakes at once on Ctrl-C
@@ -386,8 +391,10 @@ class Fetcher:
                 os.fsync(fh.fileno())
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                # What reached the disk, not what was counted: a short write can land part of a chunk.
+                kept = _partial_size(temp, None)
                 raise _AttemptFailed("disk_full", "disk_full", f"no space left on the device writing {temp.name} "
-                                     f"after {offset + attempt.received} bytes; partial file kept") from None
+                                     f"after {kept} bytes; partial file kept") from None
             raise
 
 

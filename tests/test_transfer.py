@@ -292,3 +292,40 @@ def test_429_seen_by_one_worker_pauses_the_other_workers_fetch(sandbox, url, pro
     assert fake.sleeps == []
     assert other.fetch(url, tmp_path / "b.part", expected_size=product.size).outcome == "done"
     assert sum(fake.sleeps) == pytest.approx(30.0)  # the other worker waited out the host's pause
+
+
+@responses.activate
+def test_html_body_sent_as_octet_stream_is_retried_after_a_back_off(fake, tmp_path):
+    # MAST maintenance pages have come as 200 with a binary Content-Type: only the body says HTML.
+    page = b"<!DOCTYPE html><html><body>Down for maintenance</body></html>"
+    responses.get("https://mast.example/f.fits", body=page, status=200, content_type="application/octet-stream")
+    f = fetcher(fake, max_retries=2)
+    result = f.fetch("https://mast.example/f.fits", tmp_path / "f.part")
+    assert (result.outcome, result.error_kind) == ("failed", "html_body")
+    assert [r.error_kind for r in result.records] == ["html_body"] * 3
+    assert len(fake.sleeps) == 2 and all(s > 0 for s in fake.sleeps)  # one back-off before each retry
+    assert not (tmp_path / "f.part").exists()
+
+
+@responses.activate
+def test_downloads_ask_for_the_identity_encoding(fake, tmp_path):
+    # Range offsets count encoded bytes; only the identity encoding makes them offsets into the file.
+    responses.get("https://archive.example/f.fits", body=b"SIMPLE", status=200)
+    assert fetcher(fake).fetch("https://archive.example/f.fits", tmp_path / "f.part").outcome == "done"
+    assert responses.calls[0].request.headers["Accept-Encoding"] == "identity"
+
+
+def test_full_disk_message_counts_the_bytes_that_reached_the_disk(sandbox, url, body, product, fake, tmp_path,
+                                                                 monkeypatch):
+    landed = []
+
+    def write(fh, chunk):  # a short write: half of the first chunk lands, then the disk is full
+        landed.append(fh.write(chunk[:len(chunk) // 2]))
+        fh.flush()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(transfer, "_write_chunk", write)
+    temp = tmp_path / "f.part"
+    result = fetcher(fake).fetch(url, temp, expected_size=product.size)
+    assert result.outcome == "disk_full" and temp.stat().st_size == landed[0] > 0
+    assert f"after {landed[0]} bytes; partial file kept" in result.error
