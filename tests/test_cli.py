@@ -101,3 +101,33 @@ def test_a_closed_pipe_is_not_an_error(tmp_path):
                           "| head -c 1", shell=True, capture_output=True, text=True)
     assert proc.stdout == "h"
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+
+
+def _commands(group, prefix=()):
+    import click
+
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*prefix, name))
+        else:
+            yield (*prefix, name), command
+
+
+def test_readme_documents_every_command_and_option():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = []
+    for path, command in _commands(cli):
+        words = " ".join(path)
+        if f"ratdcs {words}" not in readme:
+            missing.append(f"ratdcs {words}")
+        for param in command.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("--") and opt != "--help" and opt not in readme:
+                    missing.append(f"ratdcs {words} {opt}")
+    for param in cli.params:
+        for opt in param.opts:
+            if opt.startswith("--") and opt != "--help" and opt not in readme:
+                missing.append(f"ratdcs {opt}")
+    assert missing == []
