@@ -22,6 +22,9 @@ def table(headers: list[str], rows: list[list]) -> str:
 def _fmt(value) -> str:
     if value is None:
         return "-"
+    if isinstance(value, str):
+        # Error text must not break a markdown row: one line, no pipes, bounded.
+        return " ".join(value.replace("|", "/").split())[:240]
     if isinstance(value, float):
         if value != value:
             return "-"
@@ -108,13 +111,34 @@ def render_profile(results: dict) -> str:
             base = views["ablation"]["as benchmarked"]
             parts.append(f"**{label}**, the same sync with one cost removed (median of {views['ablation_rounds']}):\n\n"
                          + table(["variant", "wall s", "saved vs as benchmarked"],
-                                 [[k, v, f"{(base - v) / base:+.0%}" if base and v else "-"]
+                                 [[k, v, f"{(base - v) / base:+.0%}" if _number(base) and _number(v) else "-"]
                                   for k, v in views["ablation"].items()]))
         parts.append(f"**{label}**: {active['seconds_sampled']:.1f} thread-seconds on CPU sampled, "
                      f"{gil['seconds_sampled']:.1f} of them holding the GIL\n\n"
                      + table(["function", "share of on-CPU samples (inclusive)", "self", "share of GIL samples"],
                              rows))
     return "\n\n".join(parts)
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and x == x and x != 0
+
+
+def failures(results: dict) -> list[str]:
+    """Every run that did not end as it should, one line each (empty: all good)."""
+    out = [f"peers: {r['tool']} on set {r['set']} round {r['round'] + 1}: {r['note']}"
+           for r in results.get("peers", {}).get("runs", []) if not r["ok"]]
+    aq = results.get("astroquery", {})
+    if "error" in aq:
+        out.append(f"astroquery: {aq['error']}")
+    out += [f"astroquery: {k}: {v['note']}" for k, v in aq.get("runs", {}).items() if not v["ok"]]
+    scale = results.get("scale", {})
+    out += [f"scale: {k}: {scale[k]['note']}" for k in ("report", "noop_sync") if k in scale and not scale[k]["ok"]]
+    for name, views in results.get("profile", {}).items():
+        if "error" in views:
+            out.append(f"profile of set {name}: {views['error']}")
+        out += [f"ablation on set {name}: {k} failed" for k, v in views.get("ablation", {}).items() if not _number(v)]
+    return [" ".join(x.split())[:300] for x in out]
 
 
 def render_per_file(results: dict) -> str:
@@ -133,7 +157,7 @@ def render_astroquery(aq: dict) -> str:
         rows.append([phase, a["wall_s"], a["call_s"], _requests(a["requests"]), a["peak_rss_mb"],
                      r["wall_s"], _requests(r["requests"]), r["peak_rss_mb"],
                      f"{r['wall_s'] / a['wall_s']:.2f}x" if a["wall_s"] else "-",
-                     "ok" if a["ok"] and r["ok"] else f"FAILED: {a['note']} {r['note']}"])
+                     "ok" if a["ok"] and r["ok"] else "FAILED (see below)"])
     profile = ""
     if "profile" in aq:
         p = aq["profile"]
@@ -200,6 +224,9 @@ def render(results: dict) -> str:
     for key, title, fn in sections:
         if key in results:
             parts += ["", f"### {title}", "", fn()]
+    problems = failures(results)
+    if problems:
+        parts += ["", "### Runs that failed", ""] + [f"- {p}" for p in problems]
     return "\n".join(parts)
 
 

@@ -75,7 +75,11 @@ def main(argv=None) -> int:
     text = report_table.render(results)
     print(text)
     (args.workdir / "results.json").write_text(json.dumps(results, indent=1, default=str))
-    if args.readme == "yes" or (args.readme == "auto" and not args.quick and set(parts) == set(PARTS)):
+    problems = report_table.failures(results)
+    if args.readme == "auto" and problems:
+        log(f"{len(problems)} run(s) failed: bench/README.md left as it was (--readme yes writes it anyway)")
+    if args.readme == "yes" or (args.readme == "auto" and not args.quick and set(parts) == set(PARTS)
+                                and not problems):
         report_table.write_readme(HERE / "README.md", results, text)
         (HERE / "results-latest.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
         log("wrote bench/README.md and bench/results-latest.json")
