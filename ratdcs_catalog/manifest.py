@@ -370,14 +370,20 @@ class Manifest:
         include_failed: bool = False,
         max_attempts: int | None = None,
         max_bytes: int | None = None,
+        exclude_ids: Sequence[int] = (),
     ) -> list[sqlite3.Row]:
         """Atomically move up to ``limit`` claimable rows to 'downloading' under ``owner``.
 
-        Claimable: pending rows, plus failed rows with attempts left when ``include_failed``.
-        ``max_bytes`` bounds the summed expected size of the claimed rows (unknown sizes count 0).
-        Safe across processes: the select and the update happen under one write lock.
+        Claimable: pending rows, plus failed rows with attempts left when ``include_failed``,
+        minus ``exclude_ids``. ``max_bytes`` bounds the summed expected size of the claimed rows
+        (unknown sizes count 0). Safe across processes: the select and the update happen under
+        one write lock. A claim is not an attempt: rows claimed ahead may never be started
+        (``record_outcomes`` counts attempts).
         """
         where, params = self._claimable_where(sources, target_ids, include_failed, max_attempts)
+        if exclude_ids:
+            where += " AND file_id NOT IN (SELECT value FROM json_each(:exclude_ids))"
+            params["exclude_ids"] = json.dumps([int(i) for i in exclude_ids])
         inner = f"SELECT file_id FROM files WHERE {where} ORDER BY file_id LIMIT :limit"
         if max_bytes is not None:
             inner = (f"""SELECT file_id FROM (SELECT file_id, SUM(COALESCE(expected_size_bytes, 0))
@@ -386,8 +392,7 @@ class Manifest:
         params.update(owner=owner, limit=limit, max_bytes=max_bytes, expires=utc_now(lease_seconds))
         with self.transaction():
             rows = self.conn.execute(
-                f"""UPDATE files SET state = 'downloading', lease_owner = :owner, lease_expires_at = :expires,
-                        attempts = attempts + 1
+                f"""UPDATE files SET state = 'downloading', lease_owner = :owner, lease_expires_at = :expires
                     WHERE file_id IN ({inner})
                     RETURNING *""", params).fetchall()
         return sorted(rows, key=lambda r: r["file_id"])
@@ -405,20 +410,36 @@ class Manifest:
                 params.update(zip(names, map(str, values)))
         return " AND ".join(clauses), params
 
-    def renew_leases(self, owner: str, file_ids: Sequence[int], lease_seconds: float) -> None:
-        """Push the lease of in-flight files forward, so a long transfer is not taken over."""
+    def renew_leases(self, owner: str, file_ids: Sequence[int], lease_seconds: float) -> set[int]:
+        """Push the lease of in-flight files forward, so a long transfer is not taken over.
+
+        Returns the ids still ours: one missing was taken over after our lease expired (the
+        process was stopped or asleep), and its transfer must be abandoned.
+        """
         expires = utc_now(lease_seconds)
+        owned: set[int] = set()
         with self.transaction():
-            self.conn.executemany(
-                "UPDATE files SET lease_expires_at = ? WHERE file_id = ? AND lease_owner = ? AND state = 'downloading'",
-                [(expires, fid, owner) for fid in file_ids])
+            for fid in file_ids:
+                cur = self.conn.execute(
+                    """UPDATE files SET lease_expires_at = ?
+                       WHERE file_id = ? AND lease_owner = ? AND state = 'downloading'""", (expires, fid, owner))
+                if cur.rowcount:
+                    owned.add(fid)
+        return owned
+
+    def leased_rows(self, *, sources: Sequence[str] = (), target_ids: Sequence[str] = ()) -> tuple[int, str | None]:
+        """(rows of this selection under a live lease, the latest expiry): what another sync holds."""
+        where, params = self._claimable_where(sources, target_ids, False, None)
+        where = where.replace("state = 'pending'", "state = 'downloading' AND lease_expires_at >= :now", 1)
+        params["now"] = utc_now()
+        row = self.conn.execute(f"SELECT COUNT(*), MAX(lease_expires_at) FROM files WHERE {where}", params).fetchone()
+        return row[0], row[1]
 
     def release_leases(self, owner: str) -> int:
         """Every row still claimed by ``owner`` goes back to pending (stop, Ctrl-C, disk full)."""
         with self.transaction():
             cur = self.conn.execute(
-                """UPDATE files SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL,
-                       attempts = MAX(attempts - 1, 0)
+                """UPDATE files SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL
                    WHERE state = 'downloading' AND lease_owner = ?""", (owner,))
         return cur.rowcount
 
@@ -426,7 +447,9 @@ class Manifest:
         """Apply a batch of outcomes in one transaction; returns how many rows were still ours.
 
         A row whose lease another process took over (ours expired) is not touched: that process
-        now owns the file, and our transfer log rows are still kept.
+        now owns the file, and our transfer log rows are still kept. An outcome counts one attempt
+        when it is done or failed, or pending with a reason after a transfer began (a full disk);
+        a row handed back untried or interrupted by a stop does not count.
         """
         now = utc_now()
         applied = 0
@@ -444,12 +467,11 @@ class Manifest:
                            changed_upstream = CASE WHEN ? THEN 0 ELSE changed_upstream END,
                            downloaded_at = CASE WHEN ? THEN ? ELSE downloaded_at END,
                            verified_at = CASE WHEN ? THEN ? ELSE verified_at END,
-                           attempts = CASE WHEN ? = 'pending' AND ? IS NULL THEN MAX(attempts - 1, 0)
-                                           ELSE attempts END
+                           attempts = attempts + (? <> 'pending' OR (? IS NOT NULL AND ?))
                        WHERE file_id = ? AND lease_owner = ? AND state = 'downloading'""",
                     (o.state, o.observed_size_bytes, o.observed_sha256, done, o.verify_level,
                      o.nan_fraction, o.error_kind, o.error, o.quarantine_path, done, done, now, done, now,
-                     o.state, o.error_kind, o.file_id, owner))
+                     o.state, o.error_kind, bool(o.transfers), o.file_id, owner))
                 applied += cur.rowcount
                 self.conn.executemany(
                     """INSERT INTO transfers (file_id, sync_id, started_at, ended_at, outcome, http_status,
