@@ -31,8 +31,8 @@ HERE = Path(__file__).resolve().parent
 
 
 class SandboxProcess:
-    def __init__(self, n_files: int):
-        self.proc = subprocess.Popen([PYTHON, str(HERE / "_sandbox_server.py"), str(n_files)],
+    def __init__(self, n_files: int, cwd: Path):
+        self.proc = subprocess.Popen([PYTHON, str(HERE / "_sandbox_server.py"), str(n_files)], cwd=cwd,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if not line:
@@ -69,7 +69,7 @@ def plan_manifest(path: Path, base_url: str, products: list[dict]) -> None:
 
 def run(work: Path, n_files: int, rounds: int) -> dict:
     work = fresh_dir(work)
-    sandbox = SandboxProcess(n_files)
+    sandbox = SandboxProcess(n_files, work)
     try:
         return _rounds(sandbox, work, n_files, rounds)
     finally:

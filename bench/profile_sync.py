@@ -132,8 +132,8 @@ def ablation(prepared, workdir: Path, repeats: int) -> dict:
             walls[name].append(run.wall_s if run.returncode == 0 else None)
             shutil.rmtree(out)
     # The fixed cost of any sync: interpreter, ratdcs's sync modules and astropy.io.fits imported.
-    startup = [timed_run([PYTHON, "-c", "import ratdcs_catalog.cli, ratdcs_catalog.sync, requests, astropy.io.fits"])
-               for _ in range(repeats)]
+    startup = [timed_run([PYTHON, "-c", "import ratdcs_catalog.cli, ratdcs_catalog.sync, requests, astropy.io.fits"],
+                         cwd=workdir) for _ in range(repeats)]
     walls["start-up only: python + imports of sync, requests, astropy.io.fits"] = [r.wall_s for r in startup]
     return {name: median(w) for name, w in walls.items()}
 

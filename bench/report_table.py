@@ -198,7 +198,8 @@ def render_machine(m: dict) -> str:
             f"Python {m['python']}; work directory on {m['workdir_fs']}; load average at start "
             f"{', '.join(f'{x:.2f}' for x in m['load_avg_at_start'])}, at the end "
             f"{', '.join(f'{x:.2f}' for x in m.get('load_avg_at_end', ()))} (1/5/15 min). ratdcs {m['ratdcs_commit']}"
-            f"{' (+ uncommitted changes)' if m.get('ratdcs_uncommitted') else ''}; {m['nginx']}; {m['aria2c']}; "
+            f"{' (+ uncommitted changes)' if m.get('ratdcs_uncommitted') else ''}"
+            f"{' measured from a copy taken at the start' if m.get('ratdcs_snapshot') else ''}; {m['nginx']}; {m['aria2c']}; "
             f"{m['wget'].split(' built')[0]}; {' '.join(m['curl'].split()[:2])}; astroquery {m['astroquery']}, "
             f"astropy {m['astropy']}.")
 

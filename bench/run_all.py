@@ -69,6 +69,7 @@ def main(argv=None) -> int:
     results = {"mode": "quick" if args.quick else "full", "parts": parts,
                "command": "python bench/run_all.py" + (" --quick" if args.quick else ""),
                "machine": machine.describe(args.workdir), "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    results["machine"]["ratdcs_snapshot"] = snapshot_ratdcs(args.workdir)
     run_parts(parts, mode, args.workdir, results)
     results["elapsed_s"] = time.perf_counter() - started
     results["machine"]["load_avg_at_end"] = __import__("os").getloadavg()
@@ -84,6 +85,32 @@ def main(argv=None) -> int:
         (HERE / "results-latest.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
         log("wrote bench/README.md and bench/results-latest.json")
     return 0
+
+
+def snapshot_ratdcs(workdir: Path) -> str:
+    """Measure a copy of the package as it is now, not a tree others may edit mid-run.
+
+    Engineers share one working tree; a sync edited halfway through a run once failed half of
+    it. The copy goes first on PYTHONPATH (ahead of the editable install's finder) for every
+    child process, and on sys.path here. Returns the copy's directory.
+    """
+    import os
+    import shutil
+
+    target = workdir / "snapshot"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(HERE.parent / "ratdcs_catalog", target / "ratdcs_catalog",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(target), os.environ.get("PYTHONPATH")]))
+    sys.path.insert(0, str(target))
+    import subprocess
+
+    found = subprocess.run([sys.executable, "-c", "import ratdcs_catalog; print(ratdcs_catalog.__file__)"],
+                           cwd=workdir, capture_output=True, text=True, check=True).stdout.strip()
+    if not found.startswith(str(target)):
+        raise SystemExit(f"a child process imports ratdcs from {found}, not the snapshot in {target}")
+    return str(target)
 
 
 def lock_workdir(workdir: Path):
