@@ -65,6 +65,10 @@ def describe(workdir: Path) -> dict:
     }
 
 
+def commit_of(ref: str) -> str:
+    return _run(["git", "-C", str(REPO), "rev-parse", "--short", ref]).strip()
+
+
 def _module_version(name: str) -> str:
     from importlib import metadata
 

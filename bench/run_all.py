@@ -51,6 +51,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="generated files, downloads and manifests, on the disk being measured "
                              "(default /var/tmp/ratdcs-bench, or /var/tmp/ratdcs-bench-quick with --quick)")
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated subset of {PARTS}")
+    parser.add_argument("--ratdcs", default="worktree", metavar="worktree|COMMIT",
+                        help="which ratdcs to measure: a copy of the working tree (default) or a git commit "
+                             "such as HEAD, extracted with git archive")
     parser.add_argument("--readme", choices=("auto", "yes", "no"), default="auto",
                         help="write the results into bench/README.md (auto: full runs of every part only)")
     return parser.parse_args(argv)
@@ -69,7 +72,12 @@ def main(argv=None) -> int:
     results = {"mode": "quick" if args.quick else "full", "parts": parts,
                "command": "python bench/run_all.py" + (" --quick" if args.quick else ""),
                "machine": machine.describe(args.workdir), "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    results["machine"]["ratdcs_snapshot"] = snapshot_ratdcs(args.workdir)
+    results["machine"]["ratdcs_snapshot"] = snapshot_ratdcs(args.workdir, args.ratdcs)
+    results["machine"]["ratdcs_source"] = args.ratdcs
+    if args.ratdcs != "worktree":
+        results["machine"]["ratdcs_uncommitted"] = False
+        results["machine"]["ratdcs_commit"] = machine.commit_of(args.ratdcs)
+        results["command"] += f" --ratdcs {args.ratdcs}"
     run_parts(parts, mode, args.workdir, results)
     results["elapsed_s"] = time.perf_counter() - started
     results["machine"]["load_avg_at_end"] = __import__("os").getloadavg()
@@ -87,7 +95,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def snapshot_ratdcs(workdir: Path) -> str:
+def snapshot_ratdcs(workdir: Path, source: str = "worktree") -> str:
     """Measure a copy of the package as it is now, not a tree others may edit mid-run.
 
     Engineers share one working tree; a sync edited halfway through a run once failed half of
@@ -100,8 +108,16 @@ def snapshot_ratdcs(workdir: Path) -> str:
     target = workdir / "snapshot"
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(HERE.parent / "ratdcs_catalog", target / "ratdcs_catalog",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    if source == "worktree":
+        shutil.copytree(HERE.parent / "ratdcs_catalog", target / "ratdcs_catalog",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    else:  # a commit: exactly what is in git, whatever the working tree holds
+        import subprocess
+
+        target.mkdir(parents=True)
+        archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", source, "ratdcs_catalog", "schema.sql"],
+                                 check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(target), os.environ.get("PYTHONPATH")]))
     sys.path.insert(0, str(target))
     import subprocess
