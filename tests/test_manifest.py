@@ -142,7 +142,9 @@ def test_claims_lease_renew_release_and_reclaim(tmp_path):
         assert m.reclaim_expired_leases() == 6
         assert m.release_leases("a") == 4
         states = m.query("SELECT state, COUNT(*) n, MAX(attempts) a FROM files GROUP BY state")
-        assert [tuple(r) for r in states] == [("pending", 10, 1)]
+        # A claim is not an attempt (review finding 7): rows a dead sync claimed but never
+        # started come back with no attempt counted.
+        assert [tuple(r) for r in states] == [("pending", 10, 0)]
 
 
 def test_claim_respects_filters_and_byte_budget(tmp_path):
