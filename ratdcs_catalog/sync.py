@@ -7,26 +7,33 @@ short batched transactions. Outcomes are data: one bad file never stops the run.
 
 One file, crash-safe at every step (README "State machine"):
 
-1. the destination already holds a file that verifies -> adopted, no request;
-2. stream into ``<data_dir>/temp/<rel_path>.part``, resuming what is there (``transfer``);
+1. the destination already holds a file that verifies (and, if the row recorded a sha256 at
+   download, still has it) -> adopted, no request; otherwise it goes to quarantine;
+2. stream into ``<data_dir>/temp/<rel_path>.part``, resuming what is there (``transfer``), under
+   an exclusive ``flock`` on the .part held until the rename (leases alone cannot stop a sync
+   that slept past its lease from writing the same file as the one that took over);
 3. verify (``verify``); a file that fails goes to ``<data_dir>/quarantine/<rel_path>``;
 4. fsync, atomic rename into place; the directory is fsynced by the writer once per batch;
 5. only then is the row marked done.
 
 A kill at any point leaves a resumable ``.part`` file or a verified file under its final name,
-and rows that the next sync takes back when their lease expires.
+and rows that the next sync takes back when their lease expires. A full disk stops the run
+while the manifest can still record it (``download.free_space_margin_bytes``); a manifest
+write that fails anyway (SQLITE_FULL) stops the run too, never crashes it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import logging
 import os
 import queue
 import secrets
 import signal
 import socket
+import sqlite3
 import sys
 import threading
 import time
@@ -34,7 +41,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
-from .errors import DiskSpaceError, UnsafeProductError
+from .errors import DiskSpaceError, ManifestError, UnsafeProductError
 from .manifest import FileOutcome, Manifest, TransferRecord, open_manifest, utc_now
 from .paths import QUARANTINE_DIR, TEMP_DIR, destination, ensure_data_dir, free_bytes
 from .transfer import FetchResult, Fetcher, HostGates, TransferOptions, make_session
@@ -47,6 +54,12 @@ log = logging.getLogger("ratdcs.sync")
 # Verification failures worth one fresh download: the bytes were damaged on the way. A missing
 # column or too many NaNs is the archive's file itself, and downloading it again changes nothing.
 REFETCH_KINDS = ("size_mismatch", "checksum_mismatch", "fits_checksum", "fits_invalid", "fits_missing_hdu")
+# Under verify.fits_checksum = warn, a file whose FITS checksums do not verify is kept with this kind.
+FITS_WARNING_KIND = "fits_checksum_warning"
+BUSY_PAUSE_SECONDS = 1.0
+# Free space kept while running under --force (download.free_space_margin_bytes, if smaller, wins):
+# enough for the manifest to record that the run stopped.
+FORCE_HEADROOM_BYTES = 8 * 1000 * 1000
 OUTCOME_BATCH = 256
 WRITE_AFTER_SECONDS = 0.25
 PROGRESS_LOG_SECONDS = 10.0
@@ -68,6 +81,8 @@ class SyncSummary:
     bytes_received: int = 0
     elapsed_seconds: float = 0.0
     stopped_by: str | None = None  # None, 'signal', 'disk_full', 'error'
+    busy_files: int = 0  # selected rows that another live sync holds (leased, or its .part locked)
+    busy_until: str | None = None  # the latest lease among them
     failures: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)  # rel_path, kind, reason
     planned: list[dict] = dataclasses.field(default_factory=list)  # dry run: the rows it would fetch
 
@@ -77,8 +92,9 @@ class SyncSummary:
 
     @property
     def exit_code(self) -> int:
-        """0: everything selected is done; 1: a file failed or the run stopped early."""
-        return 0 if not self.files_failed and self.stopped_by is None else 1
+        """0: everything selected is done; 1: a file failed, the run stopped early, or another sync
+        holds some of the selected files."""
+        return 0 if not self.files_failed and self.stopped_by is None and not self.busy_files else 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +121,7 @@ class _Finished:
     adopted: bool = False
     bytes_received: int = 0
     stop_run: str | None = None  # 'disk_full' stops the whole run
+    busy: bool = False  # another process holds the .part file: handed back, not tried
 
 
 def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None, sources: Sequence[str] = (),
@@ -114,18 +131,24 @@ def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None
     """Fetch, verify and place the selected pending files; return what happened.
 
     Raises ``DiskSpaceError`` before any transfer when the selection does not fit (unless
-    ``force``). ``sleep`` replaces the back-off sleep (tests).
+    ``force``), ``ManifestError`` when there is no manifest at ``manifest_path`` (a mistyped
+    ``--db`` must not create an empty one). ``sleep`` replaces the back-off sleep (tests).
     """
     started = time.monotonic()
     selection = _Selection(tuple(sources), tuple(str(t) for t in target_ids), limit, max_bytes, retry_failed,
                            config["download.max_attempts"])
-    with open_manifest(manifest_path) as manifest:
+    with open_manifest(manifest_path, create=False) as manifest:
+        # Before the dry run and the nothing-to-do check: a dead sync's rows are pending again.
+        manifest.reclaim_expired_leases()
         if dry_run:
             return _dry_run(manifest, selection, started)
-        manifest.reclaim_expired_leases()
         files, nbytes, unknown = manifest.selection_totals(**selection.filters(), limit=limit, max_bytes=max_bytes)
         summary = SyncSummary(selected_files=files, selected_bytes=nbytes, unknown_size_files=unknown)
         if files == 0:
+            # "Nothing to do" must not hide rows that another sync (or one killed moments ago,
+            # whose lease has not expired yet) is still holding.
+            summary.busy_files, summary.busy_until = manifest.leased_rows(sources=selection.sources,
+                                                                          target_ids=selection.target_ids)
             summary.elapsed_seconds = time.monotonic() - started
             return summary
         data_dir = ensure_data_dir(_data_dir(config))
@@ -135,8 +158,13 @@ def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None
                                               max_attempts=selection.max_attempts)
             selection = dataclasses.replace(selection, include_failed=False)
         run = _Run(config, manifest, data_dir, selection, summary, workers=workers or config["download.workers"],
-                   owner=owner or _make_owner(), progress=progress, sleep=sleep)
-        run.execute()
+                   owner=owner or _make_owner(), progress=progress, sleep=sleep, force=force)
+        try:
+            run.execute()
+        except sqlite3.OperationalError as exc:  # only start_sync is left unguarded
+            raise ManifestError(f"cannot write the manifest {manifest.path}: {exc}",
+                                hint="free some space on its file system (or fix its permissions) "
+                                     "and run `ratdcs sync` again") from None
         summary.elapsed_seconds = time.monotonic() - started
         _log_summary(summary)
         return summary
@@ -199,7 +227,7 @@ class _Run:
     """One sync run. Only ``execute`` (the calling thread) uses the manifest."""
 
     def __init__(self, config, manifest: Manifest, data_dir: Path, selection: _Selection, summary: SyncSummary,
-                 *, workers: int, owner: str, progress: bool, sleep):
+                 *, workers: int, owner: str, progress: bool, sleep, force: bool = False):
         self.config, self.manifest, self.data_dir = config, manifest, data_dir
         self.selection, self.summary = selection, summary
         self.workers, self.owner = workers, owner
@@ -208,6 +236,9 @@ class _Run:
         self.finished: queue.Queue = queue.Queue()
         self.stop = threading.Event()
         self.in_flight: set[int] = set()
+        self.lease_lost: dict[int, threading.Event] = {}  # set when another sync took the row over
+        self.busy_ids: set[int] = set()  # handed back because another process holds the .part
+        self.unwritten: list[_Finished] = []  # outcomes the manifest refused (full disk)
         self.pending: list[_Finished] = []
         self.pending_since: float | None = None
         self.exhausted = False
@@ -215,7 +246,10 @@ class _Run:
         self.claimed_bytes = 0
         self.signals = 0
         self.progress = _Progress(summary.selected_bytes, summary.selected_files, progress, workers)
-        self.fileworker = _FileWorker(config, data_dir, self.stop, sleep)
+        # --force starts a run that looks too big; it still must not fill the disk to the last byte.
+        margin = config["download.free_space_margin_bytes"]
+        self.space = _SpaceWatch(data_dir, min(margin, FORCE_HEADROOM_BYTES) if force else margin)
+        self.fileworker = _FileWorker(config, data_dir, self.stop, sleep, self.space)
 
     def execute(self) -> None:
         self.summary.sync_id = self.manifest.start_sync(self.owner, self.workers, self._arguments())
@@ -241,6 +275,7 @@ class _Run:
     def _loop(self) -> None:
         next_renewal = time.monotonic() + self.lease_seconds / 3
         while True:
+            self._stop_if_low_on_space()
             if not self.stop.is_set():
                 self._top_up()
             self._drain(timeout=0.05)
@@ -263,16 +298,18 @@ class _Run:
         max_bytes = self.selection.max_bytes
         remaining_bytes = None if max_bytes is None else max_bytes - self.claimed_bytes
         rows = [] if batch <= 0 or (remaining_bytes is not None and remaining_bytes < 0) else \
-            self.manifest.claim_batch(self.owner, batch, self.lease_seconds, sources=self.selection.sources,
-                                      target_ids=self.selection.target_ids, max_bytes=remaining_bytes)
+            self._manifest_write("claim rows", self.manifest.claim_batch, self.owner, batch, self.lease_seconds,
+                                 sources=self.selection.sources, target_ids=self.selection.target_ids,
+                                 max_bytes=remaining_bytes, exclude_ids=sorted(self.busy_ids))
         if not rows:
             self.exhausted = True
             return
         for row in rows:
             self.in_flight.add(row["file_id"])
+            self.lease_lost[row["file_id"]] = lost = threading.Event()
             self.claimed_files += 1
             self.claimed_bytes += row["expected_size_bytes"] or 0
-            self.work.put(dict(row))
+            self.work.put((dict(row), lost))
 
     def _drain(self, timeout: float, *, force: bool = False) -> None:
         """Collect finished rows; write them when the batch is big or old enough, or when asked.
@@ -309,28 +346,67 @@ class _Run:
         # One fsync per directory per batch makes the renames durable before the rows say done.
         for directory in {f.placed_dir for f in batch if f.placed_dir is not None}:
             _fsync_dir(directory)
-        self.manifest.record_outcomes(self.owner, self.summary.sync_id, [f.outcome for f in batch])
+        written = self._manifest_write("record outcomes", self.manifest.record_outcomes, self.owner,
+                                       self.summary.sync_id, [f.outcome for f in batch])
+        if written is None:  # kept, and tried once more at shut-down; their files are in place
+            self.unwritten += batch
+            self.in_flight.difference_update(f.outcome.file_id for f in batch)
+            return
         for finished in batch:
             self._account(finished)
+
+    def _manifest_write(self, what: str, write: Callable, *args, **kwargs):
+        """One manifest write; SQLite refusing it (SQLITE_FULL: "database or disk is full", the
+        manifest sits on the data directory's file system by default) stops the run cleanly
+        instead of crashing with every claimed row left leased. None when it failed."""
+        try:
+            return write(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            full = getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL" or "full" in str(exc).lower()
+            if self.summary.stopped_by in (None, "signal"):
+                self.summary.stopped_by = "disk_full" if full else "error"
+            log.error("cannot %s in the manifest %s (%s); stopping the sync", what, self.manifest.path, exc)
+            self.stop.set()
+            return None
+
+    def _stop_if_low_on_space(self) -> None:
+        """Stop claiming and transferring while the manifest can still record the stop."""
+        if self.stop.is_set() or (message := self.space.low()) is None:
+            return
+        self.summary.stopped_by = "disk_full"
+        log.error("stopping the sync: %s", message)
+        self.stop.set()
 
     def _account(self, finished: _Finished) -> None:
         outcome, s = finished.outcome, self.summary
         self.in_flight.discard(outcome.file_id)
         s.bytes_received += finished.bytes_received
+        self.lease_lost.pop(outcome.file_id, None)
         if outcome.state == "done":
             s.files_adopted += finished.adopted
             s.files_done += not finished.adopted
         elif outcome.state == "failed":
             s.files_failed += 1
             s.failures.append((finished.rel_path, outcome.error_kind or "unknown", outcome.error or ""))
+        elif finished.busy:
+            s.busy_files += 1
+            self.busy_ids.add(outcome.file_id)
         else:
             s.files_released += 1
         _log_outcome(finished)
 
     def _renew(self) -> None:
         if self.in_flight:
-            self.manifest.renew_leases(self.owner, sorted(self.in_flight), self.lease_seconds)
-        if self.manifest.reclaim_expired_leases():
+            owned = self._manifest_write("renew leases", self.manifest.renew_leases, self.owner,
+                                         sorted(self.in_flight), self.lease_seconds)
+            lost = set() if owned is None else self.in_flight - owned
+            for file_id in lost:
+                # Our lease expired (the process was stopped or asleep) and another sync took the
+                # row: abandon the transfer; its bytes must not be placed or recorded by us.
+                if file_id in self.lease_lost and not self.lease_lost[file_id].is_set():
+                    log.warning("lost the lease on file %d to another sync; abandoning its transfer", file_id)
+                    self.lease_lost[file_id].set()
+        if self._manifest_write("reclaim expired leases", self.manifest.reclaim_expired_leases):
             self.exhausted = False  # a dead sync's rows are claimable again
 
     def _shut_down(self, threads: list[threading.Thread]) -> None:
@@ -343,20 +419,42 @@ class _Run:
                 self._drain(timeout=0, force=True)
         while not self.finished.empty() or self.pending:
             self._drain(timeout=0, force=True)
-        self.summary.files_released += self.manifest.release_leases(self.owner)
-        self.manifest.finish_sync(self.summary.sync_id, files_done=self.summary.files_done,
-                                  files_failed=self.summary.files_failed, files_adopted=self.summary.files_adopted,
-                                  bytes_received=self.summary.bytes_received, stopped_by=self.summary.stopped_by)
+        self._write_unwritten()
+        self.summary.files_released += self._manifest_write("release leases", self.manifest.release_leases,
+                                                            self.owner) or 0
+        s = self.summary
+        self._manifest_write("finish the syncs row", self.manifest.finish_sync, s.sync_id, files_done=s.files_done,
+                             files_failed=s.files_failed, files_adopted=s.files_adopted,
+                             bytes_received=s.bytes_received, stopped_by=s.stopped_by)
         self.progress.close(self.summary)
+
+    def _write_unwritten(self) -> None:
+        """Once more for outcomes the manifest refused: the workers have stopped writing by now."""
+        if not self.unwritten:
+            return
+        batch, self.unwritten = self.unwritten, []
+        if self._manifest_write("record outcomes", self.manifest.record_outcomes, self.owner, self.summary.sync_id,
+                                [f.outcome for f in batch]) is not None:
+            for finished in batch:
+                self._account(finished)
+            return
+        placed = sum(f.outcome.state == "done" for f in batch)
+        log.error("%d outcomes could not be recorded; %d of those files are verified and in place, and the "
+                  "next `ratdcs sync` adopts them without downloading", len(batch), placed)
 
     def _worker(self, index: int) -> None:
         fetcher = self.fileworker.make_fetcher(self.progress.counter(index))
-        while (row := self.work.get()) is not None:
-            if self.stop.is_set():
+        while (item := self.work.get()) is not None:
+            row, lost = item
+            if not self.stop.is_set() and (message := self.space.low()) is not None:
+                self.finished.put(_Finished(FileOutcome(row["file_id"], "pending", error_kind="disk_full",
+                                                        error=message), row["rel_path"], stop_run="disk_full"))
+                continue
+            if self.stop.is_set() or lost.is_set():
                 self.finished.put(_Finished(FileOutcome(row["file_id"], "pending"), row["rel_path"]))
                 continue
             try:
-                finished = self.fileworker.process(row, fetcher)
+                finished = self.fileworker.process(row, fetcher, lost)
             except UnsafeProductError as exc:
                 finished = _Finished(FileOutcome(row["file_id"], "failed", error_kind="unsafe_path", error=str(exc)),
                                      row["rel_path"])
@@ -390,6 +488,59 @@ class _Run:
         return restore
 
 
+class _SpaceWatch:
+    """Free space in the data directory against the margin, looked at every 0.5 s and after
+    every eighth of the margin written, so a fast transfer cannot run through the margin unseen.
+
+    The manifest lives on the same file system by default: a run that fills the disk to the
+    last byte cannot even record that it stopped (SQLITE_FULL), so stop while the margin is left.
+    Looks like an Event to the Fetcher, which polls ``is_set`` after every chunk.
+    """
+
+    INTERVAL_SECONDS = 0.5
+
+    def __init__(self, data_dir: Path, margin_bytes: int):
+        self.data_dir, self.margin_bytes = data_dir, margin_bytes
+        self._next = 0.0
+        self._written = 0  # since the last look; updated without a lock, so approximate
+        self._message: str | None = None
+
+    def note(self, nbytes: int) -> None:
+        self._written += nbytes
+
+    def is_set(self) -> bool:
+        return self.low() is not None
+
+    def low(self) -> str | None:
+        """None while there is room; otherwise the sentence for the log and the manifest."""
+        if not self.margin_bytes:
+            return None
+        if time.monotonic() < self._next and self._written < self.margin_bytes // 8:
+            return self._message
+        self._next, self._written = time.monotonic() + self.INTERVAL_SECONDS, 0
+        free = free_bytes(self.data_dir)
+        self._message = None if free >= self.margin_bytes else (
+            f"free space in {self.data_dir} fell to {_size(free)}, below the margin of {_size(self.margin_bytes)} "
+            "(download.free_space_margin_bytes) kept so the manifest can still be written; row back to pending - "
+            "free some space and run `ratdcs sync` again")
+        return self._message
+
+
+def _mast_token(name: str) -> str | None:
+    """The token from the environment, else from ./.env (the layering of every other setting).
+
+    Held in memory for the session's cookie only; never stored or logged.
+    """
+    if os.environ.get(name):
+        return os.environ[name]
+    dotenv_path = Path.cwd() / ".env"
+    if not dotenv_path.is_file():
+        return None
+    from dotenv import dotenv_values
+
+    return dotenv_values(dotenv_path).get(name) or None
+
+
 def _fsync_dir(directory: Path) -> None:
     with contextlib.suppress(OSError):  # some file systems cannot fsync a directory
         fd = os.open(directory, os.O_RDONLY)
@@ -407,6 +558,8 @@ def _log_outcome(finished: _Finished) -> None:
                  f", {t.error_kind}" if t.error_kind else "", f": {t.error}" if t.error else "")
     if o.state == "failed":
         log.warning("%s failed: %s", finished.rel_path, o.error)
+    elif o.state == "done" and o.error_kind:
+        log.warning("%s done with a warning: %s", finished.rel_path, o.error)
 
 
 # ---- one file (worker threads) ---------------------------------------------------------------------
@@ -415,39 +568,91 @@ def _log_outcome(finished: _Finished) -> None:
 class _FileWorker:
     """Adopt, fetch, verify, quarantine or place one claimed row; shared by all worker threads."""
 
-    def __init__(self, config, data_dir: Path, stop: threading.Event, sleep):
+    def __init__(self, config, data_dir: Path, stop: threading.Event, sleep, space: "_SpaceWatch | None" = None):
         self.data_dir, self.stop, self.sleep = data_dir, stop, sleep
+        self.space = space or _SpaceWatch(data_dir, 0)
         self.options = TransferOptions.from_config(config)
         self.gates = HostGates(config["download.per_host_connections"], config["download.requests_per_second"])
         self.fits_checksum = config["verify.fits_checksum"]
         self.max_nan_fraction = config["verify.max_nan_fraction"]
         self.mast_hosts = tuple(h for h in {urlsplit(config["endpoints.mast"]).hostname,
                                             urlsplit(config["endpoints.mast_download"]).hostname} if h)
-        self.mast_token = os.environ.get(config["auth.mast_token_env"]) or None
+        self.mast_token = _mast_token(config["auth.mast_token_env"])
 
     def make_fetcher(self, on_bytes: Callable[[int], None]) -> Fetcher:
         session = make_session(mast_hosts=self.mast_hosts, mast_token=self.mast_token)
-        return Fetcher(session, self.gates, self.options, stop=self.stop, sleep=self.sleep, on_bytes=on_bytes)
+        space = self.space
 
-    def process(self, row: dict, fetcher: Fetcher) -> _Finished:
+        def count(n: int) -> None:
+            on_bytes(n)
+            space.note(n)
+
+        return Fetcher(session, self.gates, self.options, stop=self.stop, sleep=self.sleep, on_bytes=count)
+
+    def process(self, row: dict, fetcher: Fetcher, lost: threading.Event | None = None) -> _Finished:
+        """Adopt, or fetch-verify-place under an exclusive lock on the .part file.
+
+        ``lost`` is set by the writer when another sync took the row over (our lease expired
+        while this process was stopped or asleep): the transfer is abandoned, nothing placed.
+        """
+        lost = lost or threading.Event()
         dest = destination(self.data_dir, row["rel_path"])
-        adopted = self._adopt(row, dest)
+        adopted, records, set_aside = self._adopt(row, dest)
         if adopted is not None:
             return adopted
         temp = self.data_dir / TEMP_DIR / (row["rel_path"] + ".part")
-        records: list[TransferRecord] = []
-        received = 0
+        fetcher.stop = _AnyEvent(self.stop, lost, self.space)
+        try:
+            finished = self._fetch_verify_place(row, fetcher, temp, dest, records, lost)
+        except FileNotFoundError as exc:
+            # Our own .part vanished under us (removed by hand, or by a process that was not
+            # holding the lock): an interruption to resume, not a bug.
+            log.warning("%s: the temporary file vanished during the transfer (%s); row back to pending",
+                        row["rel_path"], exc)
+            finished = _Finished(FileOutcome(row["file_id"], "pending", transfers=tuple(records)), row["rel_path"])
+        finally:
+            fetcher.stop = self.stop
+        if set_aside and finished.outcome.quarantine_path is None:
+            finished.outcome = dataclasses.replace(finished.outcome, quarantine_path=set_aside)
+        return finished
+
+    def _fetch_verify_place(self, row: dict, fetcher: Fetcher, temp: Path, dest: Path, records: list,
+                            lost: threading.Event) -> _Finished:
+        received, previous_sha = 0, None
         for round_ in (1, 2):
-            fetched = fetcher.fetch(row["url"], temp, expected_size=row["expected_size_bytes"],
-                                    want_md5=(parse_checksum(row["expected_checksum"]) or ("",))[0] == "md5")
-            records += fetched.records
-            received += fetched.bytes_received
-            if fetched.outcome != "done":
-                return self._not_fetched(row, fetched, records, received)
-            finished = self._verify_and_place(row, temp, dest, fetched, records, received, last=round_ == 2)
+            # Locked per round: a bad first copy is moved to quarantine, and the second one is a new file.
+            with _part_lock(temp) as held:
+                if not held:
+                    return self._busy(row, records)
+                fetched = fetcher.fetch(row["url"], temp, expected_size=row["expected_size_bytes"],
+                                        want_md5=(parse_checksum(row["expected_checksum"]) or ("",))[0] == "md5")
+                records += fetched.records
+                received += fetched.bytes_received
+                if lost.is_set():
+                    return self._abandoned(row, records, received)
+                if fetched.outcome != "done":
+                    return self._not_fetched(row, fetched, records, received)
+                finished = self._verify_and_place(row, temp, dest, fetched, records, received, last=round_ == 2,
+                                                  lost=lost, previous_sha=previous_sha)
             if finished is not None:
                 return finished
+            previous_sha = fetched.hashes.get("sha256")
         raise AssertionError("unreachable: the second round always returns")
+
+    def _busy(self, row: dict, records: list) -> _Finished:
+        """Another process holds the .part file (a sync whose lease we took over is still
+        writing it): give the row back untried, after a short pause so it is not re-claimed hot."""
+        log.info("%s: another sync process is still writing %s/%s.part; leaving the file to it",
+                 row["rel_path"], TEMP_DIR, row["rel_path"])
+        self.stop.wait(BUSY_PAUSE_SECONDS)
+        return _Finished(FileOutcome(row["file_id"], "pending", transfers=tuple(records)), row["rel_path"], busy=True)
+
+    @staticmethod
+    def _abandoned(row: dict, records: list, received: int) -> _Finished:
+        """Our lease was taken over: nothing is placed, and record_outcomes leaves the row alone."""
+        log.warning("%s: lease lost to another sync; transfer abandoned, partial file kept", row["rel_path"])
+        return _Finished(FileOutcome(row["file_id"], "pending", transfers=tuple(records)), row["rel_path"],
+                         bytes_received=received)
 
     def _not_fetched(self, row: dict, fetched: FetchResult, records: list, received: int) -> _Finished:
         fid = row["file_id"]
@@ -464,21 +669,30 @@ class _FileWorker:
                                      transfers=tuple(records)), row["rel_path"], bytes_received=received)
 
     def _verify_and_place(self, row, temp: Path, dest: Path, fetched: FetchResult, records: list, received: int,
-                          *, last: bool) -> _Finished | None:
+                          *, last: bool, lost: threading.Event, previous_sha: str | None) -> _Finished | None:
         result = verify_file(temp, product_kind=row["product_kind"],
                              expected_size=row["expected_size_bytes"] or fetched.announced_size,
                              expected_checksum=row["expected_checksum"] or fetched.announced_checksum,
                              observed_hashes=fetched.hashes, fits_checksum=self.fits_checksum,
                              max_nan_fraction=self.max_nan_fraction)
-        fid = row["file_id"]
+        fid, sha = row["file_id"], fetched.hashes.get("sha256")
+        if result.ok and result.warnings and not last:
+            # verify.fits_checksum = warn: cards that do not verify may be damage in transit, so get a
+            # second copy (as strict does); the same bytes twice means the archive's file is stale.
+            result = dataclasses.replace(result, ok=False, error_kind=FITS_WARNING_KIND,
+                                         error="; ".join(result.warnings))
         if result.ok:
+            if lost.is_set():
+                return self._abandoned(row, records, received)
             _place(temp, dest)
-            outcome = FileOutcome(fid, "done", observed_size_bytes=fetched.size,
-                                  observed_sha256=fetched.hashes.get("sha256"), verify_level=result.level,
-                                  nan_fraction=result.nan_fraction, transfers=tuple(records))
+            warning = self._accepted_warning(row, result, sha, previous_sha)
+            outcome = FileOutcome(fid, "done", observed_size_bytes=fetched.size, observed_sha256=sha,
+                                  verify_level=result.level, nan_fraction=result.nan_fraction,
+                                  error_kind=FITS_WARNING_KIND if warning else None, error=warning,
+                                  transfers=tuple(records))
             return _Finished(outcome, row["rel_path"], placed_dir=dest.parent, bytes_received=received)
         quarantined = self._quarantine(temp, row["rel_path"])
-        retry = not last and result.error_kind in REFETCH_KINDS
+        retry = not last and result.error_kind in (*REFETCH_KINDS, FITS_WARNING_KIND)
         then = ("downloading it once more" if retry else
                 "row marked failed - run `ratdcs sync --retry-failed` to try again")
         error = f"{result.error}; moved to {quarantined}, {then}"
@@ -487,31 +701,77 @@ class _FileWorker:
         if retry:
             return None
         outcome = FileOutcome(fid, "failed", observed_size_bytes=fetched.size,
-                              observed_sha256=fetched.hashes.get("sha256"), nan_fraction=result.nan_fraction,
+                              observed_sha256=sha, nan_fraction=result.nan_fraction,
                               error_kind=result.error_kind, error=error, quarantine_path=quarantined,
                               transfers=tuple(records))
         return _Finished(outcome, row["rel_path"], bytes_received=received)
 
-    def _adopt(self, row: dict, dest: Path) -> _Finished | None:
-        """A file already at the destination that verifies is kept without a request (e.g. a sync
-        killed between the rename and the manifest commit); one that does not is quarantined."""
-        if not dest.exists():
+    def _accepted_warning(self, row: dict, result, sha: str | None, previous_sha: str | None) -> str | None:
+        """The sentence kept on a done row whose FITS checksums did not verify (policy warn)."""
+        if not result.warnings:
             return None
+        text = "; ".join(result.warnings)
+        if previous_sha is None:
+            why = "kept (verify.fits_checksum = warn)"
+        elif previous_sha == sha:
+            # Identical twice: the archive's own file has stale cards; the first copy in quarantine
+            # is byte for byte the file now in place, so it is not kept twice.
+            why = ("a second download gave the same bytes, so the archive's own file carries stale cards; "
+                   "kept (verify.fits_checksum = warn)")
+            self._drop_duplicate(row["rel_path"], sha)
+        else:
+            why = "a second download gave different bytes (the first is in quarantine/); kept the second " \
+                  "(verify.fits_checksum = warn)"
+        warning = f"{text}; {why}"
+        log.warning("%s: %s", row["rel_path"], warning)
+        return warning
+
+    def _drop_duplicate(self, rel_path: str, sha: str | None) -> None:
+        copy = self.data_dir / QUARANTINE_DIR / rel_path
+        candidates = sorted(copy.parent.glob(copy.name + "*"), key=lambda p: p.stat().st_mtime) if \
+            copy.parent.exists() else []
+        if candidates and sha and hash_file(candidates[-1])["sha256"] == sha:
+            candidates[-1].unlink()
+
+    def _adopt(self, row: dict, dest: Path) -> tuple[_Finished | None, list[TransferRecord], str | None]:
+        """A file already at the destination that verifies is kept without a request (e.g. a sync
+        killed between the rename and the manifest commit); one that does not, or whose sha256
+        differs from the one recorded at download (`ratdcs verify --deep` found it changed), is
+        quarantined, logged in the transfers table, and downloaded again."""
+        if not dest.exists():
+            return None, [], None
         size, checksum = row["expected_size_bytes"], row["expected_checksum"]
         started = utc_now()
         result = verify_file(dest, product_kind=row["product_kind"], expected_size=size, expected_checksum=checksum,
                              fits_checksum=self.fits_checksum, max_nan_fraction=self.max_nan_fraction)
-        # Without an expected size only a checksum proves the file complete.
-        if result.ok and (size is not None or result.level in ("checksum", "fits_checksum")):
+        sha = hash_file(dest)["sha256"]
+        problem = self._adoption_problem(row, result, sha)
+        if problem is None:
             record = TransferRecord(started, utc_now(), "adopted", error_kind=None,
                                     error=f"{row['rel_path']} was already in place and verified ({result.level})")
+            warning = "; ".join(result.warnings) or None
             outcome = FileOutcome(row["file_id"], "done", observed_size_bytes=dest.stat().st_size,
-                                  observed_sha256=hash_file(dest)["sha256"], verify_level=result.level,
-                                  nan_fraction=result.nan_fraction, transfers=(record,))
-            return _Finished(outcome, row["rel_path"], adopted=True)
+                                  observed_sha256=sha, verify_level=result.level, nan_fraction=result.nan_fraction,
+                                  error_kind=FITS_WARNING_KIND if warning else None, error=warning,
+                                  transfers=(record,))
+            return _Finished(outcome, row["rel_path"], adopted=True), [], None
+        kind, reason = problem
         quarantined = self._quarantine(dest, row["rel_path"])
-        log.warning("%s was in place but does not verify (%s); moved to %s and downloading it again",
-                    row["rel_path"], result.error or "cannot prove it complete", quarantined)
+        error = f"{row['rel_path']} was in place but {reason}; moved to {quarantined}, downloading it again"
+        log.warning("%s", error)
+        return None, [TransferRecord(started, utc_now(), "retry", error_kind=kind, error=error)], quarantined
+
+    @staticmethod
+    def _adoption_problem(row: dict, result, sha: str) -> tuple[str, str] | None:
+        known = row["observed_sha256"]
+        if known and sha != known:
+            return "sha256_changed_on_disk", (f"changed since download: sha256 was {known[:12]}..., "
+                                              f"now {sha[:12]}...")
+        if not result.ok:
+            return result.error_kind or "unverifiable", f"does not verify ({result.error})"
+        # Without an expected size only a checksum (ours from download, or the archive's) proves it complete.
+        if row["expected_size_bytes"] is None and not known and result.level not in ("checksum", "fits_checksum"):
+            return "unverifiable", "cannot be proven complete (no expected size or checksum)"
         return None
 
     def _quarantine(self, path: Path, rel_path: str) -> str:
@@ -525,6 +785,53 @@ class _FileWorker:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)
         return rel
+
+
+@contextlib.contextmanager
+def _part_lock(temp: Path):
+    """Hold ``flock(LOCK_EX | LOCK_NB)`` on the .part file from fetch to rename; yields False if taken.
+
+    Leases alone cannot keep two processes off one file: a sync stopped (SIGSTOP, a sleeping
+    laptop) past its lease wakes up still writing while another has taken the row over. The
+    inode check covers a .part renamed or unlinked between our open and our lock.
+    """
+    temp.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(temp, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            yield False
+            return
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(temp).st_ino == os.fstat(fd).st_ino:
+                break
+        os.close(fd)
+    try:
+        yield True
+    finally:
+        with contextlib.suppress(OSError):  # an empty .part left by a failed first request is noise
+            if os.fstat(fd).st_size == 0 and os.stat(temp).st_ino == os.fstat(fd).st_ino:
+                os.unlink(temp)
+        os.close(fd)
+
+
+class _AnyEvent:
+    """Looks like a threading.Event to the Fetcher: set when the run stops, this row's lease is
+    lost, or free space falls below the margin. ``wait`` sleeps on the first (the run's stop)."""
+
+    def __init__(self, *events):
+        self.events = events
+
+    def is_set(self) -> bool:
+        return any(event.is_set() for event in self.events)
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.is_set() and (left := deadline - time.monotonic()) > 0:
+            self.events[0].wait(min(left, 0.1))
+        return self.is_set()
 
 
 def _place(temp: Path, dest: Path) -> None:

@@ -422,8 +422,10 @@ def _partial_size(temp: Path, expected_size: int | None) -> int:
 
 
 def _discard(temp: Path) -> None:
+    """Empty the partial file in place, not unlink it: the inode, and the lock sync holds on it
+    against another process writing the same .part, must stay the same."""
     with contextlib.suppress(FileNotFoundError):
-        temp.unlink()
+        os.truncate(temp, 0)
 
 
 def _feed_existing(temp: Path, hashers: dict, length: int) -> None:

@@ -70,7 +70,7 @@ def test_every_attempt_is_in_the_transfer_log_and_the_syncs_table(sync_env):
 ONCE = [("429", {"retry_after": 0.2}, "http_429"), ("503", {"retry_after": 0.2}, "http_503"),
         ("500", {}, "http_5xx"), ("502", {}, "http_5xx"), ("reset", {}, "connection_reset"),
         ("short_body", {}, "short_body"), ("flip_bytes", {}, "fits_checksum"),
-        ("ignore_range", {}, None), ("no_content_length", {}, None), ("slow", {"bytes_per_second": 400000}, None),
+        ("ignore_range", {}, "range_ignored"), ("no_content_length", {}, None), ("slow", {"bytes_per_second": 400000}, None),
         ("stall", {"stall_seconds": 1.0}, "stall"), ("html_200", {}, "html_body"),
         ("redirect_loop", {}, "redirect_loop")]
 
@@ -81,6 +81,8 @@ def test_fault_once_ends_done_and_verified(sync_env, kind, params, named):
         sync_env.configure(**{"download.timeout_seconds": 0.4})
     products = sync_env.kepler_products(4)
     sync_env.plan(products)
+    if kind == "ignore_range":  # only a resumed request carries a Range to ignore: cut the first body
+        sync_env.sandbox.add_fault(Fault("reset", pattern=products[1].filename, count=1, cut_at=0.5))
     sync_env.sandbox.add_fault(Fault(kind, pattern=products[1].filename, count=1, **params))
     summary = sync_env.sync()
     assert (summary.files_done, summary.files_failed) == (4, 0)
@@ -88,6 +90,9 @@ def test_fault_once_ends_done_and_verified(sync_env, kind, params, named):
     kinds = [t["error_kind"] for t in sync_env.transfers() if t["rel_path"].endswith(products[1].filename)]
     if named:
         assert named in kinds
+    if kind == "ignore_range":  # the resume asked for a Range, got 200 with the whole file, started over
+        sent = [(r.status, r.range_header) for r in sync_env.file_requests() if r.query.endswith(products[1].filename)]
+        assert sent[0][1] is None and sent[1][0] == 200 and sent[1][1] is not None and len(sent) == 2
     if kind == "flip_bytes":  # the damaged copy is kept, in quarantine only
         assert (sync_env.data_dir / "quarantine" / f"kepler/{products[1].target_id}/{products[1].filename}").exists()
     assert_no_bad_file_outside_quarantine(sync_env)
@@ -170,6 +175,10 @@ def test_not_enough_disk_space_is_refused_before_any_transfer(sync_env, monkeypa
     assert "--force" in info.value.hint
     assert sync_env.file_requests() == []
     assert {r["state"] for r in sync_env.rows().values()} == {"pending"}
+    # --force starts anyway, but still keeps a few MB so the manifest can record a stop.
+    monkeypatch.setattr(sync_module, "free_bytes", lambda path: 10_000_000)
+    with pytest.raises(DiskSpaceError):
+        sync_env.sync()
     assert sync_env.sync(force=True).files_done == 5
 
 
@@ -368,3 +377,256 @@ def test_a_symlinked_subdirectory_of_the_data_dir_is_followed(sync_env, tmp_path
     assert (summary.files_done, summary.files_failed) == (2, 0)
     assert [p.name for p in other_disk.iterdir()] == [products[0].filename]
     assert_all_verified(sync_env, sync_env.rows())
+
+
+# ---- review findings: adoption, warn policy, full disk, leases, attempts --------------------------
+
+
+def rel_of(product, source="kepler"):
+    return f"{source}/{product.target_id}/{product.filename}"
+
+
+def flip_byte(path, at):
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_changed_file_is_not_adopted_back_when_fits_checksums_are_off(sync_env):
+    # fits_checksum off: only the sha256 recorded at download can tell the flipped byte.
+    sync_env.configure(**{"verify.fits_checksum": "off"})
+    products = sync_env.kepler_products(2)
+    sync_env.plan(products)
+    assert sync_env.sync().files_done == 2
+    rel = rel_of(products[0])
+    path = sync_env.data_dir / rel
+    flip_byte(path, path.stat().st_size - 100)  # inside the data: the file still opens
+    damaged = path.read_bytes()
+    with open_manifest(sync_env.db) as m:  # what `ratdcs verify --deep` does with it
+        fid = m.query("SELECT file_id FROM files WHERE rel_path = ?", (rel,))[0][0]
+        m.requeue_files({fid: ("sha256_changed_on_disk", f"{rel} changed on disk")})
+    sync_env.sandbox.clear_requests()
+    summary = sync_env.sync()
+    assert (summary.files_adopted, summary.files_done) == (0, 1)
+    row = sync_env.rows()[rel]
+    assert path.read_bytes() == sync_env.body(rel)
+    assert row["observed_sha256"] == hashlib.sha256(sync_env.body(rel)).hexdigest()
+    assert (sync_env.data_dir / row["quarantine_path"]).read_bytes() == damaged
+    assert row["quarantine_path"] == f"quarantine/{rel}"
+    log = [(t["outcome"], t["error_kind"]) for t in sync_env.transfers() if t["rel_path"] == rel]
+    assert log[-2:] == [("retry", "sha256_changed_on_disk"), ("done", None)]
+    assert len(sync_env.file_requests()) == 1
+
+
+def test_warn_policy_downloads_a_damaged_copy_once_more(sync_env):
+    sync_env.configure(**{"verify.fits_checksum": "warn"})
+    products = sync_env.kepler_products(2)
+    sync_env.plan(products)
+    sync_env.sandbox.add_fault(Fault("flip_bytes", pattern=products[0].filename, count=1))
+    summary = sync_env.sync()
+    assert (summary.files_done, summary.files_failed) == (2, 0)
+    rows = sync_env.rows()
+    assert_all_verified(sync_env, rows)  # the second, intact copy is the one in place
+    row = rows[rel_of(products[0])]
+    assert row["last_error_kind"] is None
+    assert len([r for r in sync_env.file_requests() if r.query.endswith(products[0].filename)]) == 2
+    assert (sync_env.data_dir / "quarantine" / rel_of(products[0])).exists()  # the damaged first copy
+    kinds = [t["error_kind"] for t in sync_env.transfers() if t["rel_path"] == rel_of(products[0])]
+    assert kinds == ["fits_checksum_warning", None]
+
+
+def test_warn_policy_keeps_a_file_whose_cards_are_stale_at_the_archive_and_records_it(sync_env, caplog):
+    # The same flipped bytes on every request: the archive's own copy does not match its cards.
+    sync_env.configure(**{"verify.fits_checksum": "warn"})
+    products = sync_env.kepler_products(2)
+    sync_env.plan(products)
+    sync_env.sandbox.add_fault(Fault("flip_bytes", pattern=products[0].filename))
+    with caplog.at_level("WARNING", logger="ratdcs.sync"):
+        summary = sync_env.sync()
+    assert (summary.files_done, summary.files_failed, summary.exit_code) == (2, 0, 0)
+    rel = rel_of(products[0])
+    row = sync_env.rows()[rel]
+    assert (row["state"], row["verify_level"], row["last_error_kind"]) == ("done", "fits", "fits_checksum_warning")
+    assert "do not verify" in row["last_error"] and "a second download gave the same bytes" in row["last_error"]
+    assert row["observed_sha256"] == hashlib.sha256((sync_env.data_dir / rel).read_bytes()).hexdigest()
+    assert len([r for r in sync_env.file_requests() if r.query.endswith(products[0].filename)]) == 2
+    assert not (sync_env.data_dir / "quarantine" / rel).exists()  # identical to the placed file: not kept twice
+    assert any("stale cards" in r.getMessage() for r in caplog.records)
+
+
+def test_manifest_full_stops_the_run_and_releases_the_rows(sync_env, monkeypatch):
+    import sqlite3
+
+    from ratdcs_catalog.manifest import Manifest
+
+    products = sync_env.kepler_products(6)
+    sync_env.plan(products)
+
+    def full(self, *args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Manifest, "record_outcomes", full)
+    summary = sync_env.sync(workers=2)
+    assert (summary.stopped_by, summary.exit_code) == ("disk_full", 1)
+    rows = sync_env.rows()
+    assert {r["state"] for r in rows.values()} == {"pending"}
+    assert all(r["lease_owner"] is None and r["attempts"] == 0 for r in rows.values())
+    with open_manifest(sync_env.db) as m:
+        s = m.query("SELECT * FROM syncs")[0]
+    assert s["finished_at"] is not None and s["stopped_by"] == "disk_full"
+    placed = sync_env.files_on_disk()
+    assert placed  # verified and renamed before the manifest refused the batch
+    monkeypatch.undo()
+    sync_env.sandbox.clear_requests()
+    again = sync_env.sync()
+    assert (again.files_adopted, again.files_done, again.exit_code) == (len(placed), 6 - len(placed), 0)
+    assert len(sync_env.file_requests()) == 6 - len(placed)
+    assert_all_verified(sync_env, sync_env.rows())
+
+
+def test_run_stops_when_free_space_falls_below_the_margin(sync_env, monkeypatch):
+    products = sync_env.kepler_products(8)
+    sync_env.plan(products)
+    free = [10**12]
+    monkeypatch.setattr(sync_module, "free_bytes", lambda path: free[0])
+    monkeypatch.setattr(sync_module._SpaceWatch, "INTERVAL_SECONDS", 0.0)
+    real_write = transfer._write_chunk
+
+    def write(fh, chunk):  # another program fills the disk while the second file arrives
+        if products[1].filename in fh.name:
+            free[0] = 1000
+        real_write(fh, chunk)
+
+    monkeypatch.setattr(transfer, "_write_chunk", write)
+    summary = sync_env.sync(workers=1)
+    assert (summary.stopped_by, summary.exit_code) == ("disk_full", 1)
+    rows = sync_env.rows()
+    assert summary.files_done <= 2 and sum(r["state"] == "pending" for r in rows.values()) >= 6
+    assert all(r["lease_owner"] is None for r in rows.values())
+    assert len(sync_env.file_requests()) <= 2
+    assert_no_bad_file_outside_quarantine(sync_env)
+
+
+def test_nothing_to_do_says_when_another_sync_holds_the_rows(sync_env):
+    from ratdcs_catalog.cli import cli
+
+    products = sync_env.kepler_products(4)
+    sync_env.plan(products)
+    with open_manifest(sync_env.db) as m:
+        m.claim_batch("otherhost:4242:abcdef", 3, 600)  # a live sync (or one killed a moment ago)
+        m.claim_batch("otherhost:4343:fedcba", 1, -1)  # a dead sync whose lease has expired
+    dry = sync_env.sync(dry_run=True)
+    assert dry.selected_files == 1  # the expired lease was taken back first
+    summary = sync_env.sync()
+    assert (summary.files_done, summary.busy_files) == (1, 0)
+    sync_env.sandbox.clear_requests()
+    result = CliRunner().invoke(cli, ["--config", str(sync_env.config_path), "sync"])
+    assert result.exit_code == 1, result.output
+    until = next(r["lease_expires_at"] for r in sync_env.rows().values() if r["state"] == "downloading")
+    assert result.output.startswith(f"3 files are being downloaded by another sync (lease until {until}).")
+    assert "Nothing to do" not in result.output and sync_env.file_requests() == []
+
+
+def test_a_part_file_locked_by_another_process_is_left_to_it(sync_env):
+    import fcntl
+
+    products = sync_env.kepler_products(3)
+    sync_env.plan(products)
+    rel = rel_of(products[1])
+    part = sync_env.data_dir / "temp" / (rel + ".part")
+    part.parent.mkdir(parents=True)
+    with open(part, "wb") as held:  # a sync whose lease expired while it was stopped, still writing
+        held.write(b"SIMPLE")
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        summary = sync_env.sync(workers=2)
+    assert (summary.files_done, summary.busy_files, summary.exit_code) == (2, 1, 1)
+    row = sync_env.rows()[rel]
+    assert (row["state"], row["attempts"], row["lease_owner"]) == ("pending", 0, None)
+    assert not any(r.query.endswith(products[1].filename) for r in sync_env.file_requests())
+    assert part.read_bytes() == b"SIMPLE"  # not a byte written by us
+    assert sync_env.sync().files_done == 1
+    assert_all_verified(sync_env, sync_env.rows())
+
+
+def test_a_lost_lease_abandons_the_transfer_without_placing_it(sync_env, monkeypatch):
+    from ratdcs_catalog.manifest import Manifest
+
+    product = max(sync_env.kepler_products(14), key=lambda p: p.size)
+    sync_env.plan([product])
+    sync_env.configure(**{"download.lease_seconds": 1.0})
+    sync_env.sandbox.add_fault(Fault("slow", pattern=product.filename, bytes_per_second=product.size // 2))
+    monkeypatch.setattr(Manifest, "renew_leases", lambda self, owner, ids, seconds: set())  # taken over
+    summary = sync_env.sync(workers=1)
+    rel = rel_of(product)
+    assert (summary.files_done, summary.files_failed) == (0, 0)
+    assert not (sync_env.data_dir / rel).exists()
+    assert (sync_env.data_dir / "temp" / (rel + ".part")).stat().st_size < product.size
+    assert all(t["error_kind"] != "internal_error" for t in sync_env.transfers())
+
+
+def test_sync_with_a_mistyped_db_creates_nothing(sync_env, tmp_path):
+    from ratdcs_catalog.cli import cli
+
+    wrong = tmp_path / "typo" / "manifest.sqlite"
+    result = CliRunner().invoke(cli, ["--config", str(sync_env.config_path), "--db", str(wrong), "sync"])
+    assert result.exit_code == 2, result.output
+    assert f"Error: no manifest at {wrong}" in result.output
+    assert not wrong.exists() and not wrong.parent.exists()
+
+
+def test_mast_token_from_dotenv_reaches_the_session_only(sync_env, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("MAST_API_TOKEN=tok-from-dotenv-123\n")
+    worker = sync_module._FileWorker(sync_env.config, sync_env.data_dir, threading.Event(), None)
+    session = worker.make_fetcher(lambda n: None).session
+    mast_host = sync_env.sandbox.endpoints()["mast_download"].split("/")[2].split(":")[0]
+    assert session.cookies.get("mast_token", domain=mast_host) == "tok-from-dotenv-123"
+    monkeypatch.setenv("MAST_API_TOKEN", "tok-from-environment")  # the environment wins, as for settings
+    assert sync_module._FileWorker(sync_env.config, sync_env.data_dir, threading.Event(), None).mast_token == \
+        "tok-from-environment"
+
+
+@pytest.fixture
+def small_filesystem(sync_env):
+    """The data directory (manifest included, the default layout) on a 1 MB tmpfs."""
+    import subprocess
+
+    sync_env.data_dir.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(sync_env.data_dir)],
+                             capture_output=True, text=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a small tmpfs to fill for real (needs root): {mounted.stderr.strip()}")
+    yield sync_env.data_dir
+    subprocess.run(["umount", "-l", str(sync_env.data_dir)], check=False)
+
+
+def test_a_really_full_disk_with_the_manifest_on_it_stops_cleanly(sync_env, small_filesystem):
+    import subprocess
+
+    products = sync_env.kepler_products(30)
+    sync_env.plan(products)
+    assert sum(p.size for p in products) > 1_000_000
+    sync_env.configure(**{"download.lease_seconds": 1.0, "download.free_space_margin_bytes": 300_000})
+    # The margin keeps headroom: the run stops before the disk is full, and says so in the manifest.
+    first = sync_env.sync(force=True, workers=2)
+    assert (first.stopped_by, first.exit_code) == ("disk_full", 1) and first.files_done > 0
+    rows = sync_env.rows()
+    assert {r["state"] for r in rows.values()} == {"done", "pending"}
+    assert all(r["lease_owner"] is None for r in rows.values())
+    with open_manifest(sync_env.db) as m:
+        assert [(s["stopped_by"], s["finished_at"] is not None) for s in m.query("SELECT * FROM syncs")] == [
+            ("disk_full", True)]
+    # No margin at all: the disk really fills (ENOSPC in a .part, SQLITE_FULL in the manifest).
+    sync_env.configure(**{"download.free_space_margin_bytes": 0})
+    second = sync_env.sync(force=True, workers=2)  # no "internal error: OperationalError" escapes
+    assert (second.stopped_by, second.exit_code) == ("disk_full", 1)
+    with open_manifest(sync_env.db) as m:
+        owner = m.query("SELECT owner FROM syncs ORDER BY sync_id DESC LIMIT 1")[0][0]
+    leased = {r["lease_owner"] for r in sync_env.rows().values() if r["state"] == "downloading"}
+    assert leased <= {owner}  # at worst this run's own leases, which the full manifest kept; they expire
+    subprocess.run(["mount", "-o", "remount,size=8M", str(small_filesystem)], check=True)  # space freed
+    time.sleep(1.1)  # leases the full manifest could not release run out
+    last = sync_env.sync()
+    assert last.exit_code == 0, last.failures
+    assert_all_verified(sync_env, sync_env.rows())
+    assert sorted(sync_env.files_on_disk()) == sorted(sync_env.rows())

@@ -68,6 +68,8 @@ def test_kill_9_at_random_moments_then_a_final_sync(sync_env):
     # At most what was in flight at each kill (4 workers) is sent twice; everything else resumes.
     assert wasted <= kills * 4 * max(sizes.values()), wasted
     assert not list((sync_env.data_dir / "temp").rglob("*.part"))
+    # Rows claimed ahead by a killed sync and never started cost no attempt: each file took one.
+    assert {r["attempts"] for r in sync_env.rows().values()} == {1}
 
 
 def test_two_syncs_started_together_fetch_each_file_once(sync_env):
@@ -119,3 +121,29 @@ def test_sigint_stops_cleanly_and_a_second_one_exits_at_once(sync_env):
     _, err = final.communicate(timeout=60)
     assert final.returncode == 0, err.decode()
     assert_every_file_done_and_verified(sync_env, products)
+
+
+def test_a_sync_stopped_past_its_lease_never_writes_over_the_one_that_took_over(sync_env):
+    # SIGSTOP (a laptop asleep) for longer than the lease: another sync takes the rows over while
+    # the first still has the .part files open. Both must finish without tearing a file.
+    products = sync_env.kepler_products(14)
+    sync_env.plan(products)
+    sync_env.sandbox.add_fault(Fault("slow", pattern=r"_llc\.fits", bytes_per_second=60_000))
+    sleeper = start_sync(sync_env, "--workers", "4")
+    time.sleep(1.2)
+    sleeper.send_signal(signal.SIGSTOP)
+    time.sleep(LEASE_SECONDS + 0.5)  # its leases expire while it sleeps
+    taker = start_sync(sync_env, "--workers", "4")
+    time.sleep(1.0)
+    sleeper.send_signal(signal.SIGCONT)  # wakes up mid-transfer, on rows it no longer owns
+    results = [p.communicate(timeout=120) for p in (sleeper, taker)]
+    assert {sleeper.returncode, taker.returncode} <= {0, 1}, [e.decode() for _, e in results]
+    sync_env.sandbox.clear_faults()
+    final = start_sync(sync_env)
+    _, err = final.communicate(timeout=120)
+    assert final.returncode == 0, err.decode()
+    assert_every_file_done_and_verified(sync_env, products)
+    errors = [(t["rel_path"], t["error_kind"], t["error"]) for t in sync_env.transfers()
+              if t["error_kind"] == "internal_error"]
+    assert errors == []
+    assert not list((sync_env.data_dir / "temp").rglob("*.part"))

@@ -67,6 +67,9 @@ def render_dry_run(summary) -> str:
 
 def render_summary(summary) -> str:
     if summary.selected_files == 0:
+        if summary.busy_files:
+            return busy_sentence(summary) + (" A sync that was killed gives its files back when the lease expires; "
+                                             "run `ratdcs sync` again then.")
         return "Nothing to do: no pending files match (run `ratdcs report` to see the manifest)."
     s = summary
     lines = [f"Downloaded {s.files_done}, adopted {s.files_adopted}, failed {s.files_failed}"
@@ -81,4 +84,13 @@ def render_summary(summary) -> str:
         lines.append("Stopped by a signal: partial files are kept; run `ratdcs sync` again to resume.")
     elif s.stopped_by == "disk_full":
         lines.append("Stopped: the disk is full. Partial files are kept; free some space and run `ratdcs sync` again.")
+    elif s.stopped_by == "error":
+        lines.append("Stopped: the manifest could not be written (see the log). Run `ratdcs sync` again once fixed.")
+    if s.busy_files:
+        lines.append(busy_sentence(s) + " Run `ratdcs sync` again after it ends.")
     return "\n".join(lines)
+
+
+def busy_sentence(summary) -> str:
+    until = f" (lease until {summary.busy_until})" if summary.busy_until else ""
+    return f"{summary.busy_files} files are being downloaded by another sync{until}."
