@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 from .errors import ConfigError
 
-__all__ = ["Config", "SETTINGS", "Setting", "load_config"]
+__all__ = ["Config", "SETTINGS", "Setting", "load_config", "read_secret"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,6 +262,22 @@ def _environment_settings(environ: Mapping[str, str], cwd: Path) -> dict[str, tu
                 if name in variables:
                     found[setting.key] = (_parse_env_value(setting, variables[name]), f"{where} ${name}")
     return found
+
+
+def read_secret(name: str, *, cwd: Path | None = None) -> str | None:
+    """A secret (the MAST token) from the environment, else from ./.env, as other settings layer.
+
+    Secrets are not settings: they are never part of ``Config``, so ``ratdcs config``, the log
+    and the manifest never see them; the caller holds the value only for its session cookie.
+    """
+    if os.environ.get(name):
+        return os.environ[name]
+    dotenv_path = (Path.cwd() if cwd is None else cwd) / ".env"
+    if not dotenv_path.is_file():
+        return None
+    from dotenv import dotenv_values
+
+    return dotenv_values(dotenv_path).get(name) or None
 
 
 def _parse_env_value(setting: Setting, raw: str) -> Any:

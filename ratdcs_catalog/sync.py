@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
+from .config import read_secret
 from .errors import DiskSpaceError, ManifestError, UnsafeProductError
 from .manifest import FileOutcome, Manifest, TransferRecord, open_manifest, utc_now
 from .paths import QUARANTINE_DIR, TEMP_DIR, destination, ensure_data_dir, free_bytes
@@ -526,21 +527,6 @@ class _SpaceWatch:
         return self._message
 
 
-def _mast_token(name: str) -> str | None:
-    """The token from the environment, else from ./.env (the layering of every other setting).
-
-    Held in memory for the session's cookie only; never stored or logged.
-    """
-    if os.environ.get(name):
-        return os.environ[name]
-    dotenv_path = Path.cwd() / ".env"
-    if not dotenv_path.is_file():
-        return None
-    from dotenv import dotenv_values
-
-    return dotenv_values(dotenv_path).get(name) or None
-
-
 def _fsync_dir(directory: Path) -> None:
     with contextlib.suppress(OSError):  # some file systems cannot fsync a directory
         fd = os.open(directory, os.O_RDONLY)
@@ -577,7 +563,7 @@ class _FileWorker:
         self.max_nan_fraction = config["verify.max_nan_fraction"]
         self.mast_hosts = tuple(h for h in {urlsplit(config["endpoints.mast"]).hostname,
                                             urlsplit(config["endpoints.mast_download"]).hostname} if h)
-        self.mast_token = _mast_token(config["auth.mast_token_env"])
+        self.mast_token = read_secret(config["auth.mast_token_env"])
 
     def make_fetcher(self, on_bytes: Callable[[int], None]) -> Fetcher:
         session = make_session(mast_hosts=self.mast_hosts, mast_token=self.mast_token)

@@ -127,3 +127,14 @@ def test_mast_token_goes_to_mast_only_as_cookie():
         tap_query(http, "https://tap.example/TAP", "select a from t")
         assert mock.calls[0].request.headers["Cookie"] == "mast_token=s3cret-token"
         assert "Cookie" not in mock.calls[1].request.headers
+
+
+def test_plan_reads_the_mast_token_from_dotenv_for_mast_only(tmp_path, monkeypatch):
+    from ratdcs_catalog.config import load_config
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("MAST_API_TOKEN=from-dotenv-token\n")
+    config = load_config(environ={}, cwd=tmp_path).with_overrides({"endpoints.mast": MAST})
+    http = CatalogHTTP.from_config(config)
+    assert http.token == ("mast.example", "from-dotenv-token")
+    assert "from-dotenv-token" not in repr(dict(config))  # a secret, not a setting

@@ -53,9 +53,9 @@ class CatalogHTTP:
 
     @classmethod
     def from_config(cls, config, **kwargs) -> "CatalogHTTP":
-        import os
+        from ..config import read_secret
 
-        token_value = os.environ.get(config["auth.mast_token_env"])
+        token_value = read_secret(config["auth.mast_token_env"])
         token = (urlsplit(config["endpoints.mast"]).hostname, token_value) if token_value else None
         return cls(timeout=config["catalog.timeout_seconds"], max_retries=config["catalog.max_retries"],
                    rate_limit_delay=config["catalog.rate_limit_delay"],
