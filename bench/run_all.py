@@ -1,7 +1,7 @@
 """Run every ratdcs benchmark and print one table of medians and ratios (issue 7).
 
     python bench/run_all.py                 # full run (< 15 min on 2 cores), writes bench/README.md
-    python bench/run_all.py --quick         # smoke check (~2 min), smaller sets, one round
+    python bench/run_all.py --quick         # smoke check (~1.5 min), smaller sets, one round
     python bench/run_all.py --only peers,limits --workdir /var/tmp/rb
 
 Parts: limits (the machine's ceilings), peers (ratdcs sync vs aria2c, wget, curl on nginx),
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     mode = QUICK if args.quick else FULL
     args.workdir = args.workdir or Path("/var/tmp/ratdcs-bench-quick" if args.quick else "/var/tmp/ratdcs-bench")
-    lock = lock_workdir(args.workdir)  # noqa: F841 - held until the process exits
+    args.lock = lock_workdir(args.workdir)  # held (open) until the process exits
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
     unknown = set(parts) - set(PARTS)
     if unknown:

@@ -26,7 +26,7 @@ CHUNK = 10_000
 
 def build(path: Path, n_files: int, n_targets: int) -> float:
     """Import ``n_files`` planned rows over ``n_targets`` targets; returns rows per second."""
-    from ratdcs_catalog.manifest import Manifest, PlannedFile
+    from ratdcs_catalog.manifest import Manifest, PlannedFile, UpsertCounts
 
     started = time.perf_counter()
     with Manifest.open(path) as m, m.transaction():
@@ -36,8 +36,6 @@ def build(path: Path, n_files: int, n_targets: int) -> float:
         for start in range(0, n_files, CHUNK):
             chunk = [_planned(PlannedFile, i, n_targets) for i in range(start, min(start + CHUNK, n_files))]
             m.upsert_files(chunk, plan_id)
-        from ratdcs_catalog.manifest import UpsertCounts
-
         m.finish_plan(plan_id, n_targets, UpsertCounts(new=n_files))
     return n_files / (time.perf_counter() - started)
 
