@@ -2,6 +2,7 @@
 
     python bench/profile_sync.py c            # 5,000 x 4 KB
     python bench/profile_sync.py b --idle     # 4 x 256 MB, waiting threads included
+    python bench/profile_sync.py c --yappi    # in-process, one worker, CPU seconds per function
 
 Plans the set (as run_all does), serves it from the private nginx, runs
 ``python -m ratdcs_catalog --db M sync --workers 4`` under ``py-spy record`` (installed with
@@ -147,6 +148,53 @@ def _name(frame: str) -> str:
     return f"{match['func']} ({short})"
 
 
+def yappi_cpu(set_name: str, workdir: Path, workers: int, top: int = 40) -> str:
+    """In-process sync of a set under yappi (CPU clock, every thread): CPU seconds per function.
+
+    yappi is deterministic, so code made of many small calls (os.environ iteration, astropy
+    card parsing) is inflated; read the shares as rough. Installed like py-spy when missing.
+    """
+    import os
+    import shutil as _shutil
+
+    import peers
+    from nginx import Nginx
+
+    target = workdir / "yappi"
+    if not (target / "yappi.py").exists():
+        subprocess.run([PYTHON, "-m", "pip", "install", "-q", "--target", str(target), "yappi"], check=True)
+    sys.path.insert(0, str(target))
+    import yappi
+
+    spec = next(s for s in FULL["sets"] if s.name == set_name)
+    fileset = ensure_set(spec, workdir / "serve")
+    with Nginx(workdir / "serve", workdir / "nginx") as server:
+        prepared = peers.prepare(fileset, server, workdir / "plan")
+        out = fresh_dir(workdir / "run")
+        db = out / "manifest.sqlite"
+        _shutil.copyfile(prepared.manifest, db)
+        os.environ.update(ratdcs_env(out / "data"))
+        os.chdir(out)
+        import astropy.io.fits  # noqa: F401 - imported before the profile: start-up is measured elsewhere
+        import requests  # noqa: F401
+        from ratdcs_catalog.config import load_config
+        from ratdcs_catalog.sync import sync
+
+        config = load_config()
+        yappi.set_clock_type("cpu")
+        yappi.start()
+        summary = sync(config, db, workers=workers, progress=False)
+        yappi.stop()
+    threads = yappi.get_thread_stats()
+    total = sum(t.ttot for t in threads)
+    lines = [f"{summary.files_done} files done; {total:.1f} CPU s under yappi over "
+             + ", ".join(f"{t.name} {t.ttot:.1f}" for t in threads), "", "  share  CPU s   calls  function"]
+    for f in sorted(yappi.get_func_stats(), key=lambda f: -f.ttot)[:top]:
+        where = f.module.split("site-packages/")[-1].split("ratdcs_catalog/")[-1].split("/lib/python3.11/")[-1]
+        lines.append(f"{f.ttot / total:6.1%} {f.ttot:6.2f} {f.ncall:7d}  {f.name} ({where})")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("set", choices=[s.name for s in FULL["sets"]])
@@ -155,8 +203,14 @@ def main() -> int:
                         help="show C frames too (attributes time inside fsync, hashing, astropy's C code)")
     parser.add_argument("--gil", action="store_true",
                         help="only samples holding the GIL (pure-Python work that cannot run in parallel)")
+    parser.add_argument("--yappi", action="store_true",
+                        help="instead of py-spy: an in-process sync under yappi, CPU seconds per function")
+    parser.add_argument("--workers", type=int, default=1, help="workers of the --yappi sync (default 1)")
     parser.add_argument("--workdir", type=Path, default=Path("/var/tmp/ratdcs-bench-profile"))
     args = parser.parse_args()
+    if args.yappi:
+        print(yappi_cpu(args.set, args.workdir, args.workers))
+        return 0
     print(summarize(record(args.set, args.workdir, args.idle, args.native, args.gil)))
     return 0
 
