@@ -435,6 +435,11 @@ class Manifest:
         row = self.conn.execute(f"SELECT COUNT(*), MAX(lease_expires_at) FROM files WHERE {where}", params).fetchone()
         return row[0], row[1]
 
+    def lease_owners(self) -> list[str]:
+        """The syncs (owner strings) that hold rows right now."""
+        rows = self.conn.execute("SELECT DISTINCT lease_owner FROM files WHERE state = 'downloading'")
+        return [r[0] for r in rows if r[0]]
+
     def release_leases(self, owner: str) -> int:
         """Every row still claimed by ``owner`` goes back to pending (stop, Ctrl-C, disk full)."""
         with self.transaction():

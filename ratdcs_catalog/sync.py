@@ -141,6 +141,7 @@ def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None
     with open_manifest(manifest_path, create=False) as manifest:
         # Before the dry run and the nothing-to-do check: a dead sync's rows are pending again.
         manifest.reclaim_expired_leases()
+        release_dead_local_syncs(manifest)
         if dry_run:
             return _dry_run(manifest, selection, started)
         files, nbytes, unknown = manifest.selection_totals(**selection.filters(), limit=limit, max_bytes=max_bytes)
@@ -177,6 +178,33 @@ def _data_dir(config) -> Path:
 
 def _make_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def release_dead_local_syncs(manifest: Manifest) -> int:
+    """Rows leased by a sync on this machine whose process is gone come back now, not at lease expiry.
+
+    After a kill -9 or a crash the next `ratdcs sync` would otherwise wait out the whole lease
+    (download.lease_seconds) before it may finish those files. A pid that no longer exists
+    cannot be transferring anything; a reused pid only means waiting for the lease, as before.
+    """
+    host, released = socket.gethostname(), 0
+    for owner in manifest.lease_owners():
+        owner_host, _, rest = owner.partition(":")
+        pid = rest.split(":", 1)[0]
+        if owner_host == host and pid.isdigit() and not _process_exists(int(pid)):
+            released += manifest.release_leases(owner)
+            log.info("took back the rows of sync %s: its process is gone", owner)
+    return released
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
 
 
 def _dry_run(manifest: Manifest, selection: _Selection, started: float) -> SyncSummary:

@@ -527,6 +527,24 @@ def test_nothing_to_do_says_when_another_sync_holds_the_rows(sync_env):
     assert "Nothing to do" not in result.output and sync_env.file_requests() == []
 
 
+def test_rows_of_a_dead_sync_on_this_machine_come_back_at_once(sync_env):
+    import socket
+    import subprocess
+
+    products = sync_env.kepler_products(4)
+    sync_env.plan(products)
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid that no longer exists: a sync killed with -9
+    host = socket.gethostname()
+    with open_manifest(sync_env.db) as m:
+        m.claim_batch(f"{host}:{gone.pid}:abcdef", 2, 600)
+        m.claim_batch(f"{host}:{os.getppid()}:fedcba", 1, 600)  # a live process on this machine
+    summary = sync_env.sync()
+    assert summary.files_done == 3  # the dead sync's two rows did not wait for their lease
+    states = sorted((r["state"], r["lease_owner"]) for r in sync_env.rows().values())
+    assert states == [("done", None)] * 3 + [("downloading", f"{host}:{os.getppid()}:fedcba")]
+
+
 def test_a_part_file_locked_by_another_process_is_left_to_it(sync_env):
     import fcntl
 
