@@ -1,6 +1,12 @@
 """Shared fixtures. The sandbox archive is one server per test session (seed 42, small scale)."""
 
+import sys
+from pathlib import Path
+
 import pytest
+
+# tests/data holds build_manifest.py, the on-disk dataset builder several test modules import.
+sys.path.insert(0, str(Path(__file__).parent / "data"))
 
 
 @pytest.fixture(scope="session")
@@ -157,3 +163,11 @@ SYNC_TEST_SETTINGS = """download:
 @pytest.fixture
 def sync_env(sandbox, tmp_path):
     return SyncEnv(sandbox, tmp_path)
+
+
+@pytest.fixture
+def ds(tmp_path):
+    """A manifest with real files on disk in several states (tests/data/build_manifest.py)."""
+    from build_manifest import build_dataset
+
+    return build_dataset(tmp_path)

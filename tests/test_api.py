@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import types
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -16,7 +15,6 @@ from ratdcs_catalog.cli import cli
 from ratdcs_catalog.errors import UsageError
 from ratdcs_catalog.sandbox.faults import Fault
 
-sys.path.insert(0, str(Path(__file__).parent / "data"))
 from build_manifest import flip_byte  # noqa: E402
 
 

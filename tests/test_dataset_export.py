@@ -3,23 +3,14 @@
 import csv
 import io
 import json
-import sys
-from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from ratdcs_catalog.cli import cli
 from ratdcs_catalog.dataset import EXPORT_COLUMNS
 from ratdcs_catalog.manifest import open_manifest
 
-sys.path.insert(0, str(Path(__file__).parent / "data"))
-from build_manifest import FILES, TESS_A, TESS_B, build_dataset, sha256  # noqa: E402
-
-
-@pytest.fixture
-def ds(tmp_path):
-    return build_dataset(tmp_path)
+from build_manifest import FILES, TESS_A, TESS_B, sha256
 
 
 def run(ds, *args):

@@ -1,8 +1,6 @@
 """`ratdcs split`: train/val/test per target from data_pipeline.validation, deterministic, stored."""
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -12,8 +10,7 @@ from ratdcs_catalog.dataset import choose_splits, split_targets
 from ratdcs_catalog.errors import UsageError
 from ratdcs_catalog.manifest import PlannedFile, open_manifest
 
-sys.path.insert(0, str(Path(__file__).parent / "data"))
-from build_manifest import build_dataset  # noqa: E402
+from build_manifest import build_dataset
 
 
 def run(path, *args, env=None):

@@ -3,8 +3,6 @@
 import json
 import shutil
 import sqlite3
-import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -14,16 +12,10 @@ from ratdcs_catalog.dataset import verify_dataset
 from ratdcs_catalog.errors import DataDirError
 from ratdcs_catalog.manifest import open_manifest
 
-sys.path.insert(0, str(Path(__file__).parent / "data"))
-from build_manifest import TESS_A, TESS_B, build_dataset, flip_byte  # noqa: E402
+from build_manifest import TESS_A, TESS_B, flip_byte
 
 KEPLER_DONE = "kepler/kplr005110407-2009350155506_llc.fits"
 TESS_DONE = f"tess/fits/tess2018206045859-s0001-0000000{TESS_A}-0120-s_lc.fits"
-
-
-@pytest.fixture
-def ds(tmp_path):
-    return build_dataset(tmp_path)
 
 
 def run(ds, *args, data_dir=None, db=None):

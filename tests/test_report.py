@@ -4,7 +4,6 @@ import csv
 import io
 import json
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,14 +12,6 @@ from click.testing import CliRunner
 from ratdcs_catalog.cli import cli
 from ratdcs_catalog.manifest import SCHEMA_VERSION, open_manifest
 from ratdcs_catalog.report import SECTIONS, build_report, run_readonly_sql
-
-sys.path.insert(0, str(Path(__file__).parent / "data"))
-from build_manifest import build_dataset  # noqa: E402
-
-
-@pytest.fixture
-def ds(tmp_path):
-    return build_dataset(tmp_path)
 
 
 def run(ds, *args):
@@ -223,7 +214,6 @@ def test_report_migrates_a_version_1_manifest_but_sql_asks_for_it(tmp_path):
     assert CliRunner().invoke(cli, ["--db", str(path), "report"]).exit_code == 0
     result = CliRunner().invoke(cli, ["--db", str(path), "report", "--sql", "SELECT COUNT(*) AS n FROM files"])
     assert result.output == "n\n-\n2\n"
-
 
 
 def test_one_pass_sections_equal_their_named_views(ds):
