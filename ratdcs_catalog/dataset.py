@@ -121,8 +121,8 @@ def verify_dataset(manifest, data_dir: Path, *, deep: bool = False, sources: Seq
     survivors = [row for row in rows if row["file_id"] not in problems]
     levels: dict[int, str | None] = {row["file_id"]: None for row in survivors}
     if deep:
-        # verify_file is thread-safe (it streams the FITS checksums itself; astropy's process-wide
-        # warnings are only heard under its lock), and hashing releases the GIL: a thread pool.
+        # verify_file is thread-safe (it reads FITS headers itself, no process-wide state), and
+        # hashing and numpy's sums release the GIL: a thread pool.
         def check(row):
             return _check_deep(row, data_dir, _hash(data_dir, row), fits_checksum, max_nan_fraction)
 

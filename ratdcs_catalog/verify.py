@@ -10,7 +10,8 @@ later failed with "Empty or corrupt FITS"; resumed downloads appended a whole bo
 file. Size catches the first, the archive's own FITS CHECKSUM/DATASUM cards catch both, and the
 structure check catches an HTML error page or a product of the wrong kind saved under a FITS name.
 
-astropy is imported inside the functions that need it, so importing this module is cheap.
+FITS headers are read by ``fitsheaders`` (no astropy), and numpy is imported inside the functions
+that sum data, so importing this module is cheap and checks run in parallel threads.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-import threading
-import warnings
+import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
+
+from .fitsheaders import FitsLayoutError, Hdu, fold, ones_complement_sum, read_layout
 
 __all__ = ["LEVELS", "VerifyResult", "hash_file", "parse_checksum", "verify_file"]
 
@@ -29,7 +31,6 @@ LEVELS = ("size", "checksum", "fits", "fits_checksum")
 FITS_CHECKSUM_POLICIES = ("strict", "warn", "off")
 HASH_ALGORITHMS = ("sha256", "md5")
 _READ_BYTES = 1 << 20
-_FITS_LOCK = threading.Lock()
 
 # Light-curve columns every product needs (ARCHIVES.md section 2); the quality column is named
 # SAP_QUALITY in Kepler/K2 files and QUALITY in TESS files.
@@ -143,159 +144,96 @@ def _check_checksum(path: Path, expected: str | None, observed: Mapping[str, str
     result.level = "checksum"
 
 
-@dataclasses.dataclass
-class _Hdu:
-    """What the checks need from one HDU, read from its header only (no data in memory)."""
-
-    index: int
-    name: str
-    header: Any
-    header_start: int
-    data_start: int
-    data_span: int  # bytes of data including the padding to 2880
-    is_image: bool
-    columns: list[str] | None  # binary tables only
-    row_dtype: Any = None
-
-
 def _check_fits(path: Path, product_kind: str, policy: str, max_nan_fraction: float | None,
                 result: VerifyResult) -> None:
-    """Structure from the headers (astropy), then CHECKSUM/DATASUM and NaNs streamed in blocks,
-    so memory stays flat whatever the file size (a 38 MB ZTF image is never loaded whole)."""
-    hdus = _read_headers(path)
-    _check_span(path, hdus)
+    """Structure from the headers, then CHECKSUM/DATASUM and NaNs read in blocks, so memory
+    stays flat whatever the file size (a 38 MB ZTF image is never loaded whole)."""
+    with open(path, "rb") as fh:
+        try:
+            hdus = read_layout(fh, os.fstat(fh.fileno()).st_size)
+        except FitsLayoutError as exc:
+            raise _Failed("fits_invalid", f"{path.name} is not a readable FITS file: {exc}") from None
+        if product_kind.startswith("lc"):
+            _check_light_curve(path, hdus)
+        elif product_kind.startswith("ztf"):
+            _check_image(path, hdus)
+        result.level = "fits"
+        if policy != "off":
+            _apply_checksum_policy(fh, path, policy, hdus, result)
+        if product_kind.startswith("lc"):
+            result.nan_fraction = _nan_fraction(fh, _lc_hdu(hdus))
     if product_kind.startswith("lc"):
-        _check_light_curve(path, hdus)
-    elif product_kind.startswith("ztf"):
-        _check_image(path, hdus)
-    result.level = "fits"
-    if policy != "off":
-        _apply_checksum_policy(path, policy, hdus, result)
-    if product_kind.startswith("lc"):
-        result.nan_fraction = _nan_fraction(path, _lc_hdu(hdus))
         _check_nan_fraction(path, result.nan_fraction, max_nan_fraction)
 
 
-def _read_headers(path: Path) -> list[_Hdu]:
-    from astropy.io import fits
-
-    # astropy reports truncation and unreadable HDUs only as warnings, and catch_warnings swaps
-    # process-wide state: two threads at once would read each other's warnings. Header parsing
-    # is quick, so it runs one at a time; the expensive checks below run in parallel.
-    with _FITS_LOCK, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            with fits.open(path, memmap=False, lazy_load_hdus=False, checksum=False) as hdul:
-                hdus = [_describe_hdu(i, hdu) for i, hdu in enumerate(hdul)]
-        except Exception as exc:  # astropy raises many types (OSError, ValueError, VerifyError) for garbage
-            raise _Failed("fits_invalid", f"{path.name} is not a readable FITS file: {exc}") from None
-    _check_truncation(path, caught)
-    return hdus
+def _lc_hdu(hdus: list[Hdu]) -> Hdu | None:
+    return next((h for h in hdus if h.name == LC_HDU and h.kind == "BINTABLE"), None)
 
 
-def _describe_hdu(index: int, hdu) -> _Hdu:
-    info = hdu.fileinfo()
-    columns = row_dtype = None
-    if hasattr(hdu, "columns") and not hdu.is_image:
-        columns = list(hdu.columns.names)
-        row_dtype = hdu.columns.dtype
-    return _Hdu(index, hdu.name, hdu.header, info["hdrLoc"], info["datLoc"], info["datSpan"], bool(hdu.is_image),
-                columns, row_dtype)
+def _column_names(path: Path, hdu: Hdu) -> list[str]:
+    try:
+        return [c.name for c in hdu.columns or ()]
+    except FitsLayoutError as exc:
+        raise _Failed("fits_invalid", f"{path.name} is not a readable FITS file: {exc}") from None
 
 
-def _check_truncation(path: Path, caught: list) -> None:
-    # astropy drops an HDU it cannot read with a warning ("There may be extra bytes after the
-    # last HDU or the file is corrupted") instead of raising; for a downloaded file that is damage.
-    for warning in caught:
-        text = str(warning.message)
-        if any(sign in text.lower() for sign in ("truncated", "corrupted", "error validating header")):
-            raise _Failed("fits_invalid", f"{path.name} is a truncated or damaged FITS file: "
-                                          f"{' '.join(text.split())}")
-
-
-def _check_span(path: Path, hdus: list[_Hdu]) -> None:
-    # astropy reads a file cut inside its last data block without complaint; the HDUs' own
-    # sizes say how long the file must be (each data unit padded to 2880-byte blocks).
-    needed = hdus[-1].data_start + hdus[-1].data_span
-    found = path.stat().st_size
-    if found < needed:
-        raise _Failed("fits_invalid", f"{path.name} is a truncated FITS file: its headers need {needed} bytes, "
-                                      f"found {found}")
-
-
-def _lc_hdu(hdus: list[_Hdu]) -> _Hdu | None:
-    return next((h for h in hdus if h.name == LC_HDU and h.columns is not None), None)
-
-
-def _check_light_curve(path: Path, hdus: list[_Hdu]) -> None:
+def _check_light_curve(path: Path, hdus: list[Hdu]) -> None:
     table = _lc_hdu(hdus)
     if table is None:
         names = ", ".join(h.name for h in hdus)
         raise _Failed("fits_missing_hdu", f"{path.name}: expected a {LC_HDU} binary table HDU, found HDUs {names}")
-    missing = [c for c in LC_COLUMNS if c not in table.columns]
-    if not any(c in table.columns for c in LC_QUALITY_COLUMNS):
+    columns = _column_names(path, table)
+    missing = [c for c in LC_COLUMNS if c not in columns]
+    if not any(c in columns for c in LC_QUALITY_COLUMNS):
         missing.append(" or ".join(LC_QUALITY_COLUMNS))
     if missing:
         raise _Failed("fits_missing_column", f"{path.name}: light curve lacks column(s) {', '.join(missing)}")
 
 
-def _check_image(path: Path, hdus: list[_Hdu]) -> None:
+def _check_image(path: Path, hdus: list[Hdu]) -> None:
     for hdu in hdus:
-        h = hdu.header
-        if hdu.is_image and h.get("NAXIS") == 2 and h.get("NAXIS1", 0) > 0 and h.get("NAXIS2", 0) > 0:
+        if hdu.is_image and hdu.int_card("NAXIS") == 2 and hdu.int_card("NAXIS1") > 0 and hdu.int_card("NAXIS2") > 0:
             return
     raise _Failed("fits_not_image", f"{path.name}: expected a 2-D image, found no image HDU with NAXIS = 2")
 
 
-# ---- FITS checksum convention, streamed ----------------------------------------------------------
-# CHECKSUM makes the 32-bit ones' complement sum of the whole HDU (header + data) all ones;
-# DATASUM is the ones' complement sum of the data alone, as an unsigned decimal string.
+# ---- FITS checksum convention, read in blocks ----------------------------------------------------
 
 _SUM_BLOCK = 2880 * 1456  # ~4 MB, a whole number of FITS blocks (so of 32-bit words)
 
 
-def _fold(total: int) -> int:
-    while total >> 32:
-        total = (total & 0xFFFFFFFF) + (total >> 32)
-    return total
-
-
-def _ones_complement_sum(fh, start: int, length: int) -> int:
-    import numpy as np
-
-    fh.seek(start)
-    total = 0
+def _data_sum(fh, hdu: Hdu) -> int:
+    fh.seek(hdu.data_start)
+    total, length = 0, hdu.data_span
     while length > 0:
         block = fh.read(min(_SUM_BLOCK, length))
         if len(block) % 4 or not block:
             raise _Failed("fits_invalid", f"{Path(fh.name).name} ends inside an HDU")
-        total += int(np.frombuffer(block, dtype=">u4").sum(dtype=np.uint64))
+        total += ones_complement_sum(block)
         length -= len(block)
-    return _fold(total)
+    return fold(total)
 
 
-def _checksum_failures(path: Path, hdus: list[_Hdu]) -> tuple[bool, list[str]]:
+def _checksum_failures(fh, hdus: list[Hdu]) -> tuple[bool, list[str]]:
     """(any HDU carries the cards, what does not verify)."""
     present, failures = False, []
-    with open(path, "rb") as fh:
-        for hdu in hdus:
-            has_checksum, has_datasum = "CHECKSUM" in hdu.header, "DATASUM" in hdu.header
-            if not (has_checksum or has_datasum):
-                continue
-            present = True
-            label = f"HDU {hdu.index} ({hdu.name})"
-            data_sum = _ones_complement_sum(fh, hdu.data_start, hdu.data_span)
-            if has_datasum and str(hdu.header["DATASUM"]).strip() != str(data_sum):
-                failures.append(f"DATASUM of {label} says {hdu.header['DATASUM']}, the data sums to {data_sum}")
-            if has_checksum:
-                header_sum = _ones_complement_sum(fh, hdu.header_start, hdu.data_start - hdu.header_start)
-                if _fold(header_sum + data_sum) != 0xFFFFFFFF:
-                    failures.append(f"CHECKSUM of {label} does not verify")
+    for hdu in hdus:
+        has_checksum, has_datasum = "CHECKSUM" in hdu.cards, "DATASUM" in hdu.cards
+        if not (has_checksum or has_datasum):
+            continue
+        present = True
+        label = f"HDU {hdu.index} ({hdu.name})"
+        data_sum = _data_sum(fh, hdu)
+        datasum = str(hdu.cards.get("DATASUM")).strip()
+        if has_datasum and datasum != str(data_sum):
+            failures.append(f"DATASUM of {label} says {datasum}, the data sums to {data_sum}")
+        if has_checksum and fold(hdu.header_sum + data_sum) != 0xFFFFFFFF:
+            failures.append(f"CHECKSUM of {label} does not verify")
     return present, failures
 
 
-def _apply_checksum_policy(path: Path, policy: str, hdus: list[_Hdu], result: VerifyResult) -> None:
-    present, failures = _checksum_failures(path, hdus)
+def _apply_checksum_policy(fh, path: Path, policy: str, hdus: list[Hdu], result: VerifyResult) -> None:
+    present, failures = _checksum_failures(fh, hdus)
     if not present:
         return
     if not failures:
@@ -308,27 +246,31 @@ def _apply_checksum_policy(path: Path, policy: str, hdus: list[_Hdu], result: Ve
     result.warnings.append(message)
 
 
-def _nan_fraction(path: Path, table: _Hdu | None) -> float | None:
+_FLOAT_CODES = {"E": ">f4", "D": ">f8"}
+
+
+def _nan_fraction(fh, table: Hdu | None) -> float | None:
     """Share of NaN in the flux column, read a block of rows at a time."""
     import numpy as np
 
-    if table is None or table.row_dtype is None or LC_FLUX_COLUMN not in (table.row_dtype.names or ()):
+    if table is None:
         return None
-    row_bytes, rows = int(table.header.get("NAXIS1", 0)), int(table.header.get("NAXIS2", 0))
-    if not rows or not row_bytes:
+    flux = next((c for c in table.columns or () if c.name == LC_FLUX_COLUMN), None)
+    row_bytes, rows = table.int_card("NAXIS1"), table.int_card("NAXIS2")
+    if flux is None or not rows or not row_bytes:
         return None
-    field_dtype, offset = table.row_dtype.fields[LC_FLUX_COLUMN][:2]
-    field_dtype = field_dtype.newbyteorder(">")  # on disk, FITS numbers are big-endian
-    view = np.dtype({"names": ["flux"], "formats": [field_dtype], "offsets": [offset], "itemsize": row_bytes})
+    if flux.code not in _FLOAT_CODES:
+        return 0.0  # integers cannot be NaN
+    field = np.dtype((_FLOAT_CODES[flux.code], (flux.repeat,))) if flux.repeat > 1 else np.dtype(_FLOAT_CODES[flux.code])
+    view = np.dtype({"names": ["flux"], "formats": [field], "offsets": [flux.offset], "itemsize": row_bytes})
     per_block = max(1, _SUM_BLOCK // row_bytes)
     nans = 0
-    with open(path, "rb") as fh:
-        fh.seek(table.data_start)
-        for first in range(0, rows, per_block):
-            count = min(per_block, rows - first)
-            flux = np.frombuffer(fh.read(count * row_bytes), dtype=view)["flux"]
-            nans += int(np.count_nonzero(np.isnan(flux)))
-    return nans / rows
+    fh.seek(table.data_start)
+    for first in range(0, rows, per_block):
+        count = min(per_block, rows - first)
+        values = np.frombuffer(fh.read(count * row_bytes), dtype=view)["flux"]
+        nans += int(np.count_nonzero(np.isnan(values)))
+    return nans / (rows * flux.repeat)
 
 
 def _check_nan_fraction(path: Path, fraction: float | None, limit: float | None) -> None:

@@ -190,7 +190,8 @@ def test_streamed_nan_fraction_matches_astropy_on_real_files(real_lc):
 
 
 def test_verification_is_thread_safe(tmp_path):
-    # astropy's warnings are process-wide: a damaged file verified beside a good one must still fail.
+    # Verification once relied on astropy's process-wide warnings: a damaged file verified beside
+    # a good one must still fail.
     import concurrent.futures
 
     good = fresh_copy(REALDATA / "golden-lc.fits", tmp_path / "good.fits")

@@ -1,0 +1,119 @@
+"""fitsheaders.read_layout: the same HDUs, offsets and cards as astropy reads, and clear errors on damage."""
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from ratdcs_catalog.fitsheaders import FitsLayoutError, fold, ones_complement_sum, read_layout
+
+REAL_FILES = sorted(Path("/work/shared/realdata").glob("*.fits"))
+
+
+def layout_of(data: bytes):
+    return read_layout(io.BytesIO(data), len(data))
+
+
+def astropy_layout(path):
+    with fits.open(path) as hdul:
+        return [(hdu.name, hdu.fileinfo()["hdrLoc"], hdu.fileinfo()["datLoc"], hdu.fileinfo()["datSpan"],
+                 list(hdu.columns.names) if isinstance(hdu, fits.BinTableHDU) else None) for hdu in hdul]
+
+
+def our_layout(path):
+    data = Path(path).read_bytes()
+    return [(h.name, h.header_start, h.data_start, h.data_span,
+             [c.name for c in h.columns] if h.columns is not None else None) for h in layout_of(data)]
+
+
+@pytest.mark.skipif(not REAL_FILES, reason="shared real data not present")
+@pytest.mark.parametrize("path", REAL_FILES, ids=lambda p: p.name)
+def test_real_kepler_files_lay_out_as_astropy_reads_them(path):
+    assert our_layout(path) == astropy_layout(path)
+
+
+def test_image_table_and_random_groups_lay_out_as_astropy_reads_them(tmp_path):
+    path = tmp_path / "mixed.fits"
+    table = fits.BinTableHDU.from_columns([
+        fits.Column(name="TIME", format="D", array=np.arange(5.0)),
+        fits.Column(name="FLAGS", format="13X", array=np.zeros((5, 13), dtype=bool)),
+        fits.Column(name="LABEL", format="7A", array=np.array(["a", "bb", "c", "d", "e"])),
+        fits.Column(name="FLUX", format="3E", array=np.ones((5, 3), dtype=np.float32)),
+    ], name="LIGHTCURVE")
+    image = fits.ImageHDU(np.zeros((7, 11), dtype=np.int16), name="IMG")
+    fits.HDUList([fits.PrimaryHDU(), table, image]).writeto(path, checksum=True)
+    assert our_layout(path) == astropy_layout(path)
+    hdus = layout_of(path.read_bytes())
+    assert [(c.name, c.offset, c.repeat, c.code) for c in hdus[1].columns] == [
+        ("TIME", 0, 1, "D"), ("FLAGS", 8, 13, "X"), ("LABEL", 10, 7, "A"), ("FLUX", 17, 3, "E")]
+    assert (hdus[2].kind, hdus[2].is_image, hdus[2].int_card("NAXIS1"), hdus[2].int_card("NAXIS2")) == \
+        ("IMAGE", True, 11, 7)
+
+    groups = tmp_path / "groups.fits"
+    data = fits.GroupData(np.zeros((4, 2, 3), dtype=np.float32), parnames=["u", "v"],
+                          pardata=[np.zeros(4, dtype=np.float32)] * 2, bitpix=-32)
+    fits.GroupsHDU(data).writeto(groups)
+    assert our_layout(groups)[0][1:4] == astropy_layout(groups)[0][1:4]
+
+
+def test_card_values_are_typed():
+    header = fits.Header()
+    header["STR"] = "it's here"
+    header["LOGIC"] = False
+    header["INT"] = -42
+    header["REAL"] = 1.5e-3
+    header["EXTNAME"] = "lightcurve"
+    data = io.BytesIO()
+    fits.PrimaryHDU(header=header).writeto(data)
+    hdu = layout_of(data.getvalue())[0]
+    assert {k: hdu.cards[k] for k in ("STR", "LOGIC", "INT", "REAL")} == \
+        {"STR": "it's here", "LOGIC": False, "INT": -42, "REAL": 1.5e-3}
+    assert hdu.name == "LIGHTCURVE"
+
+
+def test_d_exponent_reals_parse():
+    card = "REAL    =              1.25D+02 / a Fortran real".ljust(80)
+    block = ("SIMPLE  =                    T".ljust(80) + "BITPIX  =                    8".ljust(80)
+             + "NAXIS   =                    0".ljust(80) + card + "END".ljust(80)).ljust(2880)
+    assert layout_of(block.encode())[0].cards["REAL"] == 125.0
+
+
+def fits_bytes() -> bytes:
+    data = io.BytesIO()
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.arange(100, dtype=np.float32), name="SCI")]).writeto(data)
+    return data.getvalue()
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda b: b[:-1], "truncated: HDU 1 (SCI) needs 8640 bytes, the file has 8639"),
+    (lambda b: b[:4000], "truncated inside the header of HDU 1, at byte 2880"),
+    (lambda b: b + b, "bytes after the last HDU (at byte 8640) are not a FITS extension"),
+    (lambda b: b + b"\0" * 100, "100 bytes after the last HDU (at byte 8640) are not a FITS extension"),
+    (lambda b: b"<!DOCTYPE html>" + b[15:], "does not start with SIMPLE"),
+    (lambda b: b"", "the file is empty"),
+    (lambda b: b.replace(b"BITPIX  =                  -32", b"BITPIX  =                   12", 2),
+     "has BITPIX = 12"),
+])
+def test_damage_is_named(damage, message):
+    with pytest.raises(FitsLayoutError) as caught:
+        layout_of(damage(fits_bytes()))
+    assert message in str(caught.value)
+
+
+def test_header_without_end_is_refused_quickly():
+    block = ("SIMPLE  =                    T".ljust(80) * 36).encode()
+    with pytest.raises(FitsLayoutError, match="truncated inside the header of HDU 0"):
+        layout_of(block * 3)
+
+
+def test_ones_complement_sum_matches_astropy_datasum():
+    data = io.BytesIO()
+    hdu = fits.ImageHDU(np.random.default_rng(1).random((50, 40)).astype(np.float32))
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(data, checksum=True)
+    raw = data.getvalue()
+    layout = layout_of(raw)[1]
+    datasum = fold(ones_complement_sum(raw[layout.data_start:layout.data_start + layout.data_span]))
+    assert str(datasum) == layout.cards["DATASUM"]
+    assert fold(layout.header_sum + datasum) == 0xFFFFFFFF
