@@ -45,7 +45,7 @@ from .config import read_secret
 from .errors import DiskSpaceError, ManifestError, UnsafeProductError
 from .manifest import FileOutcome, Manifest, TransferRecord, open_manifest, utc_now
 from .paths import QUARANTINE_DIR, TEMP_DIR, destination, ensure_data_dir, free_bytes
-from .transfer import FetchResult, Fetcher, HostGates, TransferOptions, make_session
+from .transfer import FetchResult, Fetcher, HostGates, TransferOptions, make_client
 from .verify import hash_file, parse_checksum, verify_file
 
 __all__ = ["SyncSummary", "check_free_space", "sync"]
@@ -493,7 +493,7 @@ class _Run:
                                                  error=f"internal error: {type(exc).__name__}: {exc}"),
                                      row["rel_path"])
             self.finished.put(finished)
-        fetcher.session.close()
+        fetcher.client.close()
 
     def _install_signal_handlers(self) -> Callable[[], None]:
         """First Ctrl-C/SIGTERM: stop cleanly. Second: exit at once (leases expire; partials stay)."""
@@ -594,14 +594,14 @@ class _FileWorker:
         self.mast_token = read_secret(config["auth.mast_token_env"])
 
     def make_fetcher(self, on_bytes: Callable[[int], None]) -> Fetcher:
-        session = make_session(mast_hosts=self.mast_hosts, mast_token=self.mast_token)
+        client = make_client(mast_hosts=self.mast_hosts, mast_token=self.mast_token)
         space = self.space
 
         def count(n: int) -> None:
             on_bytes(n)
             space.note(n)
 
-        return Fetcher(session, self.gates, self.options, stop=self.stop, sleep=self.sleep, on_bytes=count)
+        return Fetcher(client, self.gates, self.options, stop=self.stop, sleep=self.sleep, on_bytes=count)
 
     def process(self, row: dict, fetcher: Fetcher, lost: threading.Event | None = None) -> _Finished:
         """Adopt, or fetch-verify-place under an exclusive lock on the .part file.

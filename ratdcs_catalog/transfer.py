@@ -17,8 +17,8 @@ Rules forced by what archives and users' tools do (ARCHIVES.md sections 1 and 5)
 - Per host: at most ``per_host_connections`` requests at once and, optionally, a request rate
   cap (ztfquery users were refused with too many parallel requests; a tool was pulled for
   "hammering MAST").
-- A MAST token goes to MAST hosts only, as the ``mast_token`` cookie, and never into a log:
-  it lives in the session cookie jar keyed by domain, so a redirect to the public cloud copy
+- A MAST token goes to MAST hosts only, as the ``mast_token`` cookie, and never into a log;
+  ``fileclient.FileClient`` decides per redirect hop, so a redirect to the public cloud copy
   does not carry it.
 
 Failures are returned as data (``error_kind`` names the fault); a full disk is returned as
@@ -43,9 +43,10 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping
 from urllib.parse import urlsplit
 
+from .fileclient import FileClient, TooManyRedirects
 from .manifest import TransferRecord, utc_now
 
-__all__ = ["FetchResult", "Fetcher", "HostGate", "HostGates", "TransferOptions", "make_session"]
+__all__ = ["FetchResult", "Fetcher", "HostGate", "HostGates", "TransferOptions", "make_client"]
 
 log = logging.getLogger("ratdcs.transfer")
 
@@ -148,24 +149,9 @@ class HostGates:
             return self._gates[host]
 
 
-def make_session(*, mast_hosts: tuple[str, ...] = (), mast_token: str | None = None, pool_size: int = 4):
-    """A requests.Session for one worker: kept-alive connections, the MAST cookie for MAST hosts only."""
-    import requests
-    from requests.adapters import HTTPAdapter
-
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.max_redirects = 10
-    session.headers["User-Agent"] = "ratdcs (catalog-first archive downloads)"
-    # Range offsets count bytes of the encoded body: resuming a gzip-encoded transfer at the
-    # offset of the decoded bytes on disk would splice garbage. Ask for the file as stored.
-    session.headers["Accept-Encoding"] = "identity"
-    if mast_token:
-        for host in mast_hosts:
-            session.cookies.set("mast_token", mast_token, domain=host, path="/")
-    return session
+def make_client(*, mast_hosts: tuple[str, ...] = (), mast_token: str | None = None, pool_size: int = 4) -> FileClient:
+    """The HTTP client for one worker: kept-alive connections, the MAST cookie for MAST hosts only."""
+    return FileClient(mast_hosts=mast_hosts, mast_token=mast_token, pool_size=pool_size)
 
 
 # ---- one file ----------------------------------------------------------------------------------
@@ -210,12 +196,12 @@ class _AttemptFailed(Exception):
 
 
 class Fetcher:
-    """Fetches files for one worker thread (one session, so connections are reused)."""
+    """Fetches files for one worker thread (one client, so connections are reused)."""
 
-    def __init__(self, session, gates: HostGates, options: TransferOptions, *,
+    def __init__(self, client: FileClient, gates: HostGates, options: TransferOptions, *,
                  stop: threading.Event | None = None, sleep: Callable[[float], None] | None = None,
                  rng: random.Random | None = None, on_bytes: Callable[[int], None] | None = None):
-        self.session, self.gates, self.options = session, gates, options
+        self.client, self.gates, self.options = client, gates, options
         self.stop = stop or threading.Event()
         self.sleep = sleep
         self.rng = rng or random.Random()
@@ -298,24 +284,26 @@ class Fetcher:
             attempt.retry_after, attempt.restart = failed.retry_after, failed.restart
             if failed.restart:
                 _discard(temp)
-        except Exception as exc:  # requests/urllib3 raise many types; each is named by _classify
+        except Exception as exc:  # urllib3 and the socket raise many types; each is named by _classify
             attempt.outcome = "retry"
             attempt.error_kind, attempt.error = _classify(exc, attempt.received)
         return attempt
 
     def _get(self, url: str, temp: Path, offset: int, want: tuple[str, ...], attempt: _Attempt,
              result: FetchResult) -> None:
-        import requests
-
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
-        timeout = self.options.timeout_seconds
+        # Range offsets count bytes of the encoded body: resuming a gzip-encoded transfer at the
+        # offset of the decoded bytes on disk would splice garbage. Ask for the file as stored.
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
         try:
-            response = self.session.get(url, headers=headers, stream=True, timeout=(timeout, timeout))
-        except requests.TooManyRedirects:
+            response = self.client.get(url, headers=headers, timeout=self.options.timeout_seconds)
+        except TooManyRedirects:
             raise _AttemptFailed("retry", "redirect_loop", f"{url} redirected more than "
-                                 f"{self.session.max_redirects} times (a redirect loop)") from None
-        with response:
-            attempt.status = response.status_code
+                                 f"{self.client.max_redirects} times (a redirect loop)") from None
+        complete = False
+        try:
+            attempt.status = response.status
             offset = self._check_response(url, response, offset, attempt)
             result.announced_checksum = announced_checksum(response.headers) or result.announced_checksum
             result.announced_size = _announced_size(response, offset) or result.announced_size
@@ -325,11 +313,18 @@ class Fetcher:
             self._stream(response, temp, offset, hashers, attempt)
             size = offset + attempt.received
             _check_complete(url, size, result.announced_size)
+            complete = True
+        finally:
+            # A connection is reused only after its whole body was read; any other end closes it.
+            if complete:
+                response.release_conn()
+            else:
+                response.close()
         result.size, result.hashes = size, {name: h.hexdigest() for name, h in hashers.items()}
 
     def _check_response(self, url: str, response, offset: int, attempt: _Attempt) -> int:
         """Raise for answers that are not the file; return the offset the body starts at."""
-        status = response.status_code
+        status = response.status
         if status in (429, 503):
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if retry_after is not None:
@@ -354,7 +349,7 @@ class Fetcher:
     def _check_range(response, offset: int, attempt: _Attempt) -> int:
         if not offset:
             return 0
-        if response.status_code == 200:
+        if response.status == 200:
             # The server ignored Range and sent the whole file: start over, never append.
             attempt.error_kind = "range_ignored"
             attempt.error = f"asked for bytes {offset}- and got the whole file (HTTP 200); started over"
@@ -372,10 +367,12 @@ class Fetcher:
             with open(temp, "r+b" if offset else "wb") as fh:
                 fh.seek(offset)
                 fh.truncate()
-                # read1, not iter_content: when a connection breaks, iter_content drops the bytes of
-                # the chunk it was filling, and resuming needs every byte that arrived on disk.
-                read = response.raw.read1
-                while chunk := read(self.options.chunk_size, decode_content=True):
+                # read1, not read: when a connection breaks, read drops the bytes of the chunk it
+                # was filling, and resuming needs every byte that arrived on disk. Undecoded when
+                # the body is sent as stored: decoding copies every chunk through a buffer.
+                read, size = response.read1, self.options.chunk_size
+                decode = response.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
+                while chunk := read(size, decode_content=decode):
                     if first:
                         _refuse_html(chunk)
                         first = False
@@ -454,7 +451,7 @@ def _check_complete(url: str, size: int, announced: int | None) -> None:
 
 def _announced_size(response, offset: int) -> int | None:
     """The full file size the response claims: Content-Range's total, else offset + Content-Length."""
-    if response.status_code == 206:
+    if response.status == 206:
         total = (response.headers.get("Content-Range") or "").rpartition("/")[2]
         if total.isdigit():
             return int(total)
@@ -508,12 +505,14 @@ def _b64_to_hex(text: str) -> str | None:
 
 
 def _classify(exc: Exception, received: int) -> tuple[str, str]:
-    """A requests/urllib3 exception as (error_kind, sentence)."""
-    import requests
+    """A urllib3 or socket exception as (error_kind, sentence)."""
+    from urllib3 import exceptions
 
     text = f"{type(exc).__name__}: {exc}"
     lowered = text.lower()
-    if isinstance(exc, requests.Timeout) or "timed out" in lowered:
+    # NewConnectionError subclasses ConnectTimeoutError in urllib3, but a refused connection is no timeout.
+    timed_out = isinstance(exc, exceptions.TimeoutError) and not isinstance(exc, exceptions.NewConnectionError)
+    if timed_out or "timed out" in lowered:
         if received:
             return "stall", f"no data for the read timeout after {received} bytes ({text}); partial file kept"
         return "timeout", f"no answer within the timeout ({text})"
@@ -521,8 +520,7 @@ def _classify(exc: Exception, received: int) -> tuple[str, str]:
         return "short_body", f"the body ended early after {received} bytes ({text}); partial file kept"
     if "reset" in lowered or "aborted" in lowered or "broken pipe" in lowered:
         return "connection_reset", f"connection reset after {received} bytes ({text}); partial file kept"
-    if isinstance(exc, requests.TooManyRedirects):
-        return "redirect_loop", text
-    if isinstance(exc, requests.ConnectionError):
+    if isinstance(exc, (exceptions.NewConnectionError, exceptions.ProtocolError, exceptions.SSLError,
+                        exceptions.ProxyError, ConnectionError)):
         return "connection_error", text
     return "transfer_error", text

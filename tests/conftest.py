@@ -171,3 +171,58 @@ def ds(tmp_path):
     from build_manifest import build_dataset
 
     return build_dataset(tmp_path)
+
+
+# ---- a scripted HTTP server, for answers the sandbox archive does not give ---------------------------
+
+
+class StubServer:
+    """Answers each path with a fixed (status, headers, body) on 127.0.0.1, and records what it saw.
+
+    Tests of the HTTP client need answers no archive gives on purpose (a redirect to another
+    host, an HTML body labelled as binary) and the exact headers each hop received.
+    """
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        stub = self
+        self.routes: dict[str, tuple[int, dict, bytes]] = {}
+        self.seen: list[tuple[str, str, dict]] = []  # (host header, path, headers)
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                stub.seen.append((self.headers.get("Host", ""), self.path, dict(self.headers)))
+                status, headers, body = stub.routes.get(self.path.split("?")[0], (404, {}, b"not here"))
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def stub_server():
+    server = StubServer()
+    yield server
+    server.close()

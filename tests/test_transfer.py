@@ -6,12 +6,11 @@ import random
 import threading
 
 import pytest
-import responses
 
 from ratdcs_catalog import transfer
 from ratdcs_catalog.sandbox import Fault
 from ratdcs_catalog.transfer import (Fetcher, HostGate, HostGates, TransferOptions, announced_checksum,
-                                     make_session, parse_retry_after)
+                                     make_client, parse_retry_after)
 
 
 class FakeTime:
@@ -58,7 +57,7 @@ def fetcher(fake, *, timeout=5.0, max_retries=3, stop=None, gates=None):
     options = TransferOptions(timeout_seconds=timeout, max_retries=max_retries, backoff_base_seconds=1.0,
                               backoff_max_seconds=8.0, chunk_size=64 * 1024)
     gates = gates or HostGates(4, clock=fake.clock, sleep=fake.sleep)
-    return Fetcher(make_session(), gates, options, sleep=fake.sleep, rng=random.Random(1), stop=stop)
+    return Fetcher(make_client(), gates, options, sleep=fake.sleep, rng=random.Random(1), stop=stop)
 
 
 def test_clean_fetch_streams_hashes_and_fsyncs(sandbox, url, body, product, fake, tmp_path):
@@ -269,18 +268,19 @@ def test_announced_checksums():
     assert announced_checksum({}) is None
 
 
-@responses.activate
-def test_mast_token_goes_to_mast_hosts_only_and_survives_no_redirect(fake, tmp_path):
-    responses.get("https://mast.example/api/v0.1/Download/file", status=302,
-                  headers={"Location": "https://cloud.example/bucket/f.fits"})
-    responses.get("https://cloud.example/bucket/f.fits", body=b"SIMPLE", status=200)
-    session = make_session(mast_hosts=("mast.example",), mast_token="s3cr3t-token")
-    f = Fetcher(session, HostGates(2), TransferOptions(max_retries=0), sleep=fake.sleep)
-    result = f.fetch("https://mast.example/api/v0.1/Download/file?uri=mast:x", tmp_path / "f.part")
-    assert result.outcome == "done"
-    first, second = (c.request for c in responses.calls)
-    assert "mast_token=s3cr3t-token" in first.headers.get("Cookie", "")
-    assert "Cookie" not in second.headers
+def test_mast_token_goes_to_mast_hosts_only_and_survives_no_redirect(stub_server, fake, tmp_path):
+    # 127.0.0.1 plays MAST, "localhost" (the same server under another name) the public cloud copy.
+    stub_server.routes["/api/v0.1/Download/file"] = (302, {"Location": stub_server.url("/bucket/f.fits",
+                                                                                      host="localhost")}, b"")
+    stub_server.routes["/bucket/f.fits"] = (200, {}, b"SIMPLE")
+    client = make_client(mast_hosts=("127.0.0.1",), mast_token="s3cr3t-token")
+    f = Fetcher(client, HostGates(2), TransferOptions(max_retries=0), sleep=fake.sleep)
+    result = f.fetch(stub_server.url("/api/v0.1/Download/file?uri=mast:x"), tmp_path / "f.part")
+    assert result.outcome == "done" and (tmp_path / "f.part").read_bytes() == b"SIMPLE"
+    (first_host, _, first), (second_host, _, second) = stub_server.seen
+    assert first_host.startswith("127.0.0.1") and second_host.startswith("localhost")
+    assert first.get("Cookie") == "mast_token=s3cr3t-token"
+    assert "Cookie" not in second
 
 
 def test_429_seen_by_one_worker_pauses_the_other_workers_fetch(sandbox, url, product, fake, tmp_path):
@@ -294,25 +294,23 @@ def test_429_seen_by_one_worker_pauses_the_other_workers_fetch(sandbox, url, pro
     assert sum(fake.sleeps) == pytest.approx(30.0)  # the other worker waited out the host's pause
 
 
-@responses.activate
-def test_html_body_sent_as_octet_stream_is_retried_after_a_back_off(fake, tmp_path):
+def test_html_body_sent_as_octet_stream_is_retried_after_a_back_off(stub_server, fake, tmp_path):
     # MAST maintenance pages have come as 200 with a binary Content-Type: only the body says HTML.
     page = b"<!DOCTYPE html><html><body>Down for maintenance</body></html>"
-    responses.get("https://mast.example/f.fits", body=page, status=200, content_type="application/octet-stream")
+    stub_server.routes["/f.fits"] = (200, {"Content-Type": "application/octet-stream"}, page)
     f = fetcher(fake, max_retries=2)
-    result = f.fetch("https://mast.example/f.fits", tmp_path / "f.part")
+    result = f.fetch(stub_server.url("/f.fits"), tmp_path / "f.part")
     assert (result.outcome, result.error_kind) == ("failed", "html_body")
     assert [r.error_kind for r in result.records] == ["html_body"] * 3
     assert len(fake.sleeps) == 2 and all(s > 0 for s in fake.sleeps)  # one back-off before each retry
     assert (tmp_path / "f.part").stat().st_size == 0
 
 
-@responses.activate
-def test_downloads_ask_for_the_identity_encoding(fake, tmp_path):
+def test_downloads_ask_for_the_identity_encoding(stub_server, fake, tmp_path):
     # Range offsets count encoded bytes; only the identity encoding makes them offsets into the file.
-    responses.get("https://archive.example/f.fits", body=b"SIMPLE", status=200)
-    assert fetcher(fake).fetch("https://archive.example/f.fits", tmp_path / "f.part").outcome == "done"
-    assert responses.calls[0].request.headers["Accept-Encoding"] == "identity"
+    stub_server.routes["/f.fits"] = (200, {}, b"SIMPLE")
+    assert fetcher(fake).fetch(stub_server.url("/f.fits"), tmp_path / "f.part").outcome == "done"
+    assert stub_server.seen[0][2]["Accept-Encoding"] == "identity"
 
 
 def test_full_disk_message_counts_the_bytes_that_reached_the_disk(sandbox, url, body, product, fake, tmp_path,
