@@ -21,7 +21,6 @@ import datetime as _dt
 import json
 import os
 import sqlite3
-from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -75,7 +74,9 @@ LEFT JOIN targets t ON t.source = f.source AND t.target_id = f.target_id;
 
 
 def _schema_sql() -> str:
-    return resources.files("ratdcs_catalog").joinpath("schema.sql").read_text(encoding="utf-8")
+    # The package ships schema.sql as a plain file beside this module (a symlink to the top-level
+    # schema.sql in a source tree). Read directly: importlib.resources cost every command 5 ms.
+    return Path(__file__).with_name("schema.sql").read_text(encoding="utf-8")
 
 
 def _schema_version(sql: str) -> int:

@@ -31,7 +31,6 @@ import base64
 import binascii
 import contextlib
 import dataclasses
-import email.utils
 import errno
 import hashlib
 import logging
@@ -476,6 +475,8 @@ def parse_retry_after(value: str | None) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
+        import email.utils  # only for the rare HTTP-date form; the email package is slow to import
+
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):
