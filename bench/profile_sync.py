@@ -132,10 +132,10 @@ def ablation(prepared, workdir: Path, repeats: int) -> dict:
             run = timed_run([*prefix, *ratdcs_cmd(db, "sync")], env=ratdcs_env(out / "data", **env), cwd=out)
             walls[name].append(run.wall_s if run.returncode == 0 else None)
             shutil.rmtree(out)
-    # The fixed cost of any sync: interpreter, ratdcs's sync modules and astropy.io.fits imported.
-    startup = [timed_run([PYTHON, "-c", "import ratdcs_catalog.cli, ratdcs_catalog.sync, requests, astropy.io.fits"],
+    # The fixed cost of any sync: interpreter, ratdcs's sync modules and what a transfer imports.
+    startup = [timed_run([PYTHON, "-c", "import ratdcs_catalog.cli, ratdcs_catalog.sync, urllib3, numpy"],
                          cwd=workdir) for _ in range(repeats)]
-    walls["start-up only: python + imports of sync, requests, astropy.io.fits"] = [r.wall_s for r in startup]
+    walls["start-up only: python + imports of sync, urllib3, numpy"] = [r.wall_s for r in startup]
     return {name: median(w) for name, w in walls.items()}
 
 
@@ -151,8 +151,8 @@ def _name(frame: str) -> str:
 def yappi_cpu(set_name: str, workdir: Path, workers: int, top: int = 40) -> str:
     """In-process sync of a set under yappi (CPU clock, every thread): CPU seconds per function.
 
-    yappi is deterministic, so code made of many small calls (os.environ iteration, astropy
-    card parsing) is inflated; read the shares as rough. Installed like py-spy when missing.
+    yappi is deterministic, so code made of many small calls (header parsing, HTTP header
+    handling) is inflated; read the shares as rough. Installed like py-spy when missing.
     """
     import os
     import shutil as _shutil
@@ -175,8 +175,8 @@ def yappi_cpu(set_name: str, workdir: Path, workers: int, top: int = 40) -> str:
         _shutil.copyfile(prepared.manifest, db)
         os.environ.update(ratdcs_env(out / "data"))
         os.chdir(out)
-        import astropy.io.fits  # noqa: F401 - imported before the profile: start-up is measured elsewhere
-        import requests  # noqa: F401
+        import numpy  # noqa: F401 - imported before the profile: start-up is measured elsewhere
+        import urllib3  # noqa: F401
         from ratdcs_catalog.config import load_config
         from ratdcs_catalog.sync import sync
 
@@ -200,7 +200,7 @@ def main() -> int:
     parser.add_argument("set", choices=[s.name for s in FULL["sets"]])
     parser.add_argument("--idle", action="store_true", help="count waiting threads too (wall-time view)")
     parser.add_argument("--native", action="store_true",
-                        help="show C frames too (attributes time inside fsync, hashing, astropy's C code)")
+                        help="show C frames too (attributes time inside fsync, hashing, numpy's sums)")
     parser.add_argument("--gil", action="store_true",
                         help="only samples holding the GIL (pure-Python work that cannot run in parallel)")
     parser.add_argument("--yappi", action="store_true",

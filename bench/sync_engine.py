@@ -92,8 +92,9 @@ def run_in_process(server, fileset, args) -> dict:
     work = fresh_dir(args.workdir / "runs" / "inproc")
     db = prepare(server, fileset, work)
     config = load_config(None, environ={}, cwd=work).with_overrides({"data_dir": str(work / "data")})
-    import ratdcs_catalog.verify  # noqa: F401 - astropy's import is start-up, not engine time
-    from astropy.io import fits  # noqa: F401
+    import numpy  # noqa: F401 - imports are start-up, not engine time
+    import ratdcs_catalog.verify  # noqa: F401
+    import urllib3  # noqa: F401
 
     settle()
     profiler = None

@@ -20,7 +20,7 @@ def measure(fileset) -> dict:
 
     sample = fileset.files[:SAMPLE]
     scale = len(fileset.files) / len(sample)
-    first = fileset.files[0]  # warm-up, not counted: astropy's import is a per-run cost, shown elsewhere
+    first = fileset.files[0]  # warm-up, not counted: numpy's import is a per-run cost, shown elsewhere
     verify_file(fileset.root / first.name, product_kind="ztf_sciimg", expected_size=first.size_bytes)
     hash_s = fits_s = 0.0
     failures = 0
@@ -42,34 +42,38 @@ def measure(fileset) -> dict:
 def per_file_costs(fileset, url_of, data_dir, n: int = 500) -> dict:
     """Milliseconds per small file of each step of ratdcs's per-file path, one thread, in-process.
 
-    HTTP: a keep-alive GET of the whole body through ratdcs's own session (``make_session``,
-    requests), the same with ``trust_env = False``, and through bare urllib3 and http.client. Then
-    ``paths.destination`` (resolves the path), a temp file written + fsynced + renamed, and
-    ``verify_file`` with the hash known. The first request of each client is not counted.
+    HTTP: a keep-alive GET of the whole body through ratdcs's own client (``make_client``,
+    urllib3 with redirects and the cookie decided per hop), and for comparison through a
+    requests session (what ratdcs used before; catalog queries still do), bare urllib3 and
+    http.client. Then ``paths.destination`` (resolves the path), a temp file written + fsynced +
+    renamed, ``fitsheaders.read_layout`` alone, and ``verify_file`` with the hash known. The
+    first request of each client is not counted.
     """
     import http.client
     import os
     import urllib.parse
 
+    import requests
     import urllib3
+    from ratdcs_catalog.fitsheaders import read_layout
     from ratdcs_catalog.paths import destination
-    from ratdcs_catalog.transfer import make_session
+    from ratdcs_catalog.transfer import make_client
     from ratdcs_catalog.verify import verify_file
 
     files = fileset.files[:n]
     urls = [url_of(f) for f in files]
-    session, pool = make_session(), urllib3.PoolManager(maxsize=1)
-    lean = make_session()
-    lean.trust_env = False  # the cheapest fix to try: no proxy/.netrc environment scan per request
+    client, session, pool = make_client(), requests.Session(), urllib3.PoolManager(maxsize=1)
     host = urllib.parse.urlsplit(urls[0])
     conn = http.client.HTTPConnection(host.hostname, host.port)
 
+    def client_get(url):
+        response = client.get(url, headers={"Accept-Encoding": "identity"}, timeout=60)
+        body = response.read(decode_content=False)
+        response.release_conn()
+        return body
+
     def requests_get(url):
         with session.get(url, stream=True, timeout=(60, 60)) as r:
-            return r.raw.read()
-
-    def requests_lean_get(url):
-        with lean.get(url, stream=True, timeout=(60, 60)) as r:
             return r.raw.read()
 
     def urllib3_get(url):
@@ -80,8 +84,8 @@ def per_file_costs(fileset, url_of, data_dir, n: int = 500) -> dict:
         return conn.getresponse().read()
 
     costs = {name: _ms_each(fn, urls) for name, fn in
-             (("GET via requests (ratdcs's session)", requests_get),
-              ("GET via requests, session.trust_env = False", requests_lean_get),
+             (("GET via ratdcs's FileClient (urllib3)", client_get),
+              ("GET via a requests Session (what ratdcs used before)", requests_get),
               ("GET via bare urllib3", urllib3_get),
               ("GET via http.client", http_client_get))}
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -101,30 +105,14 @@ def per_file_costs(fileset, url_of, data_dir, n: int = 500) -> dict:
         lambda f: verify_file(fileset.root / f.name, product_kind="ztf_sciimg", expected_size=f.size_bytes,
                               expected_checksum=f"sha256:{f.sha256}", observed_hashes={"sha256": f.sha256}),
         files)
-    costs["header cards read without astropy (a sketch, not ratdcs code)"] = _ms_each(
-        lambda f: _header_cards(fileset.root / f.name), files)
+    def layout(f):
+        with open(fileset.root / f.name, "rb") as fh:
+            return read_layout(fh, f.size_bytes)
+
+    costs["fitsheaders.read_layout (headers only)"] = _ms_each(layout, files)
     for p in data_dir.iterdir():
         p.unlink()
     return costs
-
-
-def _header_cards(path) -> dict:
-    """The primary header's keyword -> raw value, read straight from the 2,880-byte blocks.
-
-    How cheap the structural part of FITS verification can be without astropy: the header is
-    80-character ASCII cards up to END; BITPIX and NAXISn give the data size.
-    """
-    cards = {}
-    with open(path, "rb") as fh:
-        while block := fh.read(2880):
-            for i in range(0, 2880, 80):
-                card = block[i:i + 80]
-                key = card[:8].rstrip()
-                if key == b"END":
-                    return cards
-                if card[8:10] == b"= ":
-                    cards[key.decode("ascii")] = card[10:].split(b"/", 1)[0].strip().decode("ascii")
-    return cards
 
 
 def _ms_each(fn, items) -> float:
