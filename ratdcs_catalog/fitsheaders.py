@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
+import sys
 from typing import BinaryIO
 
 __all__ = ["BLOCK", "Column", "FitsLayoutError", "Hdu", "read_layout"]
@@ -222,6 +224,11 @@ def fold(total: int) -> int:
 
 def ones_complement_sum(data) -> int:
     """The sum of ``data`` as big-endian 32-bit words, carries not yet folded (len(data) % 4 == 0)."""
+    if "numpy" not in sys.modules:
+        # numpy's OpenBLAS starts a thread per core that spins while idle: 5% of a sync's CPU,
+        # taken from the downloads on a small machine. Sums need no BLAS; one thread is enough
+        # (only when ratdcs is the first to import numpy; a user's own setting is kept).
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import numpy as np
 
     return int(np.frombuffer(data, dtype=">u4").sum(dtype=np.uint64))

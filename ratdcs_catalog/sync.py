@@ -809,9 +809,12 @@ def _part_lock(temp: Path):
     laptop) past its lease wakes up still writing while another has taken the row over. The
     inode check covers a .part renamed or unlinked between our open and our lock.
     """
-    temp.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        fd = os.open(temp, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(temp, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            temp.parent.mkdir(parents=True, exist_ok=True)
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -849,9 +852,13 @@ class _AnyEvent:
 
 
 def _place(temp: Path, dest: Path) -> None:
-    """Atomic placement: the temp file was fsynced by the fetch; rename is all-or-nothing."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(temp, dest)
+    """Atomic placement: the temp file was fsynced by the fetch; rename is all-or-nothing.
+    The directory is made only when missing (fewer system calls per file)."""
+    try:
+        os.replace(temp, dest)
+    except FileNotFoundError:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(temp, dest)
 
 
 # ---- progress ------------------------------------------------------------------------------------

@@ -209,7 +209,6 @@ class Fetcher:
     def fetch(self, url: str, temp_path: Path, *, expected_size: int | None = None,
               want_md5: bool = False) -> FetchResult:
         """Bring ``temp_path`` to the complete body of ``url``, resuming what is already there."""
-        temp_path.parent.mkdir(parents=True, exist_ok=True)
         result = FetchResult(outcome="failed")
         want = ("sha256", "md5") if (want_md5 or self.options.hash_md5) else ("sha256",)
         attempt, last = _Attempt("failed"), False
@@ -363,9 +362,7 @@ class Fetcher:
     def _stream(self, response, temp: Path, offset: int, hashers: dict, attempt: _Attempt) -> None:
         first = not offset
         try:
-            with open(temp, "r+b" if offset else "wb") as fh:
-                fh.seek(offset)
-                fh.truncate()
+            with _open_for_writing(temp, offset) as fh:
                 # read1, not read: when a connection breaks, read drops the bytes of the chunk it
                 # was filling, and resuming needs every byte that arrived on disk. Undecoded when
                 # the body is sent as stored: decoding copies every chunk through a buffer.
@@ -394,9 +391,36 @@ class Fetcher:
             raise
 
 
+def _open_for_writing(temp: Path, offset: int):
+    """The temp file, unbuffered (chunks are large; a buffer would only copy them), cut to ``offset``.
+
+    Its directory is made only when missing: a sync opens thousands of files in a few
+    directories, and every extra system call is a GIL hand-off between the workers.
+    """
+    mode = "r+b" if offset else "wb"
+    try:
+        fh = open(temp, mode, buffering=0)
+    except FileNotFoundError:
+        temp.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(temp, mode, buffering=0)
+    if offset:
+        try:
+            fh.seek(offset)
+            fh.truncate()
+        except BaseException:
+            fh.close()
+            raise
+    return fh
+
+
 def _write_chunk(fh, chunk: bytes) -> None:
-    """The one place bytes reach the disk (tests replace it to simulate a full disk)."""
-    fh.write(chunk)
+    """The one place bytes reach the disk (tests replace it to simulate a full disk).
+
+    An unbuffered write may take only part of the chunk; the rest is written until done.
+    """
+    view = memoryview(chunk)
+    while view:
+        view = view[fh.write(view):]
 
 
 def _refuse_html(chunk: bytes) -> None:

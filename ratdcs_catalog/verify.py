@@ -148,7 +148,7 @@ def _check_fits(path: Path, product_kind: str, policy: str, max_nan_fraction: fl
                 result: VerifyResult) -> None:
     """Structure from the headers, then CHECKSUM/DATASUM and NaNs read in blocks, so memory
     stays flat whatever the file size (a 38 MB ZTF image is never loaded whole)."""
-    with open(path, "rb") as fh:
+    with open(path, "rb", buffering=0) as fh:  # reads are whole blocks; a buffer would copy them
         try:
             hdus = read_layout(fh, os.fstat(fh.fileno()).st_size)
         except FitsLayoutError as exc:
