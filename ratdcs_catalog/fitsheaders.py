@@ -31,6 +31,7 @@ MAX_HEADER_BLOCKS = 10_000
 # Binary table column types (Standard 4.0, table 18): bytes per element.
 _TFORM_BYTES = {"L": 1, "B": 1, "I": 2, "J": 4, "K": 8, "A": 1, "E": 4, "D": 8, "C": 8, "M": 16, "P": 8, "Q": 16}
 _TFORM = re.compile(r"\s*(\d*)\s*([LXBIJKAEDCMPQ])")
+_QUOTED = re.compile(r"'((?:[^']|'')*)'")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([EeDd][+-]?\d+)?")
 
 
@@ -52,7 +53,7 @@ class Column:
 class Hdu:
     index: int
     name: str                 # EXTNAME upper-cased; PRIMARY for the first HDU without one
-    cards: dict[str, object]  # keyword -> value (str, int, float, bool or None), first one wins
+    cards: dict[str, str]     # keyword -> the card's text after "= ", first one wins; see card()
     header_start: int
     data_start: int
     data_span: int            # bytes of data including the padding to a whole block
@@ -61,14 +62,20 @@ class Hdu:
     @property
     def kind(self) -> str:
         """'PRIMARY', 'IMAGE', 'BINTABLE', 'TABLE' or another XTENSION value."""
-        return "PRIMARY" if self.index == 0 else str(self.cards.get("XTENSION", "")).strip().upper()
+        return "PRIMARY" if self.index == 0 else str(self.card("XTENSION", "")).strip().upper()
 
     @property
     def is_image(self) -> bool:
         return self.kind in ("PRIMARY", "IMAGE")
 
+    def card(self, keyword: str, default: object = None) -> object:
+        """A keyword's value (str, int, float, bool or None), parsed when asked: a light-curve
+        header has a hundred cards and verification reads a dozen."""
+        raw = self.cards.get(keyword)
+        return default if raw is None else _value(raw)
+
     def int_card(self, keyword: str, default: int = 0) -> int:
-        value = self.cards.get(keyword, default)
+        value = self.card(keyword, default)
         return value if isinstance(value, int) and not isinstance(value, bool) else default
 
     @property
@@ -78,13 +85,13 @@ class Hdu:
             return None
         columns, offset = [], 0
         for n in range(1, self.int_card("TFIELDS") + 1):
-            form = str(self.cards.get(f"TFORM{n}", ""))
+            form = str(self.card(f"TFORM{n}", ""))
             match = _TFORM.match(form)
             if not match:
                 raise FitsLayoutError(f"HDU {self.index} ({self.name}): column {n} has an unreadable TFORM{n} "
                                       f"{form!r}")
             repeat, code = int(match.group(1) or 1), match.group(2)
-            name = str(self.cards.get(f"TTYPE{n}", f"col{n}")).strip()
+            name = str(self.card(f"TTYPE{n}", f"col{n}")).strip()
             columns.append(Column(name, offset, repeat, code))
             offset += math.ceil(repeat / 8) if code == "X" else repeat * _TFORM_BYTES[code]
         if offset > self.int_card("NAXIS1"):
@@ -117,7 +124,7 @@ def read_layout(fh: BinaryIO, file_size: int) -> list[Hdu]:
 
 def _read_hdu(fh: BinaryIO, index: int, start: int, file_size: int) -> Hdu:
     fh.seek(start)
-    cards: dict[str, object] = {}
+    cards: dict[str, str] = {}
     header_sum, blocks = 0, 0
     while True:
         block = fh.read(BLOCK)
@@ -134,9 +141,9 @@ def _read_hdu(fh: BinaryIO, index: int, start: int, file_size: int) -> Hdu:
             break
         if blocks >= MAX_HEADER_BLOCKS:
             raise FitsLayoutError(f"HDU {index} has no END card in its first {MAX_HEADER_BLOCKS} header blocks")
-    name = str(cards.get("EXTNAME") or ("PRIMARY" if index == 0 else "")).strip().upper()
     data_start = start + blocks * BLOCK
-    hdu = Hdu(index, name, cards, start, data_start, 0, fold(header_sum))
+    hdu = Hdu(index, "", cards, start, data_start, 0, fold(header_sum))
+    hdu.name = str(hdu.card("EXTNAME") or ("PRIMARY" if index == 0 else "")).strip().upper()
     hdu.data_span = _padded(_data_bytes(hdu))
     return hdu
 
@@ -151,15 +158,15 @@ def _check_first_card(block: bytes, index: int, start: int) -> None:
                               f"(it starts with {block[:16]!r})")
 
 
-def _parse_block(block: bytes, cards: dict[str, object]) -> bool:
-    """Add the block's keywords to ``cards``; True when the block holds the END card."""
+def _parse_block(block: bytes, cards: dict[str, str]) -> bool:
+    """Add the block's keywords (their value text) to ``cards``; True when the block holds END."""
     text = block.decode("latin-1")
     for at in range(0, BLOCK, CARD):
         keyword = text[at:at + 8].rstrip()
         if keyword == "END":
             return True
         if keyword and text[at + 8:at + 10] == "= " and keyword not in cards:
-            cards[keyword] = _value(text[at + 10:at + CARD])
+            cards[keyword] = text[at + 10:at + CARD]
     return False
 
 
@@ -167,17 +174,8 @@ def _value(field: str) -> object:
     """A card's value: 'string' (with '' for a quote), T/F, an integer, a real; None if empty."""
     field = field.strip()
     if field.startswith("'"):
-        chars, at = [], 1
-        while at < len(field):
-            if field[at] == "'":
-                if field[at + 1:at + 2] == "'":
-                    chars.append("'")
-                    at += 2
-                    continue
-                break
-            chars.append(field[at])
-            at += 1
-        return "".join(chars).rstrip()
+        quoted = _QUOTED.match(field)
+        return (quoted.group(1) if quoted else field[1:]).replace("''", "'").rstrip()
     token = field.split("/", 1)[0].strip()
     if token in ("T", "F"):
         return token == "T"
@@ -192,16 +190,16 @@ def _data_bytes(hdu: Hdu) -> int:
     """BITPIX/8 x GCOUNT x (PCOUNT + NAXIS1 x ... x NAXISn) (Standard 4.0, eq. 2); random groups skip NAXIS1."""
     bitpix, naxis = hdu.int_card("BITPIX"), hdu.int_card("NAXIS")
     if bitpix not in (8, 16, 32, 64, -32, -64):
-        raise FitsLayoutError(f"HDU {hdu.index} ({hdu.name}) has BITPIX = {hdu.cards.get('BITPIX')!r}, "
+        raise FitsLayoutError(f"HDU {hdu.index} ({hdu.name}) has BITPIX = {hdu.card('BITPIX')!r}, "
                               "not one of 8, 16, 32, 64, -32, -64")
     if not 0 <= naxis <= 999:
-        raise FitsLayoutError(f"HDU {hdu.index} ({hdu.name}) has NAXIS = {hdu.cards.get('NAXIS')!r}")
+        raise FitsLayoutError(f"HDU {hdu.index} ({hdu.name}) has NAXIS = {hdu.card('NAXIS')!r}")
     if naxis == 0:
         return 0
     axes = [hdu.int_card(f"NAXIS{n}", -1) for n in range(1, naxis + 1)]
     if any(a < 0 for a in axes):
         raise FitsLayoutError(f"HDU {hdu.index} ({hdu.name}) lacks a valid NAXISn card for each of its {naxis} axes")
-    random_groups = hdu.index == 0 and hdu.cards.get("GROUPS") is True and axes[0] == 0
+    random_groups = hdu.index == 0 and hdu.card("GROUPS") is True and axes[0] == 0
     elements = math.prod(axes[1:] if random_groups else axes)
     return abs(bitpix) // 8 * hdu.int_card("GCOUNT", 1) * (hdu.int_card("PCOUNT") + elements)
 

@@ -224,7 +224,7 @@ def _checksum_failures(fh, hdus: list[Hdu]) -> tuple[bool, list[str]]:
         present = True
         label = f"HDU {hdu.index} ({hdu.name})"
         data_sum = _data_sum(fh, hdu)
-        datasum = str(hdu.cards.get("DATASUM")).strip()
+        datasum = str(hdu.card("DATASUM")).strip()
         if has_datasum and datasum != str(data_sum):
             failures.append(f"DATASUM of {label} says {datasum}, the data sums to {data_sum}")
         if has_checksum and fold(hdu.header_sum + data_sum) != 0xFFFFFFFF:

@@ -64,12 +64,14 @@ def test_card_values_are_typed():
     header["LOGIC"] = False
     header["INT"] = -42
     header["REAL"] = 1.5e-3
+    header["SLASH"] = "a / b", "a comment after the string"
     header["EXTNAME"] = "lightcurve"
     data = io.BytesIO()
     fits.PrimaryHDU(header=header).writeto(data)
     hdu = layout_of(data.getvalue())[0]
-    assert {k: hdu.cards[k] for k in ("STR", "LOGIC", "INT", "REAL")} == \
-        {"STR": "it's here", "LOGIC": False, "INT": -42, "REAL": 1.5e-3}
+    assert {k: hdu.card(k) for k in ("STR", "SLASH", "LOGIC", "INT", "REAL")} == \
+        {"STR": "it's here", "SLASH": "a / b", "LOGIC": False, "INT": -42, "REAL": 1.5e-3}
+    assert hdu.card("MISSING", 7) == 7
     assert hdu.name == "LIGHTCURVE"
 
 
@@ -77,7 +79,7 @@ def test_d_exponent_reals_parse():
     card = "REAL    =              1.25D+02 / a Fortran real".ljust(80)
     block = ("SIMPLE  =                    T".ljust(80) + "BITPIX  =                    8".ljust(80)
              + "NAXIS   =                    0".ljust(80) + card + "END".ljust(80)).ljust(2880)
-    assert layout_of(block.encode())[0].cards["REAL"] == 125.0
+    assert layout_of(block.encode())[0].card("REAL") == 125.0
 
 
 def fits_bytes() -> bytes:
@@ -115,5 +117,5 @@ def test_ones_complement_sum_matches_astropy_datasum():
     raw = data.getvalue()
     layout = layout_of(raw)[1]
     datasum = fold(ones_complement_sum(raw[layout.data_start:layout.data_start + layout.data_span]))
-    assert str(datasum) == layout.cards["DATASUM"]
+    assert str(datasum) == layout.card("DATASUM")
     assert fold(layout.header_sum + datasum) == 0xFFFFFFFF
