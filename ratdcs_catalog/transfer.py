@@ -283,8 +283,9 @@ class Fetcher:
             if failed.restart:
                 _discard(temp)
         except Exception as exc:  # urllib3 and the socket raise many types; each is named by _classify
-            attempt.outcome = "retry"
             attempt.error_kind, attempt.error = _classify(exc, attempt.received)
+            # An untrusted certificate stays untrusted: asking again would only repeat it.
+            attempt.outcome = "failed" if attempt.error_kind == "tls_untrusted" else "retry"
         return attempt
 
     def _get(self, url: str, temp: Path, offset: int, want: tuple[str, ...], attempt: _Attempt,
@@ -543,6 +544,9 @@ def _classify(exc: Exception, received: int) -> tuple[str, str]:
         return "timeout", f"no answer within the timeout ({text})"
     if "incompleteread" in lowered or "incomplete" in lowered:
         return "short_body", f"the body ended early after {received} bytes ({text}); partial file kept"
+    if "certificate_verify_failed" in lowered:
+        return "tls_untrusted", (f"the server's TLS certificate is not trusted ({text}); TLS verification stays "
+                                 "on - if your site uses its own CA, point REQUESTS_CA_BUNDLE at its bundle")
     if "reset" in lowered or "aborted" in lowered or "broken pipe" in lowered:
         return "connection_reset", f"connection reset after {received} bytes ({text}); partial file kept"
     if isinstance(exc, (exceptions.NewConnectionError, exceptions.ProtocolError, exceptions.SSLError,

@@ -62,3 +62,41 @@ def test_the_token_cookie_is_for_the_named_hosts_only():
     assert client.sends_cookie_to("MAST.stsci.edu")
     assert not client.sends_cookie_to("stpubdata.s3.amazonaws.com")
     assert not FileClient(mast_hosts=("mast.stsci.edu",)).sends_cookie_to("mast.stsci.edu")
+
+
+@pytest.fixture
+def tls_stub(stub_server, tmp_path):
+    """The stub server behind TLS with a self-signed certificate for 127.0.0.1 (openssl CLI)."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
+                    "-out", str(cert)], check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    stub_server.server.socket = context.wrap_socket(stub_server.server.socket, server_side=True)
+    stub_server.routes["/f.fits"] = (200, {}, b"SIMPLE")
+    return f"https://127.0.0.1:{stub_server.port}/f.fits", cert
+
+
+def test_an_unknown_certificate_is_refused_and_a_configured_bundle_is_trusted(tls_stub, stub_server, monkeypatch,
+                                                                              no_proxies, tmp_path):
+    from ratdcs_catalog.transfer import Fetcher, HostGates, TransferOptions
+
+    url, cert = tls_stub
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    refused = Fetcher(FileClient(), HostGates(1), TransferOptions(max_retries=3)).fetch(url, tmp_path / "a.part")
+    assert (refused.outcome, refused.error_kind, len(refused.records)) == ("failed", "tls_untrusted", 1)
+    assert "CERTIFICATE_VERIFY_FAILED" in refused.error and "REQUESTS_CA_BUNDLE" in refused.error
+    assert [p for _, p, _ in stub_server.seen] == []  # the handshake failed: no request was sent
+    assert not (tmp_path / "a.part").exists() or (tmp_path / "a.part").stat().st_size == 0
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))  # a site's own CA, as a user would configure it
+    trusted = Fetcher(FileClient(), HostGates(1), TransferOptions(max_retries=0)).fetch(url, tmp_path / "b.part")
+    assert trusted.outcome == "done" and (tmp_path / "b.part").read_bytes() == b"SIMPLE"
