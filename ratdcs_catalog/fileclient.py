@@ -6,9 +6,11 @@ about 1 ms of Python per file, which is most of what a 4 KB file costs and, unde
 what kept four workers from going faster than one. What requests gave us is kept here, read
 once per client:
 
-- TLS is verified against ``REQUESTS_CA_BUNDLE``, ``SSL_CERT_FILE`` or certifi's bundle
-  (requests' own order), never turned off.
-- Proxies come from the usual environment variables (``https_proxy``, ``no_proxy``...).
+- TLS is verified against ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, ``SSL_CERT_FILE`` or
+  certifi's bundle (requests' own order; a directory of certificates works too), never turned off.
+- Proxies come from the usual environment variables (``https_proxy``, ``no_proxy``...), written
+  as requests accepted them: ``host:port`` means ``http://host:port``, and ``user:pass@`` in the
+  address becomes a ``Proxy-Authorization`` header.
 - Redirects are followed here (at most ``max_redirects``), so each hop is a new decision
   about the cookie: the MAST token goes only to the MAST hosts named, as the ``mast_token``
   cookie, and a redirect to a public cloud copy does not carry it. The token is never logged.
@@ -45,7 +47,7 @@ class FileClient:
         self.max_redirects = max_redirects
         self._mast_hosts = frozenset(h.lower() for h in mast_hosts)
         self._cookie = f"mast_token={mast_token}" if mast_token else None
-        self._tls = dict(cert_reqs="CERT_REQUIRED", ca_certs=_ca_bundle())
+        self._tls = _tls_settings(_ca_bundle())
         self._pool_size = pool_size
         self._direct = urllib3.PoolManager(num_pools=16, maxsize=pool_size, retries=False, **self._tls)
         self._proxies = urllib.request.getproxies_environment()  # read once, not per request
@@ -100,11 +102,35 @@ class FileClient:
                 manager = self._direct
             else:
                 if proxy not in self._proxy_managers:
-                    self._proxy_managers[proxy] = urllib3.ProxyManager(proxy, maxsize=self._pool_size, retries=False,
-                                                                       **self._tls)
+                    address, proxy_headers = _proxy_address(proxy)
+                    self._proxy_managers[proxy] = urllib3.ProxyManager(
+                        address, proxy_headers=proxy_headers, maxsize=self._pool_size, retries=False, **self._tls)
                 manager = self._proxy_managers[proxy]
             self._route_cache[key] = manager
         return manager
+
+
+def _tls_settings(ca: str) -> dict:
+    """Verified TLS against ``ca``: a bundle file, or a directory of hashed certificates."""
+    where = {"ca_cert_dir": ca} if os.path.isdir(ca) else {"ca_certs": ca}
+    return {"cert_reqs": "CERT_REQUIRED", **where}
+
+
+def _proxy_address(proxy: str) -> tuple[str, dict[str, str] | None]:
+    """(address without credentials, headers carrying them) from a *_proxy value."""
+    import urllib3
+    from urllib.parse import unquote
+
+    if "://" not in proxy:
+        proxy = f"http://{proxy}"  # requests' reading of "proxy.example:3128"
+    parts = urlsplit(proxy)
+    if parts.username is None:
+        return proxy, None
+    credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address keeps its brackets
+    address = f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
+    return address, urllib3.make_headers(proxy_basic_auth=credentials)
 
 
 def _ca_bundle() -> str:

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import re
-import sys
 from typing import BinaryIO
 
 __all__ = ["BLOCK", "Column", "FitsLayoutError", "Hdu", "read_layout"]
@@ -105,11 +103,13 @@ def read_layout(fh: BinaryIO, file_size: int) -> list[Hdu]:
 
     A file that ends inside a header or a data unit is truncated; bytes after the last HDU that
     do not start another extension are damage (a resumed download that appended a body does
-    exactly that).
+    exactly that), unless they are all zeros: padding some writers leave, which astropy accepts.
     """
     hdus: list[Hdu] = []
     position = 0
     while position < file_size:
+        if hdus and _only_zeros(fh, position, file_size):
+            break
         hdu = _read_hdu(fh, len(hdus), position, file_size)
         end = hdu.data_start + hdu.data_span
         if end > file_size:
@@ -122,6 +122,15 @@ def read_layout(fh: BinaryIO, file_size: int) -> list[Hdu]:
     return hdus
 
 
+def _only_zeros(fh: BinaryIO, start: int, file_size: int) -> bool:
+    fh.seek(start)
+    while block := fh.read(min(1 << 20, file_size - start)):
+        if block.count(0) != len(block):
+            return False
+        start += len(block)
+    return True
+
+
 def _read_hdu(fh: BinaryIO, index: int, start: int, file_size: int) -> Hdu:
     fh.seek(start)
     cards: dict[str, str] = {}
@@ -129,6 +138,8 @@ def _read_hdu(fh: BinaryIO, index: int, start: int, file_size: int) -> Hdu:
     while True:
         block = fh.read(BLOCK)
         if len(block) < BLOCK:
+            if not blocks and not index:  # a short error body or other small non-FITS file
+                _check_first_card(block, index, start)
             if index and not blocks and not block.startswith(b"XTENSION"):
                 raise FitsLayoutError(f"{file_size - start} bytes after the last HDU (at byte {start}) "
                                       "are not a FITS extension")
@@ -201,7 +212,11 @@ def _data_bytes(hdu: Hdu) -> int:
         raise FitsLayoutError(f"HDU {hdu.index} ({hdu.name}) lacks a valid NAXISn card for each of its {naxis} axes")
     random_groups = hdu.index == 0 and hdu.card("GROUPS") is True and axes[0] == 0
     elements = math.prod(axes[1:] if random_groups else axes)
-    return abs(bitpix) // 8 * hdu.int_card("GCOUNT", 1) * (hdu.int_card("PCOUNT") + elements)
+    gcount, pcount = hdu.int_card("GCOUNT", 1), hdu.int_card("PCOUNT")
+    if gcount < 0 or pcount < 0:  # a negative size would walk the reader backwards, forever
+        raise FitsLayoutError(f"HDU {hdu.index} ({hdu.name}) has GCOUNT = {gcount}, PCOUNT = {pcount}; "
+                              "neither may be negative")
+    return abs(bitpix) // 8 * gcount * (pcount + elements)
 
 
 def _padded(nbytes: int) -> int:
@@ -222,11 +237,6 @@ def fold(total: int) -> int:
 
 def ones_complement_sum(data) -> int:
     """The sum of ``data`` as big-endian 32-bit words, carries not yet folded (len(data) % 4 == 0)."""
-    if "numpy" not in sys.modules:
-        # numpy's OpenBLAS starts a thread per core that spins while idle: 5% of a sync's CPU,
-        # taken from the downloads on a small machine. Sums need no BLAS; one thread is enough
-        # (only when ratdcs is the first to import numpy; a user's own setting is kept).
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import numpy as np
 
     return int(np.frombuffer(data, dtype=">u4").sum(dtype=np.uint64))

@@ -813,8 +813,10 @@ def _part_lock(temp: Path):
         try:
             fd = os.open(temp, os.O_RDWR | os.O_CREAT, 0o644)
         except FileNotFoundError:
+            # The directory is made only when missing; a second failure (a dangling symlink
+            # named like the .part) is raised, not retried forever.
             temp.parent.mkdir(parents=True, exist_ok=True)
-            continue
+            fd = os.open(temp, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -257,7 +257,7 @@ def _nan_fraction(fh, table: Hdu | None) -> float | None:
         return None
     flux = next((c for c in table.columns or () if c.name == LC_FLUX_COLUMN), None)
     row_bytes, rows = table.int_card("NAXIS1"), table.int_card("NAXIS2")
-    if flux is None or not rows or not row_bytes:
+    if flux is None or not rows or not row_bytes or not flux.repeat:
         return None
     if flux.code not in _FLOAT_CODES:
         return 0.0  # integers cannot be NaN

@@ -30,6 +30,21 @@ def test_proxy_from_the_environment_carries_requests_to_other_hosts(stub_server,
     client.close()
 
 
+def test_proxy_written_without_scheme_and_with_credentials_works_as_with_requests(stub_server, monkeypatch,
+                                                                                   no_proxies):
+    import base64
+
+    monkeypatch.setenv("http_proxy", f"astro:p%40ss@127.0.0.1:{stub_server.port}")
+    stub_server.routes["http://archive.example/f.fits"] = (200, {}, b"via the proxy")
+    client = FileClient()
+    assert read(client.get("http://archive.example/f.fits", headers={}, timeout=5)) == b"via the proxy"
+    (_, path, headers), = stub_server.seen
+    assert path == "http://archive.example/f.fits"
+    sent = {name.lower(): value for name, value in headers.items()}  # header names are case-blind
+    assert sent["proxy-authorization"] == "Basic " + base64.b64encode(b"astro:p@ss").decode()
+    client.close()
+
+
 def test_relative_redirects_are_followed_and_loops_are_cut(stub_server, no_proxies):
     stub_server.routes["/old.fits"] = (301, {"Location": "/new.fits"}, b"")
     stub_server.routes["/new.fits"] = (200, {}, b"SIMPLE")
@@ -100,3 +115,15 @@ def test_an_unknown_certificate_is_refused_and_a_configured_bundle_is_trusted(tl
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))  # a site's own CA, as a user would configure it
     trusted = Fetcher(FileClient(), HostGates(1), TransferOptions(max_retries=0)).fetch(url, tmp_path / "b.part")
     assert trusted.outcome == "done" and (tmp_path / "b.part").read_bytes() == b"SIMPLE"
+
+    # A directory of hashed certificates (as c_rehash leaves it) is accepted too, as by requests.
+    import subprocess
+
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    subject_hash = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", str(cert)], check=True,
+                                  capture_output=True, text=True).stdout.strip()
+    (certs / f"{subject_hash}.0").symlink_to(cert)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certs))
+    from_dir = Fetcher(FileClient(), HostGates(1), TransferOptions(max_retries=0)).fetch(url, tmp_path / "c.part")
+    assert from_dir.outcome == "done" and (tmp_path / "c.part").read_bytes() == b"SIMPLE"

@@ -92,7 +92,10 @@ def fits_bytes() -> bytes:
     (lambda b: b[:-1], "truncated: HDU 1 (SCI) needs 8640 bytes, the file has 8639"),
     (lambda b: b[:4000], "truncated inside the header of HDU 1, at byte 2880"),
     (lambda b: b + b, "bytes after the last HDU (at byte 8640) are not a FITS extension"),
-    (lambda b: b + b"\0" * 100, "100 bytes after the last HDU (at byte 8640) are not a FITS extension"),
+    (lambda b: b + b"garbage", "7 bytes after the last HDU (at byte 8640) are not a FITS extension"),
+    (lambda b: b"\x1f\x8b gzip, not FITS", "does not start with SIMPLE"),
+    (lambda b: b.replace(b"PCOUNT  =                    0", b"PCOUNT  =                -2880"),
+     "has GCOUNT = 1, PCOUNT = -2880; neither may be negative"),
     (lambda b: b"<!DOCTYPE html>" + b[15:], "does not start with SIMPLE"),
     (lambda b: b"", "the file is empty"),
     (lambda b: b.replace(b"BITPIX  =                  -32", b"BITPIX  =                   12", 2),
@@ -119,3 +122,11 @@ def test_ones_complement_sum_matches_astropy_datasum():
     datasum = fold(ones_complement_sum(raw[layout.data_start:layout.data_start + layout.data_span]))
     assert str(datasum) == layout.card("DATASUM")
     assert fold(layout.header_sum + datasum) == 0xFFFFFFFF
+
+
+def test_zero_padding_after_the_last_hdu_is_accepted_as_astropy_does(tmp_path):
+    path = tmp_path / "padded.fits"
+    path.write_bytes(fits_bytes() + b"\0" * 2880 + b"\0" * 100)
+    assert [h.name for h in layout_of(path.read_bytes())] == ["PRIMARY", "SCI"]
+    with fits.open(path) as hdul:
+        assert [h.name for h in hdul] == ["PRIMARY", "SCI"]

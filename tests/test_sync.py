@@ -649,3 +649,14 @@ def test_a_really_full_disk_with_the_manifest_on_it_stops_cleanly(sync_env, smal
     assert last.exit_code == 0, last.failures
     assert_all_verified(sync_env, sync_env.rows())
     assert sorted(sync_env.files_on_disk()) == sorted(sync_env.rows())
+
+
+def test_a_dangling_symlink_in_place_of_the_part_file_raises_instead_of_spinning(tmp_path):
+    temp = tmp_path / "temp" / "ztf" / "f.fits.part"
+    temp.parent.mkdir(parents=True)
+    temp.symlink_to(tmp_path / "gone" / "elsewhere.part")
+    started = time.monotonic()
+    with pytest.raises(FileNotFoundError):
+        with sync_module._part_lock(temp):
+            pass
+    assert time.monotonic() - started < 1

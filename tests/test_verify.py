@@ -202,3 +202,15 @@ def test_verification_is_thread_safe(tmp_path):
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         verdicts = list(pool.map(lambda p: verify_file(p, product_kind="lc_long").ok, [good, bad] * 20))
     assert verdicts == [True, False] * 20
+
+
+def test_an_empty_flux_column_has_no_nan_fraction(tmp_path):
+    # TFORM '0E' is legal FITS (a column with no elements); the share of NaN in it is undefined.
+    cols = [fits.Column(name=n, format="E", array=np.zeros(3, np.float32))
+            for n in ("TIME", "SAP_FLUX", "SAP_FLUX_ERR", "PDCSAP_FLUX_ERR", "SAP_QUALITY")]
+    cols.insert(3, fits.Column(name="PDCSAP_FLUX", format="0E"))
+    path = tmp_path / "empty-flux.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols, name="LIGHTCURVE", nrows=3)]).writeto(
+        path, checksum=True)
+    result = verify_file(path, product_kind="lc_long", max_nan_fraction=0.5)
+    assert (result.ok, result.level, result.nan_fraction) == (True, "fits_checksum", None)
