@@ -13,7 +13,8 @@ once per client:
   address becomes a ``Proxy-Authorization`` header.
 - Redirects are followed here (at most ``max_redirects``), so each hop is a new decision
   about the cookie: the MAST token goes only to the MAST hosts named, as the ``mast_token``
-  cookie, and a redirect to a public cloud copy does not carry it. The token is never logged.
+  cookie, and only over https (or to this machine); a redirect to a public cloud copy does
+  not carry it. The token is never logged.
 
 Catalog queries (``sources/``) keep requests: a handful of requests per plan, where its
 conveniences cost nothing that matters.
@@ -27,10 +28,16 @@ import urllib.request
 from typing import Mapping
 from urllib.parse import urljoin, urlsplit
 
-__all__ = ["FileClient", "TooManyRedirects", "USER_AGENT"]
+__all__ = ["FileClient", "TooManyRedirects", "USER_AGENT", "may_carry_token"]
 
 USER_AGENT = "ratdcs (catalog-first archive downloads)"
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def may_carry_token(scheme: str, host: str) -> bool:
+    """A secret may go over https, or in plain http to this machine only (the sandbox archive)."""
+    return scheme == "https" or host.lower() in LOOPBACK_HOSTS
 
 
 class TooManyRedirects(Exception):
@@ -55,9 +62,10 @@ class FileClient:
         self._route_cache: dict[tuple[str, str], object] = {}
         self._lock = threading.Lock()
 
-    def sends_cookie_to(self, host: str) -> bool:
-        """Whether the MAST token cookie goes with a request to ``host``."""
-        return self._cookie is not None and host.lower() in self._mast_hosts
+    def sends_cookie_to(self, host: str, scheme: str = "https") -> bool:
+        """Whether the MAST token cookie goes with a request to ``host``: a MAST host, over
+        https (plain http only to this machine, where the sandbox archive runs)."""
+        return self._cookie is not None and host.lower() in self._mast_hosts and may_carry_token(scheme, host)
 
     def get(self, url: str, *, headers: Mapping[str, str], timeout: float):
         """The final response of ``url`` after redirects, body not yet read (``preload_content=False``).
@@ -71,7 +79,7 @@ class FileClient:
             parts = urlsplit(url)
             host = (parts.hostname or "").lower()
             sent = {"User-Agent": USER_AGENT, **headers}
-            if self.sends_cookie_to(host):
+            if self.sends_cookie_to(host, parts.scheme):
                 sent["Cookie"] = self._cookie
             response = self._manager_for(parts.scheme, host).request(
                 "GET", url, headers=sent, timeout=timeouts, preload_content=False, redirect=False, retries=False)

@@ -77,6 +77,9 @@ def test_the_token_cookie_is_for_the_named_hosts_only():
     assert client.sends_cookie_to("MAST.stsci.edu")
     assert not client.sends_cookie_to("stpubdata.s3.amazonaws.com")
     assert not FileClient(mast_hosts=("mast.stsci.edu",)).sends_cookie_to("mast.stsci.edu")
+    # Never in clear text over the network; plain http only to this machine (the sandbox).
+    assert not client.sends_cookie_to("mast.stsci.edu", "http")
+    assert FileClient(mast_hosts=("127.0.0.1",), mast_token="t0k").sends_cookie_to("127.0.0.1", "http")
 
 
 @pytest.fixture

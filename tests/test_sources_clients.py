@@ -138,3 +138,22 @@ def test_plan_reads_the_mast_token_from_dotenv_for_mast_only(tmp_path, monkeypat
     http = CatalogHTTP.from_config(config)
     assert http.token == ("mast.example", "from-dotenv-token")
     assert "from-dotenv-token" not in repr(dict(config))  # a secret, not a setting
+
+
+def test_mast_token_does_not_follow_a_redirect_to_another_host():
+    http = CatalogHTTP(timeout=5, max_retries=0, rate_limit_delay=0, token=("mast.example", "s3cret-token"))
+    with responses.RequestsMock() as mock:
+        mock.get("https://mast.example/api/v0.1/Download/bundle", status=302,
+                 headers={"Location": "https://cloud.example/bundle.tar"})
+        mock.get("https://cloud.example/bundle.tar", body=b"tar")
+        http.request("GET", "https://mast.example/api/v0.1/Download/bundle", what="a bundle")
+        assert mock.calls[0].request.headers["Cookie"] == "mast_token=s3cret-token"
+        assert "Cookie" not in mock.calls[1].request.headers
+
+
+def test_mast_token_is_not_sent_in_clear_text_over_http():
+    http = CatalogHTTP(timeout=5, max_retries=0, rate_limit_delay=0, token=("mast.example", "s3cret-token"))
+    with responses.RequestsMock() as mock:
+        mock.get("http://mast.example/api/v0.1/invoke", body=b"{}")
+        http.request("GET", "http://mast.example/api/v0.1/invoke", what="a query")
+        assert "Cookie" not in mock.calls[0].request.headers

@@ -64,11 +64,11 @@ class CatalogHTTP:
 
     def request(self, method: str, url: str, *, what: str, **kwargs: Any) -> requests.Response:
         """Send one catalog request, retrying what is worth retrying; ``what`` names it in errors."""
+        headers = {**kwargs.pop("headers", {}), **self._token_header(url)}
         for attempt in range(self.max_retries + 1):
             self._pause_between_queries(url)
             try:
-                response = self.session.request(method, url, timeout=self.timeout,
-                                                cookies=self._cookies(url), **kwargs)
+                response = self.session.request(method, url, timeout=self.timeout, headers=headers, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 problem, retry_after = f"no answer ({type(exc).__name__})", None
             else:
@@ -95,10 +95,16 @@ class CatalogHTTP:
         self._last_query_at[host] = self.clock()
         self.requests_sent += 1
 
-    def _cookies(self, url: str) -> dict[str, str] | None:
-        if self.token and urlsplit(url).hostname == self.token[0]:
-            return {"mast_token": self.token[1]}
-        return None
+    def _token_header(self, url: str) -> dict[str, str]:
+        """The MAST token as a Cookie header, for the MAST host over https only. A header, not a
+        cookie passed to requests: requests drops the Cookie header on every redirect, while a
+        per-request cookie has no domain and would follow a redirect to any host."""
+        from ..fileclient import may_carry_token
+
+        parts = urlsplit(url)
+        if self.token and parts.hostname == self.token[0] and may_carry_token(parts.scheme, parts.hostname or ""):
+            return {"Cookie": f"mast_token={self.token[1]}"}
+        return {}
 
     def _backoff(self, attempt: int) -> float:
         import random
