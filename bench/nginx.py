@@ -18,7 +18,7 @@ from _util import log
 
 # command -> apt package; eatmydata (fsync made a no-op) is for the profile's ablation runs only.
 PACKAGES = {"nginx": "nginx", "aria2c": "aria2", "wget": "wget", "curl": "curl", "eatmydata": "eatmydata",
-            "/usr/bin/time": "time"}
+            "openssl": "openssl", "/usr/bin/time": "time"}
 
 CONFIG = """\
 worker_processes 2;

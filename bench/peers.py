@@ -17,12 +17,23 @@ What each tool does:
 - curl:    ``xargs -P4 -n K curl --remote-name-all`` with K = ceil(files / 4): four curl
            processes, each reusing its connection over a quarter of the list (``-n 1``, one
            process per file, is slower for the many-small-files sets; this is curl's best case).
+
+The same peers doing the part of ratdcs's work that a careful user of them would add:
+- aria2c+sha256: the list with ``checksum=sha-256=...`` under every URL (aria2c checks each
+           file when it completes and exits non-zero on a mismatch), then ``sync -f`` once.
+- wget+sha256: wget as above, then ``openssl dgst -sha256`` over the files (SHA-NI, the
+           fastest sha256 here; coreutils' sha256sum is 4x slower) compared with the expected
+           list, then ``sync -f`` once.
+Both still skip the FITS checks and flush once at the end instead of fsyncing each file before
+it is renamed, so they remain cheaper than ratdcs's verification; they show how much of the gap
+to the plain peers is the verification itself.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import shlex
 import shutil
 import sqlite3
 from pathlib import Path
@@ -30,8 +41,9 @@ from pathlib import Path
 from _util import Run, fresh_dir, log, ratdcs_cmd, ratdcs_env, settle, timed_run, tree_bytes
 from fileset import FileSet
 
-TOOLS = ("ratdcs", "aria2c", "wget", "curl")
-PEERS = TOOLS[1:]
+PLAIN_PEERS = ("aria2c", "wget", "curl")            # what the issue's speed targets name
+VERIFYING_PEERS = ("aria2c+sha256", "wget+sha256")  # the same peers, hashing and flushing too
+TOOLS = ("ratdcs", *PLAIN_PEERS, *VERIFYING_PEERS)
 
 
 @dataclasses.dataclass
@@ -48,6 +60,8 @@ class TransferRun:
 class Prepared:
     fileset: FileSet
     url_list: Path
+    aria2c_checksums: Path  # the URL list with a checksum=sha-256=... option under each URL
+    expected_sums: Path     # ``openssl dgst -sha256 -r`` output expected for the set, by name
     manifest: Path         # the planned manifest; each ratdcs run gets a copy
     import_rows_per_s: float
 
@@ -61,13 +75,17 @@ def prepare(fileset: FileSet, server, work: Path) -> Prepared:
     urls = [server.url(f"{name}/{f.name}") for f in fileset.files]
     url_list = work / f"{name}.list"
     url_list.write_text("\n".join(urls) + "\n")
+    aria2c_checksums = work / f"{name}.aria2c-sha256.list"
+    aria2c_checksums.write_text("".join(f"{u}\n  checksum=sha-256={f.sha256}\n" for u, f in zip(urls, fileset.files)))
+    expected_sums = work / f"{name}.sha256"
+    expected_sums.write_text("".join(f"{f.sha256} *{f.name}\n" for f in sorted(fileset.files, key=lambda f: f.name)))
     manifest = work / f"{name}.planned.sqlite"
     for stale in work.glob(f"{name}.planned.sqlite*"):
         stale.unlink()
     started = time.perf_counter()
     plan_manifest(manifest, fileset, urls)
     elapsed = time.perf_counter() - started
-    return Prepared(fileset, url_list, manifest, len(urls) / elapsed)
+    return Prepared(fileset, url_list, aria2c_checksums, expected_sums, manifest, len(urls) / elapsed)
 
 
 def plan_manifest(path: Path, fileset: FileSet, urls: list[str]) -> None:
@@ -119,15 +137,29 @@ def _command(tool: str, p: Prepared, out: Path):
         shutil.copyfile(p.manifest, db)
         return ratdcs_cmd(db, "sync", "--workers", "4"), ratdcs_env(out / "data"), None
     if tool == "aria2c":
-        return ["aria2c", "-q", "-j4", "-i", lst, "-d", str(out), "--allow-overwrite=true",
-                "--auto-file-renaming=false"], None, None
+        return _aria2c(lst, out), None, None
     if tool == "wget":
-        return ["wget", "-q", "-i", lst, "-P", str(out)], None, None
+        return _wget(lst, out), None, None
+    if tool == "aria2c+sha256":
+        return f"{shlex.join(_aria2c(str(p.aria2c_checksums), out))} && sync -f {shlex.quote(str(out))}", None, None
+    if tool == "wget+sha256":
+        # LC_ALL=C: the glob sorts by byte, as the expected list does.
+        return (f"export LC_ALL=C && {shlex.join(_wget(lst, out))} && cd {shlex.quote(str(out))} && "
+                f"openssl dgst -sha256 -r *.fits | cmp - {shlex.quote(str(p.expected_sums))} && sync -f ."), None, None
     if tool == "curl":
         per_process = math.ceil(len(p.fileset.files) / 4)
         return (f"xargs -P4 -n {per_process} curl -sS --fail --remote-name-all --output-dir {out}",
                 None, lst)
     raise ValueError(tool)
+
+
+def _aria2c(url_list: str, out: Path) -> list[str]:
+    return ["aria2c", "-q", "-j4", "-i", url_list, "-d", str(out), "--allow-overwrite=true",
+            "--auto-file-renaming=false"]
+
+
+def _wget(url_list: str, out: Path) -> list[str]:
+    return ["wget", "-q", "-i", url_list, "-P", str(out)]
 
 
 def _check(tool: str, p: Prepared, out: Path, run: Run) -> tuple[bool, str]:

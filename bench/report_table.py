@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from _util import MB, median
+from peers import PLAIN_PEERS, VERIFYING_PEERS
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -56,9 +57,15 @@ def transfer_summary(results: dict) -> list[dict]:
                      "of_fsync_files": (info["files"] / wall / limits["fsync_files_per_s"]
                                         if limits and info["file_bytes"] < 1 << 20 else None)})
     for row in rows:
-        peers = [r["wall_s"] for r in rows if r["set"] == row["set"] and r["tool"] != "ratdcs" and r["ok"] == r["runs"]]
-        row["vs_best_peer"] = row["wall_s"] / min(peers) if peers else None
+        row["vs_best_peer"] = _ratio_to_best(row, rows, PLAIN_PEERS)
+        row["vs_best_verifying_peer"] = _ratio_to_best(row, rows, VERIFYING_PEERS)
     return rows
+
+
+def _ratio_to_best(row: dict, rows: list[dict], tools: tuple[str, ...]) -> float | None:
+    """``row``'s median wall over the fastest of ``tools`` on the same set (runs that all succeeded)."""
+    walls = [r["wall_s"] for r in rows if r["set"] == row["set"] and r["tool"] in tools and r["ok"] == r["runs"]]
+    return row["wall_s"] / min(walls) if walls else None
 
 
 def render_transfer(results: dict) -> str:
@@ -67,10 +74,11 @@ def render_transfer(results: dict) -> str:
     for r in rows:
         out.append([r["label"], r["tool"], r["wall_s"], r["mb_s"], r["files_s"], r["rss_mb"], r["cpu_s"],
                     f"{r['vs_best_peer']:.2f}x" if r["vs_best_peer"] else "-",
+                    f"{r['vs_best_verifying_peer']:.2f}x" if r["vs_best_verifying_peer"] else "-",
                     r["of_loopback"], r["of_sha256"], r["of_disk"], r["of_fsync_files"],
                     f"{r['ok']}/{r['runs']}"])
     return table(["set", "tool", "median wall s", "MB/s", "files/s", "peak RSS MB", "CPU s (user+sys)", "vs best peer",
-                  "of loopback", "of sha256", "of disk+fsync", "of fsync'd files/s", "runs ok"], out)
+                  "vs best peer + sha256", "of loopback", "of sha256", "of disk+fsync", "of fsync'd files/s", "runs ok"], out)
 
 
 def render_limits(results: dict) -> str:
@@ -87,7 +95,7 @@ def render_verify(results: dict) -> str:
     walls = {(r["set"], r["tool"]): r["wall_s"] for r in transfer_summary(results)} if "peers" in results else {}
     rows = []
     for name, v in results["verify"].items():
-        best_peer = min((w for (s, t), w in walls.items() if s == name and t != "ratdcs"), default=None)
+        best_peer = min((w for (s, t), w in walls.items() if s == name and t in PLAIN_PEERS), default=None)
         rows.append([results["sets"][name]["label"], v["sha256_s"], v["fits_s"], v["fits_ms_per_file"],
                      walls.get((name, "ratdcs")), best_peer, v["not_fits_checksum_level"]])
     return table(["set", "sha256 CPU s (1 thread)", "FITS verify CPU s (1 thread)", "FITS verify ms/file",
@@ -212,7 +220,8 @@ def render(results: dict) -> str:
             f"({k}) {v['label']} = {v['files']:,} FITS files of {v['file_bytes']:,} bytes, {v['bytes'] / MB:,.1f} MB"
             for k, v in results["sets"].items())]
     sections = (("limits", "Machine limits (median of 3 each)", lambda: render_limits(results)),
-                ("peers", "Transfer: ratdcs sync --workers 4 vs peers (medians; ratio = median wall / best peer's)",
+                ("peers", "Transfer: ratdcs sync --workers 4 vs peers (medians; ratio = median wall / best peer's; "
+                          "peer + sha256 = aria2c or wget that also checks each file's sha256 and flushes to disk)",
                  lambda: render_transfer(results)),
                 ("profile", "Profile of ratdcs sync where it is > 10% behind the best peer (py-spy, all threads)",
                  lambda: render_profile(results)),
