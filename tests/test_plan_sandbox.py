@@ -108,13 +108,21 @@ def test_plan_tess_dispositions_sectors_and_fast_cadence(sandbox, sandbox_config
     assert run(sandbox_config, "plan", "tess", "--n", "5", "--disposition", "FP").exit_code == 0
     hosts = sandbox.universe.toi_hosts(["FP"])[:5]
     assert sorted(int(t["target_id"]) for t in rows(sandbox_config, "SELECT * FROM targets")) == sorted(hosts)
-    sector = sandbox.universe.tess_sectors(hosts[0])[0]
-    assert run(sandbox_config, "plan", "tess", "--n", "5", "--disposition", "FP", "--sector", str(sector),
-               "--cadence", "20s").exit_code == 0
+    # 20-s light curves ("-a_fast-lc.fits") exist for a few stars from sector 27 on: plan up to the first
+    # host that has them, once for every sector and once for one of its fast sectors.
+    ordered = sandbox.universe.toi_hosts()
+    n = next(i for i, tid in enumerate(ordered) if sandbox.universe.tess_fast_sectors(tid)) + 1
+    fast_products = [p for t in ordered[:n] for p in sandbox.universe.tess_products(t, cadence="20s")]
+    assert run(sandbox_config, "plan", "tess", "--n", str(n), "--cadence", "20s").exit_code == 0
     fast = [r for r in planned_files(sandbox_config, "tess").values() if r["product_kind"] == "lc_fast"]
-    expected = {p.filename for t in hosts for p in sandbox.universe.tess_products(t, cadence="20s")
-                if f"-s{sector:04d}-" in p.filename}
-    assert {r["rel_path"].rsplit("/", 1)[1] for r in fast} == expected
+    assert sorted(r["rel_path"] for r in fast) == sorted(f"tess/fits/{p.filename}" for p in fast_products)
+    assert all(r["rel_path"].endswith("-a_fast-lc.fits") for r in fast) and fast
+
+    sector = sandbox.universe.tess_fast_sectors(ordered[n - 1])[-1]
+    result = json.loads(run(sandbox_config, "plan", "tess", "--n", str(n), "--cadence", "20s", "--sector", str(sector),
+                            "--json").output)
+    expected = [p for p in fast_products if f"-s{sector:04d}-" in p.filename]
+    assert expected and result["total"]["unchanged"] == len(expected) and result["total"]["new"] == 0
 
 
 def test_plan_ztf_month_after_month_appends_only_new_rows(sandbox, sandbox_config):
