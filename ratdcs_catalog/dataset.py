@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence, TextIO
 
 from .errors import DataDirError, UnsafeProductError, UsageError
-from .paths import destination
+from .paths import check_relative_path, check_url, destination
 
 __all__ = [
     "EXPORT_COLUMNS",
@@ -231,6 +231,12 @@ def _find_moved_data(candidate: Path, rel_path: str, data_dir: Path) -> Path | N
 
 # ---- export ---------------------------------------------------------------------------------
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[TextIO]:
     """Write a text file via a temporary file in the same directory, renamed into place on success;
@@ -239,6 +245,8 @@ def atomic_output(path: str | os.PathLike) -> Iterator[TextIO]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        # mkstemp makes the file 0600; an export is an ordinary file, made as the umask says.
+        os.fchmod(fd, 0o666 & ~_current_umask())
     except OSError as exc:
         raise DataDirError(f"cannot write {path}: {exc.strerror or exc}",
                            hint="choose a writable place with --output") from None
@@ -391,15 +399,18 @@ _URL_HEADERS = {
 
 
 def _url_entry(fmt: str, r: dict, root: Path | None) -> str:
+    # Checked again here, not only when planned: each line of these files is an instruction to
+    # another tool, and a manifest may come from an older ratdcs or be edited by hand.
+    url, rel_path = check_url(r["url"]), check_relative_path(r["rel_path"])
     if fmt == "list":
-        return r["url"] + "\n"
+        return url + "\n"
     if fmt == "curl":
-        target = (root / r["rel_path"]) if root else Path(r["rel_path"])
-        return f'url = "{_curl_quote(r["url"])}"\noutput = "{_curl_quote(str(target))}"\n'
-    lines = [r["url"]]
+        target = (root / rel_path) if root else Path(rel_path)
+        return f'url = "{_curl_quote(url)}"\noutput = "{_curl_quote(str(target))}"\n'
+    lines = [url]
     if root:
         lines.append(f"  dir={root}")
-    lines.append(f"  out={r['rel_path']}")
+    lines.append(f"  out={rel_path}")
     checksum = _aria2_checksum(r["expected_checksum"]) or (
         f"sha-256={r['observed_sha256']}" if r["observed_sha256"] else None)
     if checksum:

@@ -7,6 +7,7 @@ Archives hand us file names and URLs; a hostile or broken answer could name ``..
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
@@ -18,26 +19,42 @@ __all__ = ["check_relative_path", "check_url", "destination", "ensure_data_dir",
 # Directories ratdcs keeps under the data directory for its own bookkeeping.
 TEMP_DIR = "temp"
 QUARANTINE_DIR = "quarantine"
+# The longest file name most file systems take (NAME_MAX), in bytes of its UTF-8 encoding.
+NAME_MAX_BYTES = 255
+# Control characters (C0, DEL, C1) and the Unicode line separators: a name holding one would break
+# every line-based file it is written to (the log, `export urls` input for aria2c and curl) and
+# could smuggle extra options into them.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def safe_filename(name: str) -> str:
     """An archive-provided file name, refused unless it is one plain path component."""
-    if not isinstance(name, str) or not name or "\x00" in name or "/" in name or "\\" in name \
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name \
             or name in (".", "..") or name.startswith("."):
         raise UnsafeProductError(f"refused archive file name {name!r}: not a plain file name")
+    _check_characters(name, "archive file name")
     return name
 
 
 def check_relative_path(rel_path: str) -> str:
     """A destination relative to the data directory: forward slashes, no '..', not absolute."""
-    if not isinstance(rel_path, str) or not rel_path or "\x00" in rel_path or "\\" in rel_path:
-        raise UnsafeProductError(f"refused destination {rel_path!r}: empty, NUL byte or backslash")
+    if not isinstance(rel_path, str) or not rel_path or "\\" in rel_path:
+        raise UnsafeProductError(f"refused destination {rel_path!r}: empty or a backslash")
+    _check_characters(rel_path, "destination")
     pure = PurePosixPath(rel_path)
     if pure.is_absolute() or any(part in ("..", ".", "") for part in rel_path.split("/")):
         raise UnsafeProductError(f"refused destination {rel_path!r}: it would escape the data directory")
     if pure.parts[0] in (TEMP_DIR, QUARANTINE_DIR):
         raise UnsafeProductError(f"refused destination {rel_path!r}: {pure.parts[0]}/ is ratdcs's own")
     return rel_path
+
+
+def _check_characters(text: str, what: str) -> None:
+    if _CONTROL.search(text):
+        raise UnsafeProductError(f"refused {what} {text!r}: it holds a control character (NUL, newline, ...)")
+    if any(len(part.encode("utf-8", "surrogatepass")) > NAME_MAX_BYTES for part in text.split("/")):
+        raise UnsafeProductError(f"refused {what} {text[:60]!r}...: a name longer than {NAME_MAX_BYTES} bytes, "
+                                 "which file systems do not take")
 
 
 def check_url(url: str) -> str:

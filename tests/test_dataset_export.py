@@ -1,6 +1,8 @@
 """`ratdcs export`: TESS metadata JSON in the seed's schema, the files table, URL lists for other tools."""
 
 import csv
+import os
+import stat
 import io
 import json
 
@@ -116,3 +118,24 @@ def test_export_onto_a_directory_is_refused_and_leaves_no_temp_file(ds, tmp_path
     result = run(ds, "export", "files", "-o", str(target))
     assert result.exit_code == 2 and f"Error: cannot write {target}: Is a directory" in result.output
     assert list(tmp_path.glob(".a-directory.*")) == []
+
+
+def test_export_files_are_made_as_the_umask_says(ds, tmp_path):
+    old = os.umask(0o022)
+    try:
+        assert run(ds, "export", "files", "-o", str(tmp_path / "files.csv")).exit_code == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "files.csv").stat().st_mode) == 0o644  # not mkstemp's 0600
+
+
+def test_urls_refuse_a_row_whose_name_would_add_lines_to_the_tool_input(ds, tmp_path):
+    # A manifest written before names with control characters were refused at planning, or edited by hand.
+    with open_manifest(ds.manifest_path) as m:
+        m.conn.execute("UPDATE files SET rel_path = 'kepler/x_llc.fits' || char(10) || '  dir=..' "
+                       "WHERE rel_path = 'kepler/kplr005110407-2009350155506_llc.fits'")
+    target = tmp_path / "out" / "todo.aria2"
+    result = run(ds, "export", "urls", "--format", "aria2", "--state", "all", "-o", str(target))
+    assert result.exit_code == 1
+    assert "Error: refused destination 'kepler/x_llc.fits\\n  dir=..': it holds a control character" in result.output
+    assert list(target.parent.iterdir()) == []  # neither the file nor its temporary file

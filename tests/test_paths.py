@@ -8,14 +8,17 @@ from ratdcs_catalog.errors import DataDirError, UnsafeProductError
 from ratdcs_catalog.paths import check_relative_path, check_url, destination, ensure_data_dir, safe_filename
 
 
-@pytest.mark.parametrize("name", ["../x.fits", "a/b.fits", "/etc/passwd", "x\x00.fits", "..", ".hidden", "", "a\\b"])
+@pytest.mark.parametrize("name", ["../x.fits", "a/b.fits", "/etc/passwd", "x\x00.fits", "..", ".hidden", "", "a\\b",
+                                  "x.fits\n  dir=..", "x\r.fits", "x\x7f.fits", "x\x85.fits", "x\u2028.fits",
+                                  "x" * 251 + ".fits", "\u00e9" * 128])
 def test_unsafe_file_names_are_refused(name):
     with pytest.raises(UnsafeProductError, match="refused archive file name"):
         safe_filename(name)
 
 
 @pytest.mark.parametrize("rel", ["../x.fits", "kepler/../../x", "/abs/x.fits", "kepler//x", "kepler/./x",
-                                 "x\x00y", "temp/x.fits", "quarantine/x.fits"])
+                                 "x\x00y", "temp/x.fits", "quarantine/x.fits", "kepler/x\ny.fits",
+                                 "kepler/" + "x" * 256])
 def test_unsafe_relative_paths_are_refused(rel):
     with pytest.raises(UnsafeProductError, match="refused destination"):
         check_relative_path(rel)

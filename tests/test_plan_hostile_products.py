@@ -25,6 +25,12 @@ HOSTILE = [
     product("../../../../etc/cron.d/evil_llc.fits"),
     product("/etc/passwd"),
     product("kplr000000042-\x00_llc.fits"),
+    # A newline would add lines of its own to `export urls` files (aria2c/curl input) and to the log.
+    product("kplr000000042-2009131105131_llc.fits\n  dir=..\n  out=ESCAPED_llc.fits"),
+    product("kplr000000042-" + "9" * 250 + "_llc.fits"),  # longer than a file system takes
+    product("kplr000000042-2010078095331_llc.fits", size="abc"),
+    product("kplr000000042-2010174085026_llc.fits", size=1e30),
+    product("kplr000000042-2010265121752_llc.fits", size=-5),
     product("kplr000000042-2009259160929_llc.fits", uri="file:///etc/shadow"),
     product("kplr000000042-2009350155506_llc.fits", uri="mast:Kepler/../../secret_llc.fits"),
     product(GOOD),
@@ -54,7 +60,15 @@ def test_hostile_product_rows_are_refused_and_reported(tmp_path):
     assert refused == [
         "kepler: refused: refused archive file name '../../../../etc/cron.d/evil_llc.fits': not a plain file name",
         "kepler: refused: refused archive file name '/etc/passwd': not a plain file name",
-        "kepler: refused: refused archive file name 'kplr000000042-\\x00_llc.fits': not a plain file name",
+        "kepler: refused: refused archive file name 'kplr000000042-\\x00_llc.fits': it holds a control character "
+        "(NUL, newline, ...)",
+        "kepler: refused: refused archive file name 'kplr000000042-2009131105131_llc.fits\\n  dir=..\\n  "
+        "out=ESCAPED_llc.fits': it holds a control character (NUL, newline, ...)",
+        f"kepler: refused: refused archive file name {('kplr000000042-' + '9' * 250)[:60]!r}...: a name longer than "
+        "255 bytes, which file systems do not take",
+        "kepler: refused: refused kplr000000042-2010078095331_llc.fits: its size 'abc' is not a byte count",
+        "kepler: refused: refused kplr000000042-2010174085026_llc.fits: its size 1e+30 is not a byte count",
+        "kepler: refused: refused kplr000000042-2010265121752_llc.fits: its size -5 is not a byte count",
         "kepler: refused: refused archive URI 'file:///etc/shadow' for kplr000000042-2009259160929_llc.fits: "
         "not a mast: URI",
         "kepler: refused: refused archive URI 'mast:Kepler/../../secret_llc.fits' for "
@@ -64,3 +78,22 @@ def test_hostile_product_rows_are_refused_and_reported(tmp_path):
     assert conn.execute("SELECT rel_path FROM files").fetchall() == [(f"kepler/{GOOD}",)]
     # Planning writes nothing but the manifest (and SQLite's WAL files beside it).
     assert all(p.name.startswith("manifest.sqlite") for p in tmp_path.joinpath("data").rglob("*"))
+
+
+@responses.activate
+def test_a_size_probe_with_an_absurd_content_length_leaves_the_size_unknown():
+    from types import SimpleNamespace
+
+    import requests
+
+    from ratdcs_catalog.manifest import PlannedFile
+    from ratdcs_catalog.sources.ztf import probe_sizes
+
+    lengths = {"a": "1" + "0" * 30, "b": "-1", "c": "2048"}
+    for name, length in lengths.items():
+        responses.head(f"https://irsa.test/{name}.fits", headers={"Content-Length": length})
+    files = [PlannedFile(source="ztf", target_id="600", product_kind="ztf_sciimg", url=f"https://irsa.test/{n}.fits",
+                         rel_path=f"ztf/images/{n}.fits") for n in lengths]
+    http = SimpleNamespace(session=requests.Session(), timeout=5, requests_sent=0)
+    probed, failed = probe_sizes(http, files, concurrency=2)
+    assert [f.expected_size_bytes for f in probed] == [None, None, 2048] and failed == 2

@@ -18,7 +18,7 @@ from ..paths import check_relative_path, check_url, safe_filename
 from .http import CatalogHTTP
 from .mast import MastClient
 
-__all__ = ["PlannerContext", "SourcePlan", "TargetPlan", "batched", "mast_light_curves", "to_float"]
+__all__ = ["PlannerContext", "SourcePlan", "TargetPlan", "archive_size", "batched", "mast_light_curves", "to_float"]
 
 log = logging.getLogger("ratdcs.plan")
 
@@ -69,6 +69,26 @@ def to_float(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+# More than any archive file (a petabyte), and far inside SQLite's 64-bit integers.
+MAX_FILE_BYTES = 10**15
+
+
+def archive_size(value: Any) -> int | None | bool:
+    """A size the archive gave: bytes; None when it gave none (or 0: unknown until downloaded);
+    False when it is not a whole number of bytes from 0 to MAX_FILE_BYTES ("abc", -1, 1e30, NaN)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int) or not 0 <= value <= MAX_FILE_BYTES:
+        return False
+    return value or None
 
 
 def mast_light_curves(
@@ -127,12 +147,14 @@ def _light_curve_file(product: dict, source: str, target_id: str | None, product
         raise UnsafeProductError(f"refused archive URI {uri!r} for {filename}: not a mast: URI")
     if target_id is None:
         raise UnsafeProductError(f"refused {filename}: its obsID {product.get('obsID')!r} is none we asked for")
-    size = product.get("size")
+    size = archive_size(product.get("size"))
+    if size is False:
+        raise UnsafeProductError(f"refused {filename}: its size {product.get('size')!r} is not a byte count")
     return PlannedFile(
         source=source, target_id=target_id, product_kind=product_kind, archive_uri=uri,
         url=check_url(f"{download_url}?uri={quote(uri, safe=':/')}"),
         rel_path=check_relative_path(f"{subdir}/{filename}"),
-        expected_size_bytes=int(size) if size not in (None, "") and int(size) > 0 else None,
+        expected_size_bytes=size,
     )
 
 

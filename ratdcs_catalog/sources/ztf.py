@@ -14,7 +14,7 @@ import re
 from ..errors import NoTargetsError, UnsafeProductError, UsageError
 from ..manifest import PlannedFile
 from ..paths import check_relative_path, check_url
-from .common import PlannerContext, SourcePlan, TargetPlan, to_float
+from .common import PlannerContext, SourcePlan, TargetPlan, archive_size, to_float
 from .tables import ibe_search
 
 __all__ = ["FILTER_CODES", "julian_date", "parse_date", "plan_ztf", "probe_sizes"]
@@ -133,7 +133,8 @@ def probe_sizes(http, files: list[PlannedFile], concurrency: int) -> tuple[list[
         try:
             response = http.session.head(planned.url, timeout=http.timeout, allow_redirects=True)
             length = response.headers.get("Content-Length")
-            return int(length) if response.ok and length and length.isdigit() else None
+            size = archive_size(length) if response.ok else None
+            return size or None  # an absurd Content-Length says as little as none
         except Exception as exc:  # a failed probe leaves the size unknown; sync learns it later
             log.info("size probe of %s failed: %s", planned.url, exc)
             return None
