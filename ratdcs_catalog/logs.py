@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["RedactSecrets", "setup_logging"]
+__all__ = ["RedactSecrets", "redact", "setup_logging"]
 
 LOGGER_NAME = "ratdcs"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -16,23 +16,35 @@ _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 class RedactSecrets(logging.Filter):
     """Replace known secret values (tokens from the environment) and auth headers/cookies in records."""
 
-    _PATTERNS = (re.compile(r"(mast_token=)[^;\s&]+", re.I),
-                 re.compile(r"(Authorization:\s*\w+\s+)\S+", re.I))
-
     def __init__(self, secrets: list[str] | None = None):
         super().__init__()
         self.secrets = [s for s in (secrets or []) if s and len(s) >= 4]
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = message
-        for secret in self.secrets:
-            redacted = redacted.replace(secret, "***")
-        for pattern in self._PATTERNS:
-            redacted = pattern.sub(r"\1***", redacted)
+        redacted = self.redact(message)
         if redacted != message:
             record.msg, record.args = redacted, ()
         return True
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        for pattern in _SECRET_PATTERNS:
+            text = pattern.sub(r"\1***", text)
+        return text
+
+
+_SECRET_PATTERNS = (re.compile(r"(mast_token=)[^;\s&]+", re.I),
+                    re.compile(r"(Authorization:\s*\w+\s+)\S+", re.I))
+# The filter of the last setup_logging: error messages printed outside logging (the CLI's
+# "Error: ..." line, which may quote an archive's answer) go through it too.
+_active = RedactSecrets([os.environ.get("MAST_API_TOKEN", "")])
+
+
+def redact(text: str) -> str:
+    """``text`` with the secrets the logs hide replaced by ``***``."""
+    return _active.redact(text)
 
 
 def setup_logging(*, verbose: bool = False, quiet: bool = False, log_path: Path | None = None,
@@ -44,7 +56,10 @@ def setup_logging(*, verbose: bool = False, quiet: bool = False, log_path: Path 
         handler.close()
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
-    redact = RedactSecrets([os.environ.get(name, "") for name in secret_env_names])
+    from .config import read_secret  # the environment, else ./.env, as the token is read for use
+
+    global _active
+    redact = _active = RedactSecrets([read_secret(name) or "" for name in secret_env_names])
     console = logging.StreamHandler()
     console.setLevel(logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))

@@ -97,3 +97,20 @@ def test_a_size_probe_with_an_absurd_content_length_leaves_the_size_unknown():
     http = SimpleNamespace(session=requests.Session(), timeout=5, requests_sent=0)
     probed, failed = probe_sizes(http, files, concurrency=2)
     assert [f.expected_size_bytes for f in probed] == [None, None, 2048] and failed == 2
+
+
+@responses.activate
+def test_a_server_echoing_the_token_in_an_error_does_not_put_it_on_the_terminal(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MAST_API_TOKEN", raising=False)
+    (tmp_path / ".env").write_text("MAST_API_TOKEN=s3cret-from-dotenv\n")
+    responses.post(f"{TAP}/sync", body="kepid,kepoi_name,koi_disposition,ra,dec\n42,K00042.01,CONFIRMED,280.1,44.2\n")
+    responses.post(f"{MAST}/api/v0/invoke", status=403, body="token s3cret-from-dotenv is not valid for this data")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\nendpoints:\n  mast: {MAST}\n  exoplanet_tap: {TAP}\n"
+                      f"  mast_download: {MAST}/api/v0.1/Download/file\ncatalog:\n  rate_limit_delay: 0\n"
+                      "  max_retries: 0\n")
+    result = CliRunner().invoke(cli, ["--config", str(config), "plan", "kepler", "--n", "1"])
+    assert result.exit_code == 1 and "token *** is not valid" in result.output, result.output
+    assert "s3cret" not in result.output
+    assert responses.calls[1].request.headers["Cookie"] == "mast_token=s3cret-from-dotenv"  # it was sent

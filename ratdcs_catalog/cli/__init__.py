@@ -49,9 +49,12 @@ def _fail(ctx: click.Context, exc: BaseException, message: str, hint: str | None
         import traceback
 
         traceback.print_exception(exc)
-    click.secho(f"Error: {message}", fg="red", err=True)
+    from ..logs import redact
+
+    # The message may quote an archive's answer, and a server can echo the token it was sent.
+    click.secho(f"Error: {redact(message)}", fg="red", err=True)
     if hint:
-        click.echo(f"Hint: {hint}", err=True)
+        click.echo(f"Hint: {redact(hint)}", err=True)
     ctx.exit(code)
 
 
