@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import difflib
+import math
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -28,13 +29,18 @@ __all__ = ["Config", "SETTINGS", "Setting", "load_config", "read_secret"]
 class Setting:
     key: str
     default: Any
-    type: str  # "str" | "int" | "float" | "bool" | "path" | "list[str]" | "list[int]" | "list[float]"
+    type: str  # "str" | "url" | "int" | "float" | "bool" | "path" | "list[str]" | "list[int]" | "list[float]"
     help: str
     nullable: bool = False
     choices: tuple = ()
     minimum: float | None = None
+    maximum: float | None = None
     env_aliases: tuple[str, ...] = ()
 
+
+# Each worker is a thread with its own connection and file; past a few dozen an archive sees abuse,
+# and far past this a typo (workers: 40000) would only exhaust memory and file descriptors.
+MAX_WORKERS = 256
 
 S = Setting
 SETTINGS: tuple[Setting, ...] = (
@@ -43,13 +49,13 @@ SETTINGS: tuple[Setting, ...] = (
     S("manifest", None, "path", "the SQLite manifest; default <data_dir>/manifest.sqlite", nullable=True,
       env_aliases=("RATDCS_DB",)),
     S("log_file", None, "path", "the log file; default <data_dir>/data_download.log", nullable=True),
-    S("endpoints.mast", "https://mast.stsci.edu", "str",
+    S("endpoints.mast", "https://mast.stsci.edu", "url",
       "MAST base URL (/api/v0/invoke and /portal/Mashup/Mashup.asmx/columnsconfig)"),
-    S("endpoints.mast_download", "https://mast.stsci.edu/api/v0.1/Download/file", "str",
+    S("endpoints.mast_download", "https://mast.stsci.edu/api/v0.1/Download/file", "url",
       "MAST download endpoint, called with ?uri=mast:..."),
-    S("endpoints.exoplanet_tap", "https://exoplanetarchive.ipac.caltech.edu/TAP", "str",
+    S("endpoints.exoplanet_tap", "https://exoplanetarchive.ipac.caltech.edu/TAP", "url",
       "NASA Exoplanet Archive TAP service (queries go to <this>/sync)"),
-    S("endpoints.irsa_ibe", "https://irsa.ipac.caltech.edu/ibe", "str",
+    S("endpoints.irsa_ibe", "https://irsa.ipac.caltech.edu/ibe", "url",
       "IRSA Image Browse Engine (search/ztf/products/sci and data/ztf/products/sci)"),
     S("auth.mast_token_env", "MAST_API_TOKEN", "str",
       "name of the environment variable holding a MAST token; the token itself is never stored or logged"),
@@ -79,8 +85,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("ztf.fields", [], "list[int]", "ZTF field ids; empty means every field"),
     S("ztf.filters", ["zg", "zr", "zi"], "list[str]", "filter codes to plan"),
     S("ztf.ccds", [], "list[int]", "CCD ids (1-16); empty means all"),
-    S("ztf.probe_concurrency", 4, "int", "parallel HEAD requests of `plan ztf --probe-sizes`", minimum=1),
-    S("download.workers", 4, "int", "parallel transfers of `ratdcs sync`", minimum=1),
+    S("ztf.probe_concurrency", 4, "int", "parallel HEAD requests of `plan ztf --probe-sizes`", minimum=1,
+      maximum=64),
+    S("download.workers", 4, "int", "parallel transfers of `ratdcs sync`", minimum=1, maximum=MAX_WORKERS),
     S("download.max_retries", 3, "int", "retries of one file within a sync before it is marked failed",
       minimum=0, env_aliases=("MAX_RETRIES",)),
     S("download.max_attempts", 5, "int", "syncs that may try one file; `--retry-failed` skips rows past it",
@@ -91,7 +98,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("download.backoff_base_seconds", 1.0, "float", "first retry delay; doubles each retry, with jitter",
       minimum=0),
     S("download.backoff_max_seconds", 60.0, "float", "longest retry delay", minimum=0),
-    S("download.per_host_connections", 4, "int", "concurrent requests to one archive host", minimum=1),
+    S("download.per_host_connections", 4, "int", "concurrent requests to one archive host", minimum=1,
+      maximum=MAX_WORKERS),
     S("download.requests_per_second", None, "float", "cap on requests per second to one host (empty: none)",
       nullable=True, minimum=0.001),
     S("download.lease_seconds", 600.0, "float", "how long a claimed row stays reserved for one sync process",
@@ -327,6 +335,9 @@ def _convert(setting: Setting, value: Any) -> Any:
 
 
 def _convert_scalar(kind: str, value: Any) -> Any:
+    if kind == "url":
+        text = _convert_scalar("str", value)
+        return text if text is not _INVALID and _is_http_url(text) else _INVALID
     if kind in ("str", "path"):
         if isinstance(value, (_dt.date, _dt.datetime)):
             return value.isoformat()  # YAML reads 2024-01-01 as a date; we keep dates as text
@@ -347,15 +358,28 @@ def _convert_scalar(kind: str, value: Any) -> Any:
         return _INVALID
     if kind == "float":
         try:
-            return float(value) if isinstance(value, (int, float, str)) else _INVALID
+            number = float(value) if isinstance(value, (int, float, str)) else _INVALID
         except ValueError:
             return _INVALID
+        # YAML reads .nan and .inf as floats: no timeout, lease or delay means either.
+        return number if number is _INVALID or math.isfinite(number) else _INVALID
     raise AssertionError(f"unknown setting type {kind}")
 
 
+def _is_http_url(text: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:  # that, or an unclosed [ in the host
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def _describe(kind: str) -> str:
-    names = {"str": "text", "path": "a path", "int": "a whole number", "float": "a number",
-             "bool": "true or false"}
+    names = {"str": "text", "url": "an http(s) URL with a host", "path": "a path", "int": "a whole number",
+             "float": "a number", "bool": "true or false"}
     if kind.startswith("list["):
         return f"a list of {names[kind[5:-1]].replace('a ', '')}s"
     return names[kind]
@@ -369,6 +393,8 @@ def _check_limits(setting: Setting, value: Any, origin: str) -> None:
                               f"found {v!r}")
         if setting.minimum is not None and isinstance(v, (int, float)) and v < setting.minimum:
             raise ConfigError(f"{origin}: setting '{setting.key}' must be at least {setting.minimum:g}, found {v!r}")
+        if setting.maximum is not None and isinstance(v, (int, float)) and v > setting.maximum:
+            raise ConfigError(f"{origin}: setting '{setting.key}' must be at most {setting.maximum:g}, found {v!r}")
 
 
 def render_yaml_defaults() -> str:

@@ -118,6 +118,28 @@ def test_choices_and_minimums(tmp_path):
         load_config(environ={}, cwd=tmp_path)
 
 
+@pytest.mark.parametrize("yaml_text,message", [
+    ("download:\n  timeout_seconds: .nan\n", "'download.timeout_seconds' expects a number, found nan"),
+    ("download:\n  lease_seconds: .inf\n", "'download.lease_seconds' expects a number, found inf"),
+    ("catalog:\n  timeout_seconds: -.inf\n", "'catalog.timeout_seconds' expects a number, found -inf"),
+    ("download:\n  workers: 20000\n", "'download.workers' must be at most 256, found 20000"),
+    ("endpoints:\n  mast: ftp://x\n", "'endpoints.mast' expects an http(s) URL with a host, found 'ftp://x'"),
+    ("endpoints:\n  irsa_ibe: not a url\n", "'endpoints.irsa_ibe' expects an http(s) URL with a host, found 'not a url'"),
+    ("endpoints:\n  exoplanet_tap: 'http://host:port/TAP'\n", "'endpoints.exoplanet_tap' expects an http(s) URL"),
+])
+def test_values_no_sync_could_use_are_refused_up_front(tmp_path, yaml_text, message):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml_text)
+    result = _run(tmp_path, "--config", str(bad), "sync")
+    assert result.exit_code == 2 and f"Error: {bad}: setting {message}" in result.output, result.output
+
+
+def test_split_ratio_of_nan_is_refused_as_usage(tmp_path):
+    result = _run(tmp_path, "split", "--ratio", "nan,nan,nan")
+    assert result.exit_code == 2 and "setting 'data_pipeline.validation.split_ratio' expects a list of numbers" \
+        in result.output, result.output
+
+
 def test_missing_config_file(tmp_path):
     result = _run(tmp_path, "--config", str(tmp_path / "nope.yaml"), "config")
     assert result.exit_code == 2
@@ -132,4 +154,3 @@ def test_config_command_shows_value_and_origin(tmp_path, monkeypatch):
     rows = {r["key"]: r for r in json.loads(result.output)}
     assert rows["ztf.max_images"] == {"key": "ztf.max_images", "value": 11, "origin": "environment $ZTF_MAX_IMAGES"}
     assert rows["endpoints.irsa_ibe"]["origin"] == "default"
-    assert not (tmp_path / "data").exists(), "printing the configuration must not create the data directory"

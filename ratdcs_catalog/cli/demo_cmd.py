@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..config import MAX_WORKERS
 from .common import App, pass_app, render_rows
 
 __all__ = ["demo"]
@@ -12,7 +13,8 @@ __all__ = ["demo"]
 @click.command("demo")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default="ratdcs-demo", show_default=True,
               help="Where the demo's files, manifest and configuration go.")
-@click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True, help="Parallel transfers.")
+@click.option("--workers", type=click.IntRange(min=1, max=MAX_WORKERS), default=4, show_default=True,
+              help="Parallel transfers.")
 @click.option("--scale", type=click.FloatRange(0.01, 1.0), default=0.2, show_default=True,
               help="Size of the sandbox's files relative to the real ones.")
 @pass_app

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from ..config import MAX_WORKERS
 from .common import App, pass_app, render_rows
 
 __all__ = ["export", "report", "reset", "retry", "split", "verify"]
@@ -101,7 +102,7 @@ def _render_sections(sections: dict[str, list[dict]], fmt: str, single: bool) ->
 @source_option
 @click.option("--on-problem", type=click.Choice(["pending", "failed"]), default="pending", show_default=True,
               help="Where a missing or changed file's row goes: pending (sync fetches it again) or failed.")
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+@click.option("--workers", type=click.IntRange(min=1, max=MAX_WORKERS), default=2, show_default=True,
               help="Files checked in parallel by --deep.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..config import MAX_WORKERS
 from .common import App, format_bytes, pass_app, parse_size, render_rows
 
 __all__ = ["sync"]
@@ -12,7 +13,7 @@ DRY_RUN_LISTED = 50
 
 
 @click.command("sync")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
+@click.option("--workers", type=click.IntRange(min=1, max=MAX_WORKERS), default=None,
               help="Parallel transfers (default: download.workers).")
 @click.option("--source", "sources", multiple=True, type=click.Choice(["kepler", "k2", "tess", "ztf"]),
               help="Only files of this source (repeatable).")
