@@ -487,6 +487,13 @@ class _Run:
             except UnsafeProductError as exc:
                 finished = _Finished(FileOutcome(row["file_id"], "failed", error_kind="unsafe_path", error=str(exc)),
                                      row["rel_path"])
+            except OSError as exc:  # the local file system refused: permissions, a directory in the way, ...
+                message = (f"cannot write {exc.filename or row['rel_path']}: {exc.strerror or exc} - fix that place "
+                           "in the data directory, then `ratdcs retry` and `ratdcs sync`")
+                log.error("%s: %s", row["rel_path"], message)
+                log.debug("traceback of the local error on %s", row["rel_path"], exc_info=True)
+                finished = _Finished(FileOutcome(row["file_id"], "failed", error_kind="local_error", error=message),
+                                     row["rel_path"])
             except Exception as exc:  # a bug in one file's handling must not lose the others
                 log.exception("internal error on %s", row["rel_path"])
                 finished = _Finished(FileOutcome(row["file_id"], "failed", error_kind="internal_error",

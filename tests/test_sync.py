@@ -660,3 +660,18 @@ def test_a_dangling_symlink_in_place_of_the_part_file_raises_instead_of_spinning
         with sync_module._part_lock(temp):
             pass
     assert time.monotonic() - started < 1
+
+
+def test_a_place_that_cannot_be_written_fails_that_file_with_a_plain_reason(sync_env, caplog):
+    products = sync_env.kepler_products(2)
+    sync_env.plan(products)
+    blocked = f"kepler/{products[0].target_id}/{products[0].filename}"
+    (sync_env.data_dir / blocked / "something-of-the-user").mkdir(parents=True)  # a directory in the way
+    summary = sync_env.sync()
+    assert (summary.files_done, summary.files_failed, summary.exit_code) == (1, 1, 1)
+    row = sync_env.rows()[blocked]
+    assert (row["state"], row["last_error_kind"]) == ("failed", "local_error")
+    assert row["last_error"] == (f"cannot write {sync_env.data_dir / blocked}: Is a directory - fix that place in "
+                                 "the data directory, then `ratdcs retry` and `ratdcs sync`")
+    assert (sync_env.data_dir / blocked / "something-of-the-user").is_dir()  # nothing of the user's is touched
+    assert not [r for r in caplog.records if r.exc_info and r.levelname != "DEBUG"]  # no traceback shown
