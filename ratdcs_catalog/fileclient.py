@@ -143,7 +143,9 @@ def _proxy_address(proxy: str) -> tuple[str, dict[str, str] | None]:
 
 def _ca_bundle() -> str:
     """requests' order: REQUESTS_CA_BUNDLE, then CURL_CA_BUNDLE, then certifi (plus SSL_CERT_FILE)."""
-    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+    from .config import CA_VARIABLES
+
+    for name in CA_VARIABLES:
         if os.environ.get(name):
             return os.environ[name]
     import certifi

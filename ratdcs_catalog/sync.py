@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
-from .config import read_secret
+from .config import check_ca_environment, read_secret
 from .errors import DiskSpaceError, ManifestError, UnsafeProductError
 from .manifest import FileOutcome, Manifest, TransferRecord, open_manifest, utc_now
 from .paths import QUARANTINE_DIR, TEMP_DIR, destination, ensure_data_dir, free_bytes
@@ -153,6 +153,7 @@ def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None
                                                                           target_ids=selection.target_ids)
             summary.elapsed_seconds = time.monotonic() - started
             return summary
+        check_ca_environment()
         data_dir = ensure_data_dir(_data_dir(config))
         check_free_space(data_dir, nbytes, config["download.free_space_margin_bytes"], force=force)
         if retry_failed:  # only now: a refused run leaves the manifest as it was

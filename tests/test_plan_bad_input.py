@@ -57,3 +57,12 @@ def test_bad_input_creates_no_manifest(tmp_path):
     result = CliRunner().invoke(cli, ["--db", str(db), "plan", "tess", "--disposition", "ZZ"])
     assert result.exit_code == 2
     assert not db.exists() and not db.parent.exists()
+
+
+def test_plan_refuses_a_ca_bundle_variable_naming_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("CURL_CA_BUNDLE", str(tmp_path / "missing.pem"))
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "m.sqlite"), "plan", "kepler", "--n", "1"])
+    assert result.exit_code == 2
+    assert f"Error: environment $CURL_CA_BUNDLE names {tmp_path / 'missing.pem'}, which does not exist" in result.output
+    assert not (tmp_path / "m.sqlite").exists()

@@ -675,3 +675,16 @@ def test_a_place_that_cannot_be_written_fails_that_file_with_a_plain_reason(sync
                                  "the data directory, then `ratdcs retry` and `ratdcs sync`")
     assert (sync_env.data_dir / blocked / "something-of-the-user").is_dir()  # nothing of the user's is touched
     assert not [r for r in caplog.records if r.exc_info and r.levelname != "DEBUG"]  # no traceback shown
+
+
+def test_a_ca_bundle_variable_naming_nothing_is_refused_before_any_request(sync_env, monkeypatch):
+    from ratdcs_catalog.cli import cli
+
+    sync_env.plan(sync_env.kepler_products(2))
+    sync_env.sandbox.clear_requests()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/institute.pem")
+    result = CliRunner().invoke(cli, ["--config", str(sync_env.config_path), "sync"])
+    assert result.exit_code == 2
+    assert "Error: environment $REQUESTS_CA_BUNDLE names /nonexistent/institute.pem, which does not exist" \
+        in result.output
+    assert sync_env.file_requests() == [] and {r["state"] for r in sync_env.rows().values()} == {"pending"}

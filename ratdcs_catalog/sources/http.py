@@ -53,8 +53,9 @@ class CatalogHTTP:
 
     @classmethod
     def from_config(cls, config, **kwargs) -> "CatalogHTTP":
-        from ..config import read_secret
+        from ..config import check_ca_environment, read_secret
 
+        check_ca_environment()
         token_value = read_secret(config["auth.mast_token_env"])
         token = (urlsplit(config["endpoints.mast"]).hostname, token_value) if token_value else None
         return cls(timeout=config["catalog.timeout_seconds"], max_retries=config["catalog.max_retries"],
