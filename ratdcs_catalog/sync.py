@@ -596,6 +596,7 @@ class _FileWorker:
         self.options = TransferOptions.from_config(config)
         self.gates = HostGates(config["download.per_host_connections"], config["download.requests_per_second"])
         self.fits_checksum = config["verify.fits_checksum"]
+        self.max_attempts = config["download.max_attempts"]
         self.max_nan_fraction = config["verify.max_nan_fraction"]
         self.mast_hosts = tuple(h for h in {urlsplit(config["endpoints.mast"]).hostname,
                                             urlsplit(config["endpoints.mast_download"]).hostname} if h)
@@ -686,9 +687,17 @@ class _FileWorker:
             return _Finished(FileOutcome(fid, "pending", error_kind="disk_full", error=error, transfers=tuple(records)),
                              row["rel_path"], bytes_received=received, stop_run="disk_full")
         error = (f"{fetched.error}; row marked failed, any partial file is kept in {TEMP_DIR}/ for resuming - "
-                 "run `ratdcs sync --retry-failed` to try again")
+                 f"{self._how_to_retry(row)}")
         return _Finished(FileOutcome(fid, "failed", error_kind=fetched.error_kind, error=error,
                                      transfers=tuple(records)), row["rel_path"], bytes_received=received)
+
+    def _how_to_retry(self, row) -> str:
+        """The next step for a row this sync marks failed: `--retry-failed` takes it only while
+        it has attempts left (this sync's failure counts as one)."""
+        if row.get("attempts", 0) + 1 < self.max_attempts:
+            return "run `ratdcs sync --retry-failed` to try again"
+        return (f"it has used its {self.max_attempts} attempts (download.max_attempts): `ratdcs retry` gives "
+                "them back, then run `ratdcs sync`")
 
     def _verify_and_place(self, row, temp: Path, dest: Path, fetched: FetchResult, records: list, received: int,
                           *, last: bool, lost: threading.Event, previous_sha: str | None) -> _Finished | None:
@@ -716,7 +725,7 @@ class _FileWorker:
         quarantined = self._quarantine(temp, row["rel_path"])
         retry = not last and result.error_kind in (*REFETCH_KINDS, FITS_WARNING_KIND)
         then = ("downloading it once more" if retry else
-                "row marked failed - run `ratdcs sync --retry-failed` to try again")
+                f"row marked failed - {self._how_to_retry(row)}")
         error = f"{result.error}; moved to {quarantined}, {then}"
         records[-1] = dataclasses.replace(records[-1], outcome="retry" if retry else "failed",
                                           error_kind=result.error_kind, error=error)

@@ -273,9 +273,16 @@ def test_retry_failed_respects_max_attempts(sync_env):
     sync_env.configure(**{"download.max_retries": 0, "download.max_attempts": 2})
     sync_env.sandbox.add_fault(Fault("502", pattern=products[0].filename))
     assert sync_env.sync().files_failed == 1
+    assert next(iter(sync_env.rows().values()))["last_error"].endswith(
+        "row marked failed, any partial file is kept in temp/ for resuming - run `ratdcs sync --retry-failed` "
+        "to try again")
     assert sync_env.sync(retry_failed=True).files_failed == 1
     assert sync_env.sync(retry_failed=True).selected_files == 0
-    assert next(iter(sync_env.rows().values()))["attempts"] == 2
+    row = next(iter(sync_env.rows().values()))
+    assert row["attempts"] == 2
+    # What the last failure says to do must work: --retry-failed no longer takes this row.
+    assert row["last_error"].endswith("it has used its 2 attempts (download.max_attempts): `ratdcs retry` gives "
+                                      "them back, then run `ratdcs sync`")
 
 
 def test_noop_sync_over_10000_done_rows_is_one_count(sync_env):
@@ -688,3 +695,17 @@ def test_a_ca_bundle_variable_naming_nothing_is_refused_before_any_request(sync_
     assert "Error: environment $REQUESTS_CA_BUNDLE names /nonexistent/institute.pem, which does not exist" \
         in result.output
     assert sync_env.file_requests() == [] and {r["state"] for r in sync_env.rows().values()} == {"pending"}
+
+
+def test_max_bytes_says_how_many_files_it_could_not_count(sync_env):
+    from ratdcs_catalog.cli import cli
+
+    u = sync_env.sandbox.universe
+    rows = u.ztf_rows([600], 0, 3e6, ["zg"], [1], [1])[:2]
+    sync_env.plan([u.ztf_product(r) for r in rows], source="ztf", kind="ztf_sciimg", sizes=False)
+    base = ["--config", str(sync_env.config_path), "sync", "--max-bytes", "1KB"]
+    note = ("Note: 2 of the selected files have no known size; --max-bytes counted them as 0 bytes "
+            "(plan ZTF with --probe-sizes to learn their sizes).")
+    dry = CliRunner().invoke(cli, base + ["--dry-run"])
+    assert dry.exit_code == 0 and note in dry.output.splitlines(), dry.output
+    assert note not in CliRunner().invoke(cli, base[:-2] + ["--dry-run"]).output  # no cap, nothing to say

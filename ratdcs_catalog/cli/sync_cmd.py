@@ -21,7 +21,8 @@ DRY_RUN_LISTED = 50
               help="Only files of this target: KIC, EPIC, TIC or ZTF field (repeatable).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many files.")
 @click.option("--max-bytes", "max_bytes", metavar="SIZE", default=None,
-              help="Stop claiming files before this many expected bytes (e.g. 3GB).")
+              help="Stop claiming files before this many expected bytes (e.g. 3GB); files of unknown size "
+                   "(ZTF planned without --probe-sizes) count as 0.")
 @click.option("--retry-failed", is_flag=True, help="Also take failed files that have attempts left.")
 @click.option("--dry-run", is_flag=True, help="Show what would be fetched and how many bytes; fetch nothing.")
 @click.option("--force", is_flag=True, help="Start even if the free disk space looks too small.")
@@ -50,6 +51,9 @@ def sync(app: App, workers, sources, target_ids, limit, max_bytes, retry_failed,
                        max_bytes=parse_size(max_bytes) if max_bytes is not None else None,
                        retry_failed=retry_failed, dry_run=dry_run, force=force, progress=not app.quiet)
     click.echo(render_dry_run(summary) if dry_run else render_summary(summary))
+    if max_bytes is not None and summary.unknown_size_files:
+        click.echo(f"Note: {summary.unknown_size_files} of the selected files have no known size; --max-bytes "
+                   "counted them as 0 bytes (plan ZTF with --probe-sizes to learn their sizes).")
     if summary.exit_code:
         raise click.exceptions.Exit(summary.exit_code)
 
