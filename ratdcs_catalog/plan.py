@@ -82,7 +82,11 @@ def plan(config, source: str, *, n: int | None = None, dry_run: bool = False, ma
     probes_failed = {}
     if options.get("probe_sizes"):
         probes_failed = _probe(ctx, plans)
-    skipped = {p.source: _apply_max_bytes(p, max_bytes) for p in plans} if max_bytes is not None else {}
+    skipped = {}
+    if max_bytes is not None:
+        remaining = max_bytes
+        for p in plans:  # `plan all`: one budget, spent in the order the sources are listed
+            skipped[p.source], remaining = _apply_max_bytes(p, remaining)
     summaries = _write(config.manifest_path, source, arguments, plans, dry_run)
     for s in summaries:
         s.targets_skipped_by_max_bytes = skipped.get(s.source, 0)
@@ -125,8 +129,9 @@ def _probe(ctx: PlannerContext, plans: list[SourcePlan]) -> dict[str, int]:
     return failed
 
 
-def _apply_max_bytes(p: SourcePlan, max_bytes: int) -> int:
-    """Keep whole targets, in order, while their known bytes fit under ``max_bytes``."""
+def _apply_max_bytes(p: SourcePlan, max_bytes: int) -> tuple[int, int]:
+    """Keep whole targets, in order, while their known bytes fit under ``max_bytes``;
+    returns (targets left out, bytes of the budget left)."""
     kept, total = [], 0
     for target in p.targets:
         if total + target.known_bytes > max_bytes:
@@ -135,7 +140,7 @@ def _apply_max_bytes(p: SourcePlan, max_bytes: int) -> int:
         total += target.known_bytes
     skipped = len(p.targets) - len(kept)
     p.targets = kept
-    return skipped
+    return skipped, max_bytes - total
 
 
 class _RollBack(Exception):

@@ -206,6 +206,20 @@ def test_max_bytes_stops_at_whole_targets(sandbox, sandbox_config):
         assert t["n"] == len(sandbox.universe.kepler_quarters(kic))  # whole targets only
 
 
+def test_plan_all_spends_one_max_bytes_budget_across_sources(sandbox, sandbox_config):
+    with open(sandbox_config, "a") as fh:
+        fh.write("kepler:\n  max_targets: 3\ntess:\n  max_targets: 4\n"
+                 "ztf:\n  max_images: 5\n  start_date: 2024-01-01\n  end_date: 2024-01-10\n")
+    full = json.loads(run(sandbox_config, "plan", "all", "--dry-run", "--json").output)
+    by_source = {s["source"]: s["bytes_total"] for s in full["sources"]}
+    budget = by_source["kepler"] + by_source["tess"] // 2  # all of Kepler, part of TESS
+    capped = json.loads(run(sandbox_config, "plan", "all", "--max-bytes", str(budget), "--json").output)
+    assert 0 < capped["total"]["bytes_total"] <= budget
+    kept = {s["source"]: s for s in capped["sources"]}
+    assert kept["kepler"]["bytes_total"] == by_source["kepler"] and kept["kepler"]["targets_skipped_by_max_bytes"] == 0
+    assert kept["tess"]["targets_skipped_by_max_bytes"] > 0
+
+
 def test_changed_upstream_and_updated_rows(sandbox, sandbox_config):
     assert run(sandbox_config, "plan", "kepler", "--n", "2").exit_code == 0
     conn = sqlite3.connect(manifest_path(sandbox_config))

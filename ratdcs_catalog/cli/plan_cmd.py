@@ -39,7 +39,8 @@ def common_options(func):
                   help="How many targets (images for ztf); default from configuration.")
     @click.option("--dry-run", is_flag=True, help="Print the summary without writing the manifest.")
     @click.option("--max-bytes", "max_bytes", metavar="SIZE", default=None,
-                  help="Stop at whole targets before this many bytes (e.g. 3GB).")
+                  help="Stop at whole targets before this many bytes (e.g. 3GB); `plan all` shares it "
+                       "across kepler, tess, ztf in that order; files of unknown size count as 0.")
     @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
