@@ -247,6 +247,19 @@ def _flatten(tree: dict, path: Path, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _refuse_unknown_variables(variables: Mapping[str, str], where: str) -> None:
+    """A RATDCS_ variable that names no setting is a typo (RATDCS_DOWNLOAD__WORKERZ), refused as
+    an unknown key in config.yaml is: silently ignoring it would run with the default."""
+    known = {"RATDCS_CONFIG"} | {name for s in SETTINGS for name in (*s.env_aliases, env_name(s.key))}
+    for name in variables:
+        if name.startswith("RATDCS_") and name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+            hint = f"did you mean ${close[0]}? " if close else ""
+            raise ConfigError(f"{where} ${name}: no ratdcs setting has this name",
+                              hint=hint + "`ratdcs config` lists every setting; variables are RATDCS_ + the key in "
+                                          "capitals with __ for each dot, e.g. RATDCS_DOWNLOAD__WORKERS")
+
+
 def _suggest(key: str) -> str:
     close = difflib.get_close_matches(key, list(_BY_KEY), n=1, cutoff=0.5)
     if not close:
@@ -268,6 +281,7 @@ def _environment_settings(environ: Mapping[str, str], cwd: Path) -> dict[str, tu
     sources.append((environ, "environment"))
     found: dict[str, tuple[Any, str]] = {}
     for variables, where in sources:
+        _refuse_unknown_variables(variables, where)
         for setting in SETTINGS:
             for name in (*setting.env_aliases, env_name(setting.key)):
                 if name in variables:

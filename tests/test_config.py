@@ -154,3 +154,13 @@ def test_config_command_shows_value_and_origin(tmp_path, monkeypatch):
     rows = {r["key"]: r for r in json.loads(result.output)}
     assert rows["ztf.max_images"] == {"key": "ztf.max_images", "value": 11, "origin": "environment $ZTF_MAX_IMAGES"}
     assert rows["endpoints.irsa_ibe"]["origin"] == "default"
+
+
+def test_a_misspelled_ratdcs_variable_is_refused_with_the_closest_name(tmp_path):
+    result = _run(tmp_path, "config", env={"RATDCS_DOWNLOAD__WORKERZ": "8"})
+    assert result.exit_code == 2
+    assert "Error: environment $RATDCS_DOWNLOAD__WORKERZ: no ratdcs setting has this name" in result.output
+    assert "Hint: did you mean $RATDCS_DOWNLOAD__WORKERS?" in result.output
+    (tmp_path / ".env").write_text("RATDCS_DATADIR=/tmp/x\n")
+    with pytest.raises(ConfigError, match=r"\.env \$RATDCS_DATADIR: no ratdcs setting has this name"):
+        load_config(environ={}, cwd=tmp_path)

@@ -238,3 +238,12 @@ def test_source_filter_is_for_report_failed_only(ds):
 def test_limit_caps_long_sections(ds):
     assert len(json.loads(run(ds, "report", "incomplete", "--limit", "1", "--json").output)) == 1
     assert len(json.loads(run(ds, "report", "failed", "--limit", "1", "--json").output)) == 1
+
+
+@pytest.mark.parametrize("command", [["sync"], ["verify"], ["retry"], ["reset", "--state", "failed"], ["split"]])
+def test_a_command_refusing_a_missing_manifest_leaves_no_log_and_no_data_dir(tmp_path, command):
+    data = tmp_path / "data"
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "nothing-here.sqlite"), *command],
+                                env={"RATDCS_DATA_DIR": str(data)})
+    assert result.exit_code == 2 and "Error: no manifest at" in result.output, result.output
+    assert not data.exists()

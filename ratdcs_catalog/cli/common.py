@@ -46,11 +46,17 @@ class App:
         return self._config.with_overrides(
             {key.replace("__", "."): value for key, value in flags.items()}, origin="command line")
 
-    def log_to_file(self) -> None:
-        """Commands that change things (plan, sync, verify, ...) also log to data_download.log."""
+    def log_to_file(self, *, needs_manifest: bool = True) -> None:
+        """Commands that change things (plan, sync, verify, ...) also log to data_download.log.
+
+        Not when the manifest such a command needs is missing: it is about to refuse, and the
+        log file (and a data directory made for it) would be all it left behind.
+        """
         from ..logs import setup_logging
 
         config = self.config()
+        if needs_manifest and not config.manifest_path.exists():
+            return
         setup_logging(verbose=self.verbose, quiet=self.quiet, log_path=config.log_path,
                       secret_env_names=(config["auth.mast_token_env"],))
 
