@@ -44,6 +44,10 @@ class TooManyRedirects(Exception):
     """More redirects than allowed: a redirect loop, or a chain no archive needs."""
 
 
+class RedirectRefused(Exception):
+    """A redirect to something other than http(s) (file:, ftp:, ...): never followed."""
+
+
 class FileClient:
     """GETs for one sync's workers (thread-safe: urllib3 pools are). Close it when done."""
 
@@ -70,7 +74,8 @@ class FileClient:
     def get(self, url: str, *, headers: Mapping[str, str], timeout: float):
         """The final response of ``url`` after redirects, body not yet read (``preload_content=False``).
 
-        Raises urllib3's exceptions for network trouble and TooManyRedirects for a loop.
+        Raises urllib3's exceptions for network trouble, TooManyRedirects for a loop and
+        RedirectRefused for a redirect away from http(s).
         """
         import urllib3
 
@@ -89,6 +94,8 @@ class FileClient:
             response.drain_conn()
             response.release_conn()
             url = urljoin(url, location)
+            if urlsplit(url).scheme not in ("http", "https"):
+                raise RedirectRefused(f"redirected to {url[:200]}, which is not an http(s) URL")
         raise TooManyRedirects(f"more than {self.max_redirects} redirects")
 
     def close(self) -> None:

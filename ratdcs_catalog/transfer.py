@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping
 from urllib.parse import urlsplit
 
-from .fileclient import FileClient, TooManyRedirects
+from .fileclient import FileClient, RedirectRefused, TooManyRedirects
 from .manifest import TransferRecord, utc_now
 
 __all__ = ["FetchResult", "Fetcher", "HostGate", "HostGates", "TransferOptions", "make_client"]
@@ -300,6 +300,9 @@ class Fetcher:
         except TooManyRedirects:
             raise _AttemptFailed("retry", "redirect_loop", f"{url} redirected more than "
                                  f"{self.client.max_redirects} times (a redirect loop)") from None
+        except RedirectRefused as exc:
+            # Asking again gets the same answer; the archive has to fix its link.
+            raise _AttemptFailed("failed", "redirect_refused", f"{url} {exc}") from None
         complete = False
         try:
             attempt.status = response.status

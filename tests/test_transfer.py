@@ -283,6 +283,15 @@ def test_mast_token_goes_to_mast_hosts_only_and_survives_no_redirect(stub_server
     assert "Cookie" not in second
 
 
+def test_a_redirect_to_a_local_file_is_refused_at_once(stub_server, fake, tmp_path):
+    stub_server.routes["/api/v0.1/Download/file"] = (302, {"Location": "file:///etc/passwd"}, b"")
+    f = Fetcher(make_client(), HostGates(2), TransferOptions(max_retries=3), sleep=fake.sleep)
+    result = f.fetch(stub_server.url("/api/v0.1/Download/file?uri=mast:x"), tmp_path / "f.part")
+    assert (result.outcome, result.error_kind) == ("failed", "redirect_refused")
+    assert result.error.endswith("redirected to file:///etc/passwd, which is not an http(s) URL")
+    assert len(stub_server.seen) == 1 and not (tmp_path / "f.part").exists()  # asked once, nothing written
+
+
 def test_429_seen_by_one_worker_pauses_the_other_workers_fetch(sandbox, url, product, fake, tmp_path):
     sandbox.add_fault(Fault("429", pattern="Download/file", count=1, retry_after=30))
     gates = HostGates(4, clock=fake.clock, sleep=fake.sleep)
