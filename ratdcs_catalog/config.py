@@ -365,6 +365,8 @@ def _convert_scalar(kind: str, value: Any) -> Any:
     if kind == "url":
         text = _convert_scalar("str", value)
         return text if text is not _INVALID and _is_http_url(text) else _INVALID
+    if kind == "path" and isinstance(value, str) and not value.strip():
+        return _INVALID  # an empty RATDCS_DATA_DIR= would silently mean the current directory
     if kind in ("str", "path"):
         if isinstance(value, (_dt.date, _dt.datetime)):
             return value.isoformat()  # YAML reads 2024-01-01 as a date; we keep dates as text

@@ -70,10 +70,32 @@ def setup_logging(*, verbose: bool = False, quiet: bool = False, log_path: Path 
     return logger
 
 
+class _FileLog(logging.FileHandler):
+    """The log file; when it cannot be written (a full disk), say so once on the console and
+    stop writing it, instead of logging's '--- Logging error ---' traceback per record."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        import sys
+
+        if self.level > logging.CRITICAL:
+            return
+        self.setLevel(logging.CRITICAL + 1)  # off: every later write would fail the same way
+        error = sys.exc_info()[1]
+        reason = getattr(error, "strerror", None) or error
+        print(f"WARNING: cannot write the log file {self.baseFilename} ({reason}); logging to the console only",
+              file=sys.stderr)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:  # the last flush hits the same full disk; what is lost was already said
+            pass
+
+
 def add_file_log(logger: logging.Logger, log_path: Path, verbose: bool, redact: logging.Filter) -> None:
     try:
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_path, encoding="utf-8")
+        handler = _FileLog(log_path, encoding="utf-8")
     except OSError as exc:
         logger.warning("cannot write the log file %s (%s); logging to the console only", log_path, exc.strerror)
         return

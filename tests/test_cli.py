@@ -131,3 +131,21 @@ def test_readme_documents_every_command_and_option():
             if opt.startswith("--") and opt != "--help" and opt not in readme:
                 missing.append(f"ratdcs {opt}")
     assert missing == []
+
+
+def test_a_log_file_that_cannot_be_written_is_dropped_with_one_warning(tmp_path, capsys):
+    import logging
+
+    from ratdcs_catalog.logs import setup_logging
+
+    log_path = tmp_path / "data_download.log"
+    logger = setup_logging(log_path=log_path, quiet=True)
+    handler = next(h for h in logger.handlers if isinstance(h, logging.FileHandler))
+    handler.stream.close()  # as a full disk would make every write fail
+    handler.stream = open("/dev/full", "w")
+    for i in range(3):
+        logger.info("file %d done", i)
+    err = capsys.readouterr().err
+    assert err == f"WARNING: cannot write the log file {log_path} (No space left on device); logging to the " \
+                  "console only\n"  # once, and no '--- Logging error ---' traceback
+    setup_logging()  # close the handler

@@ -156,6 +156,12 @@ def test_config_command_shows_value_and_origin(tmp_path, monkeypatch):
     assert rows["endpoints.irsa_ibe"]["origin"] == "default"
 
 
+def test_an_empty_data_dir_variable_is_refused_not_taken_as_the_current_directory(tmp_path):
+    with pytest.raises(ConfigError, match=r"environment \$RATDCS_DATA_DIR: setting 'data_dir' expects a path, "
+                                          r"found ''"):
+        load_config(environ={"RATDCS_DATA_DIR": ""}, cwd=tmp_path)
+
+
 def test_a_misspelled_ratdcs_variable_is_refused_with_the_closest_name(tmp_path):
     result = _run(tmp_path, "config", env={"RATDCS_DOWNLOAD__WORKERZ": "8"})
     assert result.exit_code == 2

@@ -27,6 +27,8 @@ CASES = [
      "--start-date: '2024-02-30' is not a date (expected YYYY-MM-DD, a real calendar day)"),
     (["ztf", "--start-date", "yesterday", "--end-date", "2024-03-31"],
      "--start-date: 'yesterday' is not a date"),
+    (["ztf", "--start-date", "2024-01-01", "--end-date", "9999-12-31"],
+     "--end-date: 9999-12-31 is past any ZTF observing night"),
     (["ztf", "--start-date", "2024-02-01", "--end-date", "2024-01-01"],
      "--end-date 2024-01-01 is before --start-date 2024-02-01"),
     (["ztf", "--start-date", "2024-01-01", "--end-date", "2024-01-02", "--filter", "zg,zq"],

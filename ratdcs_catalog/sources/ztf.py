@@ -27,10 +27,13 @@ _UNIX_EPOCH_JD = 2440587.5
 
 def parse_date(text: str, option: str) -> _dt.date:
     try:
-        return _dt.date.fromisoformat(str(text).strip())
+        day = _dt.date.fromisoformat(str(text).strip())
     except ValueError:
         raise UsageError(f"{option}: {text!r} is not a date (expected YYYY-MM-DD, a real calendar day)",
                          hint="for example --start-date 2024-01-01") from None
+    if day.year > 2100:  # and 9999-12-31 would overflow computing the night after it
+        raise UsageError(f"{option}: {day} is past any ZTF observing night", hint="for example --end-date 2024-01-31")
+    return day
 
 
 def julian_date(day: _dt.date) -> float:
