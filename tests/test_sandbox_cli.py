@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 from click.testing import CliRunner
 
@@ -26,6 +27,22 @@ def test_bad_fault_spec_is_a_usage_error():
     result = CliRunner().invoke(cli, ["sandbox", "serve", "--faults", "teapot@x"])
     assert result.exit_code == 2
     assert "unknown fault kind 'teapot'" in result.output
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("503:count=abc", "fault 503: count must be a whole number and rate a number from 0 to 1, got count='abc'"),
+    ("reset:rate=2", "fault reset: count must be 0 or more and rate from 0 to 1, got count=None, rate=2"),
+])
+def test_bad_fault_counts_and_rates_are_usage_errors(spec, message):
+    result = CliRunner().invoke(cli, ["sandbox", "serve", "--faults", spec])
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_an_unwritable_write_config_is_a_usage_error(tmp_path):
+    target = tmp_path / "missing-dir" / "sandbox.yaml"
+    result = CliRunner().invoke(cli, ["sandbox", "serve", "--port", "0", "--write-config", str(target)])
+    assert result.exit_code == 2
+    assert f"Invalid value for --write-config: cannot write {target}: No such file or directory" in result.output
 
 
 def test_help_does_not_import_astropy():

@@ -85,8 +85,13 @@ def serve(host, port, seed, scale, fault_specs, cache_dir, config_out, data_dir,
     text = endpoint_config_yaml(archive.endpoints(),
                                 data_dir=str(Path(data_dir).absolute()) if data_dir else None)
     if config_out:
-        with open(config_out, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        try:
+            with open(config_out, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as err:
+            archive.stop()
+            raise click.BadParameter(f"cannot write {config_out}: {err.strerror}", param_hint="--write-config") \
+                from None
     click.echo(text, nl=False)
     click.echo(f"Sandbox archive (seed {seed}, scale {scale:g}) at {archive.base_url}"
                f"{' - wrote ' + config_out if config_out else ''}; Ctrl-C or SIGTERM stops it.",

@@ -66,8 +66,15 @@ class Fault:
                                  f"rate or one of {', '.join(PARAMS)}")
         self.kind = str(kind)
         self.pattern = pattern
-        self.count = None if count is None else int(count)
-        self.rate = None if rate is None else float(rate)
+        try:
+            self.count = None if count is None else int(count)
+            self.rate = None if rate is None else float(rate)
+        except (TypeError, ValueError):
+            raise FaultSpecError(f"fault {kind}: count must be a whole number and rate a number from 0 to 1, "
+                                 f"got count={count!r}, rate={rate!r}") from None
+        if (self.count is not None and self.count < 0) or (self.rate is not None and not 0 <= self.rate <= 1):
+            raise FaultSpecError(f"fault {kind}: count must be 0 or more and rate from 0 to 1, "
+                                 f"got count={count!r}, rate={rate!r}")
         self.params = params
         self._regex = re.compile(pattern) if pattern else None
 
