@@ -149,3 +149,21 @@ def test_a_log_file_that_cannot_be_written_is_dropped_with_one_warning(tmp_path,
     assert err == f"WARNING: cannot write the log file {log_path} (No space left on device); logging to the " \
                   "console only\n"  # once, and no '--- Logging error ---' traceback
     setup_logging()  # close the handler
+
+
+def test_a_read_only_manifest_is_a_manifest_error_not_an_internal_one(tmp_path, monkeypatch):
+    import sqlite3
+
+    from ratdcs_catalog.manifest import Manifest
+
+    db = tmp_path / "m.sqlite"
+    Manifest.open(db).close()
+
+    def refuse(*args, **kwargs):  # what SQLite raises when this user may only read the file
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(Manifest, "retry_failed", refuse)
+    result = CliRunner().invoke(cli, ["--db", str(db), "retry"])
+    assert result.exit_code == 2
+    assert f"Error: cannot write the manifest {db}: it is read-only" in result.output
+    assert "internal error" not in result.output

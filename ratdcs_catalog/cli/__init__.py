@@ -39,8 +39,19 @@ class RatdcsGroup(click.Group):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(141)
         except Exception as exc:  # a bug: say so in one line, traceback on request
+            if _is_readonly_database(exc):
+                app = ctx.find_object(App)
+                where = app.config().manifest_path if app is not None else "the manifest"
+                _fail(ctx, exc, f"cannot write the manifest {where}: it is read-only",
+                      "make the file and its directory writable, or copy it elsewhere and pass --db", 2)
             _fail(ctx, exc, f"internal error: {type(exc).__name__}: {exc}",
                   "run again with --verbose for the traceback, and report it", 1)
+
+
+def _is_readonly_database(exc: Exception) -> bool:
+    """SQLite's answer to a write on a file this user may only read (checked by name: the CLI
+    does not import sqlite3 for --help)."""
+    return type(exc).__module__ == "sqlite3" and "readonly database" in str(exc)
 
 
 def _fail(ctx: click.Context, exc: BaseException, message: str, hint: str | None, code: int) -> None:
