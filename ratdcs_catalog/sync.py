@@ -84,6 +84,7 @@ class SyncSummary:
     stopped_by: str | None = None  # None, 'signal', 'disk_full', 'error'
     busy_files: int = 0  # selected rows that another live sync holds (leased, or its .part locked)
     busy_until: str | None = None  # the latest lease among them
+    still_pending: int = 0  # after a stopped run: selected rows still waiting for a sync
     failures: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)  # rel_path, kind, reason
     planned: list[dict] = dataclasses.field(default_factory=list)  # dry run: the rows it would fetch
 
@@ -168,6 +169,9 @@ def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None
             raise ManifestError(f"cannot write the manifest {manifest.path}: {exc}",
                                 hint="free some space on its file system (or fix its permissions) "
                                      "and run `ratdcs sync` again") from None
+        if summary.stopped_by:
+            with contextlib.suppress(sqlite3.Error):  # a full disk may refuse even this read
+                summary.still_pending = manifest.selection_totals(**selection.filters())[0]
         summary.elapsed_seconds = time.monotonic() - started
         _log_summary(summary)
         return summary
@@ -453,6 +457,8 @@ class _Run:
         self.summary.files_released += self._manifest_write("release leases", self.manifest.release_leases,
                                                             self.owner) or 0
         s = self.summary
+        # Rows planned while this sync ran are claimed too: "of N files" counts what it took.
+        s.selected_files = max(s.selected_files, self.claimed_files)
         self._manifest_write("finish the syncs row", self.manifest.finish_sync, s.sync_id, files_done=s.files_done,
                              files_failed=s.files_failed, files_adopted=s.files_adopted,
                              bytes_received=s.bytes_received, stopped_by=s.stopped_by)

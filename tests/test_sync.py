@@ -709,3 +709,20 @@ def test_max_bytes_says_how_many_files_it_could_not_count(sync_env):
     dry = CliRunner().invoke(cli, base + ["--dry-run"])
     assert dry.exit_code == 0 and note in dry.output.splitlines(), dry.output
     assert note not in CliRunner().invoke(cli, base[:-2] + ["--dry-run"]).output  # no cap, nothing to say
+
+
+def test_rows_planned_while_a_sync_runs_are_counted_in_its_total(sync_env, monkeypatch):
+    products = sync_env.kepler_products(4)
+    sync_env.plan(products[:2])
+    real_claim = sync_module.Manifest.claim_batch
+    planned_more = []
+
+    def claim_then_plan(self, *args, **kwargs):  # a `ratdcs plan` that lands between two claims
+        rows = real_claim(self, *args, **kwargs)
+        if not planned_more:
+            planned_more.append(sync_env.plan(products[2:]))
+        return rows
+
+    monkeypatch.setattr(sync_module.Manifest, "claim_batch", claim_then_plan)
+    summary = sync_env.sync()
+    assert (summary.files_done, summary.selected_files) == (4, 4)  # not "4 of 2 files"

@@ -78,19 +78,22 @@ def render_summary(summary) -> str:
         return "Nothing to do: no pending files match (run `ratdcs report` to see the manifest)."
     s = summary
     lines = [f"Downloaded {s.files_done}, adopted {s.files_adopted}, failed {s.files_failed}"
-             + (f", left pending {s.files_released}" if s.files_released else "")
+             + (f", left pending {s.files_released}" if s.files_released and not s.stopped_by else "")
              + f" of {s.selected_files} files; {format_bytes(s.bytes_received)} in {s.elapsed_seconds:.1f} s "
              f"({format_bytes(s.throughput_bytes_per_second)}/s)."]
     for rel_path, kind, error in s.failures[:20]:
         lines.append(f"failed: {rel_path}: {kind}: {error}")
     if len(s.failures) > 20:
         lines.append(f"... and {len(s.failures) - 20} more failures (`ratdcs report` lists them)")
+    pending = f" {s.still_pending} selected files are still pending." if s.still_pending else ""
     if s.stopped_by == "signal":
-        lines.append("Stopped by a signal: partial files are kept; run `ratdcs sync` again to resume.")
+        lines.append(f"Stopped by a signal: partial files are kept.{pending} Run `ratdcs sync` again to resume.")
     elif s.stopped_by == "disk_full":
-        lines.append("Stopped: the disk is full. Partial files are kept; free some space and run `ratdcs sync` again.")
+        lines.append(f"Stopped: the disk is full. Partial files are kept.{pending} Free some space and run "
+                     "`ratdcs sync` again.")
     elif s.stopped_by == "error":
-        lines.append("Stopped: the manifest could not be written (see the log). Run `ratdcs sync` again once fixed.")
+        lines.append(f"Stopped: the manifest could not be written (see the log).{pending} Run `ratdcs sync` again "
+                     "once fixed.")
     if s.busy_files:
         lines.append(busy_sentence(s) + " Run `ratdcs sync` again after it ends.")
     return "\n".join(lines)
