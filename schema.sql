@@ -13,7 +13,7 @@
 --   done         verified and in its final place under the data directory
 --   failed       gave up after retries; last_error_kind / last_error say why
 
-PRAGMA user_version = 2;
+PRAGMA user_version = 3;
 
 -- One row per `ratdcs plan` run.
 CREATE TABLE IF NOT EXISTS plans (
@@ -136,13 +136,15 @@ SELECT source,
 FROM files
 GROUP BY source, state;
 
--- Planned, downloaded and remaining gigabytes per source.
+-- Files and gigabytes planned, downloaded and remaining per source: the rows of `ratdcs report
+-- progress` (which adds a total row when there are several sources).
 CREATE VIEW IF NOT EXISTS source_progress AS
 SELECT source,
-       SUM(files)                                     AS files_planned,
-       SUM(CASE WHEN state = 'done' THEN files END)   AS files_done,
-       SUM(CASE WHEN state = 'failed' THEN files END) AS files_failed,
-       ROUND(SUM(bytes) / 1e9, 3)                     AS planned_gb,
+       SUM(files)                                                           AS files_planned,
+       SUM(CASE WHEN state = 'done' THEN files ELSE 0 END)                  AS files_done,
+       SUM(CASE WHEN state = 'failed' THEN files ELSE 0 END)                AS files_failed,
+       SUM(CASE WHEN state <> 'done' THEN files ELSE 0 END)                 AS files_remaining,
+       ROUND(SUM(bytes) / 1e9, 3)                                           AS planned_gb,
        ROUND(SUM(CASE WHEN state = 'done' THEN bytes ELSE 0 END) / 1e9, 3)  AS downloaded_gb,
        ROUND(SUM(CASE WHEN state <> 'done' THEN bytes ELSE 0 END) / 1e9, 3) AS remaining_gb
 FROM source_state_summary

@@ -72,6 +72,23 @@ FROM (SELECT source, target_id, COUNT(*) AS files_planned, SUM(state = 'done') A
 LEFT JOIN targets t ON t.source = f.source AND t.target_id = f.target_id;
 """
 
+# 2 -> 3: source_progress gets files_remaining and counts 0, not NULL, for a source with no
+# done or failed file, so the view, `report progress` and `report --sql` agree.
+MIGRATIONS[2] = """
+DROP VIEW IF EXISTS source_progress;
+CREATE VIEW IF NOT EXISTS source_progress AS
+SELECT source,
+       SUM(files)                                                           AS files_planned,
+       SUM(CASE WHEN state = 'done' THEN files ELSE 0 END)                  AS files_done,
+       SUM(CASE WHEN state = 'failed' THEN files ELSE 0 END)                AS files_failed,
+       SUM(CASE WHEN state <> 'done' THEN files ELSE 0 END)                 AS files_remaining,
+       ROUND(SUM(bytes) / 1e9, 3)                                           AS planned_gb,
+       ROUND(SUM(CASE WHEN state = 'done' THEN bytes ELSE 0 END) / 1e9, 3)  AS downloaded_gb,
+       ROUND(SUM(CASE WHEN state <> 'done' THEN bytes ELSE 0 END) / 1e9, 3) AS remaining_gb
+FROM source_state_summary
+GROUP BY source;
+"""
+
 
 def _schema_sql() -> str:
     # The package ships schema.sql as a plain file beside this module (a symlink to the top-level

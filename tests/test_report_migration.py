@@ -1,4 +1,5 @@
-"""Schema version 2 (targets.split, split_summary): a real version-1 manifest migrates forward."""
+"""Schema versions 2 (targets.split, split_summary) and 3 (source_progress agrees with `report
+progress`): real older manifests migrate forward."""
 
 import sqlite3
 from pathlib import Path
@@ -23,8 +24,8 @@ def make_v1_manifest(path: Path) -> None:
     conn.close()
 
 
-def test_schema_is_version_2():
-    assert SCHEMA_VERSION == 2
+def test_schema_is_version_3():
+    assert SCHEMA_VERSION == 3
 
 
 def test_a_version_1_manifest_is_migrated_and_keeps_its_data(tmp_path):
@@ -32,7 +33,7 @@ def test_a_version_1_manifest_is_migrated_and_keeps_its_data(tmp_path):
     make_v1_manifest(path)
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 1
     with open_manifest(path) as m:
-        assert m.query("PRAGMA user_version")[0][0] == 2
+        assert m.query("PRAGMA user_version")[0][0] == 3
         target = m.query("SELECT target_id, name, teff_k, split FROM targets")[0]
         assert tuple(target) == ("261136679", "TIC 261136679", 5600.0, None)
         assert [tuple(r) for r in m.query("SELECT rel_path, state FROM files ORDER BY rel_path")] == [
@@ -66,5 +67,37 @@ def test_a_version_1_manifest_opened_read_only_asks_for_migration(tmp_path):
 
     path = tmp_path / "m.sqlite"
     make_v1_manifest(path)
-    with pytest.raises(ManifestError, match="has schema version 1; it needs migrating to 2"):
+    with pytest.raises(ManifestError, match="has schema version 1; it needs migrating to 3"):
         open_manifest(path, readonly=True)
+
+
+# source_progress as ratdcs wrote it at schema version 2.
+SOURCE_PROGRESS_V2 = """
+CREATE VIEW source_progress AS
+SELECT source,
+       SUM(files)                                     AS files_planned,
+       SUM(CASE WHEN state = 'done' THEN files END)   AS files_done,
+       SUM(CASE WHEN state = 'failed' THEN files END) AS files_failed,
+       ROUND(SUM(bytes) / 1e9, 3)                     AS planned_gb,
+       ROUND(SUM(CASE WHEN state = 'done' THEN bytes ELSE 0 END) / 1e9, 3)  AS downloaded_gb,
+       ROUND(SUM(CASE WHEN state <> 'done' THEN bytes ELSE 0 END) / 1e9, 3) AS remaining_gb
+FROM source_state_summary
+GROUP BY source;
+"""
+
+
+def test_a_version_2_manifest_gets_a_source_progress_that_agrees_with_report_progress(tmp_path):
+    from ratdcs_catalog.report import build_report
+
+    path = tmp_path / "m.sqlite"
+    make_v1_manifest(path)
+    with open_manifest(path) as m:  # now current; turn it back into what version 2 wrote
+        m.conn.executescript("DROP VIEW source_progress;" + SOURCE_PROGRESS_V2 + "PRAGMA user_version = 2;")
+        m.conn.execute("UPDATE files SET state = 'pending'")  # no done or failed file: the v2 view said NULL
+    with open_manifest(path) as m:
+        assert m.query("PRAGMA user_version")[0][0] == 3
+        view = [dict(r) for r in m.query("SELECT * FROM source_progress")]
+        report = build_report(m, data_dir=tmp_path, sections=["progress"])["progress"]
+    assert view == report == [{"source": "tess", "files_planned": 2, "files_done": 0, "files_failed": 0,
+                               "files_remaining": 2, "planned_gb": 0.004, "downloaded_gb": 0.0,
+                               "remaining_gb": 0.004}]
