@@ -247,3 +247,13 @@ def test_a_command_refusing_a_missing_manifest_leaves_no_log_and_no_data_dir(tmp
                                 env={"RATDCS_DATA_DIR": str(data)})
     assert result.exit_code == 2 and "Error: no manifest at" in result.output, result.output
     assert not data.exists()
+
+
+def test_sql_must_hold_a_query_and_not_come_with_a_section(tmp_path):
+    db = tmp_path / "m.sqlite"
+    open_manifest(db).close()
+    empty = CliRunner().invoke(cli, ["--db", str(db), "report", "--sql", "  "])
+    assert empty.exit_code == 2 and "Error: --sql needs a query" in empty.output
+    both = CliRunner().invoke(cli, ["--db", str(db), "report", "failed", "--sql", "SELECT 1"])
+    assert both.exit_code == 2
+    assert "Error: --sql and the section 'failed' ask for different things: give one of them" in both.output

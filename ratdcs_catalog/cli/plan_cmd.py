@@ -122,7 +122,7 @@ def k2_command(app: App, campaigns, **kwargs):
               help="TOI dispositions, comma-separated (PC, CP, KP, APC, FP, FA); default PC,CP,KP.")
 @click.option("--cadence", "tess_cadence", type=click.Choice(["120s", "20s"]), default=None,
               help="2-minute (default) or 20-second light curves.")
-@click.option("--sector", "sectors", type=click.IntRange(min=1), multiple=True, help="Only these sectors.")
+@click.option("--sector", "sectors", type=click.IntRange(min=1), multiple=True, help="Only this sector (repeatable).")
 @pass_app
 def tess_command(app: App, dispositions, sectors, **kwargs):
     """TOI host stars, their TIC stellar parameters, and their SPOC light curves.

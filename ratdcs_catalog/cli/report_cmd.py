@@ -62,6 +62,12 @@ def report(app: App, section, sql, limit, sources, fmt):
         raise UsageError("--source applies to `ratdcs report failed` only",
                          hint="the other sections list every source; filter with --sql, e.g. "
                               "\"SELECT * FROM source_progress WHERE source = 'tess'\"")
+    if sql is not None and not sql.strip():
+        raise UsageError("--sql needs a query",
+                         hint="for example --sql \"SELECT state, COUNT(*) FROM files GROUP BY state\"")
+    if sql is not None and section:
+        raise UsageError(f"--sql and the section {section!r} ask for different things: give one of them",
+                         hint=f"`ratdcs report {section}` or `ratdcs report --sql QUERY`")
     config = app.config()
     if sql is not None:
         from ..report import run_readonly_sql
