@@ -130,6 +130,7 @@ def test_moved_data_directory_is_refused_naming_both_paths(ds, tmp_path):
             f"{moved / 'manifest.sqlite'} lists as done; they are under {moved}") in result.output
     assert f"Hint: point data_dir at {moved} (RATDCS_DATA_DIR={moved} or data_dir in config.yaml)" in result.output
     assert "Nothing was changed" in result.output
+    assert not ds.data_dir.exists()  # not even an empty data directory for a log file
     with open_manifest(moved / "manifest.sqlite", readonly=True) as m:
         assert m.query("SELECT COUNT(*) FROM files WHERE state = 'done'")[0][0] == 5
     assert run(ds, "verify", db=moved / "manifest.sqlite", data_dir=moved).exit_code == 0
