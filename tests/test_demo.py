@@ -1,5 +1,6 @@
 """`ratdcs demo`: the whole tool end to end against an in-process sandbox."""
 
+import json
 import sqlite3
 
 from click.testing import CliRunner
@@ -21,6 +22,12 @@ def test_demo_plans_syncs_and_reports(tmp_path):
     assert f"Manifest:      {manifest}" in result.output
     assert "Downloaded" in result.output and "Try:" in result.output
     assert (tmp_path / "demo" / "demo-config.yaml").read_text().count("http://127.0.0.1:") == 4
+    suggested = f"  ratdcs --config {tmp_path / 'demo' / 'demo-config.yaml'} report"
+    assert suggested in result.output.splitlines()
+    report = CliRunner().invoke(cli, suggested.split()[1:] + ["stats", "--json"])  # what the user would run
+    assert report.exit_code == 0, report.output
+    stats = {r["statistic"]: r["value"] for r in json.loads(report.output)}
+    assert stats["total files"] == sum(by_source.values())
     from ratdcs_catalog.demo import QUERIES_TO_TRY
     for query in QUERIES_TO_TRY:  # the queries the demo suggests all answer on its manifest
         assert conn.execute(query).fetchall(), query

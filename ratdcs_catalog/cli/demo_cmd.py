@@ -47,7 +47,8 @@ def demo(app: App, directory, workers, scale):
     click.echo(f"               `ratdcs sandbox serve --scale {scale} --write-config {run.config_path} "
                f"--data-dir {run.data_dir}` brings one back)")
     click.echo(f"Done in {run.elapsed_seconds:.1f} s. Try:")
-    click.echo(f"  ratdcs --db {run.manifest_path} report")
+    # --config, not --db: the report's file counts look in the data directory the config names.
+    click.echo(f"  ratdcs --config {run.config_path} report")
     for query in QUERIES_TO_TRY:
         click.echo(f'  sqlite3 {run.manifest_path} "{query}"')
     if run.sync.exit_code:
