@@ -84,6 +84,16 @@ def test_plan_k2(sandbox, sandbox_config):
     assert (again["total"]["new"], again["total"]["unchanged"]) == (0, len(expected))
 
 
+def test_plan_k2_short_cadence_plans_the_slc_files(sandbox, sandbox_config):
+    result = run(sandbox_config, "plan", "k2", "--n", "20", "--cadence", "short")
+    assert result.exit_code == 0, result.output
+    hosts = sorted(sandbox.universe.confirmed_k2_hosts())[:20]
+    expected = {f"k2/{p.filename}": p.size for e in hosts for p in sandbox.universe.k2_products(e, "short")}
+    planned = planned_files(sandbox_config, "k2")
+    assert expected and {k: v["expected_size_bytes"] for k, v in planned.items()} == expected
+    assert all(k.endswith("_slc.fits") and v["product_kind"] == "lc_short" for k, v in planned.items())
+
+
 def test_plan_tess_stores_tic_parameters(sandbox, sandbox_config):
     result = run(sandbox_config, "plan", "tess", "--n", "150")
     assert result.exit_code == 0, result.output

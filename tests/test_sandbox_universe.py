@@ -56,8 +56,10 @@ def _products(u):
     kic = u.confirmed_kepler_hosts()[0]
     slc_star = next(k for k, s in u.kepler_stars.items() if s["slc_quarters"])
     fast_star = next(t for t, s in u.tess_stars.items() if s["fast_sectors"])
+    k2_slc_host = next(e for e, h in u.k2_hosts.items() if h["slc_campaigns"])
     return [u.kepler_products(kic)[0], u.kepler_products(slc_star, "short")[0],
-            u.k2_products(next(iter(u.k2_hosts)))[0], u.tess_products(u.toi_hosts()[0])[0],
+            u.k2_products(next(iter(u.k2_hosts)))[0], u.k2_products(k2_slc_host, "short")[0],
+            u.tess_products(u.toi_hosts()[0])[0],
             u.tess_products(fast_star, "20s")[0], u.ztf_product(u.ztf_rows(fields=[600])[0])]
 
 
@@ -128,7 +130,7 @@ def test_same_file_same_bytes_across_builds():
         fitsgen.build_lightcurve(product.kind, meta, product.nrows, 42)
 
 
-@pytest.mark.parametrize("kind", ["kepler_llc", "k2_llc", "tess_lc"])
+@pytest.mark.parametrize("kind", ["kepler_llc", "k2_llc", "k2_slc", "tess_lc"])
 def test_size_formula_holds_for_many_row_counts(kind):
     meta = fitsgen._placeholder_meta(kind)
     for nrows in (8, 29, 57, 115, 1000):

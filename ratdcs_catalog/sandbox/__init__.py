@@ -44,7 +44,7 @@ The universe (``sb.universe``, a ``Universe``; same seed and scale, same everyth
                                     obsdate, filefracday, ...), sorted by obsjd
     ``ztf_rows(fields, jd_min, jd_max, filtercodes, ccdids, qids)``  quadrant rows as IBE
                                     answers them
-    ``kepler_products(kic, cadence="long"|"short")``, ``k2_products(epic)``,
+    ``kepler_products(kic, cadence="long"|"short")``, ``k2_products(epic, cadence="long"|"short")``,
     ``tess_products(tid, cadence="120s"|"20s")``, ``ztf_product(row)``
                                     ``Product(filename, data_uri, size, path, kind, target_id,
                                     period, nrows, subgroup, obs_id)``; ``size`` is the exact

@@ -70,6 +70,8 @@ def lightcurve_rows(kind: str, period: int, scale: float) -> int:
         base = SLC_ROWS
     elif kind == "k2_llc":
         base = K2_ROWS
+    elif kind == "k2_slc":
+        base = K2_ROWS * 30  # one-minute cadences over the same campaign
     else:
         base = 20076 if period == 1 else 18_000 + (period * 7919) % 2600
         if kind == "tess_fast":
@@ -123,7 +125,7 @@ def lightcurve_meta(universe, product) -> dict:
         meta["planets"] = tuple((k["koi_period"], k["koi_time0bk"], k["koi_depth"],
                                  k["koi_duration"]) for k in universe.kois
                                 if k["kepid"] == target)
-    elif kind == "k2_llc":
+    elif kind.startswith("k2"):
         host = universe.k2_hosts[target]
         meta.update(ra=host["ra"], dec=host["dec"], teff=float(host["teff"]), logg=4.4,
                     radius=host["radius"], mag=12.5)
@@ -144,7 +146,7 @@ def _time_span(kind: str, period: int, month: int) -> tuple[float, float, int]:
     if kind == "kepler_slc":
         start, rows = KEPLER_QUARTERS[period]
         return start + (month - 1) * rows * KEPLER_LC_DAYS / 3, rows * KEPLER_LC_DAYS / 3, 2454833
-    if kind == "k2_llc":
+    if kind.startswith("k2"):
         return 1940.0 + 80.0 * period, K2_ROWS * KEPLER_LC_DAYS, 2454833
     return TESS_SECTOR1_BTJD + TESS_SECTOR_DAYS * (period - 1), TESS_SECTOR_DAYS - 0.6, 2457000
 
@@ -219,10 +221,10 @@ def _primary_header(kind: str, meta: dict):
         header["CCD"] = (1 + (meta["target"] // 4) % 4, "CCD chip number")
     else:
         header["KEPLERID"] = (meta["target"], "unique Kepler target identifier")
-        key = "CAMPAIGN" if kind == "k2_llc" else "QUARTER"
+        key = "CAMPAIGN" if kind.startswith("k2") else "QUARTER"
         header[key] = (meta["period"], "Observing campaign" if key == "CAMPAIGN" else "Observing quarter")
-        header["MISSION"] = ("K2" if kind == "k2_llc" else "Kepler", "Mission name")
-        header["OBSMODE"] = ("short cadence" if kind == "kepler_slc" else "long cadence", "observing mode")
+        header["MISSION"] = ("K2" if kind.startswith("k2") else "Kepler", "Mission name")
+        header["OBSMODE"] = ("short cadence" if kind.endswith("_slc") else "long cadence", "observing mode")
     header["RADESYS"] = ("ICRS", "reference frame of celestial coordinates")
     header["RA_OBJ"] = (float(meta["ra"]), "[deg] right ascension")
     header["DEC_OBJ"] = (float(meta["dec"]), "[deg] declination")
@@ -237,7 +239,7 @@ def _primary_header(kind: str, meta: dict):
 def _object_name(kind: str, target: int) -> str:
     if kind.startswith("tess"):
         return f"TIC {target}"
-    return f"EPIC {target}" if kind == "k2_llc" else f"KIC {target}"
+    return f"EPIC {target}" if kind.startswith("k2") else f"KIC {target}"
 
 
 def _table_hdu(kind: str, meta: dict, nrows: int, data: dict):

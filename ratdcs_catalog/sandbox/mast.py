@@ -46,7 +46,7 @@ class MastService:
             if star["slc_quarters"]:
                 groups.append(u.kepler_products(kic, "short"))
         for epic in u.k2_hosts:
-            groups += [[p] for p in u.k2_products(epic)]
+            groups += [[p] for p in u.k2_products(epic, "long") + u.k2_products(epic, "short")]
         for tid in u.tess_stars:
             groups += [[p] for p in u.tess_products(tid, "120s") + u.tess_products(tid, "20s")]
         for index, group in enumerate(groups):
@@ -62,7 +62,7 @@ class MastService:
     def _obs_row(self, index: int, products) -> dict:
         first = products[0]
         kind, target = first.kind, first.target_id
-        collection = {"kepler_llc": "Kepler", "kepler_slc": "Kepler", "k2_llc": "K2"}.get(kind, "TESS")
+        collection = "Kepler" if kind.startswith("kepler") else "K2" if kind.startswith("k2") else "TESS"
         ra, dec = self._position(kind, target)
         t_min, t_max = self._time_range(products)
         return {
@@ -74,7 +74,8 @@ class MastService:
             "target_classification": "", "obs_id": first.obs_id, "s_ra": ra, "s_dec": dec,
             "dataproduct_type": "timeseries", "proposal_pi": "", "calib_level": 3,
             "t_min": t_min, "t_max": t_max,
-            "t_exptime": {"kepler_slc": 58.85, "tess_lc": 120.0, "tess_fast": 20.0}.get(kind, 1765.5),
+            "t_exptime": {"kepler_slc": 58.85, "k2_slc": 58.85, "tess_lc": 120.0,
+                          "tess_fast": 20.0}.get(kind, 1765.5),
             "em_min": 600.0 if collection == "TESS" else 420.0,
             "em_max": 1000.0 if collection == "TESS" else 900.0, "obs_title": "",
             "t_obs_release": round(t_max + 120, 5), "proposal_id": "", "proposal_type": "",
@@ -88,7 +89,7 @@ class MastService:
         u = self.universe
         if kind.startswith("kepler"):
             star = u.kepler_stars[target]
-        elif kind == "k2_llc":
+        elif kind.startswith("k2"):
             star = u.k2_hosts[target]
         else:
             star = u.tic[target]
@@ -98,7 +99,7 @@ class MastService:
     def _target_name(kind: str, target: int) -> str:
         if kind.startswith("kepler"):
             return f"kplr{target:09d}"
-        return f"ktwo{target:09d}" if kind == "k2_llc" else str(target)
+        return f"ktwo{target:09d}" if kind.startswith("k2") else str(target)
 
     @staticmethod
     def _time_range(products) -> tuple[float, float]:

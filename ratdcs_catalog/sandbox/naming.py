@@ -16,7 +16,7 @@ KEPLER_LC_STAMPS = (
     "2011271113734", "2012004120508", "2012088054726", "2012179063303", "2012277125453",
     "2013011073258", "2013098041711", "2013131215648",
 )
-SUBGROUPS = {"kepler_llc": "LLC", "kepler_slc": "SLC", "k2_llc": "LLC", "tess_lc": "LC",
+SUBGROUPS = {"kepler_llc": "LLC", "kepler_slc": "SLC", "k2_llc": "LLC", "k2_slc": "SLC", "tess_lc": "LC",
              "tess_fast": "FAST-LC", "ztf_sci": "SCI"}
 TESS_SECTOR1_START = dt.datetime(2018, 7, 25, 4, 58, 59)  # stamp 2018206045859
 TESS_SECTOR_DAYS = 27.4
@@ -56,9 +56,9 @@ def mast_names(kind: str, target: int, period: int, month: int = 0) -> tuple[str
             filename = f"kplr{kic9}-{kepler_slc_stamp(period, month)}_slc.fits"
         rel = f"kepler/lightcurves/{kic9[:4]}/{kic9}/{filename}"
         return filename, f"mast:Kepler/url/missions/{rel}", "/stpubdata/kepler/public/" + rel[7:]
-    if kind == "k2_llc":
+    if kind in ("k2_llc", "k2_slc"):
         e9 = f"{target:09d}"
-        filename = f"ktwo{e9}-c{period:02d}_llc.fits"
+        filename = f"ktwo{e9}-c{period:02d}_{'llc' if kind == 'k2_llc' else 'slc'}.fits"
         rel = f"k2/lightcurves/c{period}/{e9[:4]}00000/{e9[4:6]}000/{filename}"
         return filename, f"mast:K2/url/missions/{rel}", "/stpubdata/k2/public/" + rel[3:]
     t16 = f"{target:016d}"
@@ -83,8 +83,8 @@ def obs_id(kind: str, target: int, universe, period: int) -> str:
         quarters = set(star["quarters"] if kind == "kepler_llc" else star["slc_quarters"])
         bits = "".join("1" if q in quarters else "0" for q in range(18))
         return f"kplr{target:09d}_{'lc' if kind == 'kepler_llc' else 'sc'}_Q{bits}"
-    if kind == "k2_llc":
-        return f"ktwo{target:09d}-c{period:02d}_lc"
+    if kind in ("k2_llc", "k2_slc"):
+        return f"ktwo{target:09d}-c{period:02d}_{'lc' if kind == 'k2_llc' else 'sc'}"
     base = f"tess{tess_stamp(period)}-s{period:04d}-{target:016d}-{tess_scid(period):04d}"
     return base + ("-s" if kind == "tess_lc" else "-a_fast")
 

@@ -39,7 +39,7 @@ class Product:
     data_uri: str
     size: int
     path: str
-    kind: str                 # fitsgen kind: kepler_llc, kepler_slc, k2_llc, tess_lc, ...
+    kind: str                 # fitsgen kind: kepler_llc, kepler_slc, k2_llc, k2_slc, tess_lc, ...
     target_id: int            # KIC, EPIC or TIC (0 for ZTF)
     period: int               # quarter, campaign or sector (0 for ZTF)
     nrows: int                # light-curve rows (image height for ZTF)
@@ -188,6 +188,9 @@ class Universe:
                     "teff": round(float(rng.normal(5400, 800))),
                     "radius": round(float(rng.uniform(0.3, 2.5)), 3),
                     "campaigns": tuple(sorted(campaigns))}
+            # About one host campaign in five also has a short-cadence file. Chosen by the ids,
+            # not drawn: a draw here would shift every later draw and change the whole universe.
+            host["slc_campaigns"] = tuple(c for c in host["campaigns"] if (epic + c) % 5 == 0)
             self.k2_hosts[epic] = host
             n_planets = int(rng.choice([1, 2, 3], p=[0.8, 0.15, 0.05]))
             dispositions = _pick(rng, K2_DISPOSITIONS, n_planets)
@@ -351,8 +354,11 @@ class Universe:
         return [self._product("kepler_slc", kic, q, month)
                 for q in star["slc_quarters"] for month in (1, 2, 3)]
 
-    def k2_products(self, epic: int) -> list[Product]:
-        return [self._product("k2_llc", epic, c) for c in self.k2_hosts[epic]["campaigns"]]
+    def k2_products(self, epic: int, cadence: str = "long") -> list[Product]:
+        host = self.k2_hosts[epic]
+        if cadence == "long":
+            return [self._product("k2_llc", epic, c) for c in host["campaigns"]]
+        return [self._product("k2_slc", epic, c) for c in host["slc_campaigns"]]
 
     def tess_products(self, tid: int, cadence: str = "120s") -> list[Product]:
         star = self.tess_stars[tid]
@@ -370,7 +376,7 @@ class Universe:
                        extra={"row": row})
 
     def product_for(self, kind: str, target_id: int, period: int, month: int = 0) -> Product:
-        """A MAST product by kind (kepler_llc, kepler_slc, k2_llc, tess_lc, tess_fast)."""
+        """A MAST product by kind (kepler_llc, kepler_slc, k2_llc, k2_slc, tess_lc, tess_fast)."""
         return self._product(kind, target_id, period, month)
 
     def _product(self, kind: str, target_id: int, period: int, month: int = 0) -> Product:
@@ -396,7 +402,7 @@ class Universe:
         for kic in self.kepler_stars:
             out += self.kepler_products(kic, "long") + self.kepler_products(kic, "short")
         for epic in self.k2_hosts:
-            out += self.k2_products(epic)
+            out += self.k2_products(epic, "long") + self.k2_products(epic, "short")
         for tid in self.tess_stars:
             out += self.tess_products(tid, "120s") + self.tess_products(tid, "20s")
         return out
