@@ -256,8 +256,8 @@ def _refuse_unknown_variables(variables: Mapping[str, str], where: str) -> None:
             close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
             hint = f"did you mean ${close[0]}? " if close else ""
             raise ConfigError(f"{where} ${name}: no ratdcs setting has this name",
-                              hint=hint + "`ratdcs config` lists every setting; variables are RATDCS_ + the key in "
-                                          "capitals with __ for each dot, e.g. RATDCS_DOWNLOAD__WORKERS")
+                              hint=hint + "variables are RATDCS_ + the key in capitals, __ for each dot "
+                                          "(RATDCS_DOWNLOAD__WORKERS); the shipped config.yaml lists every key")
 
 
 def _suggest(key: str) -> str:
@@ -333,6 +333,8 @@ def coerce(key: str, value: Any, origin: str) -> Any:
     setting = _BY_KEY.get(key)
     if setting is None:
         raise ConfigError(f"{origin}: unknown setting '{key}'", hint=_suggest(key))
+    if setting.nullable and isinstance(value, str) and not value.strip():
+        value = None  # RATDCS_DB= means "the default", as it did before paths were checked
     if value is None:
         if setting.nullable:
             return None
@@ -388,7 +390,7 @@ def _convert_scalar(kind: str, value: Any) -> Any:
     if kind == "float":
         try:
             number = float(value) if isinstance(value, (int, float, str)) else _INVALID
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: a whole number of 400 digits
             return _INVALID
         # YAML reads .nan and .inf as floats: no timeout, lease or delay means either.
         return number if number is _INVALID or math.isfinite(number) else _INVALID

@@ -39,12 +39,13 @@ _SECRET_PATTERNS = (re.compile(r"(mast_token=)[^;\s&]+", re.I),
                     re.compile(r"(Authorization:\s*\w+\s+)\S+", re.I))
 # The filter of the last setup_logging: error messages printed outside logging (the CLI's
 # "Error: ..." line, which may quote an archive's answer) go through it too.
-_active = RedactSecrets([os.environ.get("MAST_API_TOKEN", "")])
+_active: RedactSecrets | None = None
 
 
 def redact(text: str) -> str:
     """``text`` with the secrets the logs hide replaced by ``***``."""
-    return _active.redact(text)
+    active = _active or RedactSecrets([os.environ.get("MAST_API_TOKEN", "")])  # before any setup_logging
+    return active.redact(text)
 
 
 def setup_logging(*, verbose: bool = False, quiet: bool = False, log_path: Path | None = None,
@@ -59,14 +60,14 @@ def setup_logging(*, verbose: bool = False, quiet: bool = False, log_path: Path 
     from .config import read_secret  # the environment, else ./.env, as the token is read for use
 
     global _active
-    redact = _active = RedactSecrets([read_secret(name) or "" for name in secret_env_names])
+    redactor = _active = RedactSecrets([read_secret(name) or "" for name in secret_env_names])
     console = logging.StreamHandler()
     console.setLevel(logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    console.addFilter(redact)
+    console.addFilter(redactor)
     logger.addHandler(console)
     if log_path is not None:
-        add_file_log(logger, log_path, verbose, redact)
+        add_file_log(logger, log_path, verbose, redactor)
     return logger
 
 
@@ -77,11 +78,14 @@ class _FileLog(logging.FileHandler):
     def handleError(self, record: logging.LogRecord) -> None:
         import sys
 
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):  # one bad record (a message that cannot be encoded)
+            super().handleError(record)
+            return
         if self.level > logging.CRITICAL:
             return
         self.setLevel(logging.CRITICAL + 1)  # off: every later write would fail the same way
-        error = sys.exc_info()[1]
-        reason = getattr(error, "strerror", None) or error
+        reason = error.strerror or error
         print(f"WARNING: cannot write the log file {self.baseFilename} ({reason}); logging to the console only",
               file=sys.stderr)
 

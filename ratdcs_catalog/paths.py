@@ -19,8 +19,9 @@ __all__ = ["check_relative_path", "check_url", "destination", "ensure_data_dir",
 # Directories ratdcs keeps under the data directory for its own bookkeeping.
 TEMP_DIR = "temp"
 QUARANTINE_DIR = "quarantine"
-# The longest file name most file systems take (NAME_MAX), in bytes of its UTF-8 encoding.
-NAME_MAX_BYTES = 255
+# The longest archive file name taken, in bytes of its UTF-8 encoding: file systems take 255
+# (NAME_MAX), and ratdcs adds ".part" in temp/ and ".N" to a second copy in quarantine/.
+NAME_MAX_BYTES = 240
 # Control characters (C0, DEL, C1) and the Unicode line separators: a name holding one would break
 # every line-based file it is written to (the log, `export urls` input for aria2c and curl) and
 # could smuggle extra options into them.
@@ -54,7 +55,7 @@ def _check_characters(text: str, what: str) -> None:
         raise UnsafeProductError(f"refused {what} {text!r}: it holds a control character (NUL, newline, ...)")
     if any(len(part.encode("utf-8", "surrogatepass")) > NAME_MAX_BYTES for part in text.split("/")):
         raise UnsafeProductError(f"refused {what} {text[:60]!r}...: a name longer than {NAME_MAX_BYTES} bytes, "
-                                 "which file systems do not take")
+                                 "which file systems do not take once ratdcs adds .part")
 
 
 def check_url(url: str) -> str:

@@ -25,6 +25,7 @@ write that fails anyway (SQLITE_FULL) stops the run too, never crashes it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import dataclasses
 import fcntl
 import logging
@@ -169,9 +170,12 @@ def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None
             raise ManifestError(f"cannot write the manifest {manifest.path}: {exc}",
                                 hint="free some space on its file system (or fix its permissions) "
                                      "and run `ratdcs sync` again") from None
-        if summary.stopped_by:
+        if summary.stopped_by and max_bytes is None:  # under --max-bytes "how many are left" has no one answer
             with contextlib.suppress(sqlite3.Error):  # a full disk may refuse even this read
-                summary.still_pending = manifest.selection_totals(**selection.filters())[0]
+                pending = manifest.selection_totals(**selection.filters())[0]
+                if limit is not None:
+                    pending = min(pending, limit - summary.files_done - summary.files_adopted - summary.files_failed)
+                summary.still_pending = max(pending, 0)
         summary.elapsed_seconds = time.monotonic() - started
         _log_summary(summary)
         return summary
@@ -495,12 +499,7 @@ class _Run:
                 finished = _Finished(FileOutcome(row["file_id"], "failed", error_kind="unsafe_path", error=str(exc)),
                                      row["rel_path"])
             except OSError as exc:  # the local file system refused: permissions, a directory in the way, ...
-                message = (f"cannot write {exc.filename or row['rel_path']}: {exc.strerror or exc} - fix that place "
-                           "in the data directory, then `ratdcs retry` and `ratdcs sync`")
-                log.error("%s: %s", row["rel_path"], message)
-                log.debug("traceback of the local error on %s", row["rel_path"], exc_info=True)
-                finished = _Finished(FileOutcome(row["file_id"], "failed", error_kind="local_error", error=message),
-                                     row["rel_path"])
+                finished = self._local_error(row, exc)
             except Exception as exc:  # a bug in one file's handling must not lose the others
                 log.exception("internal error on %s", row["rel_path"])
                 finished = _Finished(FileOutcome(row["file_id"], "failed", error_kind="internal_error",
@@ -508,6 +507,22 @@ class _Run:
                                      row["rel_path"])
             self.finished.put(finished)
         fetcher.client.close()
+
+    def _local_error(self, row: dict, exc: OSError) -> _Finished:
+        """A file the data directory refused. A full disk stops the run (rows back to pending, as
+        in a transfer); anything else fails this file with the path and the system's reason."""
+        where = exc.filename or row["rel_path"]
+        log.debug("traceback of the local error on %s", row["rel_path"], exc_info=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            message = (f"no space left on the device for {where}; row back to pending - free some space and run "
+                       "`ratdcs sync` again")
+            return _Finished(FileOutcome(row["file_id"], "pending", error_kind="disk_full", error=message),
+                             row["rel_path"], stop_run="disk_full")
+        message = f"{where}: {exc.strerror or exc} - fix that place in the data directory, then " \
+                  f"{self.fileworker.how_to_retry(row)}"
+        log.error("%s: %s", row["rel_path"], message)
+        return _Finished(FileOutcome(row["file_id"], "failed", error_kind="local_error", error=message),
+                         row["rel_path"])
 
     def _install_signal_handlers(self) -> Callable[[], None]:
         """First Ctrl-C/SIGTERM: stop cleanly. Second: exit at once (leases expire; partials stay)."""
@@ -693,11 +708,11 @@ class _FileWorker:
             return _Finished(FileOutcome(fid, "pending", error_kind="disk_full", error=error, transfers=tuple(records)),
                              row["rel_path"], bytes_received=received, stop_run="disk_full")
         error = (f"{fetched.error}; row marked failed, any partial file is kept in {TEMP_DIR}/ for resuming - "
-                 f"{self._how_to_retry(row)}")
+                 f"{self.how_to_retry(row)}")
         return _Finished(FileOutcome(fid, "failed", error_kind=fetched.error_kind, error=error,
                                      transfers=tuple(records)), row["rel_path"], bytes_received=received)
 
-    def _how_to_retry(self, row) -> str:
+    def how_to_retry(self, row) -> str:
         """The next step for a row this sync marks failed: `--retry-failed` takes it only while
         it has attempts left (this sync's failure counts as one)."""
         if row.get("attempts", 0) + 1 < self.max_attempts:
@@ -731,7 +746,7 @@ class _FileWorker:
         quarantined = self._quarantine(temp, row["rel_path"])
         retry = not last and result.error_kind in (*REFETCH_KINDS, FITS_WARNING_KIND)
         then = ("downloading it once more" if retry else
-                f"row marked failed - {self._how_to_retry(row)}")
+                f"row marked failed - {self.how_to_retry(row)}")
         error = f"{result.error}; moved to {quarantined}, {then}"
         records[-1] = dataclasses.replace(records[-1], outcome="retry" if retry else "failed",
                                           error_kind=result.error_kind, error=error)

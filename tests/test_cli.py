@@ -167,3 +167,31 @@ def test_a_read_only_manifest_is_a_manifest_error_not_an_internal_one(tmp_path, 
     assert result.exit_code == 2
     assert f"Error: cannot write the manifest {db}: it is read-only" in result.output
     assert "internal error" not in result.output
+
+
+def test_one_record_that_cannot_be_encoded_does_not_turn_the_log_file_off(tmp_path, capsys):
+    from ratdcs_catalog.logs import setup_logging
+
+    log_path = tmp_path / "data_download.log"
+    logger = setup_logging(log_path=log_path, quiet=True)
+    logger.info("placed %s", "bad-\udcff-name.fits")  # a surrogate from an undecodable file name
+    logger.info("placed good.fits")
+    setup_logging()
+    assert "placed good.fits" in log_path.read_text()
+    assert "cannot write the log file" not in capsys.readouterr().err
+
+
+def test_a_read_only_manifest_file_is_refused_with_exit_2(tmp_path):
+    import os
+
+    import pytest
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes read-only files; the monkeypatched test above covers the message")
+    from ratdcs_catalog.manifest import Manifest
+
+    db = tmp_path / "m.sqlite"
+    Manifest.open(db).close()
+    db.chmod(0o444)
+    result = CliRunner().invoke(cli, ["--db", str(db), "retry"])
+    assert result.exit_code == 2 and f"Error: cannot write the manifest {db}: it is read-only" in result.output

@@ -123,6 +123,7 @@ def test_choices_and_minimums(tmp_path):
     ("download:\n  lease_seconds: .inf\n", "'download.lease_seconds' expects a number, found inf"),
     ("catalog:\n  timeout_seconds: -.inf\n", "'catalog.timeout_seconds' expects a number, found -inf"),
     ("download:\n  workers: 20000\n", "'download.workers' must be at most 256, found 20000"),
+    ("download:\n  timeout_seconds: 1" + "0" * 400 + "\n", "'download.timeout_seconds' expects a number"),
     ("endpoints:\n  mast: ftp://x\n", "'endpoints.mast' expects an http(s) URL with a host, found 'ftp://x'"),
     ("endpoints:\n  irsa_ibe: not a url\n", "'endpoints.irsa_ibe' expects an http(s) URL with a host, found 'not a url'"),
     ("endpoints:\n  exoplanet_tap: 'http://host:port/TAP'\n", "'endpoints.exoplanet_tap' expects an http(s) URL"),
@@ -154,12 +155,16 @@ def test_config_command_shows_value_and_origin(tmp_path, monkeypatch):
     rows = {r["key"]: r for r in json.loads(result.output)}
     assert rows["ztf.max_images"] == {"key": "ztf.max_images", "value": 11, "origin": "environment $ZTF_MAX_IMAGES"}
     assert rows["endpoints.irsa_ibe"]["origin"] == "default"
+    assert not (tmp_path / "data").exists(), "printing the configuration must not create the data directory"
 
 
 def test_an_empty_data_dir_variable_is_refused_not_taken_as_the_current_directory(tmp_path):
     with pytest.raises(ConfigError, match=r"environment \$RATDCS_DATA_DIR: setting 'data_dir' expects a path, "
                                           r"found ''"):
         load_config(environ={"RATDCS_DATA_DIR": ""}, cwd=tmp_path)
+    # A setting that may be empty keeps meaning "the default" when it is.
+    config = load_config(environ={"RATDCS_DB": "", "RATDCS_LOG_FILE": "  "}, cwd=tmp_path)
+    assert (config["manifest"], config["log_file"]) == (None, None)
 
 
 def test_a_misspelled_ratdcs_variable_is_refused_with_the_closest_name(tmp_path):

@@ -10,7 +10,7 @@ from ratdcs_catalog.paths import check_relative_path, check_url, destination, en
 
 @pytest.mark.parametrize("name", ["../x.fits", "a/b.fits", "/etc/passwd", "x\x00.fits", "..", ".hidden", "", "a\\b",
                                   "x.fits\n  dir=..", "x\r.fits", "x\x7f.fits", "x\x85.fits", "x\u2028.fits",
-                                  "x" * 251 + ".fits", "\u00e9" * 128])
+                                  "x" * 236 + ".fits", "\u00e9" * 121])
 def test_unsafe_file_names_are_refused(name):
     with pytest.raises(UnsafeProductError, match="refused archive file name"):
         safe_filename(name)
@@ -53,3 +53,9 @@ def test_data_dir_that_cannot_be_written():
     # /proc/self is a directory nobody can create files in, root included (tests run as root in CI).
     with pytest.raises(DataDirError, match="cannot write in the data directory /proc/self"):
         ensure_data_dir(__import__("pathlib").Path("/proc/self"))
+
+
+def test_the_longest_name_taken_still_fits_with_the_suffixes_ratdcs_adds(tmp_path):
+    name = safe_filename("x" * 235 + ".fits")  # 240 bytes
+    for suffix in (".part", ".99"):  # temp/<name>.part, quarantine/<name>.99
+        (tmp_path / (name + suffix)).write_bytes(b"")

@@ -65,7 +65,7 @@ def test_hostile_product_rows_are_refused_and_reported(tmp_path):
         "kepler: refused: refused archive file name 'kplr000000042-2009131105131_llc.fits\\n  dir=..\\n  "
         "out=ESCAPED_llc.fits': it holds a control character (NUL, newline, ...)",
         f"kepler: refused: refused archive file name {('kplr000000042-' + '9' * 250)[:60]!r}...: a name longer than "
-        "255 bytes, which file systems do not take",
+        "240 bytes, which file systems do not take once ratdcs adds .part",
         "kepler: refused: refused kplr000000042-2010078095331_llc.fits: its size 'abc' is not a byte count",
         "kepler: refused: refused kplr000000042-2010174085026_llc.fits: its size 1e+30 is not a byte count",
         "kepler: refused: refused kplr000000042-2010265121752_llc.fits: its size -5 is not a byte count",
@@ -114,3 +114,11 @@ def test_a_server_echoing_the_token_in_an_error_does_not_put_it_on_the_terminal(
     assert result.exit_code == 1 and "token *** is not valid" in result.output, result.output
     assert "s3cret" not in result.output
     assert responses.calls[1].request.headers["Cookie"] == "mast_token=s3cret-from-dotenv"  # it was sent
+
+
+def test_archive_size_takes_only_plain_byte_counts():
+    from ratdcs_catalog.sources.common import archive_size
+
+    assert [archive_size(v) for v in (None, "", 0, "0", 2048, "2048", 2048.0)] == [None, None, None, None,
+                                                                                   2048, 2048, 2048]
+    assert [archive_size(v) for v in ("\u00b2", "-1", -1, 1e30, float("nan"), True, "12kB", [1])] == [False] * 8

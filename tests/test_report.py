@@ -257,3 +257,13 @@ def test_sql_must_hold_a_query_and_not_come_with_a_section(tmp_path):
     both = CliRunner().invoke(cli, ["--db", str(db), "report", "failed", "--sql", "SELECT 1"])
     assert both.exit_code == 2
     assert "Error: --sql and the section 'failed' ask for different things: give one of them" in both.output
+
+
+def test_a_command_on_a_manifest_whose_data_directory_is_gone_makes_no_directory_for_its_log(tmp_path):
+    db = tmp_path / "kept" / "manifest.sqlite"
+    db.parent.mkdir()
+    open_manifest(db).close()
+    data = tmp_path / "moved-away"
+    result = CliRunner().invoke(cli, ["--db", str(db), "retry"], env={"RATDCS_DATA_DIR": str(data)})
+    assert result.exit_code == 0, result.output
+    assert not data.exists()

@@ -678,8 +678,8 @@ def test_a_place_that_cannot_be_written_fails_that_file_with_a_plain_reason(sync
     assert (summary.files_done, summary.files_failed, summary.exit_code) == (1, 1, 1)
     row = sync_env.rows()[blocked]
     assert (row["state"], row["last_error_kind"]) == ("failed", "local_error")
-    assert row["last_error"] == (f"cannot write {sync_env.data_dir / blocked}: Is a directory - fix that place in "
-                                 "the data directory, then `ratdcs retry` and `ratdcs sync`")
+    assert row["last_error"] == (f"{sync_env.data_dir / blocked}: Is a directory - fix that place in the data "
+                                 "directory, then run `ratdcs sync --retry-failed` to try again")
     assert (sync_env.data_dir / blocked / "something-of-the-user").is_dir()  # nothing of the user's is touched
     assert not [r for r in caplog.records if r.exc_info and r.levelname != "DEBUG"]  # no traceback shown
 
@@ -726,3 +726,18 @@ def test_rows_planned_while_a_sync_runs_are_counted_in_its_total(sync_env, monke
     monkeypatch.setattr(sync_module.Manifest, "claim_batch", claim_then_plan)
     summary = sync_env.sync()
     assert (summary.files_done, summary.selected_files) == (4, 4)  # not "4 of 2 files"
+
+
+
+def test_a_full_disk_outside_a_transfer_stops_the_run_instead_of_failing_files(sync_env, monkeypatch):
+    products = sync_env.kepler_products(3)
+    sync_env.plan(products)
+
+    def no_space(temp, dest):  # the rename's directory entry is what finds the disk full
+        raise OSError(errno.ENOSPC, "No space left on device", str(dest))
+
+    monkeypatch.setattr(sync_module, "_place", no_space)
+    summary = sync_env.sync(workers=1)
+    assert (summary.files_done, summary.files_failed, summary.stopped_by) == (0, 0, "disk_full")
+    rows = sync_env.rows().values()
+    assert {r["state"] for r in rows} == {"pending"} and all(r["attempts"] == 0 for r in rows)

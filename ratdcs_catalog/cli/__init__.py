@@ -44,13 +44,14 @@ class RatdcsGroup(click.Group):
                 where = app.config().manifest_path if app is not None else "the manifest"
                 _fail(ctx, exc, f"cannot write the manifest {where}: it is read-only",
                       "make the file and its directory writable, or copy it elsewhere and pass --db", 2)
+                return
             _fail(ctx, exc, f"internal error: {type(exc).__name__}: {exc}",
                   "run again with --verbose for the traceback, and report it", 1)
 
 
 def _is_readonly_database(exc: Exception) -> bool:
-    """SQLite's answer to a write on a file this user may only read (checked by name: the CLI
-    does not import sqlite3 for --help)."""
+    """SQLite's answer to a write on a file this user may only read. Checked by name so that
+    this module, which every command imports, does not import sqlite3 itself."""
     return type(exc).__module__ == "sqlite3" and "readonly database" in str(exc)
 
 

@@ -52,8 +52,7 @@ def run_plan(app: App, source: str, n, dry_run, max_bytes, as_json, **options) -
     from ..plan import plan as plan_source
 
     config = app.config()
-    if config.data_dir.exists():  # a failed first plan must not leave a data directory behind
-        app.log_to_file(needs_manifest=False)
+    app.log_to_file(needs_manifest=False)
     limit = parse_size(max_bytes) if max_bytes is not None else None
     summary = plan_source(config, source, n=n, dry_run=dry_run, max_bytes=limit, **options)
     click.echo(json.dumps(summary.as_dict(), indent=2) if as_json else render_summary(summary))

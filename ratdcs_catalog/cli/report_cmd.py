@@ -126,8 +126,7 @@ def verify(app: App, deep, sources, on_problem, workers, as_json):
     from ..dataset import verify_dataset
 
     config = app.config()
-    if config.data_dir.is_dir():  # a moved data directory is refused below; do not make an empty one for a log
-        app.log_to_file()
+    app.log_to_file()
     with app.manifest(create=False) as manifest:
         summary = verify_dataset(manifest, config.data_dir, deep=deep, sources=sources, on_problem=on_problem,
                                  fits_checksum=config["verify.fits_checksum"],

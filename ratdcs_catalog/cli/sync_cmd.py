@@ -46,7 +46,7 @@ def sync(app: App, workers, sources, target_ids, limit, max_bytes, retry_failed,
 
     config = app.config(download__workers=workers)
     if not dry_run:
-        app.log_to_file()
+        app.log_to_file(may_create_dir=True)
     summary = run_sync(config, config.manifest_path, sources=sources, target_ids=target_ids, limit=limit,
                        max_bytes=parse_size(max_bytes) if max_bytes is not None else None,
                        retry_failed=retry_failed, dry_run=dry_run, force=force, progress=not app.quiet)

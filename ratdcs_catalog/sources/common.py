@@ -84,8 +84,8 @@ def archive_size(value: Any) -> int | None | bool:
         return False
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdecimal():
+        value = int(value.strip())  # ASCII only: "²".isdigit() is true and int() refuses it
     if not isinstance(value, int) or not 0 <= value <= MAX_FILE_BYTES:
         return False
     return value or None

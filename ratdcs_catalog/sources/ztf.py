@@ -32,7 +32,7 @@ def parse_date(text: str, option: str) -> _dt.date:
         raise UsageError(f"{option}: {text!r} is not a date (expected YYYY-MM-DD, a real calendar day)",
                          hint="for example --start-date 2024-01-01") from None
     if day.year > 2100:  # and 9999-12-31 would overflow computing the night after it
-        raise UsageError(f"{option}: {day} is past any ZTF observing night", hint="for example --end-date 2024-01-31")
+        raise UsageError(f"{option}: {day} is past any ZTF observing night", hint=f"for example {option} 2024-01-31")
     return day
 
 
