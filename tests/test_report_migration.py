@@ -1,6 +1,7 @@
 """Schema versions 2 (targets.split, split_summary) and 3 (source_progress agrees with `report
 progress`): real older manifests migrate forward."""
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -71,19 +72,10 @@ def test_a_version_1_manifest_opened_read_only_asks_for_migration(tmp_path):
         open_manifest(path, readonly=True)
 
 
-# source_progress as ratdcs wrote it at schema version 2.
-SOURCE_PROGRESS_V2 = """
-CREATE VIEW source_progress AS
-SELECT source,
-       SUM(files)                                     AS files_planned,
-       SUM(CASE WHEN state = 'done' THEN files END)   AS files_done,
-       SUM(CASE WHEN state = 'failed' THEN files END) AS files_failed,
-       ROUND(SUM(bytes) / 1e9, 3)                     AS planned_gb,
-       ROUND(SUM(CASE WHEN state = 'done' THEN bytes ELSE 0 END) / 1e9, 3)  AS downloaded_gb,
-       ROUND(SUM(CASE WHEN state <> 'done' THEN bytes ELSE 0 END) / 1e9, 3) AS remaining_gb
-FROM source_state_summary
-GROUP BY source;
-"""
+def source_progress_v2() -> str:
+    """source_progress as versions 1 and 2 wrote it (version 2 did not change it)."""
+    v1 = (DATA / "schema_v1.sql").read_text()
+    return re.search(r"CREATE VIEW IF NOT EXISTS source_progress AS.*?;", v1, re.S).group(0)
 
 
 def test_a_version_2_manifest_gets_a_source_progress_that_agrees_with_report_progress(tmp_path):
@@ -92,7 +84,7 @@ def test_a_version_2_manifest_gets_a_source_progress_that_agrees_with_report_pro
     path = tmp_path / "m.sqlite"
     make_v1_manifest(path)
     with open_manifest(path) as m:  # now current; turn it back into what version 2 wrote
-        m.conn.executescript("DROP VIEW source_progress;" + SOURCE_PROGRESS_V2 + "PRAGMA user_version = 2;")
+        m.conn.executescript("DROP VIEW source_progress;" + source_progress_v2() + "PRAGMA user_version = 2;")
         m.conn.execute("UPDATE files SET state = 'pending'")  # no done or failed file: the v2 view said NULL
     with open_manifest(path) as m:
         assert m.query("PRAGMA user_version")[0][0] == 3
