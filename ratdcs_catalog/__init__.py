@@ -11,6 +11,9 @@ can do the same with the functions here::
     rc.sync(config=config, workers=4)                 # ratdcs sync --workers 4
     rc.report(config=config)["progress"]              # ratdcs report --json
     rc.verify(config=config, deep=True).intact        # ratdcs verify --deep
+    rc.retry(config=config, reason="http_503")        # ratdcs retry --reason http_503
+    rc.split(config=config, ratios=[0.7, 0.15, 0.15]) # ratdcs split --ratio 0.7,0.15,0.15
+    rc.export("urls", "todo.aria2", config=config)    # ratdcs export urls -o todo.aria2
     with rc.open_manifest(config=config) as m:        # the manifest itself, read-only
         m.query("SELECT state, COUNT(*) FROM files GROUP BY state")
 
@@ -28,16 +31,17 @@ from __future__ import annotations
 import os
 import sys
 import types
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence, TextIO
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Config
-    from .dataset import VerifySummary
+    from .dataset import SplitSummary, VerifySummary
     from .manifest import Manifest
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_config", "open_manifest", "plan", "report", "sync", "verify"]
+__all__ = ["__version__", "export", "load_config", "open_manifest", "plan", "report", "reset", "retry", "split",
+           "sync", "verify"]
 
 
 def load_config(path: str | os.PathLike | None = None, **settings: Any) -> "Config":
@@ -152,6 +156,106 @@ def verify(*, deep: bool = False, sources: Sequence[str] = (), on_problem: str =
         return verify_dataset(manifest, config.data_dir, deep=deep, sources=sources, on_problem=on_problem,
                               fits_checksum=config["verify.fits_checksum"],
                               max_nan_fraction=config["verify.max_nan_fraction"], workers=workers)
+
+
+def retry(*, sources: Sequence[str] = (), reason: str | None = None, config: "Config | str | None" = None) -> int:
+    """Failed rows back to pending with their attempts reset (``ratdcs retry``); returns how many moved.
+
+    ``reason``: only failures whose kind or message contains it (``*`` is a wildcard).
+
+    Example::
+
+        ratdcs_catalog.retry(config="config.yaml", sources=["tess"], reason="http_503")
+    """
+    from .dataset import reason_like
+
+    with open_manifest(config=config, readonly=False) as manifest:
+        return manifest.retry_failed(sources=sources, reason_like=reason_like(reason))
+
+
+def reset(*, sources: Sequence[str] = (), target_ids: Sequence[str] = (), states: Sequence[str] = (),
+          file_ids: Sequence[int] = (), everything: bool = False, config: "Config | str | None" = None) -> int:
+    """Chosen rows back to pending with attempts and errors cleared (``ratdcs reset``); files on
+    disk stay. Rows under a live sync's lease are never touched. Returns how many rows moved.
+
+    Example::
+
+        ratdcs_catalog.reset(config="config.yaml", sources=["kepler"], target_ids=["11904151"])
+    """
+    from .errors import UsageError
+
+    if not (sources or target_ids or states or file_ids or everything):
+        raise UsageError("reset needs a choice of rows: sources, target_ids, states or file_ids",
+                         hint="or everything=True to reset every row")
+    with open_manifest(config=config, readonly=False) as manifest:
+        return manifest.reset_files(sources=sources, target_ids=target_ids, states=states, file_ids=file_ids)
+
+
+def split(*, ratios: Sequence[float] | None = None, seed: int | None = None, sources: Sequence[str] = (),
+          config: "Config | str | None" = None) -> "SplitSummary":
+    """Assign train/val/test per target and store it in the manifest (``ratdcs split``).
+
+    ``ratios`` and ``seed`` default to ``data_pipeline.validation.split_ratio`` / ``random_seed``.
+
+    Example::
+
+        summary = ratdcs_catalog.split(config="config.yaml", ratios=[0.7, 0.15, 0.15], seed=7)
+        summary.targets             # {'train': ..., 'val': ..., 'test': ...}
+    """
+    from .dataset import split_targets
+
+    config = load_config(config, data_pipeline__validation__split_ratio=ratios,
+                         data_pipeline__validation__random_seed=seed)
+    with open_manifest(config=config, readonly=False) as manifest:
+        return split_targets(manifest, ratios=config["data_pipeline.validation.split_ratio"],
+                             seed=config["data_pipeline.validation.random_seed"], sources=sources)
+
+
+def export(what: str, output: "str | os.PathLike | TextIO | None" = None, *, fmt: str | None = None,
+           sources: Sequence[str] = (), states: Sequence[str] = (), config: "Config | str | None" = None) -> Any:
+    """``ratdcs export``: ``what`` is ``"files"`` (fmt csv or json), ``"urls"`` (fmt aria2, curl or
+    list; default states: the rows not done yet, ``["all"]`` for every row) or ``"tess-metadata"``.
+
+    files and urls go to ``output``: a path (written atomically; returns the row count), an open
+    text stream (returns the count), or None (returns the text). tess-metadata writes one JSON file
+    per TESS target into the directory ``output`` (default <data_dir>/tess/metadata) and returns
+    their paths.
+
+    Example::
+
+        ratdcs_catalog.export("urls", "todo.aria2", config="config.yaml")   # then: aria2c -i todo.aria2
+        table = ratdcs_catalog.export("files", fmt="csv", states=["done"])
+    """
+    import io
+    from pathlib import Path
+
+    from .dataset import NOT_DONE, atomic_output, export_files, export_tess_metadata, export_urls
+    from .errors import UsageError
+
+    config = load_config(config)
+    with open_manifest(config=config, readonly=False) as manifest:
+        if what == "tess-metadata":
+            return export_tess_metadata(manifest, Path(output).expanduser().absolute() if output
+                                        else config.data_dir / "tess" / "metadata")
+        if what == "files":
+            def write(out):
+                return export_files(manifest, out, fmt or "csv", sources=sources, states=states)
+        elif what == "urls":
+            chosen = () if "all" in states else (tuple(states) or NOT_DONE)
+
+            def write(out):
+                return export_urls(manifest, out, fmt or "aria2", data_dir=config.data_dir, sources=sources,
+                                   states=chosen)
+        else:
+            raise UsageError(f"export: unknown kind {what!r}", hint="choose files, urls or tess-metadata")
+        if output is None:
+            buffer = io.StringIO()
+            write(buffer)
+            return buffer.getvalue()
+        if hasattr(output, "write"):
+            return write(output)
+        with atomic_output(output) as fh:
+            return write(fh)
 
 
 class _Package(types.ModuleType):

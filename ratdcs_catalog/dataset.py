@@ -229,6 +229,12 @@ def _find_moved_data(candidate: Path, rel_path: str, data_dir: Path) -> Path | N
     return None
 
 
+def reason_like(reason: str | None) -> str | None:
+    """Containment as an SQL LIKE pattern: 'expected*found' -> '%expected%found%' ('*' is the wildcard;
+    LIKE's '_' matching any one character only ever widens a kind like http_503 by nothing real)."""
+    return f"%{reason.replace('*', '%')}%" if reason else None
+
+
 # ---- export ---------------------------------------------------------------------------------
 
 def _current_umask() -> int:

@@ -1,4 +1,5 @@
-"""The Python API: what a notebook can do with `import ratdcs_catalog` (plan, sync, report, verify)."""
+"""The Python API: what a notebook can do with `import ratdcs_catalog` (plan, sync, report, verify,
+retry, reset, split, export)."""
 
 import importlib
 import inspect
@@ -20,7 +21,8 @@ from build_manifest import flip_byte  # noqa: E402
 
 def test_all_is_sorted_and_every_function_has_a_docstring_with_an_example():
     assert rc.__all__ == sorted(rc.__all__)
-    assert {"load_config", "open_manifest", "plan", "report", "sync", "verify"} <= set(rc.__all__)
+    assert {"export", "load_config", "open_manifest", "plan", "report", "reset", "retry", "split", "sync",
+            "verify"} <= set(rc.__all__)
     for name in rc.__all__:
         obj = getattr(rc, name)
         if callable(obj):
@@ -119,3 +121,34 @@ def test_tess_metadata_matches_the_seed_schema_for_every_tess_target_with_files(
         assert doc["observations"] and all((config.data_dir / o["path"]).is_file() for o in doc["observations"])
     stats = {r["statistic"]: r["value"] for r in rc.report("stats", config=config)}
     assert stats["tess metadata JSON files"] == len(targets)
+
+
+def test_retry_split_export_and_reset_from_python(notebook, sandbox):
+    config, summary, broken = notebook
+    assert rc.retry(config=config, reason="http_404") == 0  # its reason is a 502
+    assert rc.retry(config=config, reason="http_5*") == 1
+    repaired = rc.sync(config=config, workers=2, progress=False)
+    assert repaired.files_done == 1
+
+    split = rc.split(config=config, ratios=[0.5, 0.5, 0.0], seed=3)
+    assert sum(split.targets.values()) == 4 and split.ratios == (0.5, 0.5, 0.0)
+    with pytest.raises(UsageError, match="split ratios must sum to 1"):
+        rc.split(config=config, ratios=[0.5, 0.2, 0.1])
+
+    table = rc.export("files", fmt="json", states=["done"], config=config)
+    rows = json.loads(table)
+    assert len(rows) == summary.selected_files and {r["split"] for r in rows} <= {"train", "val"}
+    assert rc.export("urls", config=config) == rc.export("urls", fmt="aria2", config=config)
+    out = config.data_dir.parent / "all.aria2"
+    assert rc.export("urls", out, states=["all"], config=config) == summary.selected_files
+    assert out.read_text().count("  checksum=sha-256=") == summary.selected_files
+    written = rc.export("tess-metadata", config=config)
+    assert written and all(p.parent == config.data_dir / "tess" / "metadata" for p in written)
+    with pytest.raises(UsageError, match="export: unknown kind 'fits'"):
+        rc.export("fits", config=config)
+
+    with pytest.raises(UsageError, match="reset needs a choice of rows"):
+        rc.reset(config=config)
+    assert rc.reset(sources=["tess"], config=config) > 0
+    assert {r["state"] for r in rc.report(sql="SELECT state FROM files WHERE source = 'tess'", config=config)} == \
+        {"pending"}

@@ -167,19 +167,14 @@ def retry(app: App, sources, reason):
     Example:
         ratdcs retry --source tess --reason http_503
     """
+    from .. import retry as retry_rows
+
     app.log_to_file()
-    with app.manifest(create=False) as manifest:
-        moved = manifest.retry_failed(sources=sources, reason_like=_like_pattern(reason))
+    moved = retry_rows(sources=sources, reason=reason, config=app.config())
     if moved:
         click.echo(f"Moved {moved} failed rows back to pending (attempts reset). Next: ratdcs sync")
     else:
         click.echo("No failed rows matched; nothing moved.")
-
-
-def _like_pattern(reason: str | None) -> str | None:
-    """Containment as an SQL LIKE pattern: 'expected*found' -> '%expected%found%' ('*' is the wildcard;
-    LIKE's '_' matching any one character only ever widens a kind like http_503 by nothing real)."""
-    return f"%{reason.replace('*', '%')}%" if reason else None
 
 
 @click.command("reset")
@@ -199,14 +194,15 @@ def reset(app: App, sources, target_ids, states, file_ids, everything):
     Example:
         ratdcs reset --source kepler --target 11904151
     """
+    from .. import reset as reset_rows
     from ..errors import UsageError
 
     if not (sources or target_ids or states or file_ids or everything):
         raise UsageError("reset needs a choice of rows: --source, --target, --state or --file-id",
                          hint="or pass --all to reset every row")
     app.log_to_file()
-    with app.manifest(create=False) as manifest:
-        moved = manifest.reset_files(sources=sources, target_ids=target_ids, states=states, file_ids=file_ids)
+    moved = reset_rows(sources=sources, target_ids=target_ids, states=states, file_ids=file_ids,
+                       everything=everything, config=app.config())
     click.echo(f"Reset {moved} rows to pending (attempts and errors cleared)."
                + (" Next: ratdcs sync" if moved else ""))
 
@@ -240,11 +236,10 @@ def export_tess_metadata_command(app: App, output):
     """
     from pathlib import Path
 
-    from ..dataset import export_tess_metadata
+    from .. import export as export_data
 
     out_dir = Path(output).expanduser().absolute() if output else app.config().data_dir / "tess" / "metadata"
-    with app.manifest(create=False) as manifest:
-        written = export_tess_metadata(manifest, out_dir)
+    written = export_data("tess-metadata", out_dir, config=app.config())
     click.echo(f"Wrote {len(written)} TESS metadata files to {out_dir}")
 
 
@@ -261,9 +256,7 @@ def export_files_command(app: App, fmt, output, sources, states):
     Example:
         ratdcs export files --format json --state done -o done.json
     """
-    from ..dataset import export_files
-
-    _export(app, output, lambda m, out: export_files(m, out, fmt, sources=sources, states=states))
+    _export(app, "files", output, fmt=fmt, sources=sources, states=states)
 
 
 @export.command("urls")
@@ -282,23 +275,16 @@ def export_urls_command(app: App, fmt, output, sources, states):
     Example:
         ratdcs export urls --format aria2 -o todo.aria2 && aria2c -i todo.aria2
     """
-    from ..dataset import NOT_DONE, export_urls
-
-    chosen = () if "all" in states else (states or NOT_DONE)
-    data_dir = app.config().data_dir
-    _export(app, output, lambda m, out: export_urls(m, out, fmt, data_dir=data_dir, sources=sources, states=chosen))
+    _export(app, "urls", output, fmt=fmt, sources=sources, states=states)
 
 
-def _export(app: App, output, write) -> None:
-    from ..dataset import atomic_output
+def _export(app: App, what: str, output, **options) -> None:
+    """Rows to standard output as they come, or to ``output`` atomically (then say how many)."""
+    from .. import export as export_data
 
-    with app.manifest(create=False) as manifest:
-        if output is None:
-            write(manifest, sys.stdout)
-            return
-        with atomic_output(output) as fh:
-            count = write(manifest, fh)
-    click.echo(f"Wrote {count} rows to {output}", err=True)
+    count = export_data(what, output or sys.stdout, config=app.config(), **options)
+    if output is not None:
+        click.echo(f"Wrote {count} rows to {output}", err=True)
 
 
 @click.command("split")
