@@ -44,6 +44,9 @@ class Setting:
 # Each worker is a thread with its own connection and file; past a few dozen an archive sees abuse,
 # and far past this a typo (workers: 40000) would only exhaust memory and file descriptors.
 MAX_WORKERS = 256
+# Longest timeout, delay or lease taken, in seconds (a day; leases a week): larger values are typos,
+# and past about 1e9 the sockets and locks underneath overflow.
+DAY_SECONDS = 86_400.0
 
 S = Setting
 SETTINGS: tuple[Setting, ...] = (
@@ -63,9 +66,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("auth.mast_token_env", "MAST_API_TOKEN", "str",
       "name of the environment variable holding a MAST token; the token itself is never stored or logged"),
     S("catalog.rate_limit_delay", 1.0, "float", "seconds to wait between catalog queries to one archive",
-      minimum=0, env_aliases=("RATE_LIMIT_DELAY",)),
+      minimum=0, maximum=DAY_SECONDS, env_aliases=("RATE_LIMIT_DELAY",)),
     S("catalog.batch_size", 100, "int", "targets per catalog/product query", minimum=1),
-    S("catalog.timeout_seconds", 120.0, "float", "timeout of one catalog query", minimum=1),
+    S("catalog.timeout_seconds", 120.0, "float", "timeout of one catalog query", minimum=1, maximum=DAY_SECONDS),
     S("catalog.max_retries", 3, "int", "retries of a catalog query after 5xx or connection errors", minimum=0),
     S("catalog.executing_polls", 30, "int", "how often to re-ask a MAST service that answers EXECUTING", minimum=1),
     S("kepler.max_targets", 100, "int", "host stars planned by `plan kepler` and `plan all`", minimum=1,
@@ -97,16 +100,17 @@ SETTINGS: tuple[Setting, ...] = (
       minimum=1),
     S("download.chunk_size", 1048576, "int", "bytes read from the network per chunk", minimum=1024,
       env_aliases=("CHUNK_SIZE",)),
-    S("download.timeout_seconds", 60.0, "float", "connect/read timeout of one transfer", minimum=0.1),
+    S("download.timeout_seconds", 60.0, "float", "connect/read timeout of one transfer", minimum=0.1,
+      maximum=DAY_SECONDS),
     S("download.backoff_base_seconds", 1.0, "float", "first retry delay; doubles each retry, with jitter",
-      minimum=0),
-    S("download.backoff_max_seconds", 60.0, "float", "longest retry delay", minimum=0),
+      minimum=0, maximum=DAY_SECONDS),
+    S("download.backoff_max_seconds", 60.0, "float", "longest retry delay", minimum=0, maximum=DAY_SECONDS),
     S("download.per_host_connections", 4, "int", "concurrent requests to one archive host", minimum=1,
       maximum=MAX_WORKERS),
     S("download.requests_per_second", None, "float", "cap on requests per second to one host (empty: none)",
       nullable=True, minimum=0.001),
     S("download.lease_seconds", 600.0, "float", "how long a claimed row stays reserved for one sync process",
-      minimum=1),
+      minimum=1, maximum=7 * DAY_SECONDS),
     S("download.free_space_margin_bytes", 104857600, "int", "free space kept in reserve beyond the download",
       minimum=0),
     S("download.hash_md5", False, "bool", "also compute md5 of every file (sha256 is always computed)"),
@@ -405,7 +409,7 @@ def _is_http_url(text: str) -> bool:
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError:  # that, or an unclosed [ in the host
         return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in text)
 
 
 def _describe(kind: str) -> str:

@@ -195,3 +195,36 @@ def test_a_read_only_manifest_file_is_refused_with_exit_2(tmp_path):
     db.chmod(0o444)
     result = CliRunner().invoke(cli, ["--db", str(db), "retry"])
     assert result.exit_code == 2 and f"Error: cannot write the manifest {db}: it is read-only" in result.output
+
+
+def test_a_full_disk_under_the_manifest_is_said_plainly(tmp_path, monkeypatch):
+    import sqlite3
+
+    from ratdcs_catalog.manifest import Manifest
+
+    db = tmp_path / "m.sqlite"
+    Manifest.open(db).close()
+
+    def full(*args, **kwargs):  # what SQLite raises when the file system has no room left
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Manifest, "retry_failed", full)
+    result = CliRunner().invoke(cli, ["--db", str(db), "retry"])
+    assert result.exit_code == 1
+    assert f"Error: cannot write the manifest {db}: the disk is full" in result.output
+    assert "internal error" not in result.output
+
+
+def test_the_verbose_traceback_hides_the_token_too(tmp_path, monkeypatch):
+    from ratdcs_catalog.manifest import Manifest
+
+    db = tmp_path / "m.sqlite"
+    Manifest.open(db).close()
+
+    def echo_token(*args, **kwargs):  # an unexpected error whose text carries the secret
+        raise RuntimeError("server said: token tok-s3cret-123 rejected")
+
+    monkeypatch.setattr(Manifest, "retry_failed", echo_token)
+    result = CliRunner().invoke(cli, ["-v", "--db", str(db), "retry"], env={"MAST_API_TOKEN": "tok-s3cret-123"})
+    assert result.exit_code == 1 and "Traceback" in result.output and "token *** rejected" in result.output
+    assert "tok-s3cret-123" not in result.output

@@ -39,30 +39,38 @@ class RatdcsGroup(click.Group):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(141)
         except Exception as exc:  # a bug: say so in one line, traceback on request
-            if _is_readonly_database(exc):
-                app = ctx.find_object(App)
-                where = app.config().manifest_path if app is not None else "the manifest"
-                _fail(ctx, exc, f"cannot write the manifest {where}: it is read-only",
+            if _sqlite_says(exc, "readonly database"):
+                _fail(ctx, exc, f"cannot write the manifest {_manifest_of(ctx)}: it is read-only",
                       "make the file and its directory writable, or copy it elsewhere and pass --db", 2)
+                return
+            if _sqlite_says(exc, "database or disk is full"):
+                _fail(ctx, exc, f"cannot write the manifest {_manifest_of(ctx)}: the disk is full",
+                      "free some space on its file system and run the command again; nothing was lost", 1)
                 return
             _fail(ctx, exc, f"internal error: {type(exc).__name__}: {exc}",
                   "run again with --verbose for the traceback, and report it", 1)
 
 
-def _is_readonly_database(exc: Exception) -> bool:
-    """SQLite's answer to a write on a file this user may only read. Checked by name so that
-    this module, which every command imports, does not import sqlite3 itself."""
-    return type(exc).__module__ == "sqlite3" and "readonly database" in str(exc)
+def _sqlite_says(exc: Exception, text: str) -> bool:
+    """Whether ``exc`` is SQLite's error with this text. Checked by module name so that this
+    module, which every command imports, does not import sqlite3 itself."""
+    return type(exc).__module__ == "sqlite3" and text in str(exc)
+
+
+def _manifest_of(ctx: click.Context) -> str:
+    app = ctx.find_object(App)
+    return str(app.config().manifest_path) if app is not None else "(the manifest)"
 
 
 def _fail(ctx: click.Context, exc: BaseException, message: str, hint: str | None, code: int) -> None:
+    from ..logs import redact
+
     app = ctx.find_object(App)
     if app is not None and app.verbose:
         import traceback
 
-        traceback.print_exception(exc)
-    from ..logs import redact
-
+        # Redacted too: a traceback quotes the arguments and answers that carried the token.
+        click.echo(redact("".join(traceback.format_exception(exc))), err=True, nl=False)
     # The message may quote an archive's answer, and a server can echo the token it was sent.
     click.secho(f"Error: {redact(message)}", fg="red", err=True)
     if hint:
