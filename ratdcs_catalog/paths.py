@@ -24,8 +24,9 @@ QUARANTINE_DIR = "quarantine"
 NAME_MAX_BYTES = 240
 # Control characters (C0, DEL, C1) and the Unicode line separators: a name holding one would break
 # every line-based file it is written to (the log, `export urls` input for aria2c and curl) and
-# could smuggle extra options into them.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# could smuggle extra options into them. Bidirectional overrides would let a name display as
+# another ("x\u202egol.fits" shows as "xstif.log") in reports and terminals.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def safe_filename(name: str) -> str:

@@ -86,6 +86,7 @@ class SyncSummary:
     busy_files: int = 0  # selected rows that another live sync holds (leased, or its .part locked)
     busy_until: str | None = None  # the latest lease among them
     still_pending: int = 0  # after a stopped run: selected rows still waiting for a sync
+    failed_waiting: int = 0  # with nothing to do: failed rows of the selection (retry-failed / retry)
     failures: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)  # rel_path, kind, reason
     planned: list[dict] = dataclasses.field(default_factory=list)  # dry run: the rows it would fetch
 
@@ -153,6 +154,10 @@ def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None
             # whose lease has not expired yet) is still holding.
             summary.busy_files, summary.busy_until = manifest.leased_rows(sources=selection.sources,
                                                                           target_ids=selection.target_ids)
+            # Pending is 0 here, so this counts the failed rows, whatever their attempts.
+            summary.failed_waiting = manifest.selection_totals(sources=selection.sources,
+                                                               target_ids=selection.target_ids,
+                                                               include_failed=True)[0]
             summary.elapsed_seconds = time.monotonic() - started
             return summary
         check_ca_environment()
@@ -520,7 +525,6 @@ class _Run:
                              row["rel_path"], stop_run="disk_full")
         message = f"{where}: {exc.strerror or exc} - fix that place in the data directory, then " \
                   f"{self.fileworker.how_to_retry(row)}"
-        log.error("%s: %s", row["rel_path"], message)
         return _Finished(FileOutcome(row["file_id"], "failed", error_kind="local_error", error=message),
                          row["rel_path"])
 

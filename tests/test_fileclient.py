@@ -130,3 +130,21 @@ def test_an_unknown_certificate_is_refused_and_a_configured_bundle_is_trusted(tl
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certs))
     from_dir = Fetcher(FileClient(), HostGates(1), TransferOptions(max_retries=0)).fetch(url, tmp_path / "c.part")
     assert from_dir.outcome == "done" and (tmp_path / "c.part").read_bytes() == b"SIMPLE"
+
+
+def test_plan_names_an_untrusted_certificate_instead_of_an_archive_outage(tls_stub, stub_server, monkeypatch,
+                                                                          no_proxies, tmp_path):
+    from click.testing import CliRunner
+
+    from ratdcs_catalog.cli import cli
+
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    base = f"https://127.0.0.1:{stub_server.port}"
+    env = {"RATDCS_ENDPOINTS__EXOPLANET_TAP": f"{base}/TAP", "RATDCS_CATALOG__MAX_RETRIES": "3",
+           "RATDCS_CATALOG__RATE_LIMIT_DELAY": "0"}
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "m.sqlite"), "plan", "kepler", "--n", "1"], env=env)
+    assert result.exit_code == 1
+    assert "the server's TLS certificate is not trusted" in result.output
+    assert "Hint: behind a proxy that inspects TLS, point REQUESTS_CA_BUNDLE at its CA certificate" in result.output
+    assert len(stub_server.seen) <= 1 and not (tmp_path / "m.sqlite").exists()  # asked once, not retried

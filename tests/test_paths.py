@@ -10,7 +10,7 @@ from ratdcs_catalog.paths import check_relative_path, check_url, destination, en
 
 @pytest.mark.parametrize("name", ["../x.fits", "a/b.fits", "/etc/passwd", "x\x00.fits", "..", ".hidden", "", "a\\b",
                                   "x.fits\n  dir=..", "x\r.fits", "x\x7f.fits", "x\x85.fits", "x\u2028.fits",
-                                  "x" * 236 + ".fits", "\u00e9" * 121])
+                                  "x" * 236 + ".fits", "\u00e9" * 121, "x\u202egol.fits", "a\u2066b.fits"])
 def test_unsafe_file_names_are_refused(name):
     with pytest.raises(UnsafeProductError, match="refused archive file name"):
         safe_filename(name)

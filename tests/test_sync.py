@@ -741,3 +741,17 @@ def test_a_full_disk_outside_a_transfer_stops_the_run_instead_of_failing_files(s
     assert (summary.files_done, summary.files_failed, summary.stopped_by) == (0, 0, "disk_full")
     rows = sync_env.rows().values()
     assert {r["state"] for r in rows} == {"pending"} and all(r["attempts"] == 0 for r in rows)
+
+
+def test_nothing_to_do_mentions_the_failed_files_still_waiting(sync_env):
+    from ratdcs_catalog.cli import cli
+
+    products = sync_env.kepler_products(2)
+    sync_env.plan(products)
+    sync_env.configure(**{"download.max_retries": 0})
+    sync_env.sandbox.add_fault(Fault("502", pattern=products[0].filename))
+    assert sync_env.sync().files_failed == 1
+    result = CliRunner().invoke(cli, ["--config", str(sync_env.config_path), "sync"])
+    assert (result.exit_code, result.output.strip()) == (
+        0, "Nothing to do: no pending files match; 1 failed files wait for `ratdcs sync --retry-failed` (while "
+           "attempts are left) or `ratdcs retry` (`ratdcs report failed` says why they failed).")

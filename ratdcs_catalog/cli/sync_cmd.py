@@ -75,6 +75,10 @@ def render_summary(summary) -> str:
         if summary.busy_files:
             return busy_sentence(summary) + (" A sync that was killed gives its files back when the lease expires; "
                                              "run `ratdcs sync` again then.")
+        if summary.failed_waiting:
+            return (f"Nothing to do: no pending files match; {summary.failed_waiting} failed files wait for "
+                    "`ratdcs sync --retry-failed` (while attempts are left) or `ratdcs retry` "
+                    "(`ratdcs report failed` says why they failed).")
         return "Nothing to do: no pending files match (run `ratdcs report` to see the manifest)."
     s = summary
     lines = [f"Downloaded {s.files_done}, adopted {s.files_adopted}, failed {s.files_failed}"

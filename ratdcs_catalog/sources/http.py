@@ -70,6 +70,11 @@ class CatalogHTTP:
             self._pause_between_queries(url)
             try:
                 response = self.session.request(method, url, timeout=self.timeout, headers=headers, **kwargs)
+            except requests.exceptions.SSLError as exc:
+                # Not retried, and not "the archive may be down": the certificate stays untrusted.
+                raise ArchiveError(f"{what}: the server's TLS certificate is not trusted ({exc})",
+                                   hint="behind a proxy that inspects TLS, point REQUESTS_CA_BUNDLE at its CA "
+                                        "certificate; TLS verification stays on") from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 problem, retry_after = f"no answer ({type(exc).__name__})", None
             else:
