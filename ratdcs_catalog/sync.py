@@ -87,6 +87,7 @@ class SyncSummary:
     busy_until: str | None = None  # the latest lease among them
     still_pending: int = 0  # after a stopped run: selected rows still waiting for a sync
     failed_waiting: int = 0  # with nothing to do: failed rows of the selection (retry-failed / retry)
+    beyond_max_bytes: int = 0  # with nothing to do: pending rows that --max-bytes left out
     failures: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)  # rel_path, kind, reason
     planned: list[dict] = dataclasses.field(default_factory=list)  # dry run: the rows it would fetch
 
@@ -154,6 +155,8 @@ def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None
             # whose lease has not expired yet) is still holding.
             summary.busy_files, summary.busy_until = manifest.leased_rows(sources=selection.sources,
                                                                           target_ids=selection.target_ids)
+            if max_bytes is not None:  # the first file alone is over the budget
+                summary.beyond_max_bytes = manifest.selection_totals(**selection.filters(), limit=limit)[0]
             # Pending is 0 here, so this counts the failed rows, whatever their attempts.
             summary.failed_waiting = manifest.selection_totals(sources=selection.sources,
                                                                target_ids=selection.target_ids,

@@ -171,6 +171,17 @@ def test_plan_ztf_filters_cap_and_probe_sizes(sandbox, sandbox_config):
                                                                       row["url"].split("/sci/", 1)[1])
 
 
+def test_failed_size_probes_are_counted_in_the_text_summary(sandbox, sandbox_config):
+    from ratdcs_catalog.sandbox import Fault
+
+    sandbox.add_fault(Fault("503", pattern="sciimg"))  # every HEAD of an image
+    result = run(sandbox_config, "plan", "ztf", "--start-date", "2024-01-01", "--end-date", "2024-03-31",
+                 "--filter", "zr", "--ccd", "5", "--n", "3", "--probe-sizes")
+    assert result.exit_code == 0, result.output
+    assert "ztf: 3 size probes got no usable answer; those sizes are learned at download" in result.output
+    assert "`--probe-sizes` asks it" not in result.output  # it was asked
+
+
 def test_plan_all_uses_configuration(sandbox, sandbox_config):
     with open(sandbox_config, "a") as fh:
         fh.write("kepler:\n  max_targets: 3\ntess:\n  max_targets: 4\n"

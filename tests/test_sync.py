@@ -755,3 +755,14 @@ def test_nothing_to_do_mentions_the_failed_files_still_waiting(sync_env):
     assert (result.exit_code, result.output.strip()) == (
         0, "Nothing to do: no pending files match; 1 failed files wait for `ratdcs sync --retry-failed` (while "
            "attempts are left) or `ratdcs retry` (`ratdcs report failed` says why they failed).")
+
+
+def test_a_max_bytes_below_the_first_file_says_so(sync_env):
+    from ratdcs_catalog.cli import cli
+
+    sync_env.plan(sync_env.kepler_products(2))
+    result = CliRunner().invoke(cli, ["--config", str(sync_env.config_path), "sync", "--max-bytes", "1KB"])
+    assert (result.exit_code, result.output.strip()) == (
+        0, "Nothing to do within --max-bytes: the next pending file alone is larger (2 pending files match "
+           "without the cap).")
+    assert sync_env.file_requests() == []

@@ -72,7 +72,10 @@ def render_summary(summary) -> str:
     for s in summary.sources:
         if s.targets_skipped_by_max_bytes:
             lines.append(f"{s.source}: --max-bytes left out {s.targets_skipped_by_max_bytes} more targets")
-        if s.files_unknown_size:
+        if s.probes_failed:
+            lines.append(f"{s.source}: {s.probes_failed} size probes got no usable answer; those sizes are "
+                         "learned at download (the log says why each failed)")
+        elif s.files_unknown_size:
             lines.append(f"{s.source}: {s.files_unknown_size} files of unknown size (the archive does not say; "
                          "`--probe-sizes` asks it)" if s.source == "ztf" else
                          f"{s.source}: {s.files_unknown_size} files of unknown size")

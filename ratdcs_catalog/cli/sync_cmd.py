@@ -75,6 +75,9 @@ def render_summary(summary) -> str:
         if summary.busy_files:
             return busy_sentence(summary) + (" A sync that was killed gives its files back when the lease expires; "
                                              "run `ratdcs sync` again then.")
+        if summary.beyond_max_bytes:
+            return (f"Nothing to do within --max-bytes: the next pending file alone is larger "
+                    f"({summary.beyond_max_bytes} pending files match without the cap).")
         if summary.failed_waiting:
             return (f"Nothing to do: no pending files match; {summary.failed_waiting} failed files wait for "
                     "`ratdcs sync --retry-failed` (while attempts are left) or `ratdcs retry` "
