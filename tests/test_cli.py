@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from ratdcs_catalog.cli import cli
@@ -151,7 +152,12 @@ def test_a_log_file_that_cannot_be_written_is_dropped_with_one_warning(tmp_path,
     setup_logging()  # close the handler
 
 
-def test_a_read_only_manifest_is_a_manifest_error_not_an_internal_one(tmp_path, monkeypatch):
+@pytest.mark.parametrize("sqlite_says,code,message", [
+    ("attempt to write a readonly database", 2, "it is read-only"),  # this user may only read the file
+    ("database or disk is full", 1, "the disk is full"),              # the file system has no room left
+])
+def test_sqlite_refusing_a_write_is_said_plainly_not_as_an_internal_error(tmp_path, monkeypatch, sqlite_says, code,
+                                                                          message):
     import sqlite3
 
     from ratdcs_catalog.manifest import Manifest
@@ -159,13 +165,13 @@ def test_a_read_only_manifest_is_a_manifest_error_not_an_internal_one(tmp_path, 
     db = tmp_path / "m.sqlite"
     Manifest.open(db).close()
 
-    def refuse(*args, **kwargs):  # what SQLite raises when this user may only read the file
-        raise sqlite3.OperationalError("attempt to write a readonly database")
+    def refuse(*args, **kwargs):
+        raise sqlite3.OperationalError(sqlite_says)
 
     monkeypatch.setattr(Manifest, "retry_failed", refuse)
     result = CliRunner().invoke(cli, ["--db", str(db), "retry"])
-    assert result.exit_code == 2
-    assert f"Error: cannot write the manifest {db}: it is read-only" in result.output
+    assert result.exit_code == code
+    assert f"Error: cannot write the manifest {db}: {message}" in result.output
     assert "internal error" not in result.output
 
 
@@ -187,7 +193,7 @@ def test_a_read_only_manifest_file_is_refused_with_exit_2(tmp_path):
     import pytest
 
     if os.geteuid() == 0:
-        pytest.skip("root writes read-only files; the monkeypatched test above covers the message")
+        pytest.skip("root writes read-only files; the monkeypatched test covers the message")
     from ratdcs_catalog.manifest import Manifest
 
     db = tmp_path / "m.sqlite"
@@ -195,24 +201,6 @@ def test_a_read_only_manifest_file_is_refused_with_exit_2(tmp_path):
     db.chmod(0o444)
     result = CliRunner().invoke(cli, ["--db", str(db), "retry"])
     assert result.exit_code == 2 and f"Error: cannot write the manifest {db}: it is read-only" in result.output
-
-
-def test_a_full_disk_under_the_manifest_is_said_plainly(tmp_path, monkeypatch):
-    import sqlite3
-
-    from ratdcs_catalog.manifest import Manifest
-
-    db = tmp_path / "m.sqlite"
-    Manifest.open(db).close()
-
-    def full(*args, **kwargs):  # what SQLite raises when the file system has no room left
-        raise sqlite3.OperationalError("database or disk is full")
-
-    monkeypatch.setattr(Manifest, "retry_failed", full)
-    result = CliRunner().invoke(cli, ["--db", str(db), "retry"])
-    assert result.exit_code == 1
-    assert f"Error: cannot write the manifest {db}: the disk is full" in result.output
-    assert "internal error" not in result.output
 
 
 def test_the_verbose_traceback_hides_the_token_too(tmp_path, monkeypatch):
