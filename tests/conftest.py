@@ -8,6 +8,8 @@ import pytest
 # tests/data holds build_manifest.py, the on-disk dataset builder several test modules import.
 sys.path.insert(0, str(Path(__file__).parent / "data"))
 
+from shared_data import REALDATA, REPLAY_DATA  # noqa: E402,F401  (re-exported for test modules)
+
 
 @pytest.fixture(scope="session")
 def sandbox_archive():

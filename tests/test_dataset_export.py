@@ -12,7 +12,7 @@ from ratdcs_catalog.cli import cli
 from ratdcs_catalog.dataset import EXPORT_COLUMNS
 from ratdcs_catalog.manifest import open_manifest
 
-from build_manifest import FILES, TESS_A, TESS_B, sha256
+from build_manifest import FILES, LC_SIZE, TESS_A, TESS_B, sha256
 
 
 def run(ds, *args):
@@ -56,7 +56,7 @@ def test_tess_metadata_content(ds):
         (1, f"tess2018206045859-s0001-0000000{TESS_A}-0120-s_lc.fits"),
         (2, f"tess2018234235059-s0002-0000000{TESS_A}-0121-s_lc.fits")]
     first = doc["observations"][0]
-    assert first["sha256"] == sha256(ds.data_dir / first["path"]) and first["size_bytes"] == 538560
+    assert first["sha256"] == sha256(ds.data_dir / first["path"]) and first["size_bytes"] == LC_SIZE
     assert doc["download_timestamp"] == max(o["downloaded_at"] for o in doc["observations"])
     # Only downloaded files are observations: TESS_B has 1 done of 3 planned.
     doc_b = json.loads((ds.data_dir / "tess" / "metadata" / f"TIC{TESS_B}_metadata.json").read_text())

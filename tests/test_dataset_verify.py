@@ -12,7 +12,7 @@ from ratdcs_catalog.dataset import verify_dataset
 from ratdcs_catalog.errors import DataDirError
 from ratdcs_catalog.manifest import open_manifest
 
-from build_manifest import TESS_A, TESS_B, flip_byte
+from build_manifest import LC_SIZE, TESS_A, TESS_B, flip_byte
 
 KEPLER_DONE = "kepler/kplr005110407-2009350155506_llc.fits"
 TESS_DONE = f"tess/fits/tess2018206045859-s0001-0000000{TESS_A}-0120-s_lc.fits"
@@ -60,7 +60,7 @@ def test_fast_verify_finds_a_truncated_file(ds):
     summary = json.loads(result.output)
     assert summary["counts"] == {"size_changed_on_disk": 1} and summary["intact"] is False
     assert summary["problems"][0]["error"] == (f"size of {TESS_DONE} changed on disk: the manifest records "
-                                               "538560 bytes, found 1000")
+                                               f"{LC_SIZE} bytes, found 1000")
 
 
 def test_a_flipped_byte_passes_fast_verify_but_not_deep(ds):

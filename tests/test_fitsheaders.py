@@ -9,7 +9,9 @@ from astropy.io import fits
 
 from ratdcs_catalog.fitsheaders import FitsLayoutError, fold, ones_complement_sum, read_layout
 
-REAL_FILES = sorted(Path("/work/shared/realdata").glob("*.fits"))
+from shared_data import REALDATA, real_files, skip_without
+
+REAL_FILES = real_files()
 
 
 def layout_of(data: bytes):
@@ -28,7 +30,7 @@ def our_layout(path):
              [c.name for c in h.columns] if h.columns is not None else None) for h in layout_of(data)]
 
 
-@pytest.mark.skipif(not REAL_FILES, reason="shared real data not present")
+@skip_without(REALDATA)
 @pytest.mark.parametrize("path", REAL_FILES, ids=lambda p: p.name)
 def test_real_kepler_files_lay_out_as_astropy_reads_them(path):
     assert our_layout(path) == astropy_layout(path)

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from ratdcs_catalog.cli import cli
 from ratdcs_catalog.manifest import SCHEMA_VERSION, open_manifest
 from ratdcs_catalog.report import SECTIONS, build_report, run_readonly_sql
+from build_manifest import LC_SIZE
 
 
 def run(ds, *args):
@@ -30,8 +31,8 @@ def test_default_report_has_every_section_in_order(ds):
 def test_progress_gives_planned_downloaded_and_remaining(ds):
     progress = {r["source"]: r for r in json.loads(run(ds, "report", "progress", "--json").output)}
     assert progress["tess"] == {"source": "tess", "files_planned": 5, "files_done": 3, "files_failed": 1,
-                                "files_remaining": 2, "planned_gb": 0.003, "downloaded_gb": 0.002,
-                                "remaining_gb": 0.001}
+                                "files_remaining": 2, "planned_gb": round(5 * LC_SIZE / 1e9, 3),
+                                "downloaded_gb": round(3 * LC_SIZE / 1e9, 3), "remaining_gb": round(2 * LC_SIZE / 1e9, 3)}
     assert progress["total"]["files_planned"] == 9 and progress["total"]["files_done"] == 5
     assert progress["ztf"]["planned_gb"] == 0.0  # IRSA gives no sizes; states shows files_unknown_size
 
@@ -50,7 +51,7 @@ def test_failures_are_grouped_by_reason_with_an_example(ds):
     rows = json.loads(run(ds, "report", "failures", "--json").output)
     assert [(r["source"], r["error_kind"], r["files"], r["example_error"]) for r in rows] == [
         ("kepler", "http_503", 1, "503 Service Unavailable after 3 retries"),
-        ("tess", "size_mismatch", 1, "size mismatch: expected 538560 bytes, found 1024")]
+        ("tess", "size_mismatch", 1, f"size mismatch: expected {LC_SIZE} bytes, found 1024")]
 
 
 def test_incomplete_targets_and_recent_syncs(ds):
@@ -58,14 +59,14 @@ def test_incomplete_targets_and_recent_syncs(ds):
     assert [(r["source"], r["target_id"], r["files_missing"]) for r in report["incomplete"]] == [
         ("tess", "150428135", 2), ("kepler", "5110407", 1), ("ztf", "600", 1)]
     (sync,) = report["syncs"]
-    assert (sync["files_done"], sync["files_failed"], sync["bytes_received"]) == (5, 2, 5 * 538560)
+    assert (sync["files_done"], sync["files_failed"], sync["bytes_received"]) == (5, 2, 5 * LC_SIZE)
     assert sync["elapsed_seconds"] >= 0
 
 
 def test_statistics_count_tess_fits_and_metadata_files(ds):
     stats = {r["statistic"]: r["value"] for r in json.loads(run(ds, "report", "stats", "--json").output)}
     assert stats["total files"] == 5 and stats["tess files"] == 3 and stats["kepler files"] == 2
-    assert stats["total size GB"] == round(5 * 538560 / 1e9, 3)
+    assert stats["total size GB"] == round(5 * LC_SIZE / 1e9, 3)
     assert (stats["tess light-curve FITS files"], stats["tess metadata JSON files"]) == (3, 0)
     assert run(ds, "export", "tess-metadata").exit_code == 0
     stats = {r["statistic"]: r["value"] for r in json.loads(run(ds, "report", "stats", "--json").output)}

@@ -10,9 +10,11 @@ from astropy.io import fits
 
 from ratdcs_catalog.verify import hash_file, parse_checksum, verify_file
 
-REALDATA = Path("/work/shared/realdata")
-REAL_FILES = sorted(REALDATA.glob("*.fits"))
-pytestmark = pytest.mark.skipif(not REAL_FILES, reason="shared real data not present")
+from shared_data import REALDATA, real_light_curves, sandbox_light_curve, skip_without
+
+REAL_FILES = real_light_curves()
+# The sandbox's own light curve always; the shared real ones where ../shared is present.
+SANDBOX_LC = "sandbox:kplr011904151-2009350155506_llc.fits"
 
 
 def fresh_copy(src: Path, dest: Path) -> Path:
@@ -22,8 +24,10 @@ def fresh_copy(src: Path, dest: Path) -> Path:
     return dest
 
 
-@pytest.fixture(params=[p.name for p in REAL_FILES])
+@pytest.fixture(params=[SANDBOX_LC] + [p.name for p in REAL_FILES])
 def real_lc(request, tmp_path):
+    if request.param == SANDBOX_LC:
+        return sandbox_light_curve(tmp_path / request.param.split(":", 1)[1])
     return fresh_copy(REALDATA / request.param, tmp_path / request.param)
 
 
@@ -39,6 +43,7 @@ def test_fresh_real_light_curve_reaches_fits_checksum(real_lc):
     assert 0.0 <= result.nan_fraction < 1.0
 
 
+@skip_without(REALDATA)
 def test_stale_checksums_of_edited_files_fail_strict_warn_and_off(tmp_path):
     edited = shutil.copy(REALDATA / "golden-lc.fits", tmp_path / "golden-lc.fits")
     strict = verify_file(edited, product_kind="lc_long")

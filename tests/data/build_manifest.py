@@ -1,8 +1,8 @@
 """A small real dataset for report/verify/export/split tests: a manifest written through the
 ``Manifest`` API (plan -> claim -> outcomes, as plan and sync do), and real FITS files on disk.
 
-The FITS files are copies of /work/shared/realdata light curves re-written with fresh
-CHECKSUM/DATASUM cards, so they pass deep verification until a test damages them.
+The FITS files are a Kepler light curve made by the sandbox's generator (the archive's layout,
+fresh CHECKSUM/DATASUM cards), so they pass deep verification until a test damages them.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from pathlib import Path
 
 from ratdcs_catalog.manifest import FileOutcome, PlannedFile, TransferRecord, open_manifest, utc_now
 
-REALDATA = Path("/work/shared/realdata")
-KEPLER_LC = REALDATA / "kplr005110407-2009350155506_llc-kepcotrend-single.fits"
+from shared_data import sandbox_light_curve
+
+LC_SIZE = 455040  # bytes of the generated light curve every done file is a copy of
 
 TESS_A, TESS_B = "261136679", "150428135"
 TARGETS = [
@@ -40,7 +41,7 @@ FILES = {
     f"tess/fits/tess2018234235059-s0002-0000000{TESS_A}-0121-s_lc.fits": ("tess", TESS_A, "lc", "done", None, None),
     f"tess/fits/tess2018206045859-s0001-0000000{TESS_B}-0120-s_lc.fits": ("tess", TESS_B, "lc", "done", None, None),
     f"tess/fits/tess2018234235059-s0002-0000000{TESS_B}-0121-s_lc.fits": (
-        "tess", TESS_B, "lc", "failed", "size_mismatch", "size mismatch: expected 538560 bytes, found 1024"),
+        "tess", TESS_B, "lc", "failed", "size_mismatch", f"size mismatch: expected {LC_SIZE} bytes, found 1024"),
     f"tess/fits/tess2018263035959-s0003-0000000{TESS_B}-0123-s_lc.fits": ("tess", TESS_B, "lc", "pending", None, None),
     "ztf/images/ztf_20240101123456_000600_zg_c01_o_q1_sciimg.fits": ("ztf", "600", "ztf_sciimg", "pending", None, None),
 }
@@ -63,14 +64,9 @@ class Dataset:
             return tuple(m.query("SELECT state, last_error_kind FROM files WHERE rel_path = ?", (rel_path,))[0])
 
 
-def fresh_fits(dest: Path, src: Path = KEPLER_LC) -> Path:
-    """A copy of a real light curve whose FITS checksums verify (as the archive serves it)."""
-    from astropy.io import fits
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with fits.open(src) as hdul:
-        hdul.writeto(dest, checksum=True, overwrite=True)
-    return dest
+def fresh_fits(dest: Path) -> Path:
+    """A light curve whose FITS checksums verify (as the archive serves it)."""
+    return sandbox_light_curve(dest)
 
 
 def sha256(path: Path) -> str:
