@@ -52,7 +52,8 @@ class SandboxProcess:
 
 
 def plan_manifest(path: Path, base_url: str, products: list[dict]) -> None:
-    from ratdcs_catalog.manifest import Manifest, PlannedFile
+    from ratdcs_catalog.manifest import Manifest
+    from ratdcs_catalog.records import PlannedFile
 
     download = base_url + "/api/v0.1/Download/file"
     planned = [PlannedFile(source="kepler", target_id=str(p["kic"]), product_kind="lc_long",

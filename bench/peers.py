@@ -90,7 +90,8 @@ def prepare(fileset: FileSet, server, work: Path) -> Prepared:
 
 def plan_manifest(path: Path, fileset: FileSet, urls: list[str]) -> None:
     """Import the set into a manifest the way a planner would: one plan, one target, N files."""
-    from ratdcs_catalog.manifest import Manifest, PlannedFile
+    from ratdcs_catalog.manifest import Manifest
+    from ratdcs_catalog.records import PlannedFile
 
     target = f"bench-{fileset.spec.name}"
     planned = [PlannedFile(source="ztf", target_id=target, product_kind="ztf_sciimg", url=url,

@@ -26,7 +26,8 @@ CHUNK = 10_000
 
 def build(path: Path, n_files: int, n_targets: int) -> float:
     """Import ``n_files`` planned rows over ``n_targets`` targets; returns rows per second."""
-    from ratdcs_catalog.manifest import Manifest, PlannedFile, UpsertCounts
+    from ratdcs_catalog.manifest import Manifest
+    from ratdcs_catalog.records import PlannedFile, UpsertCounts
 
     started = time.perf_counter()
     with Manifest.open(path) as m, m.transaction():

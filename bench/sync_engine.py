@@ -121,7 +121,8 @@ def run_in_process(server, fileset, args) -> dict:
 
 
 def run_noop(args) -> dict:
-    from ratdcs_catalog.manifest import Manifest, PlannedFile
+    from ratdcs_catalog.manifest import Manifest
+    from ratdcs_catalog.records import PlannedFile
 
     work = fresh_dir(args.workdir / "runs" / "noop")
     db = work / "manifest.sqlite"

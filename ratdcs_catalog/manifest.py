@@ -16,8 +16,6 @@ Writers:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import datetime as _dt
 import json
 import os
 import sqlite3
@@ -25,17 +23,9 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from .errors import ManifestError
+from .records import ClaimedFile, FileOutcome, PlannedFile, UpsertCounts, utc_now
 
-__all__ = [
-    "FileOutcome",
-    "Manifest",
-    "PlannedFile",
-    "SCHEMA_VERSION",
-    "TransferRecord",
-    "UpsertCounts",
-    "open_manifest",
-    "utc_now",
-]
+__all__ = ["Manifest", "SCHEMA_VERSION", "open_manifest"]
 
 FILE_STATES = ("pending", "downloading", "done", "failed")
 SOURCES = ("kepler", "k2", "tess", "ztf")
@@ -104,70 +94,6 @@ def _schema_version(sql: str) -> int:
 
 
 SCHEMA_VERSION = _schema_version(_schema_sql())
-
-
-def utc_now(offset_seconds: float = 0.0) -> str:
-    """Current UTC time as sortable ISO-8601 text, optionally shifted."""
-    now = _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=offset_seconds)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-@dataclasses.dataclass(frozen=True)
-class PlannedFile:
-    """A file a plan intends to have, as the planner hands it to the manifest."""
-
-    source: str
-    target_id: str
-    product_kind: str
-    url: str
-    rel_path: str
-    archive_uri: str | None = None
-    expected_size_bytes: int | None = None
-    expected_checksum: str | None = None
-
-
-@dataclasses.dataclass
-class UpsertCounts:
-    new: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    changed_upstream: int = 0
-    bytes_total: int = 0
-    bytes_new: int = 0
-
-    def add(self, other: "UpsertCounts") -> None:
-        for field in dataclasses.fields(self):
-            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
-
-
-@dataclasses.dataclass(frozen=True)
-class TransferRecord:
-    """One HTTP attempt at one file, for the transfer log."""
-
-    started_at: str
-    ended_at: str
-    outcome: str  # done, adopted, retry, failed, interrupted
-    http_status: int | None = None
-    range_start: int | None = None
-    bytes_received: int = 0
-    error_kind: str | None = None
-    error: str | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class FileOutcome:
-    """What a sync learned about one claimed file; ``state`` is where the row goes next."""
-
-    file_id: int
-    state: str  # done, failed, pending (interrupted, disk full, retry later)
-    observed_size_bytes: int | None = None
-    observed_sha256: str | None = None
-    verify_level: str | None = None
-    nan_fraction: float | None = None
-    error_kind: str | None = None
-    error: str | None = None
-    quarantine_path: str | None = None
-    transfers: tuple[TransferRecord, ...] = ()
 
 
 def open_manifest(path: str | os.PathLike, *, create: bool = True, readonly: bool = False) -> "Manifest":
@@ -389,7 +315,7 @@ class Manifest:
         max_attempts: int | None = None,
         max_bytes: int | None = None,
         exclude_ids: Sequence[int] = (),
-    ) -> list[sqlite3.Row]:
+    ) -> list[ClaimedFile]:
         """Atomically move up to ``limit`` claimable rows to 'downloading' under ``owner``.
 
         Claimable: pending rows, plus failed rows with attempts left when ``include_failed``,
@@ -413,7 +339,7 @@ class Manifest:
                 f"""UPDATE files SET state = 'downloading', lease_owner = :owner, lease_expires_at = :expires
                     WHERE file_id IN ({inner})
                     RETURNING *""", params).fetchall()
-        return sorted(rows, key=lambda r: r["file_id"])
+        return sorted((ClaimedFile.from_row(r) for r in rows), key=lambda c: c.file_id)
 
     @staticmethod
     def _claimable_where(sources, target_ids, include_failed, max_attempts) -> tuple[str, dict]:

@@ -44,7 +44,8 @@ from urllib.parse import urlsplit
 
 from .config import check_ca_environment, read_secret
 from .errors import DiskSpaceError, ManifestError, UnsafeProductError
-from .manifest import FileOutcome, Manifest, TransferRecord, open_manifest, utc_now
+from .manifest import Manifest, open_manifest
+from .records import ClaimedFile, FileOutcome, TransferRecord, utc_now
 from .paths import QUARANTINE_DIR, TEMP_DIR, destination, ensure_data_dir, free_bytes
 from .transfer import FetchResult, Fetcher, HostGates, TransferOptions, make_client
 from .verify import hash_file, parse_checksum, verify_file
@@ -351,11 +352,11 @@ class _Run:
             self.exhausted = True
             return
         for row in rows:
-            self.in_flight.add(row["file_id"])
-            self.lease_lost[row["file_id"]] = lost = threading.Event()
+            self.in_flight.add(row.file_id)
+            self.lease_lost[row.file_id] = lost = threading.Event()
             self.claimed_files += 1
-            self.claimed_bytes += row["expected_size_bytes"] or 0
-            self.work.put((dict(row), lost))
+            self.claimed_bytes += row.expected_size_bytes or 0
+            self.work.put((row, lost))
 
     def _drain(self, timeout: float, *, force: bool = False) -> None:
         """Collect finished rows; write them when the batch is big or old enough, or when asked.
@@ -495,41 +496,41 @@ class _Run:
         while (item := self.work.get()) is not None:
             row, lost = item
             if not self.stop.is_set() and (message := self.space.low()) is not None:
-                self.finished.put(_Finished(FileOutcome(row["file_id"], "pending", error_kind="disk_full",
-                                                        error=message), row["rel_path"], stop_run="disk_full"))
+                self.finished.put(_Finished(FileOutcome(row.file_id, "pending", error_kind="disk_full",
+                                                        error=message), row.rel_path, stop_run="disk_full"))
                 continue
             if self.stop.is_set() or lost.is_set():
-                self.finished.put(_Finished(FileOutcome(row["file_id"], "pending"), row["rel_path"]))
+                self.finished.put(_Finished(FileOutcome(row.file_id, "pending"), row.rel_path))
                 continue
             try:
                 finished = self.fileworker.process(row, fetcher, lost)
             except UnsafeProductError as exc:
-                finished = _Finished(FileOutcome(row["file_id"], "failed", error_kind="unsafe_path", error=str(exc)),
-                                     row["rel_path"])
+                finished = _Finished(FileOutcome(row.file_id, "failed", error_kind="unsafe_path", error=str(exc)),
+                                     row.rel_path)
             except OSError as exc:  # the local file system refused: permissions, a directory in the way, ...
                 finished = self._local_error(row, exc)
             except Exception as exc:  # a bug in one file's handling must not lose the others
-                log.exception("internal error on %s", row["rel_path"])
-                finished = _Finished(FileOutcome(row["file_id"], "failed", error_kind="internal_error",
+                log.exception("internal error on %s", row.rel_path)
+                finished = _Finished(FileOutcome(row.file_id, "failed", error_kind="internal_error",
                                                  error=f"internal error: {type(exc).__name__}: {exc}"),
-                                     row["rel_path"])
+                                     row.rel_path)
             self.finished.put(finished)
         fetcher.client.close()
 
-    def _local_error(self, row: dict, exc: OSError) -> _Finished:
+    def _local_error(self, row: ClaimedFile, exc: OSError) -> _Finished:
         """A file the data directory refused. A full disk stops the run (rows back to pending, as
         in a transfer); anything else fails this file with the path and the system's reason."""
-        where = exc.filename or row["rel_path"]
-        log.debug("traceback of the local error on %s", row["rel_path"], exc_info=True)
+        where = exc.filename or row.rel_path
+        log.debug("traceback of the local error on %s", row.rel_path, exc_info=True)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             message = (f"no space left on the device for {where}; row back to pending - free some space and run "
                        "`ratdcs sync` again")
-            return _Finished(FileOutcome(row["file_id"], "pending", error_kind="disk_full", error=message),
-                             row["rel_path"], stop_run="disk_full")
+            return _Finished(FileOutcome(row.file_id, "pending", error_kind="disk_full", error=message),
+                             row.rel_path, stop_run="disk_full")
         message = f"{where}: {exc.strerror or exc} - fix that place in the data directory, then " \
                   f"{self.fileworker.how_to_retry(row)}"
-        return _Finished(FileOutcome(row["file_id"], "failed", error_kind="local_error", error=message),
-                         row["rel_path"])
+        return _Finished(FileOutcome(row.file_id, "failed", error_kind="local_error", error=message),
+                         row.rel_path)
 
     def _install_signal_handlers(self) -> Callable[[], None]:
         """First Ctrl-C/SIGTERM: stop cleanly. Second: exit at once (leases expire; partials stay)."""
@@ -640,18 +641,18 @@ class _FileWorker:
 
         return Fetcher(client, self.gates, self.options, stop=self.stop, sleep=self.sleep, on_bytes=count)
 
-    def process(self, row: dict, fetcher: Fetcher, lost: threading.Event | None = None) -> _Finished:
+    def process(self, row: ClaimedFile, fetcher: Fetcher, lost: threading.Event | None = None) -> _Finished:
         """Adopt, or fetch-verify-place under an exclusive lock on the .part file.
 
         ``lost`` is set by the writer when another sync took the row over (our lease expired
         while this process was stopped or asleep): the transfer is abandoned, nothing placed.
         """
         lost = lost or threading.Event()
-        dest = destination(self.data_dir, row["rel_path"])
+        dest = destination(self.data_dir, row.rel_path)
         adopted, records, set_aside = self._adopt(row, dest)
         if adopted is not None:
             return adopted
-        temp = self.data_dir / TEMP_DIR / (row["rel_path"] + ".part")
+        temp = self.data_dir / TEMP_DIR / (row.rel_path + ".part")
         fetcher.stop = _AnyEvent(self.stop, lost, self.space)
         try:
             finished = self._fetch_verify_place(row, fetcher, temp, dest, records, lost)
@@ -659,15 +660,15 @@ class _FileWorker:
             # Our own .part vanished under us (removed by hand, or by a process that was not
             # holding the lock): an interruption to resume, not a bug.
             log.warning("%s: the temporary file vanished during the transfer (%s); row back to pending",
-                        row["rel_path"], exc)
-            finished = _Finished(FileOutcome(row["file_id"], "pending", transfers=tuple(records)), row["rel_path"])
+                        row.rel_path, exc)
+            finished = _Finished(FileOutcome(row.file_id, "pending", transfers=tuple(records)), row.rel_path)
         finally:
             fetcher.stop = self.stop
         if set_aside and finished.outcome.quarantine_path is None:
             finished.outcome = dataclasses.replace(finished.outcome, quarantine_path=set_aside)
         return finished
 
-    def _fetch_verify_place(self, row: dict, fetcher: Fetcher, temp: Path, dest: Path, records: list,
+    def _fetch_verify_place(self, row: ClaimedFile, fetcher: Fetcher, temp: Path, dest: Path, records: list,
                             lost: threading.Event) -> _Finished:
         received, previous_sha = 0, None
         for round_ in (1, 2):
@@ -675,8 +676,8 @@ class _FileWorker:
             with _part_lock(temp) as held:
                 if not held:
                     return self._busy(row, records)
-                fetched = fetcher.fetch(row["url"], temp, expected_size=row["expected_size_bytes"],
-                                        want_md5=(parse_checksum(row["expected_checksum"]) or ("",))[0] == "md5")
+                fetched = fetcher.fetch(row.url, temp, expected_size=row.expected_size_bytes,
+                                        want_md5=(parse_checksum(row.expected_checksum) or ("",))[0] == "md5")
                 records += fetched.records
                 received += fetched.bytes_received
                 if lost.is_set():
@@ -690,51 +691,51 @@ class _FileWorker:
             previous_sha = fetched.hashes.get("sha256")
         raise AssertionError("unreachable: the second round always returns")
 
-    def _busy(self, row: dict, records: list) -> _Finished:
+    def _busy(self, row: ClaimedFile, records: list) -> _Finished:
         """Another process holds the .part file (a sync whose lease we took over is still
         writing it): give the row back untried, after a short pause so it is not re-claimed hot."""
         log.info("%s: another sync process is still writing %s/%s.part; leaving the file to it",
-                 row["rel_path"], TEMP_DIR, row["rel_path"])
+                 row.rel_path, TEMP_DIR, row.rel_path)
         self.stop.wait(BUSY_PAUSE_SECONDS)
-        return _Finished(FileOutcome(row["file_id"], "pending", transfers=tuple(records)), row["rel_path"], busy=True)
+        return _Finished(FileOutcome(row.file_id, "pending", transfers=tuple(records)), row.rel_path, busy=True)
 
     @staticmethod
-    def _abandoned(row: dict, records: list, received: int) -> _Finished:
+    def _abandoned(row: ClaimedFile, records: list, received: int) -> _Finished:
         """Our lease was taken over: nothing is placed, and record_outcomes leaves the row alone."""
-        log.warning("%s: lease lost to another sync; transfer abandoned, partial file kept", row["rel_path"])
-        return _Finished(FileOutcome(row["file_id"], "pending", transfers=tuple(records)), row["rel_path"],
+        log.warning("%s: lease lost to another sync; transfer abandoned, partial file kept", row.rel_path)
+        return _Finished(FileOutcome(row.file_id, "pending", transfers=tuple(records)), row.rel_path,
                          bytes_received=received)
 
-    def _not_fetched(self, row: dict, fetched: FetchResult, records: list, received: int) -> _Finished:
-        fid = row["file_id"]
+    def _not_fetched(self, row: ClaimedFile, fetched: FetchResult, records: list, received: int) -> _Finished:
+        fid = row.file_id
         if fetched.outcome == "interrupted":
-            return _Finished(FileOutcome(fid, "pending", transfers=tuple(records)), row["rel_path"],
+            return _Finished(FileOutcome(fid, "pending", transfers=tuple(records)), row.rel_path,
                              bytes_received=received)
         if fetched.outcome == "disk_full":
             error = f"{fetched.error}; row back to pending - free some space and run `ratdcs sync` again"
             return _Finished(FileOutcome(fid, "pending", error_kind="disk_full", error=error, transfers=tuple(records)),
-                             row["rel_path"], bytes_received=received, stop_run="disk_full")
+                             row.rel_path, bytes_received=received, stop_run="disk_full")
         error = (f"{fetched.error}; row marked failed, any partial file is kept in {TEMP_DIR}/ for resuming - "
                  f"{self.how_to_retry(row)}")
         return _Finished(FileOutcome(fid, "failed", error_kind=fetched.error_kind, error=error,
-                                     transfers=tuple(records)), row["rel_path"], bytes_received=received)
+                                     transfers=tuple(records)), row.rel_path, bytes_received=received)
 
     def how_to_retry(self, row) -> str:
         """The next step for a row this sync marks failed: `--retry-failed` takes it only while
         it has attempts left (this sync's failure counts as one)."""
-        if row.get("attempts", 0) + 1 < self.max_attempts:
+        if row.attempts + 1 < self.max_attempts:
             return "run `ratdcs sync --retry-failed` to try again"
         return (f"it has used its {self.max_attempts} attempts (download.max_attempts): `ratdcs retry` gives "
                 "them back, then run `ratdcs sync`")
 
     def _verify_and_place(self, row, temp: Path, dest: Path, fetched: FetchResult, records: list, received: int,
                           *, last: bool, lost: threading.Event, previous_sha: str | None) -> _Finished | None:
-        result = verify_file(temp, product_kind=row["product_kind"],
-                             expected_size=row["expected_size_bytes"] or fetched.announced_size,
-                             expected_checksum=row["expected_checksum"] or fetched.announced_checksum,
+        result = verify_file(temp, product_kind=row.product_kind,
+                             expected_size=row.expected_size_bytes or fetched.announced_size,
+                             expected_checksum=row.expected_checksum or fetched.announced_checksum,
                              observed_hashes=fetched.hashes, fits_checksum=self.fits_checksum,
                              max_nan_fraction=self.max_nan_fraction)
-        fid, sha = row["file_id"], fetched.hashes.get("sha256")
+        fid, sha = row.file_id, fetched.hashes.get("sha256")
         if result.ok and result.warnings and not last:
             # verify.fits_checksum = warn: cards that do not verify may be damage in transit, so get a
             # second copy (as strict does); the same bytes twice means the archive's file is stale.
@@ -749,8 +750,8 @@ class _FileWorker:
                                   verify_level=result.level, nan_fraction=result.nan_fraction,
                                   error_kind=FITS_WARNING_KIND if warning else None, error=warning,
                                   transfers=tuple(records))
-            return _Finished(outcome, row["rel_path"], placed_dir=dest.parent, bytes_received=received)
-        quarantined = self._quarantine(temp, row["rel_path"])
+            return _Finished(outcome, row.rel_path, placed_dir=dest.parent, bytes_received=received)
+        quarantined = self._quarantine(temp, row.rel_path)
         retry = not last and result.error_kind in (*REFETCH_KINDS, FITS_WARNING_KIND)
         then = ("downloading it once more" if retry else
                 f"row marked failed - {self.how_to_retry(row)}")
@@ -763,9 +764,9 @@ class _FileWorker:
                               observed_sha256=sha, nan_fraction=result.nan_fraction,
                               error_kind=result.error_kind, error=error, quarantine_path=quarantined,
                               transfers=tuple(records))
-        return _Finished(outcome, row["rel_path"], bytes_received=received)
+        return _Finished(outcome, row.rel_path, bytes_received=received)
 
-    def _accepted_warning(self, row: dict, result, sha: str | None, previous_sha: str | None) -> str | None:
+    def _accepted_warning(self, row: ClaimedFile, result, sha: str | None, previous_sha: str | None) -> str | None:
         """The sentence kept on a done row whose FITS checksums did not verify (policy warn)."""
         if not result.warnings:
             return None
@@ -777,12 +778,12 @@ class _FileWorker:
             # is byte for byte the file now in place, so it is not kept twice.
             why = ("a second download gave the same bytes, so the archive's own file carries stale cards; "
                    "kept (verify.fits_checksum = warn)")
-            self._drop_duplicate(row["rel_path"], sha)
+            self._drop_duplicate(row.rel_path, sha)
         else:
             why = "a second download gave different bytes (the first is in quarantine/); kept the second " \
                   "(verify.fits_checksum = warn)"
         warning = f"{text}; {why}"
-        log.warning("%s: %s", row["rel_path"], warning)
+        log.warning("%s: %s", row.rel_path, warning)
         return warning
 
     def _drop_duplicate(self, rel_path: str, sha: str | None) -> None:
@@ -792,44 +793,44 @@ class _FileWorker:
         if candidates and sha and hash_file(candidates[-1])["sha256"] == sha:
             candidates[-1].unlink()
 
-    def _adopt(self, row: dict, dest: Path) -> tuple[_Finished | None, list[TransferRecord], str | None]:
+    def _adopt(self, row: ClaimedFile, dest: Path) -> tuple[_Finished | None, list[TransferRecord], str | None]:
         """A file already at the destination that verifies is kept without a request (e.g. a sync
         killed between the rename and the manifest commit); one that does not, or whose sha256
         differs from the one recorded at download (`ratdcs verify --deep` found it changed), is
         quarantined, logged in the transfers table, and downloaded again."""
         if not dest.exists():
             return None, [], None
-        size, checksum = row["expected_size_bytes"], row["expected_checksum"]
+        size, checksum = row.expected_size_bytes, row.expected_checksum
         started = utc_now()
-        result = verify_file(dest, product_kind=row["product_kind"], expected_size=size, expected_checksum=checksum,
+        result = verify_file(dest, product_kind=row.product_kind, expected_size=size, expected_checksum=checksum,
                              fits_checksum=self.fits_checksum, max_nan_fraction=self.max_nan_fraction)
         sha = hash_file(dest)["sha256"]
         problem = self._adoption_problem(row, result, sha)
         if problem is None:
             record = TransferRecord(started, utc_now(), "adopted", error_kind=None,
-                                    error=f"{row['rel_path']} was already in place and verified ({result.level})")
+                                    error=f"{row.rel_path} was already in place and verified ({result.level})")
             warning = "; ".join(result.warnings) or None
-            outcome = FileOutcome(row["file_id"], "done", observed_size_bytes=dest.stat().st_size,
+            outcome = FileOutcome(row.file_id, "done", observed_size_bytes=dest.stat().st_size,
                                   observed_sha256=sha, verify_level=result.level, nan_fraction=result.nan_fraction,
                                   error_kind=FITS_WARNING_KIND if warning else None, error=warning,
                                   transfers=(record,))
-            return _Finished(outcome, row["rel_path"], adopted=True), [], None
+            return _Finished(outcome, row.rel_path, adopted=True), [], None
         kind, reason = problem
-        quarantined = self._quarantine(dest, row["rel_path"])
-        error = f"{row['rel_path']} was in place but {reason}; moved to {quarantined}, downloading it again"
+        quarantined = self._quarantine(dest, row.rel_path)
+        error = f"{row.rel_path} was in place but {reason}; moved to {quarantined}, downloading it again"
         log.warning("%s", error)
         return None, [TransferRecord(started, utc_now(), "retry", error_kind=kind, error=error)], quarantined
 
     @staticmethod
-    def _adoption_problem(row: dict, result, sha: str) -> tuple[str, str] | None:
-        known = row["observed_sha256"]
+    def _adoption_problem(row: ClaimedFile, result, sha: str) -> tuple[str, str] | None:
+        known = row.observed_sha256
         if known and sha != known:
             return "sha256_changed_on_disk", (f"changed since download: sha256 was {known[:12]}..., "
                                               f"now {sha[:12]}...")
         if not result.ok:
             return result.error_kind or "unverifiable", f"does not verify ({result.error})"
         # Without an expected size only a checksum (ours from download, or the archive's) proves it complete.
-        if row["expected_size_bytes"] is None and not known and result.level not in ("checksum", "fits_checksum"):
+        if row.expected_size_bytes is None and not known and result.level not in ("checksum", "fits_checksum"):
             return "unverifiable", "cannot be proven complete (no expected size or checksum)"
         return None
 

@@ -43,7 +43,7 @@ from typing import Callable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 from .fileclient import FileClient, RedirectRefused, TooManyRedirects
-from .manifest import TransferRecord, utc_now
+from .records import TransferRecord, utc_now
 
 __all__ = ["FetchResult", "Fetcher", "HostGate", "HostGates", "TransferOptions", "make_client"]
 

@@ -11,8 +11,8 @@ import pytest
 
 from ratdcs_catalog import manifest as manifest_module
 from ratdcs_catalog.errors import ManifestError
-from ratdcs_catalog.manifest import (SCHEMA_VERSION, FileOutcome, PlannedFile, TransferRecord, open_manifest,
-                                     utc_now)
+from ratdcs_catalog.manifest import SCHEMA_VERSION, open_manifest
+from ratdcs_catalog.records import FileOutcome, PlannedFile, TransferRecord, utc_now
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -122,11 +122,11 @@ def test_replanning_is_idempotent_and_tracks_upstream_changes(tmp_path):
         again = fill(m, planned(5))
         assert (again.new, again.updated, again.unchanged) == (0, 0, 5)
         rows = m.claim_batch("me", 1, 60)
-        m.record_outcomes("me", None, [FileOutcome(rows[0]["file_id"], "done", 1000, "ab", "size")])
+        m.record_outcomes("me", None, [FileOutcome(rows[0].file_id, "done", 1000, "ab", "size")])
         changed = fill(m, planned(5, size=2000))
         assert (changed.changed_upstream, changed.updated, changed.new) == (1, 4, 0)
         row = m.query("""SELECT state, changed_upstream, expected_size_bytes, observed_size_bytes, observed_sha256,
-                                verify_level FROM files WHERE file_id = ?""", (rows[0]["file_id"],))[0]
+                                verify_level FROM files WHERE file_id = ?""", (rows[0].file_id,))[0]
         assert tuple(row) == ("pending", 1, 2000, None, None, None)
         assert m.query("SELECT COUNT(*) FROM plans")[0][0] == 3
 
@@ -136,8 +136,8 @@ def test_claims_lease_renew_release_and_reclaim(tmp_path):
         fill(m, planned(10))
         first = m.claim_batch("a", 4, 60)
         second = m.claim_batch("b", 100, -1)  # already expired: a dead process's lease
-        assert [r["file_id"] for r in first] == [1, 2, 3, 4]
-        assert [r["file_id"] for r in second] == list(range(5, 11))
+        assert [r.file_id for r in first] == [1, 2, 3, 4]
+        assert [r.file_id for r in second] == list(range(5, 11))
         assert m.claim_batch("c", 10, 60) == []
         assert m.reclaim_expired_leases() == 6
         assert m.release_leases("a") == 4
@@ -152,9 +152,9 @@ def test_claim_respects_filters_and_byte_budget(tmp_path):
         fill(m, planned(10))
         fill(m, planned(3, source="tess", start=100))
         assert m.selection_totals(sources=["tess"]) == (3, 3000, 0)
-        assert [r["source"] for r in m.claim_batch("a", 10, 60, sources=["tess"])] == ["tess"] * 3
+        assert [r.source for r in m.claim_batch("a", 10, 60, sources=["tess"])] == ["tess"] * 3
         assert len(m.claim_batch("a", 10, 60, max_bytes=2500)) == 2
-        assert {r["target_id"] for r in m.claim_batch("a", 10, 60, target_ids=["3"])} == {"3"}
+        assert {r.target_id for r in m.claim_batch("a", 10, 60, target_ids=["3"])} == {"3"}
 
 
 def test_outcomes_apply_only_while_the_lease_is_ours(tmp_path):
@@ -165,8 +165,8 @@ def test_outcomes_apply_only_while_the_lease_is_ours(tmp_path):
         taken = m.claim_batch("b", 1, 60)
         t = TransferRecord(utc_now(), utc_now(), "done", 200, None, 1000)
         applied = m.record_outcomes("a", None, [
-            FileOutcome(ours[0]["file_id"], "done", 1000, "aa", "size", transfers=(t,))])
-        assert applied == 0 and taken[0]["file_id"] == ours[0]["file_id"]
+            FileOutcome(ours[0].file_id, "done", 1000, "aa", "size", transfers=(t,))])
+        assert applied == 0 and taken[0].file_id == ours[0].file_id
         assert m.query("SELECT state, lease_owner FROM files WHERE file_id = 1")[0][:] == ("downloading", "b")
         assert m.query("SELECT COUNT(*) FROM transfers")[0][0] == 1
 
@@ -176,7 +176,7 @@ def test_failed_rows_retry_only_with_attempts_left(tmp_path):
         fill(m, planned(1))
         for _ in range(3):
             row = m.claim_batch("a", 1, 60, include_failed=True, max_attempts=3)[0]
-            m.record_outcomes("a", None, [FileOutcome(row["file_id"], "failed", error_kind="http_503",
+            m.record_outcomes("a", None, [FileOutcome(row.file_id, "failed", error_kind="http_503",
                                                       error="HTTP 503 after 3 retries")])
         assert m.claim_batch("a", 1, 60, include_failed=True, max_attempts=3) == []
         assert m.retry_failed(reason_like="%503%") == 1
@@ -195,7 +195,7 @@ CLAIMER = textwrap.dedent("""
         rows = m.claim_batch(sys.argv[2], 3, 600)
         if not rows:
             break
-        got += [r["file_id"] for r in rows]
+        got += [r.file_id for r in rows]
         time.sleep(0.0005)  # as a sync does between claims; lets the other process in
     print(" ".join(map(str, got)))
 """)

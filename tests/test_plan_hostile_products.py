@@ -86,7 +86,7 @@ def test_a_size_probe_with_an_absurd_content_length_leaves_the_size_unknown():
 
     import requests
 
-    from ratdcs_catalog.manifest import PlannedFile
+    from ratdcs_catalog.records import PlannedFile
     from ratdcs_catalog.sources.ztf import probe_sizes
 
     lengths = {"a": "1" + "0" * 30, "b": "-1", "c": "2048"}

@@ -286,7 +286,7 @@ def test_retry_failed_respects_max_attempts(sync_env):
 
 
 def test_noop_sync_over_10000_done_rows_is_one_count(sync_env):
-    from ratdcs_catalog.manifest import PlannedFile
+    from ratdcs_catalog.records import PlannedFile
 
     files = [PlannedFile("kepler", str(i % 50), "lc_long", f"http://x.invalid/{i}.fits", f"kepler/{i}.fits",
                          expected_size_bytes=100) for i in range(10_000)]

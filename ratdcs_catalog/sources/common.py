@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import quote
 
 from ..errors import UnsafeProductError
-from ..manifest import PlannedFile
+from ..records import PlannedFile
 from ..paths import check_relative_path, check_url, safe_filename
 from .http import CatalogHTTP
 from .mast import MastClient

@@ -12,7 +12,7 @@ import logging
 import re
 
 from ..errors import NoTargetsError, UnsafeProductError, UsageError
-from ..manifest import PlannedFile
+from ..records import PlannedFile
 from ..paths import check_relative_path, check_url
 from .common import PlannerContext, SourcePlan, TargetPlan, archive_size, to_float
 from .tables import ibe_search

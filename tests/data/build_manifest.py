@@ -11,7 +11,8 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
-from ratdcs_catalog.manifest import FileOutcome, PlannedFile, TransferRecord, open_manifest, utc_now
+from ratdcs_catalog.manifest import open_manifest
+from ratdcs_catalog.records import FileOutcome, PlannedFile, TransferRecord, utc_now
 
 from shared_data import sandbox_light_curve
 
@@ -89,7 +90,7 @@ def build_dataset(root: Path) -> Dataset:
                        for rel, (src, tid, kind, *_rest) in FILES.items()]
             m.finish_plan(plan_id, len(TARGETS), m.upsert_files(planned, plan_id))
         sync_id = m.start_sync("test:1", 2, {})
-        claimed = {r["rel_path"]: r["file_id"] for r in m.claim_batch("test:1", 100, 60)}
+        claimed = {r.rel_path: r.file_id for r in m.claim_batch("test:1", 100, 60)}
         outcomes = []
         for rel, (_s, _t, _k, state, kind, error) in FILES.items():
             if state == "done":

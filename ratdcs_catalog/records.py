@@ -1,0 +1,110 @@
+"""What the layers hand each other: a planned file, a claimed file, one transfer, one outcome.
+
+These records are the contract between planning (``sources/``), the manifest, the sync engine
+and the transfer code. They live here, not in ``manifest``, so that the planners and the
+transfer code never import the database layer (httpx keeps ``Request``/``Response`` apart
+from its client for the same reason). Nothing here imports anything of ratdcs.
+
+Data's path, one way down::
+
+    sources  -> PlannedFile   -> manifest (pending)
+    manifest -> ClaimedFile   -> sync -> transfer (TransferRecord per attempt) -> verify
+    sync     -> FileOutcome   -> manifest (done / failed / pending)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+from typing import Any, Mapping
+
+__all__ = ["ClaimedFile", "FileOutcome", "PlannedFile", "TransferRecord", "UpsertCounts", "utc_now"]
+
+
+def utc_now(offset_seconds: float = 0.0) -> str:
+    """Current UTC time as sortable ISO-8601 text, optionally shifted."""
+    now = _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=offset_seconds)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedFile:
+    """A file a plan intends to have, as the planner hands it to the manifest."""
+
+    source: str
+    target_id: str
+    product_kind: str
+    url: str
+    rel_path: str
+    archive_uri: str | None = None
+    expected_size_bytes: int | None = None
+    expected_checksum: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimedFile:
+    """A manifest row a sync holds under its lease: what one file's pipeline needs to know."""
+
+    file_id: int
+    source: str
+    target_id: str
+    product_kind: str
+    url: str
+    rel_path: str
+    archive_uri: str | None = None
+    expected_size_bytes: int | None = None
+    expected_checksum: str | None = None
+    observed_sha256: str | None = None  # recorded at an earlier download: an adopted file must still match
+    attempts: int = 0
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "ClaimedFile":
+        """From a ``files`` row (sqlite3.Row or dict); other columns are ignored."""
+        keys = row.keys()
+        return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls) if f.name in keys})
+
+
+@dataclasses.dataclass
+class UpsertCounts:
+    """What one plan did to the manifest's rows (see ``Manifest.upsert_files``)."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    changed_upstream: int = 0
+    bytes_total: int = 0
+    bytes_new: int = 0
+
+    def add(self, other: "UpsertCounts") -> None:
+        for field in dataclasses.fields(self):
+            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferRecord:
+    """One HTTP attempt at one file, for the transfer log."""
+
+    started_at: str
+    ended_at: str
+    outcome: str  # done, adopted, retry, failed, interrupted
+    http_status: int | None = None
+    range_start: int | None = None
+    bytes_received: int = 0
+    error_kind: str | None = None
+    error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class FileOutcome:
+    """What a sync learned about one claimed file; ``state`` is where the row goes next."""
+
+    file_id: int
+    state: str  # done, failed, pending (interrupted, disk full, retry later)
+    observed_size_bytes: int | None = None
+    observed_sha256: str | None = None
+    verify_level: str | None = None
+    nan_fraction: float | None = None
+    error_kind: str | None = None
+    error: str | None = None
+    quarantine_path: str | None = None
+    transfers: tuple[TransferRecord, ...] = ()
