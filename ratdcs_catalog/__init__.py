@@ -28,10 +28,12 @@ file, or None; ``settings`` are configuration keys with ``__`` for dots
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sys
 import types
-from typing import TYPE_CHECKING, Any, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TextIO
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Config
@@ -42,6 +44,26 @@ __version__ = "0.1.0"
 
 __all__ = ["__version__", "export", "load_config", "open_manifest", "plan", "report", "reset", "retry", "split",
            "sync", "verify"]
+
+
+def _named_keywords(function: Callable) -> Callable:
+    """Refuse an unknown keyword with an error naming the closest valid one.
+
+    Python's own TypeError says only "unexpected keyword argument"; a notebook user who typed
+    ``worker=8`` deserves ``did you mean 'workers'?``. The error is ``registry.OptionError``, a
+    TypeError (and a UsageError, exit 2, where the CLI meets it).
+    """
+    valid = [name for name, p in inspect.signature(function).parameters.items()
+             if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+    @functools.wraps(function)
+    def checked(*args, **kwargs):
+        from .registry import check_keywords
+
+        check_keywords(f"{function.__name__}()", kwargs, valid)
+        return function(*args, **kwargs)
+
+    return checked
 
 
 def load_config(path: str | os.PathLike | None = None, **settings: Any) -> "Config":
@@ -60,6 +82,7 @@ def load_config(path: str | os.PathLike | None = None, **settings: Any) -> "Conf
     return config.with_overrides(overrides, origin="python") if overrides else config
 
 
+@_named_keywords
 def open_manifest(path: str | os.PathLike | None = None, *, config: "Config | str | None" = None,
                   readonly: bool = True) -> "Manifest":
     """Open the manifest (``path``, else the configuration's) for reading; use it as a context manager.
@@ -81,42 +104,63 @@ def open_manifest(path: str | os.PathLike | None = None, *, config: "Config | st
 
 
 def plan(source: str, *, config: "Config | str | None" = None, n: int | None = None, dry_run: bool = False,
-         **options: Any):
+         max_bytes: int | None = None, **options: Any):
     """Ask the catalogs which files ``source`` (kepler, k2, tess, ztf, all) needs; write them to the
     manifest. Returns a ``PlanSummary`` (``.as_dict()`` is what ``ratdcs plan --json`` prints).
+
+    ``options`` are the source's options, named as the README's flags without dashes and
+    plural where the flag repeats: kepler ``cadence``, ``quarters``; k2 ``cadence``,
+    ``campaigns``; tess ``dispositions``, ``cadence``, ``sectors``; ztf ``start_date``,
+    ``end_date``, ``fields``, ``filters``, ``ccds``, ``probe_sizes``. A name the source does not
+    have raises ``OptionError`` (a TypeError) naming the closest one.
 
     Example::
 
         summary = ratdcs_catalog.plan("kepler", config="config.yaml", n=5, quarters=[3, 4])
         summary.total.new           # files added to the manifest
+        ratdcs_catalog.plan("tess", config="config.yaml", cadence="20s", dry_run=True)
     """
     from .plan import plan as _plan
 
-    return _plan(load_config(config), source, n=n, dry_run=dry_run, **options)
+    return _plan(load_config(config), source, n=n, dry_run=dry_run, max_bytes=max_bytes, **options)
 
 
-def sync(*, config: "Config | str | None" = None, manifest_path: str | os.PathLike | None = None, **options: Any):
+@_named_keywords
+def sync(*, config: "Config | str | None" = None, manifest_path: str | os.PathLike | None = None,
+         workers: int | None = None, sources: Sequence[str] = (), target_ids: Sequence[str] = (),
+         limit: int | None = None, max_bytes: int | None = None, retry_failed: bool = False, dry_run: bool = False,
+         force: bool = False, progress: Any = None):
     """Download, verify and place every pending file; returns a ``SyncSummary``.
 
-    ``options`` are ``ratdcs sync``'s flags as keywords (e.g. ``workers=4``, ``sources=["tess"]``).
+    The keywords are ``ratdcs sync``'s flags (``workers=4``, ``sources=["tess"]``,
+    ``target_ids=[...]``, ``limit``, ``max_bytes``, ``retry_failed``, ``dry_run``, ``force``).
+    ``progress``: None prints nothing; or any object with ``update(n_bytes)`` and ``close()``
+    (a tqdm bar works), or a callback - see ``ratdcs_catalog.sync`` the module.
 
     Example::
 
         summary = ratdcs_catalog.sync(config="config.yaml", workers=4)
     """
+    from .registry import source
+
+    for name in sources:
+        source(name)  # an unknown source is a usage error, not an empty selection
     from .sync import sync as _sync
 
-    config = load_config(config)
-    return _sync(config, manifest_path or config.manifest_path, **options)
+    config = load_config(config, download__workers=workers)
+    return _sync(config, manifest_path or config.manifest_path, sources=sources, target_ids=target_ids,
+                       limit=limit, max_bytes=max_bytes, retry_failed=retry_failed, dry_run=dry_run, force=force,
+                       progress=progress)
 
 
+@_named_keywords
 def report(section: str | None = None, *, config: "Config | str | None" = None, sql: str | None = None,
-           limit: int = 10) -> Any:
+           limit: int | None = None, sources: Sequence[str] = ()) -> Any:
     """The report ``ratdcs report`` prints, as data.
 
     - no arguments: {section: rows} for every section (progress, states, failures, incomplete,
-      syncs, stats, splits), each a list of dicts;
-    - ``section``: that section's rows; ``"failed"`` lists every failed file;
+      syncs, stats, splits), each a list of dicts; ``limit`` rows of the long ones (default 10);
+    - ``section``: that section's rows; ``"failed"`` lists every failed file (of ``sources``);
     - ``sql``: one read-only query's rows as dicts (writes raise ``UsageError``).
 
     Example::
@@ -124,19 +168,31 @@ def report(section: str | None = None, *, config: "Config | str | None" = None, 
         ratdcs_catalog.report("progress", config="config.yaml")
         ratdcs_catalog.report(sql="SELECT error_kind, files FROM failure_reasons")
     """
+    from .errors import UsageError
     from .report import SECTIONS, build_report, failed_files, run_readonly_sql
 
     config = load_config(config)
     if sql is not None:
+        if not sql.strip():
+            raise UsageError("--sql needs a query",
+                             hint="for example --sql \"SELECT state, COUNT(*) FROM files GROUP BY state\"")
+        if section:
+            raise UsageError(f"--sql and the section {section!r} ask for different things: give one of them",
+                             hint=f"`ratdcs report {section}` or `ratdcs report --sql QUERY`")
         return run_readonly_sql(config.manifest_path, sql).dicts()
+    if sources and section != "failed":
+        raise UsageError("--source applies to `ratdcs report failed` only",
+                         hint="the other sections list every source; filter with --sql, e.g. "
+                              "\"SELECT * FROM source_progress WHERE source = 'tess'\"")
     with open_manifest(config=config, readonly=False) as manifest:
         if section == "failed":
-            return failed_files(manifest, None)
+            return failed_files(manifest, limit, sources=sources)
         sections = build_report(manifest, data_dir=config.data_dir, sections=[section] if section else SECTIONS,
-                                limit=limit)
+                                limit=limit or 10)
     return sections[section] if section else sections
 
 
+@_named_keywords
 def verify(*, deep: bool = False, sources: Sequence[str] = (), on_problem: str = "pending",
            config: "Config | str | None" = None, workers: int = 2) -> "VerifySummary":
     """Check every done file on disk (``deep``: re-hash and FITS checks); requeue missing or changed ones.
@@ -158,6 +214,7 @@ def verify(*, deep: bool = False, sources: Sequence[str] = (), on_problem: str =
                               max_nan_fraction=config["verify.max_nan_fraction"], workers=workers)
 
 
+@_named_keywords
 def retry(*, sources: Sequence[str] = (), reason: str | None = None, config: "Config | str | None" = None) -> int:
     """Failed rows back to pending with their attempts reset (``ratdcs retry``); returns how many moved.
 
@@ -173,6 +230,7 @@ def retry(*, sources: Sequence[str] = (), reason: str | None = None, config: "Co
         return manifest.retry_failed(sources=sources, reason_like=reason_like(reason))
 
 
+@_named_keywords
 def reset(*, sources: Sequence[str] = (), target_ids: Sequence[str] = (), states: Sequence[str] = (),
           file_ids: Sequence[int] = (), everything: bool = False, config: "Config | str | None" = None) -> int:
     """Chosen rows back to pending with attempts and errors cleared (``ratdcs reset``); files on
@@ -191,6 +249,7 @@ def reset(*, sources: Sequence[str] = (), target_ids: Sequence[str] = (), states
         return manifest.reset_files(sources=sources, target_ids=target_ids, states=states, file_ids=file_ids)
 
 
+@_named_keywords
 def split(*, ratios: Sequence[float] | None = None, seed: int | None = None, sources: Sequence[str] = (),
           config: "Config | str | None" = None) -> "SplitSummary":
     """Assign train/val/test per target and store it in the manifest (``ratdcs split``).
@@ -211,6 +270,7 @@ def split(*, ratios: Sequence[float] | None = None, seed: int | None = None, sou
                              seed=config["data_pipeline.validation.random_seed"], sources=sources)
 
 
+@_named_keywords
 def export(what: str, output: "str | os.PathLike | TextIO | None" = None, *, fmt: str | None = None,
            sources: Sequence[str] = (), states: Sequence[str] = (), config: "Config | str | None" = None) -> Any:
     """``ratdcs export``: ``what`` is ``"files"`` (fmt csv or json), ``"urls"`` (fmt aria2, curl or

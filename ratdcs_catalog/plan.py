@@ -12,17 +12,16 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from . import registry
 from .errors import UsageError
-from .manifest import Manifest, UpsertCounts, open_manifest
+from .manifest import Manifest, open_manifest
+from .records import UpsertCounts
 from .sources.common import PlannerContext, SourcePlan
 from .sources.http import CatalogHTTP
 
-__all__ = ["PlanSummary", "SOURCES", "SourceSummary", "plan"]
+__all__ = ["PlanSummary", "SourceSummary", "plan"]
 
 log = logging.getLogger("ratdcs.plan")
-
-SOURCES = ("kepler", "k2", "tess", "ztf", "all")
-
 
 @dataclasses.dataclass
 class SourceSummary:
@@ -65,12 +64,16 @@ def plan(config, source: str, *, n: int | None = None, dry_run: bool = False, ma
          http: CatalogHTTP | None = None, **options: Any) -> PlanSummary:
     """Plan one source (or ``all``) into the manifest named by ``config``; see ``ratdcs plan --help``.
 
-    ``options`` per source: kepler ``cadence``, ``quarters``; k2 ``cadence``, ``campaigns``;
-    tess ``dispositions``, ``cadence``, ``sectors``; ztf ``start_date``, ``end_date``, ``fields``,
-    ``filters``, ``ccds``, ``probe_sizes``.
+    ``options`` are the source's options in the registry (``registry.source(name).options``:
+    kepler ``cadence``, ``quarters``; k2 ``cadence``, ``campaigns``; tess ``dispositions``,
+    ``cadence``, ``sectors``; ztf ``start_date``, ``end_date``, ``fields``, ``filters``, ``ccds``,
+    ``probe_sizes``). An unknown or misspelt option raises ``OptionError`` (a TypeError) naming
+    the closest valid one; ``plan all`` takes none.
     """
-    if source not in SOURCES:
-        raise UsageError(f"unknown source {source!r}", hint=f"choose from {', '.join(SOURCES)}")
+    names = registry.PLAN_ALL if source == "all" else (registry.source(source).name,)
+    if source == "all":
+        registry.check_keywords("plan('all')", options, ())
+    resolved = {name: registry.source(name).resolve_options(options, config) for name in names}
     if n is not None and n < 1:
         raise UsageError(f"--n must be at least 1, got {n}")
     if config.manifest_path.exists():
@@ -78,55 +81,22 @@ def plan(config, source: str, *, n: int | None = None, dry_run: bool = False, ma
     http = http or CatalogHTTP.from_config(config)
     ctx = PlannerContext(config, http)
     arguments = {"source": source, "n": n, "max_bytes": max_bytes, **options}
-    plans = [_plan_one(ctx, s, n, options) for s in (("kepler", "tess", "ztf") if source == "all" else (source,))]
-    probes_failed = {}
-    if options.get("probe_sizes"):
-        probes_failed = _probe(ctx, plans)
+    plans = [_plan_one(ctx, name, n, resolved[name]) for name in names]
     skipped = {}
     if max_bytes is not None:
         remaining = max_bytes
         for p in plans:  # `plan all`: one budget, spent in the order the sources are listed
             skipped[p.source], remaining = _apply_max_bytes(p, remaining)
     summaries = _write(config.manifest_path, source, arguments, plans, dry_run)
-    for s in summaries:
+    for s, p in zip(summaries, plans):
         s.targets_skipped_by_max_bytes = skipped.get(s.source, 0)
-        s.probes_failed = probes_failed.get(s.source, 0)
+        s.probes_failed = p.probes_failed
     return PlanSummary(summaries, dry_run, http.requests_sent, config.manifest_path)
 
 
-def _plan_one(ctx: PlannerContext, source: str, n: int | None, options: dict) -> SourcePlan:
-    from .sources import kepler, tess, ztf
-
-    config = ctx.config
-    if source == "kepler":
-        return kepler.plan_kepler(ctx, n=n or config["kepler.max_targets"],
-                                  cadence=options.get("cadence") or config["kepler.cadence"],
-                                  quarters=options.get("quarters") or config["kepler.quarters"])
-    if source == "k2":
-        return kepler.plan_k2(ctx, n=n or config["k2.max_targets"], cadence=options.get("cadence") or "long",
-                              campaigns=options.get("campaigns") or config["k2.campaigns"])
-    if source == "tess":
-        return tess.plan_tess(ctx, n=n or config["tess.max_targets"],
-                              dispositions=options.get("dispositions") or config["tess.dispositions"],
-                              cadence=options.get("tess_cadence") or config["tess.cadence"],
-                              sectors=options.get("sectors") or config["tess.sectors"])
-    return ztf.plan_ztf(ctx, n=n or config["ztf.max_images"],
-                        start_date=options.get("start_date") or config["ztf.start_date"],
-                        end_date=options.get("end_date") or config["ztf.end_date"],
-                        fields=options.get("fields") or config["ztf.fields"],
-                        filters=options.get("filters") or config["ztf.filters"],
-                        ccds=options.get("ccds") or config["ztf.ccds"])
-
-
-def _probe(ctx: PlannerContext, plans: list[SourcePlan]) -> dict[str, int]:
-    from .sources.ztf import probe_sizes
-
-    failed = {}
-    for p in plans:
-        for target in p.targets:
-            target.files, misses = probe_sizes(ctx.http, target.files, ctx.config["ztf.probe_concurrency"])
-            failed[p.source] = failed.get(p.source, 0) + misses
-    return failed
+def _plan_one(ctx: PlannerContext, name: str, n: int | None, options: dict[str, Any]) -> SourcePlan:
+    spec = registry.source(name)
+    return registry.load(spec.planner)(ctx, n=n or ctx.config[spec.size_key], **options)
 
 
 def _apply_max_bytes(p: SourcePlan, max_bytes: int) -> tuple[int, int]:

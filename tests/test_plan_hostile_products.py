@@ -87,7 +87,7 @@ def test_a_size_probe_with_an_absurd_content_length_leaves_the_size_unknown():
     import requests
 
     from ratdcs_catalog.records import PlannedFile
-    from ratdcs_catalog.sources.ztf import probe_sizes
+    from ratdcs_catalog.sources.ztf import probe_sizes_of as probe_sizes
 
     lengths = {"a": "1" + "0" * 30, "b": "-1", "c": "2048"}
     for name, length in lengths.items():

@@ -7,6 +7,7 @@ import json
 
 import click
 
+from .. import registry
 from .common import App, format_bytes, pass_app, parse_size, render_rows
 
 __all__ = ["plan"]
@@ -49,12 +50,11 @@ def common_options(func):
 
 
 def run_plan(app: App, source: str, n, dry_run, max_bytes, as_json, **options) -> None:
-    from ..plan import plan as plan_source
+    import ratdcs_catalog as api
 
-    config = app.config()
     app.log_to_file(needs_manifest=False)
     limit = parse_size(max_bytes) if max_bytes is not None else None
-    summary = plan_source(config, source, n=n, dry_run=dry_run, max_bytes=limit, **options)
+    summary = api.plan(source, config=app.config(), n=n, dry_run=dry_run, max_bytes=limit, **options)
     click.echo(json.dumps(summary.as_dict(), indent=2) if as_json else render_summary(summary))
 
 
@@ -85,76 +85,31 @@ def render_summary(summary) -> str:
     return "\n".join(lines)
 
 
-@plan.command("kepler")
-@common_options
-@click.option("--cadence", type=click.Choice(["long", "short"]), default=None,
-              help="Long (~30 min, LLC) or short (~1 min, SLC) cadence; default long.")
-@click.option("--quarter", "quarters", type=click.IntRange(0, 17), multiple=True,
-              help="Only these quarters (repeatable); default every observed quarter.")
-@pass_app
-def kepler_command(app: App, quarters, **kwargs):
-    """Hosts of CONFIRMED Kepler planets (KOI `cumulative` table) and their light curves.
-
-    \b
-    Example:
-        ratdcs plan kepler --n 100 --quarter 3 --quarter 4
-    """
-    run_plan(app, "kepler", quarters=list(quarters), **kwargs)
+def _click_option(option):
+    """A registry option as a click option: a repeatable flag, a comma list, a choice or a number."""
+    kwargs = {"default": None, "help": option.help, "metavar": option.metavar}
+    if option.kind == "bool":
+        return click.option(option.flag, option.name, is_flag=True, default=None, help=option.help)
+    if option.choices:
+        kwargs["type"] = click.Choice(list(option.choices))
+    elif option.kind == "int":
+        kwargs["type"] = click.IntRange(option.minimum, option.maximum)
+    return click.option(option.flag, option.name, multiple=option.multiple, **kwargs)
 
 
-@plan.command("k2")
-@common_options
-@click.option("--cadence", type=click.Choice(["long", "short"]), default=None, help="Default long.")
-@click.option("--campaign", "campaigns", type=click.IntRange(0, 19), multiple=True,
-              help="Only these campaigns (repeatable).")
-@pass_app
-def k2_command(app: App, campaigns, **kwargs):
-    """Hosts of confirmed K2 planets (`k2pandc`) and their K2 light curves.
+def _source_command(spec):
+    """`ratdcs plan SOURCE`: the source's options from the registry, one API call."""
+    def command(app: App, **kwargs):
+        run_plan(app, spec.name, **kwargs)
 
-    \b
-    Example:
-        ratdcs plan k2 --n 20
-    """
-    run_plan(app, "k2", campaigns=list(campaigns), **kwargs)
+    command.__doc__ = f"{spec.title}\n\n\b\n{spec.help}"
+    for option in reversed(spec.options):
+        command = _click_option(option)(command)
+    return plan.command(spec.name)(common_options(pass_app(command)))
 
 
-@plan.command("tess")
-@common_options
-@click.option("--disposition", "dispositions", metavar="CODES", default=None,
-              help="TOI dispositions, comma-separated (PC, CP, KP, APC, FP, FA); default PC,CP,KP.")
-@click.option("--cadence", "tess_cadence", type=click.Choice(["120s", "20s"]), default=None,
-              help="2-minute (default) or 20-second light curves.")
-@click.option("--sector", "sectors", type=click.IntRange(min=1), multiple=True, help="Only this sector (repeatable).")
-@pass_app
-def tess_command(app: App, dispositions, sectors, **kwargs):
-    """TOI host stars, their TIC stellar parameters, and their SPOC light curves.
-
-    \b
-    Example:
-        ratdcs plan tess --n 150 --disposition PC,CP
-    """
-    chosen = dispositions.split(",") if dispositions is not None else None
-    run_plan(app, "tess", dispositions=chosen, sectors=list(sectors), **kwargs)
-
-
-@plan.command("ztf")
-@common_options
-@click.option("--start-date", metavar="YYYY-MM-DD", default=None, help="First night (UTC).")
-@click.option("--end-date", metavar="YYYY-MM-DD", default=None, help="Last night (UTC), inclusive.")
-@click.option("--field", "fields", type=int, multiple=True, help="ZTF field id (repeatable).")
-@click.option("--filter", "filters", metavar="CODES", default=None, help="Filter codes, comma-separated: zg,zr,zi.")
-@click.option("--ccd", "ccds", type=int, multiple=True, help="CCD id 1-16 (repeatable).")
-@click.option("--probe-sizes", is_flag=True, help="Ask IRSA for each file's size (HEAD requests).")
-@pass_app
-def ztf_command(app: App, fields, filters, ccds, **kwargs):
-    """ZTF science images in a date range from IRSA (sizes unknown unless --probe-sizes).
-
-    \b
-    Example:
-        ratdcs plan ztf --start-date 2024-01-01 --end-date 2024-01-31 --field 600 --filter zg,zr
-    """
-    chosen = [f.strip() for f in filters.split(",")] if filters is not None else None
-    run_plan(app, "ztf", fields=list(fields), filters=chosen, ccds=list(ccds), **kwargs)
+for _spec in registry.SOURCES.values():
+    _source_command(_spec)
 
 
 @plan.command("all")

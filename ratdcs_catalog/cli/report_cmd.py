@@ -7,12 +7,12 @@ import sys
 
 import click
 
+from .. import registry
 from ..config import MAX_WORKERS
 from .common import App, pass_app, render_rows
 
 __all__ = ["export", "report", "reset", "retry", "split", "verify"]
 
-SOURCES = ("kepler", "k2", "tess", "ztf")
 STATES = ("pending", "downloading", "done", "failed")
 _TITLES = {"progress": "Progress per source (GB = 10^9 bytes)", "states": "Files and bytes per source and state",
            "failures": "Failures by reason", "incomplete": "Targets with files still missing",
@@ -27,7 +27,7 @@ def format_options(func):
     return func
 
 
-source_option = click.option("--source", "sources", type=click.Choice(SOURCES), multiple=True,
+source_option = click.option("--source", "sources", type=click.Choice(registry.source_names()), multiple=True,
                              help="Only this source (repeatable).")
 
 
@@ -37,7 +37,7 @@ source_option = click.option("--source", "sources", type=click.Choice(SOURCES), 
 @click.option("--sql", metavar="QUERY", help="Run one read-only SQL query on the manifest instead.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Rows per long section (default 10; `report failed` lists all).")
-@click.option("--source", "sources", type=click.Choice(SOURCES), multiple=True,
+@click.option("--source", "sources", type=click.Choice(registry.source_names()), multiple=True,
               help="With `report failed`: only this source (repeatable).")
 @format_options
 @pass_app
@@ -55,35 +55,22 @@ def report(app: App, section, sql, limit, sources, fmt):
         ratdcs report failed --csv
         ratdcs report --sql "SELECT state, COUNT(*) FROM files GROUP BY state"
     """
-    from ..errors import UsageError
+    import ratdcs_catalog as api
 
     fmt = fmt or "table"
-    if sources and section != "failed":
-        raise UsageError("--source applies to `ratdcs report failed` only",
-                         hint="the other sections list every source; filter with --sql, e.g. "
-                              "\"SELECT * FROM source_progress WHERE source = 'tess'\"")
-    if sql is not None and not sql.strip():
-        raise UsageError("--sql needs a query",
-                         hint="for example --sql \"SELECT state, COUNT(*) FROM files GROUP BY state\"")
-    if sql is not None and section:
-        raise UsageError(f"--sql and the section {section!r} ask for different things: give one of them",
-                         hint=f"`ratdcs report {section}` or `ratdcs report --sql QUERY`")
-    config = app.config()
     if sql is not None:
-        from ..report import run_readonly_sql
-
-        result = run_readonly_sql(config.manifest_path, sql)
-        click.echo(render_rows(result.dicts(), result.columns, fmt))
+        rows = api.report(section, config=app.config(), sql=sql)
+        click.echo(render_rows(rows, list(rows[0]) if rows else _sql_columns(app, sql), fmt))
         return
-    from ..report import SECTIONS, build_report, failed_files
+    rows = api.report(section, config=app.config(), limit=limit, sources=sources)
+    click.echo(_render_sections(rows if section is None else {section: rows}, fmt, single=section is not None))
 
-    with app.manifest(create=False) as manifest:
-        if section == "failed":
-            sections = {"failed": failed_files(manifest, limit, sources=sources)}
-        else:
-            sections = build_report(manifest, data_dir=config.data_dir, sections=[section] if section else SECTIONS,
-                                    limit=limit or 10)
-    click.echo(_render_sections(sections, fmt, single=section is not None))
+
+def _sql_columns(app: App, sql: str) -> list[str]:
+    """The columns of a query that returned no rows (a table shows its header even then)."""
+    from ..report import run_readonly_sql
+
+    return run_readonly_sql(app.config().manifest_path, sql).columns
 
 
 def _render_sections(sections: dict[str, list[dict]], fmt: str, single: bool) -> str:
@@ -123,14 +110,10 @@ def verify(app: App, deep, sources, on_problem, workers, as_json):
     Example:
         ratdcs verify --deep --source tess
     """
-    from ..dataset import verify_dataset
+    import ratdcs_catalog as api
 
-    config = app.config()
     app.log_to_file()
-    with app.manifest(create=False) as manifest:
-        summary = verify_dataset(manifest, config.data_dir, deep=deep, sources=sources, on_problem=on_problem,
-                                 fits_checksum=config["verify.fits_checksum"],
-                                 max_nan_fraction=config["verify.max_nan_fraction"], workers=workers)
+    summary = api.verify(deep=deep, sources=sources, on_problem=on_problem, workers=workers, config=app.config())
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     else:
@@ -305,15 +288,12 @@ def split(app: App, ratio, seed, sources, fmt):
     Example:
         ratdcs split --ratio 0.7,0.15,0.15 --seed 7
     """
-    from ..dataset import split_targets
-    from ..report import split_counts
+    import ratdcs_catalog as api
 
     config = app.config(data_pipeline__validation__split_ratio=ratio, data_pipeline__validation__random_seed=seed)
     app.log_to_file()
-    with app.manifest(create=False) as manifest:
-        summary = split_targets(manifest, ratios=config["data_pipeline.validation.split_ratio"],
-                                seed=config["data_pipeline.validation.random_seed"], sources=sources)
-        rows = split_counts(manifest)
+    summary = api.split(sources=sources, config=config)
+    rows = api.report("splits", config=config)
     if fmt:
         click.echo(render_rows(rows, None, fmt))
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .. import registry
 from ..config import MAX_WORKERS
 from .common import App, format_bytes, pass_app, parse_size, render_rows
 
@@ -15,7 +16,7 @@ DRY_RUN_LISTED = 50
 @click.command("sync")
 @click.option("--workers", type=click.IntRange(min=1, max=MAX_WORKERS), default=None,
               help="Parallel transfers (default: download.workers).")
-@click.option("--source", "sources", multiple=True, type=click.Choice(["kepler", "k2", "tess", "ztf"]),
+@click.option("--source", "sources", multiple=True, type=click.Choice(registry.source_names()),
               help="Only files of this source (repeatable).")
 @click.option("--target", "target_ids", multiple=True, metavar="ID",
               help="Only files of this target: KIC, EPIC, TIC or ZTF field (repeatable).")
@@ -42,12 +43,11 @@ def sync(app: App, workers, sources, target_ids, limit, max_bytes, retry_failed,
     Example:
         ratdcs sync --workers 8 --source kepler --max-bytes 2GB
     """
-    from ..sync import sync as run_sync
+    import ratdcs_catalog as api
 
-    config = app.config(download__workers=workers)
     if not dry_run:
         app.log_to_file(may_create_dir=True)
-    summary = run_sync(config, config.manifest_path, sources=sources, target_ids=target_ids, limit=limit,
+    summary = api.sync(config=app.config(), workers=workers, sources=sources, target_ids=target_ids, limit=limit,
                        max_bytes=parse_size(max_bytes) if max_bytes is not None else None,
                        retry_failed=retry_failed, dry_run=dry_run, force=force, progress=not app.quiet)
     click.echo(render_dry_run(summary) if dry_run else render_summary(summary))

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from ..errors import UnsafeProductError
 from ..records import PlannedFile
+from ..registry import Product
 from ..paths import check_relative_path, check_url, safe_filename
 from .http import CatalogHTTP
 from .mast import MastClient
@@ -39,6 +40,7 @@ class SourcePlan:
     query: str  # the catalog query that chose the targets, shown when it matches nothing
     targets: list[TargetPlan]
     refused: list[str] = dataclasses.field(default_factory=list)
+    probes_failed: int = 0  # size probes (HEAD) that got no usable answer
 
 
 @dataclasses.dataclass
@@ -97,19 +99,18 @@ def mast_light_curves(
     source: str,
     collection: str,
     target_names: dict[str, str],
-    subgroups: set[str],
-    product_kind: str,
-    subdir: str,
+    product: Product,
     keep: Callable[[str], bool] = lambda filename: True,
 ) -> tuple[dict[str, list[PlannedFile]], list[str]]:
     """Light-curve files per target id, from MAST, in ``2 * ceil(targets / batch)`` requests.
 
     ``target_names`` maps MAST ``target_name`` (kplr011904151, ktwo201367065, 261136679) to our
-    target id. Products are kept when their ``productSubGroupDescription`` is in ``subgroups``
-    and ``keep(filename)`` agrees (quarter/sector/campaign subsets). A file listed twice
-    (MAST repeats products shared by observations) becomes one row.
+    target id. Products are kept when their ``productSubGroupDescription`` is the registry
+    product's subgroup, their file name ends as its files do, and ``keep(filename)`` agrees
+    (quarter/sector/campaign subsets). A file listed twice (MAST repeats products shared by
+    observations) becomes one row.
     """
-    mast = ctx.mast()
+    mast, wanted = ctx.mast(), product
     obsid_target: dict[str, str] = {}
     for names in batched(list(target_names), ctx.batch_size):
         for obs in mast.observations(collection, names):
@@ -121,16 +122,16 @@ def mast_light_curves(
     download = ctx.config["endpoints.mast_download"]
     for obsids in batched(sorted(obsid_target, key=_numeric_first), ctx.batch_size):
         for product in mast.products(obsids):
-            if product.get("productSubGroupDescription") not in subgroups:
+            if product.get("productSubGroupDescription") != wanted.mast_subgroup:
                 continue
             target_id = obsid_target.get(str(product.get("obsID")))
             try:
-                planned = _light_curve_file(product, source, target_id, product_kind, subdir, download)
+                planned = _light_curve_file(product, source, target_id, wanted.kind, wanted.folder, download)
             except UnsafeProductError as exc:
                 refused.append(str(exc))
                 continue
             filename = planned.rel_path.rsplit("/", 1)[1]
-            if planned.rel_path in seen or not keep(filename):
+            if planned.rel_path in seen or not filename.endswith(wanted.filename_suffix or "") or not keep(filename):
                 continue
             seen.add(planned.rel_path)
             files.setdefault(target_id, []).append(planned)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 
+from .. import registry
 from ..errors import NoTargetsError, UsageError
 from .common import PlannerContext, SourcePlan, TargetPlan, mast_light_curves, to_float
 from .tables import tap_query
@@ -28,7 +29,6 @@ K2_QUERY = ("select pl_name,hostname,epic_hostname,disposition,default_flag,ra,d
             "st_teff,st_logg,st_rad,st_mass,sy_kepmag from k2pandc "
             "where disposition = 'CONFIRMED' and default_flag = 1 order by epic_hostname,pl_name")
 
-_SUBGROUP = {"long": ("LLC", "lc_long", "llc"), "short": ("SLC", "lc_short", "slc")}
 
 
 def plan_kepler(ctx: PlannerContext, *, n: int, cadence: str = "long", quarters: list[int] = ()) -> SourcePlan:
@@ -43,12 +43,11 @@ def plan_kepler(ctx: PlannerContext, *, n: int, cadence: str = "long", quarters:
                          key="kepid", n=n)
     if not hosts:
         raise NoTargetsError(f"no targets matched: {KEPLER_QUERY}", hint="the Exoplanet Archive returned no rows")
-    subgroup, kind, suffix = _SUBGROUP[cadence]
     stamps = {QUARTER_STAMPS[q] for q in quarters}
     files, refused = mast_light_curves(
         ctx, source="kepler", collection="Kepler", target_names={f"kplr{int(k):09d}": k for k in hosts},
-        subgroups={subgroup}, product_kind=kind, subdir="kepler",
-        keep=lambda name: name.endswith(f"_{suffix}.fits") and (not stamps or _stamp(name) in stamps))
+        product=registry.source("kepler").product(cadence),
+        keep=lambda name: not stamps or _stamp(name) in stamps)
     targets = [TargetPlan(_kepler_target(kic, rows), files.get(kic, [])) for kic, rows in hosts.items()]
     return SourcePlan("kepler", KEPLER_QUERY, targets, refused)
 
@@ -62,12 +61,11 @@ def plan_k2(ctx: PlannerContext, *, n: int, cadence: str = "long", campaigns: li
     hosts = _first_hosts([r for r in rows if r["epic"]], key="epic", n=n)
     if not hosts:
         raise NoTargetsError(f"no targets matched: {K2_QUERY}", hint="the Exoplanet Archive returned no rows")
-    subgroup, kind, suffix = _SUBGROUP[cadence]
     wanted = {f"c{c:02d}" for c in campaigns}
     files, refused = mast_light_curves(
         ctx, source="k2", collection="K2", target_names={f"ktwo{int(e):09d}": e for e in hosts},
-        subgroups={subgroup}, product_kind=kind, subdir="k2",
-        keep=lambda name: name.endswith(f"_{suffix}.fits") and (not wanted or _campaign(name) in wanted))
+        product=registry.source("k2").product(cadence),
+        keep=lambda name: not wanted or _campaign(name) in wanted)
     targets = [TargetPlan(_k2_target(epic, rows), files.get(epic, [])) for epic, rows in hosts.items()]
     return SourcePlan("k2", K2_QUERY, targets, refused)
 

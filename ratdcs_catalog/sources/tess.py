@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 
+from .. import registry
 from ..errors import NoTargetsError, UsageError
 from .common import PlannerContext, SourcePlan, TargetPlan, batched, mast_light_curves, to_float
 from .tables import tap_query
@@ -13,9 +14,6 @@ __all__ = ["DISPOSITIONS", "plan_tess"]
 
 # TFOPWG dispositions in the `toi` table (ARCHIVES.md section 3).
 DISPOSITIONS = ("PC", "CP", "KP", "APC", "FP", "FA")
-# cadence -> (MAST productSubGroupDescription, our product_kind, the SPOC file name's ending).
-# The 20-s files end "-a_fast-lc.fits", the 120-s ones "-s_lc.fits" (ARCHIVES.md section 2).
-_CADENCES = {"120s": ("LC", "lc", "_lc.fits"), "20s": ("FAST-LC", "lc_fast", "_fast-lc.fits")}
 
 
 def toi_query(dispositions: list[str]) -> str:
@@ -40,12 +38,11 @@ def plan_tess(ctx: PlannerContext, *, n: int, dispositions: list[str], cadence: 
     if not hosts:
         raise NoTargetsError(f"no targets matched: {query}", hint="try other --disposition values")
     tic = _tic_parameters(ctx, list(hosts))
-    subgroup, kind, ending = _CADENCES[cadence]
     wanted = {f"-s{s:04d}-" for s in sectors}
     files, refused = mast_light_curves(
         ctx, source="tess", collection="TESS", target_names={tid: tid for tid in hosts},
-        subgroups={subgroup}, product_kind=kind, subdir="tess/fits",
-        keep=lambda name: name.endswith(ending) and (not wanted or _sector_tag(name) in wanted))
+        product=registry.source("tess").product(cadence),
+        keep=lambda name: not wanted or _sector_tag(name) in wanted)
     targets = [TargetPlan(_tess_target(tid, rows, tic.get(tid)), files.get(tid, [])) for tid, rows in hosts.items()]
     return SourcePlan("tess", query, targets, refused)
 

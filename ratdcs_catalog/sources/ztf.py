@@ -11,13 +11,14 @@ import datetime as _dt
 import logging
 import re
 
+from .. import registry
 from ..errors import NoTargetsError, UnsafeProductError, UsageError
 from ..records import PlannedFile
 from ..paths import check_relative_path, check_url
 from .common import PlannerContext, SourcePlan, TargetPlan, archive_size, to_float
 from .tables import ibe_search
 
-__all__ = ["FILTER_CODES", "julian_date", "parse_date", "plan_ztf", "probe_sizes"]
+__all__ = ["FILTER_CODES", "julian_date", "parse_date", "plan_ztf", "probe_sizes_of"]
 
 log = logging.getLogger("ratdcs.plan")
 
@@ -70,8 +71,9 @@ def check_ztf_options(start_date: str, end_date: str, filters: list[str], ccds: 
 
 
 def plan_ztf(ctx: PlannerContext, *, n: int, start_date: str, end_date: str, fields: list[int] = (),
-             filters: list[str] = FILTER_CODES, ccds: list[int] = ()) -> SourcePlan:
-    """The first ``n`` science exposures (by time) in the date range, grouped by field."""
+             filters: list[str] = FILTER_CODES, ccds: list[int] = (), probe_sizes: bool = False) -> SourcePlan:
+    """The first ``n`` science exposures (by time) in the date range, grouped by field; with
+    ``probe_sizes``, a HEAD per file for its size (``ztf.probe_concurrency`` at a time)."""
     start, end = check_ztf_options(start_date, end_date, list(filters), list(ccds), list(fields))
     where = ztf_where(start, end, list(fields), list(filters), list(ccds))
     rows = ibe_search(ctx.http, ctx.config["endpoints.irsa_ibe"], "ztf/products/sci", where)
@@ -99,7 +101,12 @@ def plan_ztf(ctx: PlannerContext, *, n: int, start_date: str, end_date: str, fie
         if field not in by_field:
             by_field[field] = TargetPlan(_field_target(field, row), [])
         by_field[field].files.append(planned)
-    return SourcePlan("ztf", query, list(by_field.values()), refused)
+    plan = SourcePlan("ztf", query, list(by_field.values()), refused)
+    if probe_sizes:
+        for target in plan.targets:
+            target.files, misses = probe_sizes_of(ctx.http, target.files, ctx.config["ztf.probe_concurrency"])
+            plan.probes_failed += misses
+    return plan
 
 
 def _science_image(row: dict, ibe_url: str) -> PlannedFile:
@@ -112,8 +119,9 @@ def _science_image(row: dict, ibe_url: str) -> PlannedFile:
                                  f"filtercode={code!r}, ccdid={ccd}, qid={qid})")
     name = f"ztf_{ffd}_{field:06d}_{code}_c{ccd:02d}_{kind}_q{qid}_sciimg.fits"
     url = f"{ibe_url.rstrip('/')}/data/ztf/products/sci/{ffd[:4]}/{ffd[4:8]}/{ffd[8:]}/{name}"
-    return PlannedFile(source="ztf", target_id=str(field), product_kind="ztf_sciimg", url=check_url(url),
-                       rel_path=check_relative_path(f"ztf/images/{name}"))
+    product = registry.source("ztf").product()
+    return PlannedFile(source="ztf", target_id=str(field), product_kind=product.kind, url=check_url(url),
+                       rel_path=check_relative_path(f"{product.folder}/{name}"))
 
 
 def _field_target(field: str, row: dict) -> dict:
@@ -128,7 +136,7 @@ def _int(value) -> int:
         return -1
 
 
-def probe_sizes(http, files: list[PlannedFile], concurrency: int) -> tuple[list[PlannedFile], int]:
+def probe_sizes_of(http, files: list[PlannedFile], concurrency: int) -> tuple[list[PlannedFile], int]:
     """Fill unknown sizes with HEAD requests (``concurrency`` at a time); returns (files, probes failed)."""
     import dataclasses
 
