@@ -25,7 +25,8 @@ from typing import Iterable, Mapping
 
 from .fitsheaders import FitsLayoutError, Hdu, fold, ones_complement_sum, read_layout
 
-__all__ = ["LEVELS", "VerifyResult", "hash_file", "parse_checksum", "verify_file"]
+__all__ = ["LEVELS", "VerifyFailed", "VerifyResult", "check_image", "check_light_curve", "hash_file", "parse_checksum",
+           "verify_file"]
 
 LEVELS = ("size", "checksum", "fits", "fits_checksum")
 FITS_CHECKSUM_POLICIES = ("strict", "warn", "off")
@@ -37,7 +38,6 @@ _READ_BYTES = 1 << 20
 LC_HDU = "LIGHTCURVE"
 LC_COLUMNS = ("TIME", "SAP_FLUX", "SAP_FLUX_ERR", "PDCSAP_FLUX", "PDCSAP_FLUX_ERR")
 LC_QUALITY_COLUMNS = ("SAP_QUALITY", "QUALITY")
-LC_FLUX_COLUMN = "PDCSAP_FLUX"
 
 
 @dataclasses.dataclass
@@ -52,8 +52,9 @@ class VerifyResult:
     warnings: list[str] = dataclasses.field(default_factory=list)
 
 
-class _Failed(Exception):
-    """Internal: one check failed; carries the error kind and the sentence for the manifest."""
+class VerifyFailed(Exception):
+    """One check failed; carries the error kind and the sentence for the manifest. A product
+    kind's verifier (``registry.ProductKind.verifier``) raises it."""
 
     def __init__(self, kind: str, message: str):
         super().__init__(message)
@@ -83,8 +84,10 @@ def parse_checksum(text: str | None) -> tuple[str, str] | None:
 
 
 def is_fits_product(product_kind: str, path: Path) -> bool:
-    """Light curves and ZTF images are FITS; other kinds only when their name says so."""
-    return product_kind.startswith(("lc", "ztf")) or path.name.lower().endswith((".fits", ".fits.gz", ".fit"))
+    """Kinds with a FITS verifier in the registry are FITS; other kinds only when their name says so."""
+    from .registry import kind
+
+    return kind(product_kind).is_fits or path.name.lower().endswith((".fits", ".fit"))
 
 
 def verify_file(
@@ -112,7 +115,7 @@ def verify_file(
         _check_checksum(path, expected_checksum, observed_hashes, result)
         if is_fits_product(product_kind, path):
             _check_fits(path, product_kind, fits_checksum, max_nan_fraction, result)
-    except _Failed as failed:
+    except VerifyFailed as failed:
         result.ok, result.error_kind, result.error = False, failed.kind, failed.message
     return result
 
@@ -121,11 +124,11 @@ def _check_size(path: Path, expected_size: int | None, result: VerifyResult) -> 
     try:
         found = path.stat().st_size
     except OSError as exc:
-        raise _Failed("missing", f"{path.name}: cannot read the file ({exc.strerror})") from None
+        raise VerifyFailed("missing", f"{path.name}: cannot read the file ({exc.strerror})") from None
     if expected_size is None:
         return
     if found != expected_size:
-        raise _Failed("size_mismatch", f"size mismatch for {path.name}: expected {expected_size} bytes, "
+        raise VerifyFailed("size_mismatch", f"size mismatch for {path.name}: expected {expected_size} bytes, "
                                        f"found {found}")
     result.level = "size"
 
@@ -140,7 +143,7 @@ def _check_checksum(path: Path, expected: str | None, observed: Mapping[str, str
     algorithm, digest = parsed
     found = (observed or {}).get(algorithm) or hash_file(path, (algorithm,))[algorithm]
     if found.lower() != digest:
-        raise _Failed("checksum_mismatch", f"{algorithm} mismatch for {path.name}: expected {digest}, found {found}")
+        raise VerifyFailed("checksum_mismatch", f"{algorithm} mismatch for {path.name}: expected {digest}, found {found}")
     result.level = "checksum"
 
 
@@ -148,53 +151,68 @@ def _check_fits(path: Path, product_kind: str, policy: str, max_nan_fraction: fl
                 result: VerifyResult) -> None:
     """Structure from the headers, then CHECKSUM/DATASUM and NaNs read in blocks, so memory
     stays flat whatever the file size (a 38 MB ZTF image is never loaded whole)."""
+    from .registry import kind, load
+
+    spec = kind(product_kind)
     with open(path, "rb", buffering=0) as fh:  # reads are whole blocks; a buffer would copy them
         try:
             hdus = read_layout(fh, os.fstat(fh.fileno()).st_size)
         except FitsLayoutError as exc:
-            raise _Failed("fits_invalid", f"{path.name} is not a readable FITS file: {exc}") from None
-        if product_kind.startswith("lc"):
-            _check_light_curve(path, hdus)
-        elif product_kind.startswith("ztf"):
-            _check_image(path, hdus)
+            raise VerifyFailed("fits_invalid", f"{path.name} is not a readable FITS file: {exc}") from None
+        if spec.verifier:
+            load(spec.verifier)(path, hdus)
         result.level = "fits"
         if policy != "off":
             _apply_checksum_policy(fh, path, policy, hdus, result)
-        if product_kind.startswith("lc"):
-            result.nan_fraction = _nan_fraction(fh, _lc_hdu(hdus))
-    if product_kind.startswith("lc"):
-        _check_nan_fraction(path, result.nan_fraction, max_nan_fraction)
+        if spec.flux_column:
+            result.nan_fraction = _nan_fraction(fh, _table_with(hdus, spec.flux_column), spec.flux_column)
+    if spec.flux_column:
+        _check_nan_fraction(path, result.nan_fraction, max_nan_fraction, spec.flux_column)
 
 
 def _lc_hdu(hdus: list[Hdu]) -> Hdu | None:
     return next((h for h in hdus if h.name == LC_HDU and h.kind == "BINTABLE"), None)
 
 
+def _table_with(hdus: list[Hdu], column: str) -> Hdu | None:
+    """The first binary table that has ``column`` (a light curve's LIGHTCURVE HDU)."""
+    for hdu in hdus:
+        if hdu.kind == "BINTABLE":
+            try:
+                if any(c.name == column for c in hdu.columns or ()):
+                    return hdu
+            except FitsLayoutError:
+                continue
+    return None
+
+
 def _column_names(path: Path, hdu: Hdu) -> list[str]:
     try:
         return [c.name for c in hdu.columns or ()]
     except FitsLayoutError as exc:
-        raise _Failed("fits_invalid", f"{path.name} is not a readable FITS file: {exc}") from None
+        raise VerifyFailed("fits_invalid", f"{path.name} is not a readable FITS file: {exc}") from None
 
 
-def _check_light_curve(path: Path, hdus: list[Hdu]) -> None:
+def check_light_curve(path: Path, hdus: list[Hdu]) -> None:
+    """A light curve: a LIGHTCURVE binary table with time, both fluxes, their errors and a quality column."""
     table = _lc_hdu(hdus)
     if table is None:
         names = ", ".join(h.name for h in hdus)
-        raise _Failed("fits_missing_hdu", f"{path.name}: expected a {LC_HDU} binary table HDU, found HDUs {names}")
+        raise VerifyFailed("fits_missing_hdu", f"{path.name}: expected a {LC_HDU} binary table HDU, found HDUs {names}")
     columns = _column_names(path, table)
     missing = [c for c in LC_COLUMNS if c not in columns]
     if not any(c in columns for c in LC_QUALITY_COLUMNS):
         missing.append(" or ".join(LC_QUALITY_COLUMNS))
     if missing:
-        raise _Failed("fits_missing_column", f"{path.name}: light curve lacks column(s) {', '.join(missing)}")
+        raise VerifyFailed("fits_missing_column", f"{path.name}: light curve lacks column(s) {', '.join(missing)}")
 
 
-def _check_image(path: Path, hdus: list[Hdu]) -> None:
+def check_image(path: Path, hdus: list[Hdu]) -> None:
+    """An image product: some HDU holds a non-empty 2-D image."""
     for hdu in hdus:
         if hdu.is_image and hdu.int_card("NAXIS") == 2 and hdu.int_card("NAXIS1") > 0 and hdu.int_card("NAXIS2") > 0:
             return
-    raise _Failed("fits_not_image", f"{path.name}: expected a 2-D image, found no image HDU with NAXIS = 2")
+    raise VerifyFailed("fits_not_image", f"{path.name}: expected a 2-D image, found no image HDU with NAXIS = 2")
 
 
 # ---- FITS checksum convention, read in blocks ----------------------------------------------------
@@ -208,7 +226,7 @@ def _data_sum(fh, hdu: Hdu) -> int:
     while length > 0:
         block = fh.read(min(_SUM_BLOCK, length))
         if len(block) % 4 or not block:
-            raise _Failed("fits_invalid", f"{Path(fh.name).name} ends inside an HDU")
+            raise VerifyFailed("fits_invalid", f"{Path(fh.name).name} ends inside an HDU")
         total += ones_complement_sum(block)
         length -= len(block)
     return fold(total)
@@ -242,20 +260,20 @@ def _apply_checksum_policy(fh, path: Path, policy: str, hdus: list[Hdu], result:
     message = (f"FITS CHECKSUM/DATASUM of {path.name} do not verify ({'; '.join(failures)}): "
                "the bytes differ from what the archive wrote")
     if policy == "strict":
-        raise _Failed("fits_checksum", message)
+        raise VerifyFailed("fits_checksum", message)
     result.warnings.append(message)
 
 
 _FLOAT_CODES = {"E": ">f4", "D": ">f8"}
 
 
-def _nan_fraction(fh, table: Hdu | None) -> float | None:
+def _nan_fraction(fh, table: Hdu | None, column: str) -> float | None:
     """Share of NaN in the flux column, read a block of rows at a time."""
     import numpy as np
 
     if table is None:
         return None
-    flux = next((c for c in table.columns or () if c.name == LC_FLUX_COLUMN), None)
+    flux = next((c for c in table.columns or () if c.name == column), None)
     row_bytes, rows = table.int_card("NAXIS1"), table.int_card("NAXIS2")
     if flux is None or not rows or not row_bytes or not flux.repeat:
         return None
@@ -273,9 +291,9 @@ def _nan_fraction(fh, table: Hdu | None) -> float | None:
     return nans / (rows * flux.repeat)
 
 
-def _check_nan_fraction(path: Path, fraction: float | None, limit: float | None) -> None:
+def _check_nan_fraction(path: Path, fraction: float | None, limit: float | None, column: str) -> None:
     if limit is None or fraction is None or math.isnan(fraction):
         return
     if fraction > limit:
-        raise _Failed("nan_fraction", f"{path.name}: {fraction:.1%} of {LC_FLUX_COLUMN} is NaN, "
+        raise VerifyFailed("nan_fraction", f"{path.name}: {fraction:.1%} of {column} is NaN, "
                                       f"above the limit of {limit:.1%} (verify.max_nan_fraction)")

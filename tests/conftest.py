@@ -85,7 +85,8 @@ class SyncEnv:
         """Write manifest rows for sandbox products (as `ratdcs plan` would); returns the PlannedFiles."""
         from urllib.parse import quote
 
-        from ratdcs_catalog.manifest import PlannedFile, open_manifest
+        from ratdcs_catalog.manifest import open_manifest
+        from ratdcs_catalog.records import PlannedFile
 
         download = self.sandbox.endpoints()["mast_download"]
         files = []

@@ -56,7 +56,8 @@ def test_config_json_is_machine_readable(tmp_path, monkeypatch):
 
 
 def _manifest_with_a_pending_file(tmp_path):
-    from ratdcs_catalog.manifest import PlannedFile, open_manifest
+    from ratdcs_catalog.manifest import open_manifest
+    from ratdcs_catalog.records import PlannedFile
 
     path = tmp_path / "m.sqlite"
     with open_manifest(path) as m, m.transaction():
@@ -91,7 +92,8 @@ def test_report_starts_without_astropy_or_requests(tmp_path):
 
 
 def test_a_closed_pipe_is_not_an_error(tmp_path):
-    from ratdcs_catalog.manifest import PlannedFile, open_manifest
+    from ratdcs_catalog.manifest import open_manifest
+    from ratdcs_catalog.records import PlannedFile
 
     db = tmp_path / "m.sqlite"
     with open_manifest(db) as m, m.transaction():  # more output than a pipe buffer holds

@@ -8,7 +8,8 @@ from click.testing import CliRunner
 from ratdcs_catalog.cli import cli
 from ratdcs_catalog.dataset import choose_splits, split_targets
 from ratdcs_catalog.errors import UsageError
-from ratdcs_catalog.manifest import PlannedFile, open_manifest
+from ratdcs_catalog.manifest import open_manifest
+from ratdcs_catalog.records import PlannedFile
 
 from build_manifest import build_dataset
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ratdcs_catalog import manifest as manifest_module
+from ratdcs_catalog.manifest import schema as manifest_module
 from ratdcs_catalog.errors import ManifestError
 from ratdcs_catalog.manifest import SCHEMA_VERSION, open_manifest
 from ratdcs_catalog.records import FileOutcome, PlannedFile, TransferRecord, utc_now

@@ -1,6 +1,7 @@
 """Manifest operations added for the sync engine: selection totals/rows and requeueing failed rows."""
 
-from ratdcs_catalog.manifest import FileOutcome, PlannedFile, open_manifest
+from ratdcs_catalog.manifest import open_manifest
+from ratdcs_catalog.records import FileOutcome, PlannedFile
 
 
 def fill(m, n=6, size=100, source="kepler"):

@@ -4,7 +4,8 @@ import pytest
 from click.testing import CliRunner
 
 from ratdcs_catalog.cli import cli
-from ratdcs_catalog.manifest import PlannedFile, open_manifest
+from ratdcs_catalog.manifest import open_manifest
+from ratdcs_catalog.records import PlannedFile
 
 
 @pytest.fixture

@@ -1,0 +1,80 @@
+"""Maintenance writes: verify's requeues, retry, reset and the train/val/test split."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..records import utc_now
+
+
+class MaintenanceWrites:
+    """What ``ratdcs verify``, ``retry``, ``reset`` and ``split`` write (methods of ``Manifest``)."""
+
+    def requeue_files(self, reasons: dict[int, tuple[str, str]], *, to_state: str = "pending") -> int:
+        """Done rows whose file went missing or changed go back to ``to_state`` with the reason.
+
+        ``reasons`` maps file_id -> (error_kind, error). Used by ``ratdcs verify``.
+        """
+        if to_state not in ("pending", "failed"):
+            raise ValueError(f"requeue to {to_state!r}")
+        with self.transaction():
+            cur = self.conn.executemany(
+                """UPDATE files SET state = ?, last_error_kind = ?, last_error = ?, verify_level = NULL,
+                       verified_at = NULL WHERE file_id = ? AND state = 'done'""",
+                [(to_state, kind, error, fid) for fid, (kind, error) in reasons.items()])
+        return cur.rowcount
+
+    def mark_verified(self, file_ids: Sequence[int], verify_level: str | None = None) -> None:
+        """Record that ``ratdcs verify`` found these done files intact now."""
+        now = utc_now()
+        with self.transaction():
+            self.conn.executemany(
+                "UPDATE files SET verified_at = ?, verify_level = COALESCE(?, verify_level) WHERE file_id = ?",
+                [(now, verify_level, fid) for fid in file_ids])
+
+    def retry_failed(self, *, sources: Sequence[str] = (), reason_like: str | None = None) -> int:
+        """Failed rows (optionally of some sources, with last_error matching a LIKE pattern) back
+        to pending with attempts reset; returns how many moved."""
+        clauses, params = ["state = 'failed'"], []
+        if sources:
+            clauses.append(f"source IN ({', '.join('?' * len(sources))})")
+            params += list(sources)
+        if reason_like:
+            clauses.append("(last_error LIKE ? OR last_error_kind LIKE ?)")
+            params += [reason_like, reason_like]
+        with self.transaction():
+            cur = self.conn.execute(
+                f"UPDATE files SET state = 'pending', attempts = 0 WHERE {' AND '.join(clauses)}", params)
+        return cur.rowcount
+
+    def reset_files(self, *, sources: Sequence[str] = (), target_ids: Sequence[str] = (),
+                    states: Sequence[str] = (), file_ids: Sequence[int] = ()) -> int:
+        """Chosen rows (never rows under a live lease) back to pending with attempts and errors cleared."""
+        clauses, params = ["state <> 'downloading'"], []
+        for column, values in (("source", sources), ("target_id", target_ids), ("state", states),
+                               ("file_id", file_ids)):
+            if values:
+                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+                params += [str(v) if column == "target_id" else v for v in values]
+        with self.transaction():
+            cur = self.conn.execute(
+                f"""UPDATE files SET state = 'pending', attempts = 0, last_error_kind = NULL, last_error = NULL,
+                        verify_level = NULL, verified_at = NULL WHERE {' AND '.join(clauses)}""", params)
+        return cur.rowcount
+
+    # ---- split ----------------------------------------------------------------------------
+
+    def assign_splits(self, splits: dict[tuple[str, str], str | None]) -> int:
+        """Store each target's train/val/test split; ``splits`` maps (source, target_id) -> split.
+
+        Returns how many targets changed split. Used by ``ratdcs split`` (library: ``dataset.split_targets``).
+        """
+        bad = sorted({s for s in splits.values() if s not in ("train", "val", "test", None)})
+        if bad:
+            raise ValueError(f"unknown split name(s) {bad}: expected train, val or test")
+        with self.transaction():
+            cur = self.conn.executemany(
+                "UPDATE targets SET split = ? WHERE source = ? AND target_id = ? AND split IS NOT ?",
+                [(split, source, str(target_id), split) for (source, target_id), split in splits.items()])
+        return cur.rowcount
+
