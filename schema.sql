@@ -4,6 +4,10 @@
 -- ratdcs_catalog/manifest.py applies it to a new database and migrates older manifests
 -- forward, one version at a time; it never edits a manifest written by a newer ratdcs.
 --
+-- Sources and product kinds are not listed here: ratdcs_catalog/registry.py is the one place
+-- that names them, and the manifest refuses a source it does not know (a new source needs no
+-- migration).
+--
 -- Conventions: tables plural snake_case; units in column names (size_bytes, elapsed_seconds);
 -- times are ISO-8601 UTC text ('2026-11-25T09:00:00.000000Z'), so they sort and compare as text.
 --
@@ -13,7 +17,7 @@
 --   done         verified and in its final place under the data directory
 --   failed       gave up after retries; last_error_kind / last_error say why
 
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;
 
 -- One row per `ratdcs plan` run.
 CREATE TABLE IF NOT EXISTS plans (
@@ -33,7 +37,7 @@ CREATE TABLE IF NOT EXISTS plans (
 
 -- Catalog provenance of each target (a star for light curves, a ZTF field for images).
 CREATE TABLE IF NOT EXISTS targets (
-    source              TEXT NOT NULL CHECK (source IN ('kepler', 'k2', 'tess', 'ztf')),
+    source              TEXT NOT NULL,                  -- a source of ratdcs_catalog/registry.py: kepler, k2, tess, ztf
     target_id           TEXT NOT NULL,                  -- KIC, EPIC, TIC number, or ZTF field id
     name                TEXT,                           -- 'KIC 11904151', 'TIC 261136679', ...
     ra_deg              REAL,
@@ -56,9 +60,9 @@ CREATE TABLE IF NOT EXISTS targets (
 -- One row per intended file.
 CREATE TABLE IF NOT EXISTS files (
     file_id              INTEGER PRIMARY KEY,
-    source               TEXT NOT NULL CHECK (source IN ('kepler', 'k2', 'tess', 'ztf')),
+    source               TEXT NOT NULL,                 -- a registry source (the manifest refuses others)
     target_id            TEXT NOT NULL,
-    product_kind         TEXT NOT NULL,                 -- lc_long, lc_short, lc_fast, ztf_sciimg, ...
+    product_kind         TEXT NOT NULL,                 -- a registry product kind: lc_long, lc, lc_fast, ztf_sciimg, ...
     archive_uri          TEXT,                          -- mast:Kepler/url/..., or NULL for IRSA
     url                  TEXT NOT NULL UNIQUE,          -- what sync fetches
     rel_path             TEXT NOT NULL UNIQUE,          -- destination under the data directory

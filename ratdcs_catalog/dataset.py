@@ -114,7 +114,7 @@ def verify_dataset(manifest, data_dir: Path, *, deep: bool = False, sources: Seq
     if on_problem not in ("pending", "failed"):
         raise UsageError(f"on_problem must be pending or failed, found {on_problem!r}")
     data_dir = Path(data_dir).absolute()
-    rows = _done_rows(manifest, sources)
+    rows = manifest.done_files(sources=sources)
     summary = VerifySummary("deep" if deep else "fast", checked=len(rows), requeued_to=on_problem)
     problems = {row["file_id"]: p for row in rows if (p := _check_fast(row, data_dir))}
     _refuse_moved_data_dir(manifest, data_dir, rows, problems)
@@ -140,16 +140,6 @@ def verify_dataset(manifest, data_dir: Path, *, deep: bool = False, sources: Seq
     for level in set(levels.values()):
         manifest.mark_verified([fid for fid, lv in levels.items() if lv == level], level)
     return summary
-
-
-def _done_rows(manifest, sources: Sequence[str]) -> list:
-    where, params = "state = 'done'", list(sources)
-    if sources:
-        where += f" AND source IN ({', '.join('?' * len(sources))})"
-    return manifest.query(
-        f"""SELECT file_id, source, product_kind, rel_path, expected_size_bytes, expected_checksum,
-                   observed_size_bytes, observed_sha256
-            FROM files WHERE {where} ORDER BY file_id""", params)
 
 
 def _recorded_size(row) -> int | None:
@@ -282,14 +272,10 @@ def export_tess_metadata(manifest, out_dir: Path) -> list[Path]:
         with open_manifest("data/manifest.sqlite", readonly=True) as m:
             export_tess_metadata(m, Path("data/tess/metadata"))
     """
-    files = manifest.query(
-        """SELECT target_id, rel_path, url, archive_uri, product_kind, observed_size_bytes, expected_size_bytes,
-                  observed_sha256, downloaded_at
-           FROM files WHERE source = 'tess' AND state = 'done' ORDER BY target_id, rel_path""")
     by_target: dict[str, list] = {}
-    for row in files:
+    for row in manifest.done_files_of("tess"):
         by_target.setdefault(row["target_id"], []).append(row)
-    targets = {r["target_id"]: r for r in manifest.query("SELECT * FROM targets WHERE source = 'tess'")}
+    targets = manifest.targets_of("tess")
     written = []
     for target_id, rows in by_target.items():
         document = tess_metadata(target_id, targets.get(target_id), rows)
@@ -337,17 +323,7 @@ EXPORT_COLUMNS = ("file_id", "source", "target_id", "product_kind", "state", "re
 
 
 def _export_rows(manifest, sources: Sequence[str], states: Sequence[str]):
-    clauses, params = [], []
-    for column, values in (("f.source", sources), ("f.state", states)):
-        if values:
-            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
-            params += list(values)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    columns = ", ".join(f"t.{c}" if c == "split" else f"f.{c}" for c in EXPORT_COLUMNS)
-    return manifest.conn.execute(
-        f"""SELECT {columns} FROM files f
-            LEFT JOIN targets t ON t.source = f.source AND t.target_id = f.target_id
-            {where} ORDER BY f.file_id""", params)
+    return manifest.iter_files_with_split(EXPORT_COLUMNS, sources=sources, states=states)
 
 
 def export_files(manifest, out: TextIO, fmt: str = "csv", *, sources: Sequence[str] = (),
@@ -513,14 +489,7 @@ def split_targets(manifest, *, ratios: Sequence[float], seed: int, sources: Sequ
             split_targets(m, ratios=(0.8, 0.1, 0.1), seed=42)
     """
     ratios = check_ratios(ratios)
-    where, params = "", list(sources)
-    if sources:
-        where = f"AND t.source IN ({', '.join('?' * len(sources))})"
-    keys = [(r[0], r[1]) for r in manifest.query(
-        f"""SELECT t.source, t.target_id FROM targets t
-            WHERE EXISTS (SELECT 1 FROM files f WHERE f.source = t.source AND f.target_id = t.target_id) {where}
-            ORDER BY t.source, t.target_id""", params)]
-    chosen = choose_splits(keys, ratios, seed)
+    chosen = choose_splits(manifest.targets_with_files(sources=sources), ratios, seed)
     changed = manifest.assign_splits(chosen)
     counts = {s: 0 for s in SPLITS}
     for split in chosen.values():

@@ -64,6 +64,10 @@ class Connection:
                                     f"{schema.SCHEMA_VERSION}", hint="run any writing command (e.g. `ratdcs report` "
                                     "without --sql) once to migrate it")
             return
+        # A migration that rebuilds a table must not trip the foreign keys halfway (SQLite's
+        # "other kinds of table schema changes"); they are checked as a whole before the commit.
+        # The pragma is a no-op inside a transaction, so it is switched here, around it.
+        self.conn.execute("PRAGMA foreign_keys = OFF")
         try:
             with self.transaction():
                 if version == 0:
@@ -74,6 +78,8 @@ class Connection:
             raise ManifestError(f"cannot write the manifest {self.path}: {exc}",
                                 hint="check the directory's permissions and free space, or pass --db elsewhere"
                                 ) from None
+        finally:
+            self.conn.execute("PRAGMA foreign_keys = ON")
 
     def _has_tables(self) -> bool:
         return self.conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type='table'").fetchone()[0] > 0
@@ -81,6 +87,10 @@ class Connection:
     def _migrate(self, version: int) -> None:
         for step in range(version, schema.SCHEMA_VERSION):
             schema.execute_script(self.conn, schema.MIGRATIONS[step])
+        broken = self.conn.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise sqlite3.OperationalError(f"migration left {len(broken)} rows whose foreign keys do not resolve "
+                                           f"(first: table {broken[0][0]}, rowid {broken[0][1]})")
         self.conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
 
     def close(self) -> None:

@@ -51,6 +51,9 @@ class PlanWrites:
         - a done row whose archive size changed goes back to pending, flagged changed_upstream;
         - a row whose URL changed (e.g. another endpoint configured) gets the new URL (updated).
         """
+        unknown = sorted({f.source for f in files} - set(registry.source_names()))
+        if unknown:  # a planner's bug, not a user's: the schema no longer lists the sources itself
+            raise ValueError(f"no source {unknown[0]!r} in the registry; register it before planning its files")
         counts = UpsertCounts()
         existing = self._rows_by_path([f.rel_path for f in files])
         now = utc_now()

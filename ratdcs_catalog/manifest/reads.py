@@ -1,15 +1,109 @@
-"""Named reads: what the dataset and report modules ask of the manifest, so no SQL lives outside it."""
+"""Named reads: what the report, dataset and sync modules ask of the manifest, so no SQL lives outside it.
+
+Report sections read the schema's views (``schema.sql``): what ``ratdcs report`` prints is what
+a user gets from ``SELECT * FROM <view>``. Long lists stream from SQLite (``iter_*``) so a
+million-row manifest never has to fit in memory.
+"""
 
 from __future__ import annotations
 
 import sqlite3
-from typing import Sequence
+from typing import Any, Iterator, Sequence
+
+# Report order of the train/val/test split names.
+_SPLIT_ORDER = "CASE split WHEN 'train' THEN 0 WHEN 'val' THEN 1 WHEN 'test' THEN 2 ELSE 3 END"
+
+
+def _in(column: str, values: Sequence) -> tuple[str, list]:
+    """' AND column IN (?, ...)' and its parameters; nothing when ``values`` is empty."""
+    if not values:
+        return "", []
+    return f" AND {column} IN ({', '.join('?' * len(values))})", [str(v) for v in values]
+
+
+def _limit(limit: int | None) -> str:
+    return f" LIMIT {int(limit)}" if limit else ""
 
 
 class Reads:
     """Read methods of ``Manifest``."""
 
     def query(self, sql: str, params: Sequence | dict = ()) -> list[sqlite3.Row]:
+        """Any read-only query (the Python API's escape hatch; ratdcs's own code uses the named reads)."""
         return self.conn.execute(sql, params).fetchall()
 
+    def _dicts(self, sql: str, params: Sequence = ()) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute(sql, params)]
 
+    # ---- report sections: the schema's views -------------------------------------------
+
+    def source_state_summary(self) -> list[dict[str, Any]]:
+        """Files and bytes per source and state (view ``source_state_summary``)."""
+        return self._dicts("SELECT * FROM source_state_summary ORDER BY source, state")
+
+    def source_progress(self) -> list[dict[str, Any]]:
+        """Planned, done and remaining files and GB per source (view ``source_progress``)."""
+        return self._dicts("SELECT * FROM source_progress ORDER BY source")
+
+    def failure_reasons(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Failed files grouped by source and kind, most frequent first (view ``failure_reasons``)."""
+        return self._dicts("SELECT * FROM failure_reasons ORDER BY files DESC, source, error_kind" + _limit(limit))
+
+    def failed_files(self, *, sources: Sequence[str] = (), limit: int | None = None) -> list[dict[str, Any]]:
+        """Every failed file with its reason (view ``failed_files``)."""
+        where, params = _in("source", sources)
+        return self._dicts(f"SELECT * FROM failed_files WHERE 1{where} ORDER BY source, file_id" + _limit(limit),
+                           params)
+
+    def incomplete_targets(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Targets with files still missing, the most missing first (view ``incomplete_targets``)."""
+        return self._dicts("SELECT * FROM incomplete_targets ORDER BY files_missing DESC, source, target_id"
+                           + _limit(limit))
+
+    def recent_syncs(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The last syncs, newest first (view ``recent_syncs``)."""
+        return self._dicts("SELECT * FROM recent_syncs" + _limit(limit))
+
+    def split_summary(self) -> list[dict[str, Any]]:
+        """Targets and files per source and split (view ``split_summary``)."""
+        return self._dicts(f"SELECT * FROM split_summary ORDER BY source, {_SPLIT_ORDER}")
+
+    # ---- dataset: verify, export, split --------------------------------------------------
+
+    def done_files(self, *, sources: Sequence[str] = ()) -> list[sqlite3.Row]:
+        """Done rows with what ``ratdcs verify`` compares the disk against, in file_id order."""
+        where, params = _in("source", sources)
+        return self.conn.execute(
+            f"""SELECT file_id, source, product_kind, rel_path, expected_size_bytes, expected_checksum,
+                       observed_size_bytes, observed_sha256
+                FROM files WHERE state = 'done'{where} ORDER BY file_id""", params).fetchall()
+
+    def iter_files_with_split(self, columns: Sequence[str], *, sources: Sequence[str] = (),
+                              states: Sequence[str] = ()) -> Iterator[tuple]:
+        """``files`` rows (these columns; ``split`` is the target's) in file_id order, streamed."""
+        where_source, p1 = _in("f.source", sources)
+        where_state, p2 = _in("f.state", states)
+        selected = ", ".join(f"t.{c}" if c == "split" else f"f.{c}" for c in columns)
+        return self.conn.execute(
+            f"""SELECT {selected} FROM files f
+                LEFT JOIN targets t ON t.source = f.source AND t.target_id = f.target_id
+                WHERE 1{where_source}{where_state} ORDER BY f.file_id""", p1 + p2)
+
+    def done_files_of(self, source: str) -> list[sqlite3.Row]:
+        """A source's done files, by target and path (the TESS metadata export)."""
+        return self.conn.execute(
+            """SELECT target_id, rel_path, url, archive_uri, product_kind, observed_size_bytes, expected_size_bytes,
+                      observed_sha256, downloaded_at
+               FROM files WHERE source = ? AND state = 'done' ORDER BY target_id, rel_path""", (source,)).fetchall()
+
+    def targets_of(self, source: str) -> dict[str, sqlite3.Row]:
+        """A source's targets rows by target_id."""
+        return {r["target_id"]: r for r in self.conn.execute("SELECT * FROM targets WHERE source = ?", (source,))}
+
+    def targets_with_files(self, *, sources: Sequence[str] = ()) -> list[tuple[str, str]]:
+        """(source, target_id) of every target that has a file, in order (what ``split`` assigns)."""
+        where, params = _in("t.source", sources)
+        return [(r[0], r[1]) for r in self.conn.execute(
+            f"""SELECT t.source, t.target_id FROM targets t
+                WHERE EXISTS (SELECT 1 FROM files f WHERE f.source = t.source AND f.target_id = t.target_id){where}
+                ORDER BY t.source, t.target_id""", params)]

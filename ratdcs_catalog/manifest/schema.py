@@ -64,6 +64,180 @@ GROUP BY source;
 """
 
 
+# 3 -> 4: the source CHECK constraints go (registry.py names the sources; a new source needs no
+# migration). SQLite cannot drop a constraint, so targets and files are rebuilt as its manual
+# says: views dropped, new tables filled, old ones dropped, renamed, indexes and views made again.
+# Run with foreign keys off (``Connection._migrate``), checked with foreign_key_check after.
+MIGRATIONS[3] = """
+DROP VIEW IF EXISTS source_state_summary;
+DROP VIEW IF EXISTS source_progress;
+DROP VIEW IF EXISTS failed_files;
+DROP VIEW IF EXISTS failure_reasons;
+DROP VIEW IF EXISTS incomplete_targets;
+DROP VIEW IF EXISTS recent_syncs;
+DROP VIEW IF EXISTS split_summary;
+DROP VIEW IF EXISTS target_progress;
+CREATE TABLE targets_v4 (
+    source              TEXT NOT NULL,                  -- a source of ratdcs_catalog/registry.py: kepler, k2, tess, ztf
+    target_id           TEXT NOT NULL,                  -- KIC, EPIC, TIC number, or ZTF field id
+    name                TEXT,                           -- 'KIC 11904151', 'TIC 261136679', ...
+    ra_deg              REAL,
+    dec_deg             REAL,
+    teff_k              REAL,
+    logg_cgs            REAL,
+    radius_rsun         REAL,
+    mass_msun           REAL,
+    magnitude           REAL,                           -- Kepler mag, Tmag, ...
+    magnitude_band      TEXT,                           -- 'Kp', 'Tmag', ...
+    distance_pc         REAL,
+    disposition         TEXT,                           -- CONFIRMED, PC, CP, KP, ...
+    catalog_row_json    TEXT,                           -- the raw catalog row(s), as fetched
+    plan_id             INTEGER REFERENCES plans (plan_id),
+    updated_at          TEXT NOT NULL,
+    split               TEXT CHECK (split IN ('train', 'val', 'test')),  -- `ratdcs split`; NULL = not assigned
+    PRIMARY KEY (source, target_id)
+);
+INSERT INTO targets_v4 (source, target_id, name, ra_deg, dec_deg, teff_k, logg_cgs, radius_rsun, mass_msun, magnitude, magnitude_band, distance_pc, disposition, catalog_row_json, plan_id, updated_at, split)
+    SELECT source, target_id, name, ra_deg, dec_deg, teff_k, logg_cgs, radius_rsun, mass_msun, magnitude, magnitude_band, distance_pc, disposition, catalog_row_json, plan_id, updated_at, split FROM targets;
+DROP TABLE targets;
+ALTER TABLE targets_v4 RENAME TO targets;
+CREATE TABLE files_v4 (
+    file_id              INTEGER PRIMARY KEY,
+    source               TEXT NOT NULL,                 -- a registry source (the manifest refuses others)
+    target_id            TEXT NOT NULL,
+    product_kind         TEXT NOT NULL,                 -- a registry product kind: lc_long, lc, lc_fast, ztf_sciimg, ...
+    archive_uri          TEXT,                          -- mast:Kepler/url/..., or NULL for IRSA
+    url                  TEXT NOT NULL UNIQUE,          -- what sync fetches
+    rel_path             TEXT NOT NULL UNIQUE,          -- destination under the data directory
+    expected_size_bytes  INTEGER,                       -- NULL where the archive does not say (IRSA)
+    expected_checksum    TEXT,                          -- 'sha256:<hex>' or 'md5:<hex>', NULL if unknown
+    state                TEXT NOT NULL DEFAULT 'pending'
+                         CHECK (state IN ('pending', 'downloading', 'done', 'failed')),
+    attempts             INTEGER NOT NULL DEFAULT 0,    -- syncs that claimed this row
+    last_error_kind      TEXT,                          -- http_503, size_mismatch, fits_checksum, ...
+    last_error           TEXT,                          -- the full reason, for people
+    observed_size_bytes  INTEGER,
+    observed_sha256      TEXT,
+    verify_level         TEXT CHECK (verify_level IN ('size', 'checksum', 'fits', 'fits_checksum')),
+    nan_fraction         REAL,                          -- of the flux column, light curves only
+    changed_upstream     INTEGER NOT NULL DEFAULT 0,    -- 1 when a re-plan found a new archive size
+    quarantine_path      TEXT,                          -- where a failed file's bytes were kept
+    planned_at           TEXT NOT NULL,
+    downloaded_at        TEXT,
+    verified_at          TEXT,
+    lease_owner          TEXT,                          -- '<host>:<pid>:<random>' of the claiming sync
+    lease_expires_at     TEXT,
+    plan_id              INTEGER REFERENCES plans (plan_id),
+    FOREIGN KEY (source, target_id) REFERENCES targets (source, target_id)
+);
+INSERT INTO files_v4 (file_id, source, target_id, product_kind, archive_uri, url, rel_path, expected_size_bytes, expected_checksum, state, attempts, last_error_kind, last_error, observed_size_bytes, observed_sha256, verify_level, nan_fraction, changed_upstream, quarantine_path, planned_at, downloaded_at, verified_at, lease_owner, lease_expires_at, plan_id)
+    SELECT file_id, source, target_id, product_kind, archive_uri, url, rel_path, expected_size_bytes, expected_checksum, state, attempts, last_error_kind, last_error, observed_size_bytes, observed_sha256, verify_level, nan_fraction, changed_upstream, quarantine_path, planned_at, downloaded_at, verified_at, lease_owner, lease_expires_at, plan_id FROM files;
+DROP TABLE files;
+ALTER TABLE files_v4 RENAME TO files;
+-- Sync claims pending rows in file_id order, per source; report groups by source and state.
+CREATE INDEX IF NOT EXISTS files_by_state ON files (state, file_id);
+CREATE INDEX IF NOT EXISTS files_by_source_state_size
+    ON files (source, state, expected_size_bytes, observed_size_bytes);
+-- Covers expected_size_bytes too, so per-target reports (incomplete_targets, split_summary)
+-- never read the table itself: 0.4 s -> 0.2 s on a 1M-row manifest (bench/report_scale.py).
+CREATE INDEX IF NOT EXISTS files_by_target ON files (source, target_id, state, expected_size_bytes);
+CREATE INDEX IF NOT EXISTS files_by_lease ON files (lease_expires_at) WHERE state = 'downloading';
+CREATE INDEX IF NOT EXISTS transfers_by_file ON transfers (file_id);
+CREATE INDEX IF NOT EXISTS transfers_by_sync ON transfers (sync_id);
+
+-- Files and bytes per source and state. Bytes are the archive's expected size where known,
+-- else what was observed on disk; files_unknown_size counts rows that have neither.
+CREATE VIEW IF NOT EXISTS source_state_summary AS
+SELECT source,
+       state,
+       COUNT(*)                                                      AS files,
+       SUM(COALESCE(expected_size_bytes, observed_size_bytes, 0))    AS bytes,
+       SUM(COALESCE(expected_size_bytes, observed_size_bytes) IS NULL) AS files_unknown_size
+FROM files
+GROUP BY source, state;
+
+-- Files and gigabytes planned, downloaded and remaining per source: the rows of `ratdcs report
+-- progress` (which adds a total row when there are several sources).
+CREATE VIEW IF NOT EXISTS source_progress AS
+SELECT source,
+       SUM(files)                                                           AS files_planned,
+       SUM(CASE WHEN state = 'done' THEN files ELSE 0 END)                  AS files_done,
+       SUM(CASE WHEN state = 'failed' THEN files ELSE 0 END)                AS files_failed,
+       SUM(CASE WHEN state <> 'done' THEN files ELSE 0 END)                 AS files_remaining,
+       ROUND(SUM(bytes) / 1e9, 3)                                           AS planned_gb,
+       ROUND(SUM(CASE WHEN state = 'done' THEN bytes ELSE 0 END) / 1e9, 3)  AS downloaded_gb,
+       ROUND(SUM(CASE WHEN state <> 'done' THEN bytes ELSE 0 END) / 1e9, 3) AS remaining_gb
+FROM source_state_summary
+GROUP BY source;
+
+-- Every failed file with its reason.
+CREATE VIEW IF NOT EXISTS failed_files AS
+SELECT file_id, source, target_id, rel_path, url, attempts, last_error_kind, last_error,
+       quarantine_path
+FROM files
+WHERE state = 'failed';
+
+-- Failures grouped by kind of reason, with one example each.
+CREATE VIEW IF NOT EXISTS failure_reasons AS
+SELECT source,
+       COALESCE(last_error_kind, 'unknown') AS error_kind,
+       COUNT(*)                             AS files,
+       MIN(rel_path)                        AS example_path,
+       MIN(last_error)                      AS example_error
+FROM files
+WHERE state = 'failed'
+GROUP BY source, error_kind;
+
+-- Targets that still have files not done.
+CREATE VIEW IF NOT EXISTS incomplete_targets AS
+SELECT t.source, t.target_id, t.name,
+       COUNT(*)                                            AS files_planned,
+       SUM(f.state = 'done')                               AS files_done,
+       SUM(f.state <> 'done')                              AS files_missing,
+       SUM(CASE WHEN f.state <> 'done' THEN f.expected_size_bytes END) AS bytes_missing
+FROM targets t
+JOIN files f ON f.source = t.source AND f.target_id = t.target_id
+GROUP BY t.source, t.target_id
+HAVING SUM(f.state <> 'done') > 0;
+
+-- The last syncs, with their throughput.
+CREATE VIEW IF NOT EXISTS recent_syncs AS
+SELECT sync_id, started_at, finished_at, workers, files_done, files_failed, files_adopted,
+       bytes_received,
+       ROUND((julianday(finished_at) - julianday(started_at)) * 86400, 3) AS elapsed_seconds,
+       ROUND(bytes_received / 1e6 / NULLIF((julianday(finished_at) - julianday(started_at)) * 86400, 0), 3)
+                                                                       AS mb_per_second,
+       stopped_by
+FROM syncs
+ORDER BY sync_id DESC;
+
+-- Targets and files per train/val/test split (`ratdcs split`), per source. Per-target counts
+-- come from the files_by_target index alone, so this stays fast on large manifests.
+CREATE VIEW IF NOT EXISTS split_summary AS
+SELECT t.source,
+       COALESCE(t.split, 'unassigned')  AS split,
+       COUNT(*)                         AS targets,
+       SUM(COALESCE(f.files, 0))        AS files,
+       SUM(COALESCE(f.files_done, 0))   AS files_done
+FROM targets t
+LEFT JOIN (SELECT source, target_id, COUNT(*) AS files, SUM(state = 'done') AS files_done
+           FROM files GROUP BY source, target_id) f
+       ON f.source = t.source AND f.target_id = t.target_id
+GROUP BY t.source, COALESCE(t.split, 'unassigned');
+
+-- Files planned, done and missing per target, with its name and split. Aggregated first over
+-- the covering index files_by_target, then joined to targets: `ratdcs report` derives both
+-- "targets with files still missing" and the split counts from this one pass over files.
+CREATE VIEW IF NOT EXISTS target_progress AS
+SELECT f.source, f.target_id, t.name, t.split, f.files_planned, f.files_done,
+       f.files_planned - f.files_done AS files_missing, f.bytes_missing
+FROM (SELECT source, target_id, COUNT(*) AS files_planned, SUM(state = 'done') AS files_done,
+             SUM(CASE WHEN state <> 'done' THEN expected_size_bytes END) AS bytes_missing
+      FROM files GROUP BY source, target_id) f
+LEFT JOIN targets t ON t.source = f.source AND t.target_id = f.target_id;
+"""
+
+
 def schema_sql() -> str:
     # The package ships schema.sql as a plain file beside this module (a symlink to the top-level
     # schema.sql in a source tree). Read directly: importlib.resources cost every command 5 ms.
