@@ -46,17 +46,44 @@ def build_report(manifest, *, data_dir: Path | None = None, sections: Sequence[s
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown:
         raise UsageError(f"unknown report section {unknown[0]!r}: expected one of {', '.join(SECTIONS)}")
-    states = manifest.source_state_summary() if {"states", "stats"} & set(sections) else []
     readers = {
-        "progress": lambda: with_total(manifest.source_progress()),
-        "states": lambda: states,
-        "failures": lambda: manifest.failure_reasons(limit),
-        "incomplete": lambda: manifest.incomplete_targets(limit),
-        "syncs": lambda: manifest.recent_syncs(limit),
-        "stats": lambda: seed_statistics(states, data_dir),
-        "splits": manifest.split_summary,
+        "progress": lambda m: with_total(m.source_progress()),
+        "states": lambda m: m.source_state_summary(),
+        "failures": lambda m: m.failure_reasons(limit),
+        "incomplete": lambda m: m.incomplete_targets(limit),
+        "syncs": lambda m: m.recent_syncs(limit),
+        "splits": lambda m: m.split_summary(),
     }
-    return {section: readers[section]() for section in sections}
+    wanted = [s for s in sections if s != "stats"] + (["states"] if "stats" in sections else [])
+    rows = _read_in_parallel(manifest, {s: readers[s] for s in dict.fromkeys(wanted)})
+    if "stats" in sections:
+        rows["stats"] = seed_statistics(rows["states"], data_dir)
+    return {section: rows[section] for section in sections}
+
+
+def _read_in_parallel(manifest, readers: dict) -> dict[str, list[dict[str, Any]]]:
+    """Each view is one pass over a covering index of ``files`` (~0.1-0.3 s at a million rows);
+    SQLite runs without the GIL, so two connections read two views at once. The second
+    connection is read-only and sees the same committed state (WAL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .manifest import open_manifest
+
+    if len(readers) < 2:
+        return {name: read(manifest) for name, read in readers.items()}
+    mine, other_ones, load = [], [], [0.0, 0.0]
+    for name in sorted(readers, key=lambda n: -_PASS_SECONDS.get(n, 0.0)):  # the heaviest first, to the lighter side
+        side = 0 if load[0] <= load[1] else 1
+        (mine, other_ones)[side].append(name)
+        load[side] += _PASS_SECONDS.get(name, 0.0)
+    with open_manifest(manifest.path, readonly=True) as other, ThreadPoolExecutor(1) as pool:
+        theirs = {name: pool.submit(readers[name], other) for name in other_ones}
+        ours = {name: readers[name](manifest) for name in mine}
+        return {**ours, **{name: future.result() for name, future in theirs.items()}}
+
+
+# Seconds of each section's query on a 1,000,000-row manifest (bench/report_scale.py), to share them out.
+_PASS_SECONDS = {"incomplete": 0.27, "splits": 0.21, "progress": 0.12, "states": 0.12, "failures": 0.08}
 
 
 def with_total(progress: list[dict[str, Any]]) -> list[dict[str, Any]]:

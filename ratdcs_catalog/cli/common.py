@@ -15,7 +15,7 @@ import click
 
 from ..errors import UsageError
 
-__all__ = ["App", "format_bytes", "pass_app", "parse_size", "render_rows"]
+__all__ = ["App", "SourceChoice", "format_bytes", "pass_app", "parse_size", "render_rows", "source_option"]
 
 
 class App:
@@ -70,6 +70,28 @@ class App:
 
 
 pass_app = click.make_pass_decorator(App)
+
+
+class SourceChoice(click.Choice):
+    """The registry's sources, read when click checks a --source value (not at import), so a
+    source registered later (a plugin, a test's toy source) is a valid choice too."""
+
+    def __init__(self):
+        super().__init__(())
+
+    @property
+    def choices(self):
+        from ..registry import source_names
+
+        return source_names()
+
+    @choices.setter
+    def choices(self, value):  # click's __init__ assigns; the registry is the only source of truth
+        pass
+
+
+def source_option(help_text: str = "Only this source (repeatable)."):
+    return click.option("--source", "sources", type=SourceChoice(), multiple=True, help=help_text)
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?i?b?)?\s*$", re.I)
 _UNITS = {"": 1, "b": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15,

@@ -14,11 +14,23 @@ __all__ = ["plan"]
 
 
 class PlanGroup(click.Group):
-    """Names the valid sources when the user asks for another."""
+    """One subcommand per registry source (built when asked for), plus `all`; names the valid
+    sources when the user asks for another."""
+
+    def list_commands(self, ctx):
+        return [*registry.source_names(), *self.commands]
+
+    def get_command(self, ctx, name):
+        if name in self.commands:
+            return self.commands[name]
+        if name in registry.SOURCES:
+            return _source_command(registry.SOURCES[name])
+        return None
 
     def resolve_command(self, ctx, args):
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
-            raise click.UsageError(f"unknown source {args[0]!r}; choose from {', '.join(self.commands)}", ctx)
+        if args and self.get_command(ctx, args[0]) is None and not args[0].startswith("-"):
+            raise click.UsageError(f"unknown source {args[0]!r}; choose from {', '.join(self.list_commands(ctx))}",
+                                   ctx)
         return super().resolve_command(ctx, args)
 
 
@@ -105,11 +117,7 @@ def _source_command(spec):
     command.__doc__ = f"{spec.title}\n\n\b\n{spec.help}"
     for option in reversed(spec.options):
         command = _click_option(option)(command)
-    return plan.command(spec.name)(common_options(pass_app(command)))
-
-
-for _spec in registry.SOURCES.values():
-    _source_command(_spec)
+    return click.command(spec.name)(common_options(pass_app(command)))
 
 
 @plan.command("all")

@@ -7,9 +7,9 @@ import sys
 
 import click
 
-from .. import registry
 from ..config import MAX_WORKERS
 from .common import App, pass_app, render_rows
+from .common import source_option as source_option_with
 
 __all__ = ["export", "report", "reset", "retry", "split", "verify"]
 
@@ -27,8 +27,7 @@ def format_options(func):
     return func
 
 
-source_option = click.option("--source", "sources", type=click.Choice(registry.source_names()), multiple=True,
-                             help="Only this source (repeatable).")
+source_option = source_option_with()
 
 
 @click.command("report")
@@ -37,8 +36,7 @@ source_option = click.option("--source", "sources", type=click.Choice(registry.s
 @click.option("--sql", metavar="QUERY", help="Run one read-only SQL query on the manifest instead.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Rows per long section (default 10; `report failed` lists all).")
-@click.option("--source", "sources", type=click.Choice(registry.source_names()), multiple=True,
-              help="With `report failed`: only this source (repeatable).")
+@source_option_with("With `report failed`: only this source (repeatable).")
 @format_options
 @pass_app
 def report(app: App, section, sql, limit, sources, fmt):

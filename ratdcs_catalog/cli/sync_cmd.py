@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .. import registry
 from ..config import MAX_WORKERS
-from .common import App, format_bytes, pass_app, parse_size, render_rows
+from .common import App, format_bytes, pass_app, parse_size, render_rows, source_option
 
 __all__ = ["sync"]
 
@@ -16,8 +15,7 @@ DRY_RUN_LISTED = 50
 @click.command("sync")
 @click.option("--workers", type=click.IntRange(min=1, max=MAX_WORKERS), default=None,
               help="Parallel transfers (default: download.workers).")
-@click.option("--source", "sources", multiple=True, type=click.Choice(registry.source_names()),
-              help="Only files of this source (repeatable).")
+@source_option("Only files of this source (repeatable).")
 @click.option("--target", "target_ids", multiple=True, metavar="ID",
               help="Only files of this target: KIC, EPIC, TIC or ZTF field (repeatable).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many files.")
