@@ -33,10 +33,11 @@ from ..config import check_ca_environment
 from ..errors import ManifestError
 from ..manifest import Manifest, open_manifest
 from ..paths import ensure_data_dir
+from .progress import ProgressEvent, ProgressFeed, ProgressReporter, as_reporter
 from .run import Run
 from .space import check_free_space
 
-__all__ = ["SyncSummary", "check_free_space", "sync"]
+__all__ = ["ProgressEvent", "ProgressReporter", "SyncSummary", "check_free_space", "sync"]
 
 log = logging.getLogger("ratdcs.sync")
 
@@ -92,18 +93,23 @@ class _Selection:
 
 def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None, sources: Sequence[str] = (),
          target_ids: Sequence[str] = (), limit: int | None = None, max_bytes: int | None = None,
-         retry_failed: bool = False, dry_run: bool = False, force: bool = False, progress: bool = True,
+         retry_failed: bool = False, dry_run: bool = False, force: bool = False, progress: Any = True,
          owner: str | None = None, sleep: Callable[[float], None] | None = None) -> SyncSummary:
     """Fetch, verify and place the selected pending files; return what happened.
 
     Raises ``DiskSpaceError`` before any transfer when the selection does not fit (unless
     ``force``), ``ManifestError`` when there is no manifest at ``manifest_path`` (a mistyped
     ``--db`` must not create an empty one). ``sleep`` replaces the back-off sleep (tests).
+
+    ``progress`` is told what arrives; the engine itself never prints. None or False: nothing;
+    True: a line on the ``ratdcs.sync`` log every 10 s; a ``ProgressReporter`` (``start``,
+    ``update``, ``close``); a progress bar (``update(n_bytes)``, ``close()``); or a callable
+    taking a ``ProgressEvent``. See ``ratdcs_catalog.sync.progress``.
     """
     started = time.monotonic()
     selection = _Selection(tuple(sources), tuple(str(t) for t in target_ids), limit, max_bytes, retry_failed,
                            config["download.max_attempts"])
-    with open_manifest(manifest_path, create=False) as manifest:
+    with ProgressFeed(as_reporter(progress)) as feed, open_manifest(manifest_path, create=False) as manifest:
         # Before the dry run and the nothing-to-do check: a dead sync's rows are pending again.
         manifest.reclaim_expired_leases()
         release_dead_local_syncs(manifest)
@@ -123,7 +129,7 @@ def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None
                                               max_attempts=selection.max_attempts)
             selection = dataclasses.replace(selection, include_failed=False)
         run = Run(config, manifest, data_dir, selection, summary, workers=workers or config["download.workers"],
-                  owner=owner or _make_owner(), progress=progress, sleep=sleep, force=force)
+                  owner=owner or _make_owner(), progress=feed, sleep=sleep, force=force)
         try:
             run.execute()
         except sqlite3.OperationalError as exc:  # only start_sync is left unguarded

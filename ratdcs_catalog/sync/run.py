@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Callable
 from ..manifest import Manifest
 from ..records import FileOutcome
 from .pipeline import FilePipeline, Finished
-from .progress import _Progress
+from .progress import ProgressFeed
 from .space import SpaceWatch, running_margin
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,7 +41,7 @@ class Run:
     """One sync run. Only ``execute`` (the calling thread) uses the manifest."""
 
     def __init__(self, config, manifest: Manifest, data_dir: Path, selection: "_Selection", summary: "SyncSummary",
-                 *, workers: int, owner: str, progress: bool, sleep, force: bool = False):
+                 *, workers: int, owner: str, progress: ProgressFeed, sleep, force: bool = False):
         self.config, self.manifest, self.data_dir = config, manifest, data_dir
         self.selection, self.summary = selection, summary
         self.workers, self.owner = workers, owner
@@ -56,13 +56,14 @@ class Run:
         self.exhausted = False
         self.claimed_files = 0
         self.claimed_bytes = 0
-        self.progress = _Progress(summary.selected_bytes, summary.selected_files, progress, workers)
+        self.progress = progress
         self.space = SpaceWatch(data_dir, running_margin(config["download.free_space_margin_bytes"], force=force))
         pipeline = FilePipeline(config, data_dir, self.stop, sleep, self.space)
         self.pool = WorkerPool(pipeline, workers, self.stop, self.space, self.progress.counter)
 
     def execute(self) -> None:
         self.summary.sync_id = self.manifest.start_sync(self.owner, self.workers, self._arguments())
+        self.progress.start(self.summary.selected_bytes, self.summary.selected_files, self.workers)
         restore = install_signal_handlers(self._stop_on_signal)
         try:
             self.pool.start()
@@ -89,7 +90,7 @@ class Run:
             if time.monotonic() >= next_renewal:
                 self._renew()
                 next_renewal = time.monotonic() + self.lease_seconds / 3
-            self.progress.refresh(self.summary)
+            self.progress.refresh(self.summary.files_done + self.summary.files_adopted, self.summary.files_failed)
             if not self.in_flight and (self.exhausted or self.stop.is_set()):
                 return
 
@@ -228,7 +229,8 @@ class Run:
         self._manifest_write("finish the syncs row", self.manifest.finish_sync, s.sync_id, files_done=s.files_done,
                              files_failed=s.files_failed, files_adopted=s.files_adopted,
                              bytes_received=s.bytes_received, stopped_by=s.stopped_by)
-        self.progress.close(self.summary)
+        self.progress.refresh(s.files_done + s.files_adopted, s.files_failed, final=True)
+        self.progress.close()
 
     def _write_unwritten(self) -> None:
         """Once more for outcomes the manifest refused: the workers have stopped writing by now."""
