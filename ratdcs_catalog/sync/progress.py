@@ -36,7 +36,8 @@ class ProgressReporter(Protocol):
 
     def start(self, total_bytes: int, total_files: int) -> None:
         """Once, when transfers begin: the bytes expected (0 when no size is known) and the files
-        selected. A dry run, or a sync with nothing to do, never starts."""
+        selected. A dry run, a sync with nothing to do, or one refused before any transfer never
+        starts."""
 
     def update(self, n_bytes: int, files_done: int, files_failed: int) -> None:
         """``n_bytes`` received since the last call; files done (adopted ones included) and failed

@@ -62,8 +62,9 @@ class Run:
         self.pool = WorkerPool(pipeline, workers, self.stop, self.space, self.progress.counter)
 
     def execute(self) -> None:
-        self.summary.sync_id = self.manifest.start_sync(self.owner, self.workers, self._arguments())
+        # Before the syncs row exists: a reporter that raises leaves nothing to clean up.
         self.progress.start(self.summary.selected_bytes, self.summary.selected_files, self.workers)
+        self.summary.sync_id = self.manifest.start_sync(self.owner, self.workers, self._arguments())
         restore = install_signal_handlers(self._stop_on_signal)
         try:
             self.pool.start()
