@@ -68,9 +68,9 @@ def record_on(fileset, server, workdir: Path, *, idle=False, native=False, gil=F
 
 
 # Frames that every sample passes through and that say nothing about where the time goes.
-PLUMBING = ("(threading.py)", "(<frozen runpy>)", "(click/", "cli/", "__main__.py)", "_Run._worker",
-            "_Run.execute", "sync (ratdcs_catalog/sync.py)", "process_", "thread_run", "_FileWorker.process",
-            "Fetcher.fetch", "Fetcher._attempt")
+PLUMBING = ("(threading.py)", "(<frozen runpy>)", "(click/", "cli/", "__main__.py)", "WorkerPool._work",
+            "Run.execute", "sync (sync/__init__.py)", "process_", "thread_run", "FilePipeline.run",
+            "FilePipeline.process", "Fetcher.fetch", "Fetcher._attempt")
 
 
 def counts(raw: Path) -> tuple[int, collections.Counter, collections.Counter]:

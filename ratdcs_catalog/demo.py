@@ -45,8 +45,11 @@ class DemoRun:
 
 
 def run_demo(directory: Path, *, workers: int = 4, scale: float = 0.2, seed: int = 42,
-             progress: bool = False) -> DemoRun:
-    """Start a sandbox, point a configuration at it, plan all, sync, report; stop the sandbox."""
+             progress: Any = None) -> DemoRun:
+    """Start a sandbox, point a configuration at it, plan all, sync, report; stop the sandbox.
+
+    ``progress`` is handed to the sync as it is (see ``ratdcs_catalog.sync.progress``).
+    """
     from .config import load_config
     from .plan import plan
     from .report import SECTIONS, build_report

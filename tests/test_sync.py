@@ -1,7 +1,6 @@
 """The sync engine against the sandbox: rows, bytes on disk and the sandbox's request log."""
 
 import errno
-import importlib
 import hashlib
 import os
 import signal
@@ -13,11 +12,10 @@ from click.testing import CliRunner
 
 from ratdcs_catalog import transfer
 from ratdcs_catalog.errors import DiskSpaceError
-from ratdcs_catalog.manifest import open_manifest
+from ratdcs_catalog.manifest import Manifest, open_manifest
 from ratdcs_catalog.sandbox import Fault
+from ratdcs_catalog.sync import pipeline, space
 from ratdcs_catalog.verify import verify_file
-
-sync_module = importlib.import_module("ratdcs_catalog.sync")
 
 
 def assert_all_verified(env, rows):
@@ -168,7 +166,7 @@ def test_interrupted_file_resumes_and_only_the_missing_bytes_are_sent(sync_env):
 
 def test_not_enough_disk_space_is_refused_before_any_transfer(sync_env, monkeypatch):
     sync_env.plan(sync_env.kepler_products(5))
-    monkeypatch.setattr(sync_module, "free_bytes", lambda path: 1000)
+    monkeypatch.setattr(space, "free_bytes", lambda path: 1000)
     with pytest.raises(DiskSpaceError, match=r"not enough free space in .*: the selected files need .* plus a "
                                              r"margin of .*, and 1.00 KB are free; nothing was downloaded") as info:
         sync_env.sync()
@@ -176,7 +174,7 @@ def test_not_enough_disk_space_is_refused_before_any_transfer(sync_env, monkeypa
     assert sync_env.file_requests() == []
     assert {r["state"] for r in sync_env.rows().values()} == {"pending"}
     # --force starts anyway, but still keeps a few MB so the manifest can record a stop.
-    monkeypatch.setattr(sync_module, "free_bytes", lambda path: 10_000_000)
+    monkeypatch.setattr(space, "free_bytes", lambda path: 10_000_000)
     with pytest.raises(DiskSpaceError):
         sync_env.sync()
     assert sync_env.sync(force=True).files_done == 5
@@ -330,7 +328,7 @@ def test_cli_dry_run_and_disk_refusal(sync_env, monkeypatch):
     base = ["--config", str(sync_env.config_path), "sync"]
     dry = CliRunner().invoke(cli, base + ["--dry-run"])
     assert dry.exit_code == 0 and dry.output.startswith("Dry run: would fetch 2 files, ")
-    monkeypatch.setattr(sync_module, "free_bytes", lambda path: 10)
+    monkeypatch.setattr(space, "free_bytes", lambda path: 10)
     refused = CliRunner().invoke(cli, base)
     assert refused.exit_code == 1
     assert "Error: not enough free space" in refused.output and "--force" in refused.output
@@ -495,8 +493,8 @@ def test_run_stops_when_free_space_falls_below_the_margin(sync_env, monkeypatch)
     products = sync_env.kepler_products(8)
     sync_env.plan(products)
     free = [10**12]
-    monkeypatch.setattr(sync_module, "free_bytes", lambda path: free[0])
-    monkeypatch.setattr(sync_module._SpaceWatch, "INTERVAL_SECONDS", 0.0)
+    monkeypatch.setattr(space, "free_bytes", lambda path: free[0])
+    monkeypatch.setattr(space.SpaceWatch, "INTERVAL_SECONDS", 0.0)
     real_write = transfer._write_chunk
 
     def write(fh, chunk):  # another program fills the disk while the second file arrives
@@ -602,13 +600,13 @@ def test_sync_with_a_mistyped_db_creates_nothing(sync_env, tmp_path):
 def test_mast_token_from_dotenv_reaches_the_session_only(sync_env, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("MAST_API_TOKEN=tok-from-dotenv-123\n")
-    worker = sync_module._FileWorker(sync_env.config, sync_env.data_dir, threading.Event(), None)
+    worker = pipeline.FilePipeline(sync_env.config, sync_env.data_dir, threading.Event(), None)
     client = worker.make_fetcher(lambda n: None).client
     mast_host = sync_env.sandbox.endpoints()["mast_download"].split("/")[2].split(":")[0]
     assert worker.mast_token == "tok-from-dotenv-123"
     assert client.sends_cookie_to(mast_host) and not client.sends_cookie_to("cloud.example")
     monkeypatch.setenv("MAST_API_TOKEN", "tok-from-environment")  # the environment wins, as for settings
-    assert sync_module._FileWorker(sync_env.config, sync_env.data_dir, threading.Event(), None).mast_token == \
+    assert pipeline.FilePipeline(sync_env.config, sync_env.data_dir, threading.Event(), None).mast_token == \
         "tok-from-environment"
 
 
@@ -664,7 +662,7 @@ def test_a_dangling_symlink_in_place_of_the_part_file_raises_instead_of_spinning
     temp.symlink_to(tmp_path / "gone" / "elsewhere.part")
     started = time.monotonic()
     with pytest.raises(FileNotFoundError):
-        with sync_module._part_lock(temp):
+        with pipeline._part_lock(temp):
             pass
     assert time.monotonic() - started < 1
 
@@ -714,7 +712,7 @@ def test_max_bytes_says_how_many_files_it_could_not_count(sync_env):
 def test_rows_planned_while_a_sync_runs_are_counted_in_its_total(sync_env, monkeypatch):
     products = sync_env.kepler_products(4)
     sync_env.plan(products[:2])
-    real_claim = sync_module.Manifest.claim_batch
+    real_claim = Manifest.claim_batch
     planned_more = []
 
     def claim_then_plan(self, *args, **kwargs):  # a `ratdcs plan` that lands between two claims
@@ -723,7 +721,7 @@ def test_rows_planned_while_a_sync_runs_are_counted_in_its_total(sync_env, monke
             planned_more.append(sync_env.plan(products[2:]))
         return rows
 
-    monkeypatch.setattr(sync_module.Manifest, "claim_batch", claim_then_plan)
+    monkeypatch.setattr(Manifest, "claim_batch", claim_then_plan)
     summary = sync_env.sync()
     assert (summary.files_done, summary.selected_files) == (4, 4)  # not "4 of 2 files"
 
@@ -736,7 +734,7 @@ def test_a_full_disk_outside_a_transfer_stops_the_run_instead_of_failing_files(s
     def no_space(temp, dest):  # the rename's directory entry is what finds the disk full
         raise OSError(errno.ENOSPC, "No space left on device", str(dest))
 
-    monkeypatch.setattr(sync_module, "_place", no_space)
+    monkeypatch.setattr(pipeline, "_place", no_space)
     summary = sync_env.sync(workers=1)
     assert (summary.files_done, summary.files_failed, summary.stopped_by) == (0, 0, "disk_full")
     rows = sync_env.rows().values()

@@ -30,11 +30,12 @@ def demo(app: App, directory, workers, scale):
         ratdcs demo --dir /tmp/ratdcs-demo
     """
     from ..demo import QUERIES_TO_TRY, run_demo
+    from .progress import TerminalProgress
     from .plan_cmd import render_summary as render_plan
     from .sync_cmd import render_summary as render_sync
 
     click.echo("Starting a sandbox archive on 127.0.0.1 and planning Kepler, TESS and ZTF files...")
-    run = run_demo(directory, workers=workers, scale=scale, progress=not app.quiet)
+    run = run_demo(directory, workers=workers, scale=scale, progress=None if app.quiet else TerminalProgress())
     click.echo(render_plan(run.plan))
     click.echo("")
     click.echo(render_sync(run.sync))

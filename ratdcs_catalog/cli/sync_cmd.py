@@ -43,11 +43,14 @@ def sync(app: App, workers, sources, target_ids, limit, max_bytes, retry_failed,
     """
     import ratdcs_catalog as api
 
+    from .progress import TerminalProgress
+
     if not dry_run:
         app.log_to_file(may_create_dir=True)
     summary = api.sync(config=app.config(), workers=workers, sources=sources, target_ids=target_ids, limit=limit,
                        max_bytes=parse_size(max_bytes) if max_bytes is not None else None,
-                       retry_failed=retry_failed, dry_run=dry_run, force=force, progress=not app.quiet)
+                       retry_failed=retry_failed, dry_run=dry_run, force=force,
+                       progress=None if app.quiet else TerminalProgress())
     click.echo(render_dry_run(summary) if dry_run else render_summary(summary))
     if max_bytes is not None and summary.unknown_size_files:
         click.echo(f"Note: {summary.unknown_size_files} of the selected files have no known size; --max-bytes "

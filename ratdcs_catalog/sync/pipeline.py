@@ -1,0 +1,387 @@
+"""One claimed file, on a worker thread: adopt, lock, fetch, verify, quarantine, place.
+
+Crash-safe at every step (README "State machine"):
+
+1. the destination already holds a file that verifies (and, if the row recorded a sha256 at
+   download, still has it) -> adopted, no request; otherwise it goes to quarantine;
+2. stream into ``<data_dir>/temp/<rel_path>.part``, resuming what is there (``transfer``), under
+   an exclusive ``flock`` on the .part held until the rename (leases alone cannot stop a sync
+   that slept past its lease from writing the same file as the one that took over);
+3. verify (``verify``); a file that fails goes to ``<data_dir>/quarantine/<rel_path>``;
+4. fsync, atomic rename into place; the directory is fsynced by the writer once per batch;
+5. only then (by the writer, ``run``) is the row marked done.
+
+Nothing here touches the manifest: the result is a ``Finished`` for the writer to record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import fcntl
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit
+
+from ..config import read_secret
+from ..errors import UnsafeProductError
+from ..paths import QUARANTINE_DIR, TEMP_DIR, destination
+from ..records import ClaimedFile, FileOutcome, TransferRecord, utc_now
+from ..transfer import FetchResult, Fetcher, HostGates, TransferOptions, make_client
+from ..verify import hash_file, parse_checksum, verify_file
+from .space import SpaceWatch
+
+__all__ = ["FilePipeline", "Finished"]
+
+log = logging.getLogger("ratdcs.sync")
+
+# Verification failures worth one fresh download: the bytes were damaged on the way. A missing
+# column or too many NaNs is the archive's file itself, and downloading it again changes nothing.
+REFETCH_KINDS = ("size_mismatch", "checksum_mismatch", "fits_checksum", "fits_invalid", "fits_missing_hdu")
+# Under verify.fits_checksum = warn, a file whose FITS checksums do not verify is kept with this kind.
+FITS_WARNING_KIND = "fits_checksum_warning"
+BUSY_PAUSE_SECONDS = 1.0
+
+
+@dataclasses.dataclass
+class Finished:
+    """A worker's report on one row, for the writer."""
+
+    outcome: FileOutcome
+    rel_path: str
+    placed_dir: Path | None = None
+    adopted: bool = False
+    bytes_received: int = 0
+    stop_run: str | None = None  # 'disk_full' stops the whole run
+    busy: bool = False  # another process holds the .part file: handed back, not tried
+
+
+class FilePipeline:
+    """Adopt, fetch, verify, quarantine or place one claimed row; shared by all worker threads."""
+
+    def __init__(self, config, data_dir: Path, stop: threading.Event, sleep, space: "SpaceWatch | None" = None):
+        self.data_dir, self.stop, self.sleep = data_dir, stop, sleep
+        self.space = space or SpaceWatch(data_dir, 0)
+        self.options = TransferOptions.from_config(config)
+        self.gates = HostGates(config["download.per_host_connections"], config["download.requests_per_second"])
+        self.fits_checksum = config["verify.fits_checksum"]
+        self.max_attempts = config["download.max_attempts"]
+        self.max_nan_fraction = config["verify.max_nan_fraction"]
+        self.mast_hosts = tuple(h for h in {urlsplit(config["endpoints.mast"]).hostname,
+                                            urlsplit(config["endpoints.mast_download"]).hostname} if h)
+        self.mast_token = read_secret(config["auth.mast_token_env"])
+
+    def make_fetcher(self, on_bytes: Callable[[int], None]) -> Fetcher:
+        client = make_client(mast_hosts=self.mast_hosts, mast_token=self.mast_token)
+        space = self.space
+
+        def count(n: int) -> None:
+            on_bytes(n)
+            space.note(n)
+
+        return Fetcher(client, self.gates, self.options, stop=self.stop, sleep=self.sleep, on_bytes=count)
+
+    def run(self, row: ClaimedFile, fetcher: Fetcher, lost: threading.Event | None = None) -> Finished:
+        """``process``, with whatever it raises turned into this row's outcome: one bad file
+        (or a bug in its handling) must not lose the others."""
+        try:
+            return self.process(row, fetcher, lost)
+        except UnsafeProductError as exc:
+            return Finished(FileOutcome(row.file_id, "failed", error_kind="unsafe_path", error=str(exc)),
+                            row.rel_path)
+        except OSError as exc:  # the local file system refused: permissions, a directory in the way, ...
+            return local_error(row, exc, self.how_to_retry(row))
+        except Exception as exc:
+            log.exception("internal error on %s", row.rel_path)
+            return Finished(FileOutcome(row.file_id, "failed", error_kind="internal_error",
+                                        error=f"internal error: {type(exc).__name__}: {exc}"), row.rel_path)
+
+    def process(self, row: ClaimedFile, fetcher: Fetcher, lost: threading.Event | None = None) -> Finished:
+        """Adopt, or fetch-verify-place under an exclusive lock on the .part file.
+
+        ``lost`` is set by the writer when another sync took the row over (our lease expired
+        while this process was stopped or asleep): the transfer is abandoned, nothing placed.
+        """
+        lost = lost or threading.Event()
+        dest = destination(self.data_dir, row.rel_path)
+        adopted, records, set_aside = self._adopt(row, dest)
+        if adopted is not None:
+            return adopted
+        temp = self.data_dir / TEMP_DIR / (row.rel_path + ".part")
+        fetcher.stop = _AnyEvent(self.stop, lost, self.space)
+        try:
+            finished = self._fetch_verify_place(row, fetcher, temp, dest, records, lost)
+        except FileNotFoundError as exc:
+            # Our own .part vanished under us (removed by hand, or by a process that was not
+            # holding the lock): an interruption to resume, not a bug.
+            log.warning("%s: the temporary file vanished during the transfer (%s); row back to pending",
+                        row.rel_path, exc)
+            finished = Finished(FileOutcome(row.file_id, "pending", transfers=tuple(records)), row.rel_path)
+        finally:
+            fetcher.stop = self.stop
+        if set_aside and finished.outcome.quarantine_path is None:
+            finished.outcome = dataclasses.replace(finished.outcome, quarantine_path=set_aside)
+        return finished
+
+    def _fetch_verify_place(self, row: ClaimedFile, fetcher: Fetcher, temp: Path, dest: Path, records: list,
+                            lost: threading.Event) -> Finished:
+        received, previous_sha = 0, None
+        for round_ in (1, 2):
+            # Locked per round: a bad first copy is moved to quarantine, and the second one is a new file.
+            with _part_lock(temp) as held:
+                if not held:
+                    return self._busy(row, records)
+                fetched = fetcher.fetch(row.url, temp, expected_size=row.expected_size_bytes,
+                                        want_md5=(parse_checksum(row.expected_checksum) or ("",))[0] == "md5")
+                records += fetched.records
+                received += fetched.bytes_received
+                if lost.is_set():
+                    return _abandoned(row, records, received)
+                if fetched.outcome != "done":
+                    return self._not_fetched(row, fetched, records, received)
+                finished = self._verify_and_place(row, temp, dest, fetched, records, received, last=round_ == 2,
+                                                  lost=lost, previous_sha=previous_sha)
+            if finished is not None:
+                return finished
+            previous_sha = fetched.hashes.get("sha256")
+        raise AssertionError("unreachable: the second round always returns")
+
+    def _busy(self, row: ClaimedFile, records: list) -> Finished:
+        """Another process holds the .part file (a sync whose lease we took over is still
+        writing it): give the row back untried, after a short pause so it is not re-claimed hot."""
+        log.info("%s: another sync process is still writing %s/%s.part; leaving the file to it",
+                 row.rel_path, TEMP_DIR, row.rel_path)
+        self.stop.wait(BUSY_PAUSE_SECONDS)
+        return Finished(FileOutcome(row.file_id, "pending", transfers=tuple(records)), row.rel_path, busy=True)
+
+    def _not_fetched(self, row: ClaimedFile, fetched: FetchResult, records: list, received: int) -> Finished:
+        fid = row.file_id
+        if fetched.outcome == "interrupted":
+            return Finished(FileOutcome(fid, "pending", transfers=tuple(records)), row.rel_path,
+                            bytes_received=received)
+        if fetched.outcome == "disk_full":
+            error = f"{fetched.error}; row back to pending - free some space and run `ratdcs sync` again"
+            return Finished(FileOutcome(fid, "pending", error_kind="disk_full", error=error, transfers=tuple(records)),
+                            row.rel_path, bytes_received=received, stop_run="disk_full")
+        error = (f"{fetched.error}; row marked failed, any partial file is kept in {TEMP_DIR}/ for resuming - "
+                 f"{self.how_to_retry(row)}")
+        return Finished(FileOutcome(fid, "failed", error_kind=fetched.error_kind, error=error,
+                                    transfers=tuple(records)), row.rel_path, bytes_received=received)
+
+    def how_to_retry(self, row) -> str:
+        """The next step for a row this sync marks failed: `--retry-failed` takes it only while
+        it has attempts left (this sync's failure counts as one)."""
+        if row.attempts + 1 < self.max_attempts:
+            return "run `ratdcs sync --retry-failed` to try again"
+        return (f"it has used its {self.max_attempts} attempts (download.max_attempts): `ratdcs retry` gives "
+                "them back, then run `ratdcs sync`")
+
+    def _verify_and_place(self, row, temp: Path, dest: Path, fetched: FetchResult, records: list, received: int,
+                          *, last: bool, lost: threading.Event, previous_sha: str | None) -> Finished | None:
+        result = verify_file(temp, product_kind=row.product_kind,
+                             expected_size=row.expected_size_bytes or fetched.announced_size,
+                             expected_checksum=row.expected_checksum or fetched.announced_checksum,
+                             observed_hashes=fetched.hashes, fits_checksum=self.fits_checksum,
+                             max_nan_fraction=self.max_nan_fraction)
+        fid, sha = row.file_id, fetched.hashes.get("sha256")
+        if result.ok and result.warnings and not last:
+            # verify.fits_checksum = warn: cards that do not verify may be damage in transit, so get a
+            # second copy (as strict does); the same bytes twice means the archive's file is stale.
+            result = dataclasses.replace(result, ok=False, error_kind=FITS_WARNING_KIND,
+                                         error="; ".join(result.warnings))
+        if result.ok:
+            if lost.is_set():
+                return _abandoned(row, records, received)
+            _place(temp, dest)
+            warning = self._accepted_warning(row, result, sha, previous_sha)
+            outcome = FileOutcome(fid, "done", observed_size_bytes=fetched.size, observed_sha256=sha,
+                                  verify_level=result.level, nan_fraction=result.nan_fraction,
+                                  error_kind=FITS_WARNING_KIND if warning else None, error=warning,
+                                  transfers=tuple(records))
+            return Finished(outcome, row.rel_path, placed_dir=dest.parent, bytes_received=received)
+        quarantined = quarantine(self.data_dir, temp, row.rel_path)
+        retry = not last and result.error_kind in (*REFETCH_KINDS, FITS_WARNING_KIND)
+        then = ("downloading it once more" if retry else
+                f"row marked failed - {self.how_to_retry(row)}")
+        error = f"{result.error}; moved to {quarantined}, {then}"
+        records[-1] = dataclasses.replace(records[-1], outcome="retry" if retry else "failed",
+                                          error_kind=result.error_kind, error=error)
+        if retry:
+            return None
+        outcome = FileOutcome(fid, "failed", observed_size_bytes=fetched.size,
+                              observed_sha256=sha, nan_fraction=result.nan_fraction,
+                              error_kind=result.error_kind, error=error, quarantine_path=quarantined,
+                              transfers=tuple(records))
+        return Finished(outcome, row.rel_path, bytes_received=received)
+
+    def _accepted_warning(self, row: ClaimedFile, result, sha: str | None, previous_sha: str | None) -> str | None:
+        """The sentence kept on a done row whose FITS checksums did not verify (policy warn)."""
+        if not result.warnings:
+            return None
+        text = "; ".join(result.warnings)
+        if previous_sha is None:
+            why = "kept (verify.fits_checksum = warn)"
+        elif previous_sha == sha:
+            # Identical twice: the archive's own file has stale cards; the first copy in quarantine
+            # is byte for byte the file now in place, so it is not kept twice.
+            why = ("a second download gave the same bytes, so the archive's own file carries stale cards; "
+                   "kept (verify.fits_checksum = warn)")
+            _drop_duplicate(self.data_dir, row.rel_path, sha)
+        else:
+            why = "a second download gave different bytes (the first is in quarantine/); kept the second " \
+                  "(verify.fits_checksum = warn)"
+        warning = f"{text}; {why}"
+        log.warning("%s: %s", row.rel_path, warning)
+        return warning
+
+    def _adopt(self, row: ClaimedFile, dest: Path) -> tuple[Finished | None, list[TransferRecord], str | None]:
+        """A file already at the destination that verifies is kept without a request (e.g. a sync
+        killed between the rename and the manifest commit); one that does not, or whose sha256
+        differs from the one recorded at download (`ratdcs verify --deep` found it changed), is
+        quarantined, logged in the transfers table, and downloaded again."""
+        if not dest.exists():
+            return None, [], None
+        size, checksum = row.expected_size_bytes, row.expected_checksum
+        started = utc_now()
+        result = verify_file(dest, product_kind=row.product_kind, expected_size=size, expected_checksum=checksum,
+                             fits_checksum=self.fits_checksum, max_nan_fraction=self.max_nan_fraction)
+        sha = hash_file(dest)["sha256"]
+        problem = _adoption_problem(row, result, sha)
+        if problem is None:
+            record = TransferRecord(started, utc_now(), "adopted", error_kind=None,
+                                    error=f"{row.rel_path} was already in place and verified ({result.level})")
+            warning = "; ".join(result.warnings) or None
+            outcome = FileOutcome(row.file_id, "done", observed_size_bytes=dest.stat().st_size,
+                                  observed_sha256=sha, verify_level=result.level, nan_fraction=result.nan_fraction,
+                                  error_kind=FITS_WARNING_KIND if warning else None, error=warning,
+                                  transfers=(record,))
+            return Finished(outcome, row.rel_path, adopted=True), [], None
+        kind, reason = problem
+        quarantined = quarantine(self.data_dir, dest, row.rel_path)
+        error = f"{row.rel_path} was in place but {reason}; moved to {quarantined}, downloading it again"
+        log.warning("%s", error)
+        return None, [TransferRecord(started, utc_now(), "retry", error_kind=kind, error=error)], quarantined
+
+
+def _abandoned(row: ClaimedFile, records: list, received: int) -> Finished:
+    """Our lease was taken over: nothing is placed, and record_outcomes leaves the row alone."""
+    log.warning("%s: lease lost to another sync; transfer abandoned, partial file kept", row.rel_path)
+    return Finished(FileOutcome(row.file_id, "pending", transfers=tuple(records)), row.rel_path,
+                    bytes_received=received)
+
+
+def _adoption_problem(row: ClaimedFile, result, sha: str) -> tuple[str, str] | None:
+    """Why a file found at the destination cannot be adopted as it is: (kind, reason), or None."""
+    known = row.observed_sha256
+    if known and sha != known:
+        return "sha256_changed_on_disk", (f"changed since download: sha256 was {known[:12]}..., "
+                                          f"now {sha[:12]}...")
+    if not result.ok:
+        return result.error_kind or "unverifiable", f"does not verify ({result.error})"
+    # Without an expected size only a checksum (ours from download, or the archive's) proves it complete.
+    if row.expected_size_bytes is None and not known and result.level not in ("checksum", "fits_checksum"):
+        return "unverifiable", "cannot be proven complete (no expected size or checksum)"
+    return None
+
+
+def quarantine(data_dir: Path, path: Path, rel_path: str) -> str:
+    """Move a bad file to quarantine/<rel_path> (never delete it); return that relative path."""
+    rel = f"{QUARANTINE_DIR}/{rel_path}"
+    n = 0
+    while (data_dir / rel).exists():  # an earlier bad copy stays too
+        n += 1
+        rel = f"{QUARANTINE_DIR}/{rel_path}.{n}"
+    target = data_dir / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(path, target)
+    return rel
+
+
+def _drop_duplicate(data_dir: Path, rel_path: str, sha: str | None) -> None:
+    """Remove the newest quarantined copy of ``rel_path`` if it has the sha256 of the file placed."""
+    copy = data_dir / QUARANTINE_DIR / rel_path
+    candidates = sorted(copy.parent.glob(copy.name + "*"), key=lambda p: p.stat().st_mtime) if \
+        copy.parent.exists() else []
+    if candidates and sha and hash_file(candidates[-1])["sha256"] == sha:
+        candidates[-1].unlink()
+
+
+def local_error(row: ClaimedFile, exc: OSError, how_to_retry: str) -> Finished:
+    """A file the data directory refused. A full disk stops the run (rows back to pending, as
+    in a transfer); anything else fails this file with the path and the system's reason."""
+    where = exc.filename or row.rel_path
+    log.debug("traceback of the local error on %s", row.rel_path, exc_info=True)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        message = (f"no space left on the device for {where}; row back to pending - free some space and run "
+                   "`ratdcs sync` again")
+        return Finished(FileOutcome(row.file_id, "pending", error_kind="disk_full", error=message),
+                        row.rel_path, stop_run="disk_full")
+    message = f"{where}: {exc.strerror or exc} - fix that place in the data directory, then {how_to_retry}"
+    return Finished(FileOutcome(row.file_id, "failed", error_kind="local_error", error=message), row.rel_path)
+
+
+@contextlib.contextmanager
+def _part_lock(temp: Path):
+    """Hold ``flock(LOCK_EX | LOCK_NB)`` on the .part file from fetch to rename; yields False if taken.
+
+    Leases alone cannot keep two processes off one file: a sync stopped (SIGSTOP, a sleeping
+    laptop) past its lease wakes up still writing while another has taken the row over. The
+    inode check covers a .part renamed or unlinked between our open and our lock.
+    """
+    while True:
+        try:
+            fd = os.open(temp, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            # The directory is made only when missing; a second failure (a dangling symlink
+            # named like the .part) is raised, not retried forever.
+            temp.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(temp, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            yield False
+            return
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(temp).st_ino == os.fstat(fd).st_ino:
+                break
+        os.close(fd)
+    try:
+        yield True
+    finally:
+        with contextlib.suppress(OSError):  # an empty .part left by a failed first request is noise
+            if os.fstat(fd).st_size == 0 and os.stat(temp).st_ino == os.fstat(fd).st_ino:
+                os.unlink(temp)
+        os.close(fd)
+
+
+class _AnyEvent:
+    """Looks like a threading.Event to the Fetcher: set when the run stops, this row's lease is
+    lost, or free space falls below the margin. ``wait`` sleeps on the first (the run's stop)."""
+
+    def __init__(self, *events):
+        self.events = events
+
+    def is_set(self) -> bool:
+        return any(event.is_set() for event in self.events)
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.is_set() and (left := deadline - time.monotonic()) > 0:
+            self.events[0].wait(min(left, 0.1))
+        return self.is_set()
+
+
+def _place(temp: Path, dest: Path) -> None:
+    """Atomic placement: the temp file was fsynced by the fetch; rename is all-or-nothing.
+    The directory is made only when missing (fewer system calls per file)."""
+    try:
+        os.replace(temp, dest)
+    except FileNotFoundError:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(temp, dest)

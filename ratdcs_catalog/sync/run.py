@@ -1,0 +1,348 @@
+"""One sync run, datasette-style: N worker threads fetch and verify files in parallel; the calling
+thread is the only one that touches the manifest.
+
+The writer (``Run``) claims rows in batches (leases, safe across processes), hands them to the
+workers (``WorkerPool``) over a queue, writes their outcomes back in short batched transactions,
+renews the leases of what is in flight, and stops cleanly on a signal, a full disk or a manifest
+that refuses a write. Outcomes are data: one bad file never stops the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import signal
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from ..manifest import Manifest
+from ..records import FileOutcome
+from .pipeline import FilePipeline, Finished
+from .progress import ProgressFeed
+from .space import SpaceWatch, running_margin
+
+if TYPE_CHECKING:  # pragma: no cover
+    from . import SyncSummary, _Selection
+
+__all__ = ["Run"]
+
+log = logging.getLogger("ratdcs.sync")
+
+OUTCOME_BATCH = 256
+WRITE_AFTER_SECONDS = 0.25
+
+
+class Run:
+    """One sync run. Only ``execute`` (the calling thread) uses the manifest."""
+
+    def __init__(self, config, manifest: Manifest, data_dir: Path, selection: "_Selection", summary: "SyncSummary",
+                 *, workers: int, owner: str, progress: ProgressFeed, sleep, force: bool = False):
+        self.config, self.manifest, self.data_dir = config, manifest, data_dir
+        self.selection, self.summary = selection, summary
+        self.workers, self.owner = workers, owner
+        self.lease_seconds = config["download.lease_seconds"]
+        self.stop = threading.Event()
+        self.in_flight: set[int] = set()
+        self.lease_lost: dict[int, threading.Event] = {}  # set when another sync took the row over
+        self.busy_ids: set[int] = set()  # handed back because another process holds the .part
+        self.unwritten: list[Finished] = []  # outcomes the manifest refused (full disk)
+        self.pending: list[Finished] = []
+        self.pending_since: float | None = None
+        self.exhausted = False
+        self.claimed_files = 0
+        self.claimed_bytes = 0
+        self.progress = progress
+        self.space = SpaceWatch(data_dir, running_margin(config["download.free_space_margin_bytes"], force=force))
+        pipeline = FilePipeline(config, data_dir, self.stop, sleep, self.space)
+        self.pool = WorkerPool(pipeline, workers, self.stop, self.space, self.progress.counter)
+
+    def execute(self) -> None:
+        # Before the syncs row exists: a reporter that raises leaves nothing to clean up.
+        self.progress.start(self.summary.selected_bytes, self.summary.selected_files, self.workers)
+        self.summary.sync_id = self.manifest.start_sync(self.owner, self.workers, self._arguments())
+        restore = install_signal_handlers(self._stop_on_signal)
+        try:
+            self.pool.start()
+            self._loop()
+        except BaseException:
+            self.summary.stopped_by = self.summary.stopped_by or "error"
+            raise
+        finally:
+            self._shut_down()
+            restore()
+
+    def _arguments(self) -> dict:
+        s = self.selection
+        return {"sources": list(s.sources), "target_ids": list(s.target_ids), "limit": s.limit,
+                "max_bytes": s.max_bytes, "workers": self.workers}
+
+    def _loop(self) -> None:
+        next_renewal = time.monotonic() + self.lease_seconds / 3
+        while True:
+            self._stop_if_low_on_space()
+            if not self.stop.is_set():
+                self._top_up()
+            self._drain(timeout=0.05)
+            if time.monotonic() >= next_renewal:
+                self._renew()
+                next_renewal = time.monotonic() + self.lease_seconds / 3
+            self.progress.refresh(self.summary.files_done + self.summary.files_adopted, self.summary.files_failed)
+            if not self.in_flight and (self.exhausted or self.stop.is_set()):
+                return
+
+    def _top_up(self) -> None:
+        """Keep a few rows per worker claimed ahead: batches keep claims cheap, and small
+        batches leave work for another sync started on the same manifest."""
+        if self.exhausted or self.pool.work.qsize() >= self.workers * 2:
+            return
+        batch = max(self.workers * 4, 16)
+        limit = self.selection.limit
+        if limit is not None:
+            batch = min(batch, limit - self.claimed_files)
+        max_bytes = self.selection.max_bytes
+        remaining_bytes = None if max_bytes is None else max_bytes - self.claimed_bytes
+        rows = [] if batch <= 0 or (remaining_bytes is not None and remaining_bytes < 0) else \
+            self._manifest_write("claim rows", self.manifest.claim_batch, self.owner, batch, self.lease_seconds,
+                                 sources=self.selection.sources, target_ids=self.selection.target_ids,
+                                 max_bytes=remaining_bytes, exclude_ids=sorted(self.busy_ids))
+        if not rows:
+            self.exhausted = True
+            return
+        for row in rows:
+            self.in_flight.add(row.file_id)
+            self.lease_lost[row.file_id] = lost = threading.Event()
+            self.claimed_files += 1
+            self.claimed_bytes += row.expected_size_bytes or 0
+            self.pool.work.put((row, lost))
+
+    def _drain(self, timeout: float, *, force: bool = False) -> None:
+        """Collect finished rows; write them when the batch is big or old enough, or when asked.
+
+        Waiting up to WRITE_AFTER_SECONDS turns one transaction (and one directory fsync) per
+        file into one per batch: with small files the writer, not the network, was the limit.
+        A crash before the write loses nothing: the files are in place and the next sync
+        adopts them.
+        """
+        with contextlib.suppress(queue.Empty):
+            self.pending.append(self.pool.finished.get(timeout=timeout))
+            while len(self.pending) < OUTCOME_BATCH:
+                self.pending.append(self.pool.finished.get_nowait())
+        if not self.pending:
+            return
+        self._stop_if_asked(self.pending)
+        if self.pending_since is None:
+            self.pending_since = time.monotonic()
+        settled = len(self.pending) >= len(self.in_flight)  # nothing else is coming
+        if force or settled or len(self.pending) >= OUTCOME_BATCH or self.stop.is_set() \
+                or time.monotonic() - self.pending_since >= WRITE_AFTER_SECONDS:
+            batch, self.pending, self.pending_since = self.pending, [], None
+            self._write(batch)
+
+    def _stop_if_asked(self, batch: list[Finished]) -> None:
+        """A full disk stops every worker at once, not at the next manifest write."""
+        for finished in batch:
+            if finished.stop_run and not self.stop.is_set():
+                self.summary.stopped_by = finished.stop_run
+                log.error("stopping the sync: %s", finished.outcome.error)
+                self.stop.set()
+
+    def _write(self, batch: list[Finished]) -> None:
+        # One fsync per directory per batch makes the renames durable before the rows say done.
+        for directory in {f.placed_dir for f in batch if f.placed_dir is not None}:
+            _fsync_dir(directory)
+        written = self._manifest_write("record outcomes", self.manifest.record_outcomes, self.owner,
+                                       self.summary.sync_id, [f.outcome for f in batch])
+        if written is None:  # kept, and tried once more at shut-down; their files are in place
+            self.unwritten += batch
+            self.in_flight.difference_update(f.outcome.file_id for f in batch)
+            return
+        for finished in batch:
+            self._account(finished)
+
+    def _manifest_write(self, what: str, write: Callable, *args, **kwargs):
+        """One manifest write; SQLite refusing it (SQLITE_FULL: "database or disk is full", the
+        manifest sits on the data directory's file system by default) stops the run cleanly
+        instead of crashing with every claimed row left leased. None when it failed."""
+        try:
+            return write(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            full = getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL" or "full" in str(exc).lower()
+            if self.summary.stopped_by in (None, "signal"):
+                self.summary.stopped_by = "disk_full" if full else "error"
+            log.error("cannot %s in the manifest %s (%s); stopping the sync", what, self.manifest.path, exc)
+            self.stop.set()
+            return None
+
+    def _stop_if_low_on_space(self) -> None:
+        """Stop claiming and transferring while the manifest can still record the stop."""
+        if self.stop.is_set() or (message := self.space.low()) is None:
+            return
+        self.summary.stopped_by = "disk_full"
+        log.error("stopping the sync: %s", message)
+        self.stop.set()
+
+    def _stop_on_signal(self) -> None:
+        self.summary.stopped_by = self.summary.stopped_by or "signal"
+        log.warning("stopping: finishing in-flight transfers, keeping partial files (again to quit at once)")
+        self.stop.set()
+
+    def _account(self, finished: Finished) -> None:
+        self.in_flight.discard(finished.outcome.file_id)
+        self.lease_lost.pop(finished.outcome.file_id, None)
+        if finished.busy:  # always a row handed back pending
+            self.busy_ids.add(finished.outcome.file_id)
+        count_outcome(self.summary, finished)
+
+    def _renew(self) -> None:
+        if self.in_flight:
+            owned = self._manifest_write("renew leases", self.manifest.renew_leases, self.owner,
+                                         sorted(self.in_flight), self.lease_seconds)
+            lost = set() if owned is None else self.in_flight - owned
+            for file_id in lost:
+                # Our lease expired (the process was stopped or asleep) and another sync took the
+                # row: abandon the transfer; its bytes must not be placed or recorded by us.
+                if file_id in self.lease_lost and not self.lease_lost[file_id].is_set():
+                    log.warning("lost the lease on file %d to another sync; abandoning its transfer", file_id)
+                    self.lease_lost[file_id].set()
+        if self._manifest_write("reclaim expired leases", self.manifest.reclaim_expired_leases):
+            self.exhausted = False  # a dead sync's rows are claimable again
+
+    def _shut_down(self) -> None:
+        self.stop.set()
+        self.pool.ask_to_stop()
+        for thread in self.pool.threads:
+            while thread.is_alive():
+                thread.join(timeout=0.1)
+                self._drain(timeout=0, force=True)
+        while not self.pool.finished.empty() or self.pending:
+            self._drain(timeout=0, force=True)
+        self._write_unwritten()
+        self.summary.files_released += self._manifest_write("release leases", self.manifest.release_leases,
+                                                            self.owner) or 0
+        s = self.summary
+        # Rows planned while this sync ran are claimed too: "of N files" counts what it took.
+        s.selected_files = max(s.selected_files, self.claimed_files)
+        self._manifest_write("finish the syncs row", self.manifest.finish_sync, s.sync_id, files_done=s.files_done,
+                             files_failed=s.files_failed, files_adopted=s.files_adopted,
+                             bytes_received=s.bytes_received, stopped_by=s.stopped_by)
+        self.progress.refresh(s.files_done + s.files_adopted, s.files_failed, final=True)
+        self.progress.close()
+
+    def _write_unwritten(self) -> None:
+        """Once more for outcomes the manifest refused: the workers have stopped writing by now."""
+        if not self.unwritten:
+            return
+        batch, self.unwritten = self.unwritten, []
+        if self._manifest_write("record outcomes", self.manifest.record_outcomes, self.owner, self.summary.sync_id,
+                                [f.outcome for f in batch]) is not None:
+            for finished in batch:
+                self._account(finished)
+            return
+        placed = sum(f.outcome.state == "done" for f in batch)
+        log.error("%d outcomes could not be recorded; %d of those files are verified and in place, and the "
+                  "next `ratdcs sync` adopts them without downloading", len(batch), placed)
+
+
+class WorkerPool:
+    """The worker threads: each takes ``(row, lost)`` from ``work``, runs the file pipeline and
+    puts a ``Finished`` on ``finished``. They never touch the manifest."""
+
+    def __init__(self, pipeline: FilePipeline, size: int, stop: threading.Event, space: SpaceWatch,
+                 counter: Callable[[int], Callable[[int], None]]):
+        self.pipeline, self.stop, self.space, self.counter = pipeline, stop, space, counter
+        self.work: queue.Queue = queue.Queue()
+        self.finished: queue.Queue = queue.Queue()
+        self.threads = [threading.Thread(target=self._work, args=(i,), name=f"ratdcs-sync-{i}", daemon=True)
+                        for i in range(size)]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def ask_to_stop(self) -> None:
+        """One end-of-work marker per thread, behind the rows already queued (they come back pending)."""
+        for _ in self.threads:
+            self.work.put(None)
+
+    def _work(self, index: int) -> None:
+        # One byte counter per thread (``counter(index)``): no lock on the per-chunk path.
+        fetcher = self.pipeline.make_fetcher(self.counter(index))
+        while (item := self.work.get()) is not None:
+            row, lost = item
+            self.finished.put(self._skipped(row, lost) or self.pipeline.run(row, fetcher, lost))
+        fetcher.client.close()
+
+    def _skipped(self, row, lost: threading.Event) -> Finished | None:
+        """A queued row given back untried: the disk is low, the run is stopping, or the lease is lost."""
+        if not self.stop.is_set() and (message := self.space.low()) is not None:
+            return Finished(FileOutcome(row.file_id, "pending", error_kind="disk_full", error=message),
+                            row.rel_path, stop_run="disk_full")
+        if self.stop.is_set() or lost.is_set():
+            return Finished(FileOutcome(row.file_id, "pending"), row.rel_path)
+        return None
+
+
+def count_outcome(summary: "SyncSummary", finished: Finished) -> None:
+    """Add one outcome the manifest recorded to the summary, and log it."""
+    outcome, s = finished.outcome, summary
+    s.bytes_received += finished.bytes_received
+    if outcome.state == "done":
+        s.files_adopted += finished.adopted
+        s.files_done += not finished.adopted
+    elif outcome.state == "failed":
+        s.files_failed += 1
+        s.failures.append((finished.rel_path, outcome.error_kind or "unknown", outcome.error or ""))
+    elif finished.busy:
+        s.busy_files += 1
+    else:
+        s.files_released += 1
+    _log_outcome(finished)
+
+
+def install_signal_handlers(on_first: Callable[[], None]) -> Callable[[], None]:
+    """First Ctrl-C/SIGTERM: ``on_first`` (stop cleanly). Second: exit at once (leases expire;
+    partials stay). Returns the function that puts the previous handlers back."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    received = 0
+
+    def handler(signum, frame):
+        nonlocal received
+        received += 1
+        if received > 1:
+            os._exit(130)
+        on_first()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):  # some file systems cannot fsync a directory
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _log_outcome(finished: Finished) -> None:
+    o = finished.outcome
+    for t in o.transfers:
+        log.info("%s: %s%s, HTTP %s, %d bytes%s%s", finished.rel_path, t.outcome,
+                 f" from byte {t.range_start}" if t.range_start else "", t.http_status, t.bytes_received,
+                 f", {t.error_kind}" if t.error_kind else "", f": {t.error}" if t.error else "")
+    if o.state == "failed":
+        log.warning("%s failed: %s", finished.rel_path, o.error)
+    elif o.state == "done" and o.error_kind:
+        log.warning("%s done with a warning: %s", finished.rel_path, o.error)
