@@ -116,10 +116,12 @@ def _commands(group, prefix=()):
             yield (*prefix, name), command
 
 
-def test_readme_documents_every_command_and_option():
+def test_readme_and_commands_page_document_every_command_and_option():
+    """README.md and docs/commands.md together name every command and every --option."""
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text() + "\n" + (root / "docs" / "commands.md").read_text()
     missing = []
     for path, command in _commands(cli):
         words = " ".join(path)

@@ -194,7 +194,7 @@ def test_plan_all_uses_configuration(sandbox, sandbox_config):
 
 def test_requests_grow_with_batches_not_with_targets(sandbox, sandbox_config):
     """plan kepler --n 1000 with batch 100: 1 TAP query + ceil(hosts/100) observation queries +
-    ceil(observations/100) product queries (README states this bound)."""
+    ceil(observations/100) product queries (docs/commands.md states this bound)."""
     result = run(sandbox_config, "plan", "kepler", "--n", "1000")
     assert result.exit_code == 0, result.output
     hosts = len(rows(sandbox_config, "SELECT target_id FROM targets"))

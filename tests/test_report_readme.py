@@ -1,5 +1,11 @@
-"""The ad-hoc SQL queries shown in README ("Asking the manifest"), run through `ratdcs report --sql`
-on a real manifest made by plan + sync (+ split) on the sandbox, with their answers checked."""
+"""Every SQL query the documentation shows, run on a real manifest made by plan + sync (+ split) on
+the sandbox, with its answer checked.
+
+The queries live in docs/sql-cookbook.md ("Queries with their answers"), one in the README's tour,
+and a few more on other pages (the listing of tables, the Python API, sqlite-utils). The last tests
+check the pages show exactly the queries tested here: a query added to a page without a test, or a
+test whose query no page shows any more, fails.
+"""
 
 import json
 
@@ -10,7 +16,7 @@ import ratdcs_catalog as rc
 from ratdcs_catalog.cli import cli
 from ratdcs_catalog.sandbox.faults import Fault
 
-# The README's queries, verbatim; a test below checks README.md shows exactly these.
+# The cookbook's queries, verbatim (docs/sql-cookbook.md shows each with its answer).
 PROGRESS = ("SELECT source, files_planned, files_done, downloaded_gb, remaining_gb "
             "FROM source_progress ORDER BY source")
 FAILURES = "SELECT source, error_kind, files, example_error FROM failure_reasons ORDER BY files DESC"
@@ -28,6 +34,13 @@ READY = ("SELECT t.target_id, t.name, t.magnitude AS tmag, t.teff_k FROM targets
 TRAIN = ("SELECT f.rel_path FROM files f JOIN targets t USING (source, target_id) "
          "WHERE t.split = 'train' AND f.state = 'done' ORDER BY f.rel_path")
 QUERIES = (PROGRESS, FAILURES, MISSING, SYNCS, SECTORS, RETRIED, READY, TRAIN)
+# The other queries the pages show: the listing of tables and views (docs/sql-cookbook.md), the
+# Python API's examples (docs/python-api.md) and sqlite-utils on the manifest (docs/sql-cookbook.md).
+TABLES = "SELECT name, type FROM sqlite_master"
+API_FAILURES = "SELECT error_kind, files FROM failure_reasons"
+API_DONE = "SELECT rel_path FROM files WHERE state = 'done'"
+SQLITE_UTILS_PROGRESS = "SELECT * FROM source_progress"
+TESTED = {*QUERIES, TABLES, API_FAILURES, API_DONE, SQLITE_UTILS_PROGRESS}
 
 
 @pytest.fixture(scope="module")
@@ -115,16 +128,98 @@ def test_training_set_paths(manifest):
     assert all((manifest[1].data_dir / r["rel_path"]).is_file() for r in rows)
 
 
-def shown_queries(markdown: str) -> set[str]:
-    """Every `ratdcs report --sql "..."` query shown in a Markdown text, whitespace collapsed."""
-    import re
+def test_listing_the_tables_and_views(manifest):
+    from ratdcs_catalog.manifest import open_manifest
 
-    return {" ".join(q.split()) for q in re.findall(r'report --sql "([^"]+)"', markdown)} - {
-        "SELECT name, type FROM sqlite_master"}  # the listing of tables, not an example with an answer
+    rows = {(r["name"], r["type"]) for r in sql(manifest, TABLES)}
+    assert {("files", "table"), ("transfers", "table"), ("source_progress", "view")} <= rows
+    with open_manifest(manifest[1].manifest_path, readonly=True) as m:
+        assert len(rows) == m.query("SELECT COUNT(*) FROM sqlite_master")[0][0]
 
 
-def test_every_query_in_the_readme_text_is_tested():
+def test_python_api_queries(manifest):
+    config = manifest[1]
+    (row,) = rc.report(sql=API_FAILURES, config=config)
+    assert row == {"error_kind": "http_5xx", "files": 1}
+    with rc.open_manifest(config=config) as m:
+        done = m.query(API_DONE)
+    assert len(done) == count(manifest, "state = 'done'") and manifest[2] not in {r["rel_path"] for r in done}
+
+
+# ---- sqlite-utils on the manifest (docs/sql-cookbook.md) ---------------------------------------
+
+def sqlite_utils(manifest, command_line: str):
+    """Run a documented `sqlite-utils ... data/manifest.sqlite ...` line on the test manifest."""
+    import shlex
+
+    from sqlite_utils.cli import cli as sqlite_utils_cli
+
+    args = [str(manifest[1].manifest_path) if a == "data/manifest.sqlite" else a
+            for a in shlex.split(command_line)[1:]]
+    return CliRunner().invoke(sqlite_utils_cli, args)
+
+
+def test_every_sqlite_utils_command_in_the_docs_reads_the_manifest(manifest):
+    commands = shown_sqlite_utils_commands()
+    assert any(" query " in c for c in commands) and any(" rows " in c for c in commands)
+    before = manifest[1].manifest_path.read_bytes()
+    for command in commands:
+        result = sqlite_utils(manifest, command)
+        assert result.exit_code == 0 and result.output.strip(), (command, result.output)
+    assert manifest[1].manifest_path.read_bytes() == before
+
+
+def test_sqlite_utils_query_answers_like_report_progress(manifest):
+    result = sqlite_utils(manifest, f'sqlite-utils query data/manifest.sqlite "{SQLITE_UTILS_PROGRESS}"')
+    assert result.exit_code == 0
+    assert json.loads(result.output) == sql(manifest, SQLITE_UTILS_PROGRESS)
+
+
+# ---- the pages show exactly the queries tested here ----------------------------------------------
+
+def doc_pages():
+    """README.md and every page of docs/: where the documentation's queries live."""
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    assert shown_queries((root / "README.md").read_text()) == set(QUERIES)
+    return {path.relative_to(root).as_posix(): path.read_text() for path in
+            [root / "README.md", *sorted((root / "docs").glob("*.md"))]}
+
+
+def shown_queries(markdown: str) -> set[str]:
+    """Every SQL query shown in a Markdown text, whitespace collapsed: `ratdcs report --sql "..."`,
+    `sqlite-utils query DB "..."` and `sqlite3 DB "..."` command lines, `sql="..."` and
+    `.query("...")` in Python, and the statements of ```sql blocks."""
+    import re
+
+    found = re.findall(r'(?:report --sql|sqlite-utils query \S+|sqlite3 \S+) "([^"]+)"', markdown)
+    found += re.findall(r'(?:\bsql=|\.query\()"([^"]+)"', markdown)
+    for block in re.findall(r"^```sql\n(.*?)^```", markdown, re.S | re.M):
+        code = "\n".join(line for line in block.splitlines() if not line.strip().startswith("--"))
+        found += [statement for statement in code.split(";") if statement.strip()]
+    return {" ".join(q.split()) for q in found}
+
+
+def shown_sqlite_utils_commands() -> list[str]:
+    """The `sqlite-utils ...` command lines of the pages' code blocks and code spans."""
+    import re
+
+    lines = []
+    for text in doc_pages().values():
+        for line in re.findall(r"^(sqlite-utils [^\n`#]+)", text, re.M) + re.findall(r"`(sqlite-utils [^`]+)`", text):
+            lines.append(" ".join(line.split()))
+    return sorted(set(lines))
+
+
+def test_every_query_in_the_docs_is_tested_and_every_tested_query_is_shown():
+    shown = set().union(*map(shown_queries, doc_pages().values()))
+    assert sorted(shown - TESTED) == [], "a page shows a query no test runs: add it to this module"
+    assert sorted(TESTED - shown) == [], "a query tested here is shown on no page any more"
+
+
+def test_the_cookbook_shows_every_query_with_its_answer():
+    assert set(QUERIES) <= shown_queries(doc_pages()["docs/sql-cookbook.md"])
+
+
+def test_the_readme_tour_shows_a_tested_query():
+    assert shown_queries(doc_pages()["README.md"]) & set(QUERIES)
