@@ -4,7 +4,7 @@
 partial one to resume later) and reports what happened, one ``TransferRecord`` per HTTP attempt.
 It never touches a final destination: placing the file after verification is ``sync``'s job.
 
-Rules forced by what archives and users' tools do (ARCHIVES.md sections 1 and 5):
+Rules forced by what archives and users' tools do (docs/archive-facts.md sections 1 and 5):
 
 - A partial file is resumed with ``Range: bytes=<n>-`` and extended only by a ``206`` whose
   ``Content-Range`` starts at ``n``. A ``200`` means the server ignored the Range: start over,

@@ -5,7 +5,7 @@ level reached (``size`` < ``checksum`` < ``fits`` < ``fits_checksum``), which th
 per row. A level is "reached" only when there was something to check it against: a file with no
 expected size and no checksum starts at the FITS checks.
 
-Why each check exists (ARCHIVES.md section 5): interrupted downloads left truncated files that
+Why each check exists (docs/archive-facts.md section 5): interrupted downloads left truncated files that
 later failed with "Empty or corrupt FITS"; resumed downloads appended a whole body to a partial
 file. Size catches the first, the archive's own FITS CHECKSUM/DATASUM cards catch both, and the
 structure check catches an HTML error page or a product of the wrong kind saved under a FITS name.
@@ -33,7 +33,7 @@ FITS_CHECKSUM_POLICIES = ("strict", "warn", "off")
 HASH_ALGORITHMS = ("sha256", "md5")
 _READ_BYTES = 1 << 20
 
-# Light-curve columns every product needs (ARCHIVES.md section 2); the quality column is named
+# Light-curve columns every product needs (docs/archive-facts.md section 2); the quality column is named
 # SAP_QUALITY in Kepler/K2 files and QUALITY in TESS files.
 LC_HDU = "LIGHTCURVE"
 LC_COLUMNS = ("TIME", "SAP_FLUX", "SAP_FLUX_ERR", "PDCSAP_FLUX", "PDCSAP_FLUX_ERR")

@@ -158,10 +158,11 @@ def command_line_problems(line: str) -> list[str]:
                 except click.BadParameter as exc:
                     problems.append(f"{line}: {name} {value}: {exc.message}")
         elif isinstance(command, click.Group):
-            if token not in command.commands:
+            sub = command.get_command(click.Context(command), token)  # `plan`'s come from the registry
+            if sub is None:
                 problems.append(f"{line}: {command.name} has no command {token}")
                 break
-            command = command.commands[token]
+            command = sub
         else:
             arguments.append(token)
     if not isinstance(command, click.Group):

@@ -1,6 +1,6 @@
 """Stock astroquery pointed at the sandbox gets answers of the real shapes.
 
-astroquery builds its MAST URLs as class attributes at import (ARCHIVES.md section 1), so the
+astroquery builds its MAST URLs as class attributes at import (docs/archive-facts.md section 1), so the
 test sets them on the connection objects; the Exoplanet Archive client reads conf.url_tap.
 """
 

@@ -1,6 +1,6 @@
 """Real FITS files, generated deterministically: Kepler/K2/TESS light curves and ZTF images.
 
-The layout follows ARCHIVES.md section 2: PRIMARY (no data), LIGHTCURVE (20 columns, 100
+The layout follows docs/archive-facts.md section 2: PRIMARY (no data), LIGHTCURVE (20 columns, 100
 bytes a row, as the archive's files), APERTURE (int32 image), with CHECKSUM and DATASUM in
 every HDU. A file's bytes depend only on (seed, scale, file name), so a byte range asked for
 after a restart matches the bytes sent before it.

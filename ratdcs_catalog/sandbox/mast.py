@@ -1,4 +1,4 @@
-"""MAST: /api/v0/invoke services, columnsconfig, and file downloads (ARCHIVES.md section 1).
+"""MAST: /api/v0/invoke services, columnsconfig, and file downloads (docs/archive-facts.md section 1).
 
 Services answered: ``Mast.Caom.Filtered`` (and ``.Position``), ``Mast.Caom.Cone``,
 ``Mast.Caom.Products``,

@@ -1,4 +1,4 @@
-"""File names, dataURIs and URL paths, in the archives' own layouts (ARCHIVES.md section 2).
+"""File names, dataURIs and URL paths, in the archives' own layouts (docs/archive-facts.md section 2).
 
 Kepler long-cadence stamps and the first TESS sector stamp are the archive's; the Kepler
 short-cadence stamps, the later TESS stamps and spacecraft-config ids (``scid``) are

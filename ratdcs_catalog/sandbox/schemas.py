@@ -110,7 +110,7 @@ PRODUCT_FIELDS = [
     ("dataRights", "string"), ("calib_level", "int"), ("filters", "string"),
 ]
 
-# IRSA IBE ztf/products/sci columns (ARCHIVES.md section 4, plus nid and programid).
+# IRSA IBE ztf/products/sci columns (docs/archive-facts.md section 4, plus nid and programid).
 ZTF_COLUMNS = """
 field:i ccdid:i qid:i rcid:i fid:i filtercode:s pid:i nid:i expid:i imgtypecode:s
 obsdate:s obsjd:f exptime:f filefracday:i seeing:f airmass:f maglimit:f infobits:i

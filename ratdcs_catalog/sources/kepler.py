@@ -12,7 +12,7 @@ from .tables import tap_query
 
 __all__ = ["QUARTER_STAMPS", "plan_k2", "plan_kepler"]
 
-# Every star shares one file stamp per long-cadence quarter (ARCHIVES.md section 2).
+# Every star shares one file stamp per long-cadence quarter (docs/archive-facts.md section 2).
 QUARTER_STAMPS = {
     0: "2009131105131", 1: "2009166043257", 2: "2009259160929", 3: "2009350155506",
     4: "2010078095331", 5: "2010174085026", 6: "2010265121752", 7: "2010355172524",

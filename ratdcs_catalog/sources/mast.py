@@ -3,7 +3,7 @@
 Why not astroquery's ``Observations``/``Catalogs`` here: a plan needs a bounded, countable set
 of requests with timeouts and typed errors; astroquery's MAST client builds its URLs at import
 time, has no timeouts, turns ``ERROR`` into warnings and caches answers on disk. The request
-and response shapes below are the ones astroquery sends and reads (ARCHIVES.md section 1).
+and response shapes below are the ones astroquery sends and reads (docs/archive-facts.md section 1).
 """
 
 from __future__ import annotations

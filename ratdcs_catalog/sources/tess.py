@@ -12,7 +12,7 @@ from .tables import tap_query
 
 __all__ = ["DISPOSITIONS", "plan_tess"]
 
-# TFOPWG dispositions in the `toi` table (ARCHIVES.md section 3).
+# TFOPWG dispositions in the `toi` table (docs/archive-facts.md section 3).
 DISPOSITIONS = ("PC", "CP", "KP", "APC", "FP", "FA")
 
 

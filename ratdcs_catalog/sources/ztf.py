@@ -1,6 +1,6 @@
 """ZTF science images: IRSA IBE search by date range, URLs built at the archive's real layout.
 
-IRSA gives no sizes and no checksums (ARCHIVES.md section 4): rows keep their size unknown
+IRSA gives no sizes and no checksums (docs/archive-facts.md section 4): rows keep their size unknown
 unless ``probe_sizes`` asks for a HEAD pass with bounded concurrency.
 """
 
