@@ -8,7 +8,8 @@ import json
 import click
 
 from .. import registry
-from .common import App, format_bytes, pass_app, parse_size, render_rows
+from ..sizes import format_bytes, parse_size
+from .common import App, pass_app, render_rows
 
 __all__ = ["plan"]
 

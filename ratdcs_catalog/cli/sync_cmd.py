@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from ..config import MAX_WORKERS
-from .common import App, format_bytes, pass_app, parse_size, render_rows, source_option
+from ..sizes import format_bytes, parse_size
+from .common import App, pass_app, render_rows, source_option
 
 __all__ = ["sync"]
 

@@ -24,7 +24,7 @@ import logging
 import time
 from typing import Any, Callable, Protocol
 
-from .space import size_text
+from ..sizes import format_bytes
 
 __all__ = ["LogProgress", "ProgressEvent", "ProgressFeed", "ProgressReporter", "as_reporter"]
 
@@ -147,7 +147,7 @@ class LogProgress:
         if time.monotonic() >= self._next:
             self._next = time.monotonic() + self.INTERVAL_SECONDS
             self.emit(f"sync: {files_done}/{self.total_files} files done, {files_failed} failed, "
-                      f"{size_text(self.received)} received")
+                      f"{format_bytes(self.received)} received")
 
     def emit(self, line: str) -> None:
         log.info(line)

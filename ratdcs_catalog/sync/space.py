@@ -14,8 +14,9 @@ from pathlib import Path
 
 from ..errors import DiskSpaceError
 from ..paths import free_bytes
+from ..sizes import format_bytes
 
-__all__ = ["FORCE_HEADROOM_BYTES", "SpaceWatch", "check_free_space", "running_margin", "size_text"]
+__all__ = ["FORCE_HEADROOM_BYTES", "SpaceWatch", "check_free_space", "running_margin"]
 
 log = logging.getLogger("ratdcs.sync")
 
@@ -29,8 +30,8 @@ def check_free_space(data_dir: Path, needed_bytes: int, margin_bytes: int, *, fo
     free = free_bytes(data_dir)
     if needed_bytes + margin_bytes <= free:
         return
-    message = (f"not enough free space in {data_dir}: the selected files need {size_text(needed_bytes)} plus a "
-               f"margin of {size_text(margin_bytes)}, and {size_text(free)} are free")
+    message = (f"not enough free space in {data_dir}: the selected files need {format_bytes(needed_bytes)} plus a "
+               f"margin of {format_bytes(margin_bytes)}, and {format_bytes(free)} are free")
     if force:
         log.warning("%s; going ahead (--force)", message)
         return
@@ -75,16 +76,7 @@ class SpaceWatch:
         self._next, self._written = time.monotonic() + self.INTERVAL_SECONDS, 0
         free = free_bytes(self.data_dir)
         self._message = None if free >= self.margin_bytes else (
-            f"free space in {self.data_dir} fell to {size_text(free)}, below the margin of "
-            f"{size_text(self.margin_bytes)} (download.free_space_margin_bytes) kept so the manifest can still be "
+            f"free space in {self.data_dir} fell to {format_bytes(free)}, below the margin of "
+            f"{format_bytes(self.margin_bytes)} (download.free_space_margin_bytes) kept so the manifest can still be "
             "written; row back to pending - free some space and run `ratdcs sync` again")
         return self._message
-
-
-def size_text(n: float) -> str:
-    """1234567 -> '1.23 MB' (powers of 1000, as the archives and `--max-bytes` count)."""
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1000
-    raise AssertionError
