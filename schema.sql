@@ -63,6 +63,12 @@ CREATE TABLE IF NOT EXISTS files (
     source               TEXT NOT NULL,                 -- a registry source (the manifest refuses others)
     target_id            TEXT NOT NULL,
     product_kind         TEXT NOT NULL,                 -- a registry product kind: lc_long, lc, lc_fast, ztf_sciimg, ...
+    -- When the file was observed, as the archive's own metadata says (MAST's product description
+    -- "... - Q4" / "... - C10-2", the observation's sequence_number), NULL where it does not apply:
+    quarter              INTEGER,                       -- Kepler quarter 0-17
+    campaign             INTEGER,                       -- K2 campaign 0-19 (both parts of a split one)
+    campaign_part        INTEGER,                       -- 1 or 2 for the split campaigns C9, C10, C11
+    sector               INTEGER,                       -- TESS sector
     archive_uri          TEXT,                          -- mast:Kepler/url/..., or NULL for IRSA
     url                  TEXT NOT NULL UNIQUE,          -- what sync fetches
     rel_path             TEXT NOT NULL UNIQUE,          -- destination under the data directory
@@ -128,6 +134,8 @@ CREATE INDEX IF NOT EXISTS files_by_target ON files (source, target_id, state, e
 CREATE INDEX IF NOT EXISTS files_by_lease ON files (lease_expires_at) WHERE state = 'downloading';
 CREATE INDEX IF NOT EXISTS transfers_by_file ON transfers (file_id);
 CREATE INDEX IF NOT EXISTS transfers_by_sync ON transfers (sync_id);
+-- The files of one quarter, campaign or sector: `SELECT ... WHERE sector = 27`, per source.
+CREATE INDEX IF NOT EXISTS files_by_period ON files (source, quarter, campaign, sector);
 
 -- Files and bytes per source and state. Bytes are the archive's expected size where known,
 -- else what was observed on disk; files_unknown_size counts rows that have neither.

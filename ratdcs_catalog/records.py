@@ -18,7 +18,7 @@ import dataclasses
 import datetime as _dt
 from typing import Any, Mapping
 
-__all__ = ["ClaimedFile", "FileOutcome", "PlannedFile", "TransferRecord", "UpsertCounts", "utc_now"]
+__all__ = ["ClaimedFile", "FileOutcome", "PERIOD_FIELDS", "PlannedFile", "TransferRecord", "UpsertCounts", "utc_now"]
 
 
 def utc_now(offset_seconds: float = 0.0) -> str:
@@ -39,6 +39,15 @@ class PlannedFile:
     archive_uri: str | None = None
     expected_size_bytes: int | None = None
     expected_checksum: str | None = None
+    # When it was observed, from the archive's metadata (None where it does not apply).
+    quarter: int | None = None
+    campaign: int | None = None
+    campaign_part: int | None = None
+    sector: int | None = None
+
+
+# The PlannedFile fields that say when a file was observed (files columns of the same names).
+PERIOD_FIELDS = ("quarter", "campaign", "campaign_part", "sector")
 
 
 @dataclasses.dataclass(frozen=True)

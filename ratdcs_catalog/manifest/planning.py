@@ -7,7 +7,7 @@ import sqlite3
 from typing import Any, Iterable, Sequence
 
 from .. import registry
-from ..records import PlannedFile, UpsertCounts, utc_now
+from ..records import PERIOD_FIELDS, PlannedFile, UpsertCounts, utc_now
 
 
 class PlanWrites:
@@ -57,7 +57,7 @@ class PlanWrites:
         counts = UpsertCounts()
         existing = self._rows_by_path([f.rel_path for f in files])
         now = utc_now()
-        inserts, updates, upstream = [], [], []
+        inserts, updates, upstream, periods = [], [], [], []
         for f in files:
             size = f.expected_size_bytes
             counts.bytes_total += size or 0
@@ -66,8 +66,10 @@ class PlanWrites:
                 counts.new += 1
                 counts.bytes_new += size or 0
                 inserts.append((f.source, f.target_id, f.product_kind, f.archive_uri, f.url, f.rel_path,
-                                size, f.expected_checksum, now, plan_id))
+                                size, f.expected_checksum, now, plan_id, *(getattr(f, c) for c in PERIOD_FIELDS)))
                 continue
+            if any(getattr(f, c) is not None and getattr(f, c) != old[c] for c in PERIOD_FIELDS):
+                periods.append((*(getattr(f, c) for c in PERIOD_FIELDS), old["file_id"]))
             size_changed = size is not None and old["expected_size_bytes"] not in (None, size)
             sum_changed = f.expected_checksum is not None and old["expected_checksum"] not in (
                 None, f.expected_checksum)
@@ -83,9 +85,14 @@ class PlanWrites:
             else:
                 counts.unchanged += 1
         self.conn.executemany(
-            """INSERT INTO files (source, target_id, product_kind, archive_uri, url, rel_path,
-                   expected_size_bytes, expected_checksum, planned_at, plan_id)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", inserts)
+            f"""INSERT INTO files (source, target_id, product_kind, archive_uri, url, rel_path,
+                   expected_size_bytes, expected_checksum, planned_at, plan_id, {", ".join(PERIOD_FIELDS)})
+               VALUES ({", ".join("?" * (10 + len(PERIOD_FIELDS)))})""", inserts)
+        # A row planned before the archive's metadata was read (or before schema 4) learns when
+        # it was observed; this changes no state, so it counts as unchanged.
+        self.conn.executemany(
+            f"""UPDATE files SET {", ".join(f"{c} = COALESCE(?, {c})" for c in PERIOD_FIELDS)}
+                WHERE file_id = ?""", periods)
         self.conn.executemany(
             """UPDATE files SET state = ?, changed_upstream = ?,
                    expected_size_bytes = COALESCE(?, expected_size_bytes),
@@ -104,7 +111,8 @@ class PlanWrites:
         for start in range(0, len(paths), 500):
             chunk = paths[start:start + 500]
             rows = self.conn.execute(
-                f"""SELECT file_id, rel_path, url, state, expected_size_bytes, expected_checksum, changed_upstream
+                f"""SELECT file_id, rel_path, url, state, expected_size_bytes, expected_checksum, changed_upstream,
+                           {", ".join(PERIOD_FIELDS)}
                     FROM files WHERE rel_path IN ({", ".join("?" * len(chunk))})""", chunk)
             found.update((r["rel_path"], r) for r in rows)
         return found

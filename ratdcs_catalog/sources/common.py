@@ -19,7 +19,8 @@ from ..paths import check_relative_path, check_url, safe_filename
 from .http import CatalogHTTP
 from .mast import MastClient
 
-__all__ = ["PlannerContext", "SourcePlan", "TargetPlan", "archive_size", "batched", "mast_light_curves", "to_float"]
+__all__ = ["PlannerContext", "SourcePlan", "TargetPlan", "archive_size", "batched", "files_from_mast",
+           "mast_light_curves", "to_float"]
 
 log = logging.getLogger("ratdcs.plan")
 
@@ -100,41 +101,65 @@ def mast_light_curves(
     collection: str,
     target_names: dict[str, str],
     product: Product,
-    keep: Callable[[str], bool] = lambda filename: True,
+    period_of: Callable[[dict, dict | None], dict] = lambda product, observation: {},
+    keep: Callable[[PlannedFile], bool] = lambda planned: True,
 ) -> tuple[dict[str, list[PlannedFile]], list[str]]:
     """Light-curve files per target id, from MAST, in ``2 * ceil(targets / batch)`` requests.
 
     ``target_names`` maps MAST ``target_name`` (kplr011904151, ktwo201367065, 261136679) to our
-    target id. Products are kept when their ``productSubGroupDescription`` is the registry
-    product's subgroup, their file name ends as its files do, and ``keep(filename)`` agrees
-    (quarter/sector/campaign subsets). A file listed twice (MAST repeats products shared by
-    observations) becomes one row.
+    target id. The answers are turned into files by ``files_from_mast`` (see there).
     """
-    mast, wanted = ctx.mast(), product
-    obsid_target: dict[str, str] = {}
+    mast = ctx.mast()
+    observations: list[dict] = []
     for names in batched(list(target_names), ctx.batch_size):
-        for obs in mast.observations(collection, names):
-            if str(obs.get("target_name")) in target_names:
-                obsid_target[str(obs["obsid"])] = target_names[str(obs["target_name"])]
+        observations += [obs for obs in mast.observations(collection, names)
+                         if str(obs.get("target_name")) in target_names]
+    obsids = sorted({str(obs["obsid"]) for obs in observations}, key=_numeric_first)
+    products = [row for batch in batched(obsids, ctx.batch_size) for row in mast.products(batch)]
+    return files_from_mast(observations, products, source=source, target_names=target_names, product=product,
+                           download_url=ctx.config["endpoints.mast_download"], period_of=period_of, keep=keep)
+
+
+def files_from_mast(
+    observations: list[dict],
+    products: list[dict],
+    *,
+    source: str,
+    target_names: dict[str, str],
+    product: Product,
+    download_url: str,
+    period_of: Callable[[dict, dict | None], dict] = lambda product, observation: {},
+    keep: Callable[[PlannedFile], bool] = lambda planned: True,
+) -> tuple[dict[str, list[PlannedFile]], list[str]]:
+    """MAST's observation and product rows as planned files per target id, and the refusals.
+
+    A product is kept when its ``productSubGroupDescription`` is the registry product's
+    subgroup, its file name ends as that product's files do, and ``keep(planned)`` agrees (a
+    quarter, campaign or sector subset, read by ``period_of`` from the product's description
+    and its observation's sequence_number). A product belongs to the observation named by its
+    ``obsID``, else its ``parent_obsid`` (MAST ids are JSON integers; compared as text). A file
+    listed twice (MAST repeats products shared by observations) becomes one row.
+    """
+    by_obsid = {str(obs.get("obsid")): obs for obs in observations}
     files: dict[str, list[PlannedFile]] = {}
     seen: set[str] = set()
     refused: list[str] = []
-    download = ctx.config["endpoints.mast_download"]
-    for obsids in batched(sorted(obsid_target, key=_numeric_first), ctx.batch_size):
-        for product in mast.products(obsids):
-            if product.get("productSubGroupDescription") != wanted.mast_subgroup:
-                continue
-            target_id = obsid_target.get(str(product.get("obsID")))
-            try:
-                planned = _light_curve_file(product, source, target_id, wanted.kind, wanted.folder, download)
-            except UnsafeProductError as exc:
-                refused.append(str(exc))
-                continue
-            filename = planned.rel_path.rsplit("/", 1)[1]
-            if planned.rel_path in seen or not filename.endswith(wanted.filename_suffix or "") or not keep(filename):
-                continue
-            seen.add(planned.rel_path)
-            files.setdefault(target_id, []).append(planned)
+    for row in products:
+        if row.get("productSubGroupDescription") != product.mast_subgroup:
+            continue
+        observation = by_obsid.get(str(row.get("obsID"))) or by_obsid.get(str(row.get("parent_obsid")))
+        target_id = target_names.get(str(observation.get("target_name"))) if observation else None
+        try:
+            planned = _light_curve_file(row, source, target_id, product.kind, product.folder, download_url)
+        except UnsafeProductError as exc:
+            refused.append(str(exc))
+            continue
+        planned = dataclasses.replace(planned, **period_of(row, observation))
+        if planned.rel_path in seen or not planned.rel_path.endswith(product.filename_suffix or "") \
+                or not keep(planned):
+            continue
+        seen.add(planned.rel_path)
+        files.setdefault(target_id, []).append(planned)
     for target_files in files.values():
         target_files.sort(key=lambda f: f.rel_path)
     return files, refused

@@ -8,18 +8,10 @@ from collections import OrderedDict
 from .. import registry
 from ..errors import NoTargetsError, UsageError
 from .common import PlannerContext, SourcePlan, TargetPlan, mast_light_curves, to_float
+from .periods import k2_campaign, kepler_quarter
 from .tables import tap_query
 
-__all__ = ["QUARTER_STAMPS", "plan_k2", "plan_kepler"]
-
-# Every star shares one file stamp per long-cadence quarter (docs/archive-facts.md section 2).
-QUARTER_STAMPS = {
-    0: "2009131105131", 1: "2009166043257", 2: "2009259160929", 3: "2009350155506",
-    4: "2010078095331", 5: "2010174085026", 6: "2010265121752", 7: "2010355172524",
-    8: "2011073133259", 9: "2011177032512", 10: "2011271113734", 11: "2012004120508",
-    12: "2012088054726", 13: "2012179063303", 14: "2012277125453", 15: "2013011073258",
-    16: "2013098041711", 17: "2013131215648",
-}
+__all__ = ["plan_k2", "plan_kepler"]
 
 KEPLER_QUERY = ("select kepid,kepoi_name,kepler_name,koi_disposition,koi_period,ra,dec,"
                 "koi_steff,koi_slogg,koi_srad,koi_smass,koi_kepmag from cumulative "
@@ -36,18 +28,15 @@ def plan_kepler(ctx: PlannerContext, *, n: int, cadence: str = "long", quarters:
     if quarters and cadence != "long":
         raise UsageError("--quarter selects long-cadence quarters only",
                          hint="drop --quarter, or use --cadence long")
-    bad = sorted(set(quarters) - set(QUARTER_STAMPS))
-    if bad:
-        raise UsageError(f"--quarter: Kepler quarters are 0-17, got {', '.join(map(str, bad))}")
     hosts = _first_hosts(tap_query(ctx.http, ctx.config["endpoints.exoplanet_tap"], KEPLER_QUERY),
                          key="kepid", n=n)
     if not hosts:
         raise NoTargetsError(f"no targets matched: {KEPLER_QUERY}", hint="the Exoplanet Archive returned no rows")
-    stamps = {QUARTER_STAMPS[q] for q in quarters}
+    wanted = set(quarters)
     files, refused = mast_light_curves(
         ctx, source="kepler", collection="Kepler", target_names={f"kplr{int(k):09d}": k for k in hosts},
-        product=registry.source("kepler").product(cadence),
-        keep=lambda name: not stamps or _stamp(name) in stamps)
+        product=registry.source("kepler").product(cadence), period_of=kepler_quarter,
+        keep=lambda planned: not wanted or planned.quarter in wanted)
     targets = [TargetPlan(_kepler_target(kic, rows), files.get(kic, [])) for kic, rows in hosts.items()]
     return SourcePlan("kepler", KEPLER_QUERY, targets, refused)
 
@@ -61,11 +50,11 @@ def plan_k2(ctx: PlannerContext, *, n: int, cadence: str = "long", campaigns: li
     hosts = _first_hosts([r for r in rows if r["epic"]], key="epic", n=n)
     if not hosts:
         raise NoTargetsError(f"no targets matched: {K2_QUERY}", hint="the Exoplanet Archive returned no rows")
-    wanted = {f"c{c:02d}" for c in campaigns}
+    wanted = set(campaigns)  # --campaign 10 takes both parts of the split C10
     files, refused = mast_light_curves(
         ctx, source="k2", collection="K2", target_names={f"ktwo{int(e):09d}": e for e in hosts},
-        product=registry.source("k2").product(cadence),
-        keep=lambda name: not wanted or _campaign(name) in wanted)
+        product=registry.source("k2").product(cadence), period_of=k2_campaign,
+        keep=lambda planned: not wanted or planned.campaign in wanted)
     targets = [TargetPlan(_k2_target(epic, rows), files.get(epic, [])) for epic, rows in hosts.items()]
     return SourcePlan("k2", K2_QUERY, targets, refused)
 
@@ -101,13 +90,3 @@ def _k2_target(epic: str, rows: list[dict]) -> dict:
             "mass_msun": to_float(first.get("st_mass")), "magnitude": to_float(first.get("sy_kepmag")),
             "magnitude_band": "Kp", "disposition": first.get("disposition") or "CONFIRMED",
             "catalog_row": [{k: v for k, v in r.items() if k != "epic"} for r in rows]}
-
-
-def _stamp(filename: str) -> str:
-    match = re.match(r"kplr\d{9}-(\d{13})_", filename)
-    return match.group(1) if match else ""
-
-
-def _campaign(filename: str) -> str:
-    match = re.match(r"ktwo\d{9}-(c\d{2,3})_", filename)
-    return match.group(1) if match else ""

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 
 from .. import registry
 from ..errors import NoTargetsError, UsageError
 from .common import PlannerContext, SourcePlan, TargetPlan, batched, mast_light_curves, to_float
+from .periods import tess_sector
 from .tables import tap_query
 
 __all__ = ["DISPOSITIONS", "plan_tess"]
@@ -38,11 +38,11 @@ def plan_tess(ctx: PlannerContext, *, n: int, dispositions: list[str], cadence: 
     if not hosts:
         raise NoTargetsError(f"no targets matched: {query}", hint="try other --disposition values")
     tic = _tic_parameters(ctx, list(hosts))
-    wanted = {f"-s{s:04d}-" for s in sectors}
+    wanted = set(sectors)
     files, refused = mast_light_curves(
         ctx, source="tess", collection="TESS", target_names={tid: tid for tid in hosts},
-        product=registry.source("tess").product(cadence),
-        keep=lambda name: not wanted or _sector_tag(name) in wanted)
+        product=registry.source("tess").product(cadence), period_of=tess_sector,
+        keep=lambda planned: not wanted or planned.sector in wanted)
     targets = [TargetPlan(_tess_target(tid, rows, tic.get(tid)), files.get(tid, [])) for tid, rows in hosts.items()]
     return SourcePlan("tess", query, targets, refused)
 
@@ -80,8 +80,3 @@ def _tess_target(tid: str, toi_rows: list[dict], tic_row: dict | None) -> dict:
             "radius_rsun": pick("rad", "st_rad"), "mass_msun": pick("mass", None),
             "magnitude": pick("Tmag", "st_tmag"), "magnitude_band": "Tmag", "distance_pc": pick("d", "st_dist"),
             "disposition": toi.get("tfopwg_disp"), "catalog_row": {"toi": toi_rows, "tic": tic_row or None}}
-
-
-def _sector_tag(filename: str) -> str:
-    match = re.search(r"-s\d{4}-", filename)
-    return match.group(0) if match else ""
