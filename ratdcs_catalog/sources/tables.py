@@ -14,7 +14,7 @@ import re
 from ..errors import ArchiveError
 from .http import CatalogHTTP
 
-__all__ = ["ibe_search", "tap_query"]
+__all__ = ["answer_format", "ibe_search", "tap_query"]
 
 
 def tap_query(http: CatalogHTTP, tap_url: str, adql: str) -> list[dict[str, str]]:
@@ -22,7 +22,7 @@ def tap_query(http: CatalogHTTP, tap_url: str, adql: str) -> list[dict[str, str]
     what = f"Exoplanet Archive TAP query [{adql}]"
     response = http.request("POST", tap_url.rstrip("/") + "/sync", what=what,
                             data={"query": adql, "format": "csv", "request": "doQuery", "lang": "ADQL"})
-    return _parse_csv(response.text, what, error_pattern=_VOTABLE_ERROR)
+    return _parse_csv(response.text, what, response.url, error_pattern=_VOTABLE_ERROR)
 
 
 def ibe_search(http: CatalogHTTP, ibe_url: str, table: str, where: str) -> list[dict[str, str]]:
@@ -30,7 +30,7 @@ def ibe_search(http: CatalogHTTP, ibe_url: str, table: str, where: str) -> list[
     what = f"IRSA IBE search {table} [WHERE {where}]"
     response = http.request("GET", f"{ibe_url.rstrip('/')}/search/{table}", what=what,
                             params={"WHERE": where, "ct": "csv"})
-    return _parse_csv(response.text, what, error_pattern=_XML_ERROR)
+    return _parse_csv(response.text, what, response.url, error_pattern=_XML_ERROR)
 
 
 # A TAP error is a VOTable with <INFO name="QUERY_STATUS" value="ERROR">message</INFO>;
@@ -39,14 +39,41 @@ _VOTABLE_ERROR = re.compile(r'QUERY_STATUS"\s+value="ERROR"[^>]*>(.*?)</INFO>', 
 _XML_ERROR = re.compile(r"<(?:error|message)[^>]*>(.*?)</(?:error|message)>", re.S | re.I)
 
 
-def _parse_csv(text: str, what: str, *, error_pattern: re.Pattern) -> list[dict[str, str]]:
+def answer_format(text: str) -> str | None:
+    """The format of a catalog answer that is not CSV, by its first characters; None for CSV.
+
+    IBE answers IPAC tables by default (``\\fixlen = T`` comments, ``|`` header rows) and TAP
+    VOTables: a proxy that drops the query string, or a changed default, gives those back
+    instead of the CSV asked for, and read as CSV they look like one odd column.
+    """
+    head = text.lstrip()[:2000]
+    lowered = head.lower()
+    if lowered.startswith(("<!doctype html", "<html")):
+        return "an HTML page"
+    if "<votable" in lowered:
+        return "a VOTable"
+    if head.startswith("<"):
+        return "an XML document"
+    if head.startswith(("{", "[")):
+        return "JSON"
+    first = head.split("\n", 1)[0]
+    if first.startswith(("\\", "|")):
+        return "an IPAC table"
+    return None
+
+
+def _parse_csv(text: str, what: str, url: str, *, error_pattern: re.Pattern) -> list[dict[str, str]]:
     stripped = text.lstrip()
-    if stripped.startswith("<"):
-        match = error_pattern.search(text)
-        detail = re.sub(r"<[^>]+>", " ", match.group(1) if match else stripped[:300])
-        detail = " ".join(detail.split())
+    found = answer_format(text)
+    if stripped.startswith("<") and (match := error_pattern.search(text)):
+        detail = " ".join(re.sub(r"<[^>]+>", " ", match.group(1)).split())
         raise ArchiveError(f"{what}: the archive refused the query: {detail}",
                            hint="check the query options (dates, fields, filters); the manifest was not changed")
+    if found is not None:
+        raise ArchiveError(f"{what}: the archive answered {found}, not the CSV asked for ({url[:300]})",
+                           hint="a proxy or a changed service default may have dropped the format parameter; "
+                                "check the endpoint in `ratdcs config` and try the URL in a browser "
+                                "(the manifest was not changed)")
     reader = csv.DictReader(io.StringIO(text))
     if reader.fieldnames is None:
         return []
