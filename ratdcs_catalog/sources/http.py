@@ -53,7 +53,8 @@ class CatalogHTTP:
 
     @classmethod
     def from_config(cls, config, **kwargs) -> "CatalogHTTP":
-        from ..config import check_ca_environment, read_secret
+        from ..config import read_secret
+        from ..net.policy import check_ca_environment
 
         check_ca_environment()
         token_value = read_secret(config["auth.mast_token_env"])
@@ -105,7 +106,7 @@ class CatalogHTTP:
         """The MAST token as a Cookie header, for the MAST host over https only. A header, not a
         cookie passed to requests: requests drops the Cookie header on every redirect, while a
         per-request cookie has no domain and would follow a redirect to any host."""
-        from ..fileclient import may_carry_token
+        from ..net.policy import may_carry_token
 
         parts = urlsplit(url)
         if self.token and parts.hostname == self.token[0] and may_carry_token(parts.scheme, parts.hostname or ""):
