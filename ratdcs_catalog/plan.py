@@ -15,7 +15,7 @@ from typing import Any
 from .errors import UsageError
 from .manifest import Manifest, UpsertCounts, open_manifest
 from .sources.common import PlannerContext, SourcePlan
-from .sources.http import CatalogHTTP
+from .net.catalog import CatalogHTTP
 
 __all__ = ["PlanSummary", "SOURCES", "SourceSummary", "plan"]
 

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from ..errors import UnsafeProductError
 from ..records import PlannedFile
 from ..paths import check_relative_path, check_url, safe_filename
-from .http import CatalogHTTP
+from ..net.catalog import CatalogHTTP
 from .mast import MastClient
 
 __all__ = ["PlannerContext", "SourcePlan", "TargetPlan", "archive_size", "batched", "mast_light_curves", "to_float"]

@@ -12,7 +12,7 @@ import io
 import re
 
 from ..errors import ArchiveError
-from .http import CatalogHTTP
+from ..net.catalog import CatalogHTTP
 
 __all__ = ["ibe_search", "tap_query"]
 
