@@ -86,17 +86,16 @@ class PoolTransport:
         self._tls = policy.tls_settings()
         self._pool_size = pool_size
         self._direct = urllib3.PoolManager(num_pools=16, maxsize=pool_size, retries=False, **self._tls)
+        self._timeout = urllib3.Timeout
         self._proxy_managers: dict[str, Any] = {}
         self._route_cache: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
     def request(self, method: str, url: str, *, headers: Mapping[str, str], timeout: float):
         """One HTTP exchange, redirects not followed, body not read (``preload_content=False``)."""
-        import urllib3
-
         parts = urlsplit(url)
         manager = self._manager_for(parts.scheme, (parts.hostname or "").lower())
-        return manager.request(method, url, headers=headers, timeout=urllib3.Timeout(connect=timeout, read=timeout),
+        return manager.request(method, url, headers=headers, timeout=self._timeout(connect=timeout, read=timeout),
                                preload_content=False, redirect=False, retries=False)
 
     def close(self) -> None:

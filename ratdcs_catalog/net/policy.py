@@ -173,7 +173,7 @@ class NetworkPolicy:
         """The headers of one request (one redirect hop) to ``host``: the User-Agent, the caller's
         ``headers``, and the token cookie where it may go. A new dict: the caller may keep it."""
         sent = {"User-Agent": self.user_agent, **headers}
-        if self.sends_token_to(host, scheme):
+        if self._cookie is not None and self.sends_token_to(host, scheme):  # no call per file without a token
             sent["Cookie"] = self._cookie
         return sent
 
