@@ -42,12 +42,12 @@ def measure(fileset) -> dict:
 def per_file_costs(fileset, url_of, data_dir, n: int = 500) -> dict:
     """Milliseconds per small file of each step of ratdcs's per-file path, one thread, in-process.
 
-    HTTP: a keep-alive GET of the whole body through ratdcs's own client (``make_client``,
-    urllib3 with redirects and the cookie decided per hop), and for comparison through a
-    requests session (what ratdcs used before; catalog queries still do), bare urllib3 and
-    http.client. Then ``paths.destination`` (resolves the path), a temp file written + fsynced +
-    renamed, ``fitsheaders.read_layout`` alone, and ``verify_file`` with the hash known. The
-    first request of each client is not counted.
+    HTTP: a keep-alive GET of the whole body through ratdcs's own client
+    (``NetworkPolicy().file_client()``, urllib3 with redirects and the cookie decided per hop),
+    and for comparison through a requests session (what ratdcs used before; catalog queries
+    still do), bare urllib3 and http.client. Then ``paths.destination`` (resolves the path), a
+    temp file written + fsynced + renamed, ``fitsheaders.read_layout`` alone, and
+    ``verify_file`` with the hash known. The first request of each client is not counted.
     """
     import http.client
     import os
@@ -56,13 +56,13 @@ def per_file_costs(fileset, url_of, data_dir, n: int = 500) -> dict:
     import requests
     import urllib3
     from ratdcs_catalog.fitsheaders import read_layout
+    from ratdcs_catalog.net.policy import NetworkPolicy
     from ratdcs_catalog.paths import destination
-    from ratdcs_catalog.transfer import make_client
     from ratdcs_catalog.verify import verify_file
 
     files = fileset.files[:n]
     urls = [url_of(f) for f in files]
-    client, session, pool = make_client(), requests.Session(), urllib3.PoolManager(maxsize=1)
+    client, session, pool = NetworkPolicy().file_client(), requests.Session(), urllib3.PoolManager(maxsize=1)
     host = urllib.parse.urlsplit(urls[0])
     conn = http.client.HTTPConnection(host.hostname, host.port)
 

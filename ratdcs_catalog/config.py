@@ -22,11 +22,7 @@ from typing import Any, Mapping
 
 from .errors import ConfigError
 
-__all__ = ["CA_VARIABLES", "Config", "SETTINGS", "Setting", "check_ca_environment", "load_config", "read_secret"]
-
-# Where a CA bundle for TLS may be named, in requests' order of preference (SSL_CERT_FILE last).
-CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
-
+__all__ = ["Config", "SETTINGS", "Setting", "load_config", "read_secret"]
 
 @dataclasses.dataclass(frozen=True)
 class Setting:
@@ -307,16 +303,6 @@ def read_secret(name: str, *, cwd: Path | None = None) -> str | None:
     from dotenv import dotenv_values
 
     return dotenv_values(dotenv_path).get(name) or None
-
-
-def check_ca_environment() -> None:
-    """Refuse a CA variable that names nothing, before any request: requests and urllib3 would
-    only fail at the first https request, and a sync once per file."""
-    name = next((n for n in CA_VARIABLES if os.environ.get(n)), None)
-    if name and not os.path.exists(os.environ[name]):
-        raise ConfigError(f"environment ${name} names {os.environ[name]}, which does not exist",
-                          hint="point it at a PEM bundle file or a directory of certificates, or unset it "
-                               "to use the certifi bundle")
 
 
 def _parse_env_value(setting: Setting, raw: str) -> Any:

@@ -17,7 +17,7 @@ from .errors import UsageError
 from .manifest import Manifest, open_manifest
 from .records import UpsertCounts
 from .sources.common import PlannerContext, SourcePlan
-from .sources.http import CatalogHTTP
+from .net.catalog import CatalogHTTP
 
 __all__ = ["PlanSummary", "SourceSummary", "plan"]
 

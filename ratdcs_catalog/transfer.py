@@ -9,17 +9,17 @@ Rules forced by what archives and users' tools do (docs/archive-facts.md section
 - A partial file is resumed with ``Range: bytes=<n>-`` and extended only by a ``206`` whose
   ``Content-Range`` starts at ``n``. A ``200`` means the server ignored the Range: start over,
   never append (astroquery appended whole bodies to partial files).
-- 5xx, connection resets, short bodies and timeouts are retried with capped exponential
-  back-off and jitter (lightkurve gave up on the first 502/503). ``429``/``503`` with
-  ``Retry-After`` pause the whole host for every worker, not just the one that saw it.
-- A 200 answer that is an HTML page is an error page, not the file (MAST answers maintenance
-  windows that way); its bytes are never written.
+- 5xx, connection resets, short bodies and timeouts are retried after the network policy's
+  back-off (lightkurve gave up on the first 502/503). ``429``/``503`` with ``Retry-After``
+  pause the whole host for every worker, not just the one that saw it.
+- A 200 answer that is an HTML page (the policy's ``looks_like_html``) is an error page, not
+  the file (MAST answers maintenance windows that way); its bytes are never written.
 - Per host: at most ``per_host_connections`` requests at once and, optionally, a request rate
   cap (ztfquery users were refused with too many parallel requests; a tool was pulled for
   "hammering MAST").
 - A MAST token goes to MAST hosts only, as the ``mast_token`` cookie, and never into a log;
-  ``fileclient.FileClient`` decides per redirect hop, so a redirect to the public cloud copy
-  does not carry it.
+  ``net.files.FileClient`` asks the policy per redirect hop, so a redirect to the public cloud
+  copy does not carry it.
 
 Failures are returned as data (``error_kind`` names the fault); a full disk is returned as
 outcome ``disk_full`` so the caller can stop the whole run.
@@ -42,39 +42,29 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping
 from urllib.parse import urlsplit
 
-from .fileclient import FileClient, RedirectRefused, TooManyRedirects
+from .net.files import FileClient, RedirectRefused, TooManyRedirects
+from .net.policy import looks_like_html, retry_after_seconds
 from .records import TransferRecord, utc_now
 
-__all__ = ["FetchResult", "Fetcher", "HostGate", "HostGates", "TransferOptions", "make_client"]
+__all__ = ["FetchResult", "Fetcher", "HostGate", "HostGates", "TransferOptions"]
 
 log = logging.getLogger("ratdcs.transfer")
-
-# Retry-After is honoured, but a server asking for hours is treated as this long at most.
-MAX_RETRY_AFTER_SECONDS = 900.0
 
 
 @dataclasses.dataclass(frozen=True)
 class TransferOptions:
-    """The download.* settings one transfer needs."""
+    """The download.* settings one transfer needs (the back-off between retries is the client's
+    network policy's)."""
 
     chunk_size: int = 1 << 20
     timeout_seconds: float = 60.0
     max_retries: int = 3
-    backoff_base_seconds: float = 1.0
-    backoff_max_seconds: float = 60.0
     hash_md5: bool = False
 
     @classmethod
     def from_config(cls, config: Mapping) -> "TransferOptions":
         return cls(chunk_size=config["download.chunk_size"], timeout_seconds=config["download.timeout_seconds"],
-                   max_retries=config["download.max_retries"],
-                   backoff_base_seconds=config["download.backoff_base_seconds"],
-                   backoff_max_seconds=config["download.backoff_max_seconds"], hash_md5=config["download.hash_md5"])
-
-    def back_off_seconds(self, retry: int, rng: random.Random) -> float:
-        """Delay before retry number ``retry`` (1, 2, ...): base * 2^(retry-1), capped, jittered 50-100%."""
-        ceiling = min(self.backoff_max_seconds, self.backoff_base_seconds * 2 ** (retry - 1))
-        return ceiling * (0.5 + 0.5 * rng.random())
+                   max_retries=config["download.max_retries"], hash_md5=config["download.hash_md5"])
 
 
 # ---- host politeness ----------------------------------------------------------------------------
@@ -146,11 +136,6 @@ class HostGates:
             if host not in self._gates:
                 self._gates[host] = self._make()
             return self._gates[host]
-
-
-def make_client(*, mast_hosts: tuple[str, ...] = (), mast_token: str | None = None, pool_size: int = 4) -> FileClient:
-    """The HTTP client for one worker: kept-alive connections, the MAST cookie for MAST hosts only."""
-    return FileClient(mast_hosts=mast_hosts, mast_token=mast_token, pool_size=pool_size)
 
 
 # ---- one file ----------------------------------------------------------------------------------
@@ -239,7 +224,7 @@ class Fetcher:
         # A restart after a bad Range answer needs no pause, but an HTML page sent as 200 is an
         # error or maintenance page: asking again at once would hammer a host that is already down.
         if previous.retry_after is None and (not previous.restart or previous.error_kind == "html_body"):
-            delay = self.options.back_off_seconds(retry, self.rng)
+            delay = self.client.policy.back_off_seconds(retry, self.rng)
             if self.sleep is None:
                 self.stop.wait(delay)  # wakes at once on Ctrl-C
             else:
@@ -328,7 +313,7 @@ class Fetcher:
         """Raise for answers that are not the file; return the offset the body starts at."""
         status = response.status
         if status in (429, 503):
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            retry_after = retry_after_seconds(response.headers)
             if retry_after is not None:
                 self.gates.for_url(url).pause(retry_after)
             wait = f"; the host is paused for {retry_after:g} s (Retry-After)" if retry_after is not None else ""
@@ -342,7 +327,7 @@ class Fetcher:
         if status not in (200, 206):
             hint = " (proprietary data needs a MAST token: see auth.mast_token_env)" if status in (401, 403) else ""
             raise _AttemptFailed("failed", f"http_{status}", f"HTTP {status} {response.reason} for {url}{hint}")
-        if "html" in response.headers.get("Content-Type", "").lower():
+        if looks_like_html(b"", response.headers.get("Content-Type", "")):
             raise _AttemptFailed("retry", "html_body", f"HTTP {status} from {urlsplit(url).hostname} carried an "
                                  "HTML page instead of the file (an error or maintenance page); nothing was written")
         return self._check_range(response, offset, attempt)
@@ -428,8 +413,7 @@ def _write_chunk(fh, chunk: bytes) -> None:
 
 
 def _refuse_html(chunk: bytes) -> None:
-    head = chunk[:64].lstrip().lower()
-    if head.startswith((b"<!doctype html", b"<html")):
+    if looks_like_html(chunk):
         raise _AttemptFailed("retry", "html_body", "the server answered with an HTML page instead of the file "
                              "(an error or maintenance page); nothing was written", restart=True)
 
@@ -494,23 +478,6 @@ def _content_range_start(value: str | None) -> int | None:
         return None
     start = value[6:].split("-", 1)[0].strip()
     return int(start) if start.isdigit() else None
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds: a number (fractions accepted), or an HTTP date."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        import email.utils  # only for the rare HTTP-date form; the email package is slow to import
-
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - time.time()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
 def announced_checksum(headers: Mapping[str, str]) -> str | None:

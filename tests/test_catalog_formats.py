@@ -57,3 +57,14 @@ def test_answer_format_tells_csv_from_the_rest():
     assert answer_format('"kepid","name"\n') is None
     assert (answer_format(IPAC), answer_format(VOTABLE), answer_format(JSON)) == ("an IPAC table", "a VOTable", "JSON")
     assert answer_format("<!DOCTYPE html><html>down</html>") == "an HTML page"
+
+
+@responses.activate
+def test_an_html_page_from_ibe_is_named_with_its_url(tmp_path):
+    responses.get(f"{IBE}/search/ztf/products/sci", body="<!DOCTYPE html><html><body>Maintenance</body></html>",
+                  content_type="text/html")
+    result = CliRunner().invoke(cli, ["--config", str(config(tmp_path)), "plan", "ztf", "--start-date", "2024-01-01",
+                                      "--end-date", "2024-01-01"])
+    assert result.exit_code == 1
+    assert "the archive answered with an HTML page instead of data (HTTP 200, " \
+           f"{IBE}/search/ztf/products/sci?WHERE=" in result.output

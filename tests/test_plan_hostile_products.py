@@ -82,10 +82,7 @@ def test_hostile_product_rows_are_refused_and_reported(tmp_path):
 
 @responses.activate
 def test_a_size_probe_with_an_absurd_content_length_leaves_the_size_unknown():
-    from types import SimpleNamespace
-
-    import requests
-
+    from ratdcs_catalog.net.catalog import CatalogHTTP
     from ratdcs_catalog.records import PlannedFile
     from ratdcs_catalog.sources.ztf import probe_sizes_of as probe_sizes
 
@@ -94,9 +91,10 @@ def test_a_size_probe_with_an_absurd_content_length_leaves_the_size_unknown():
         responses.head(f"https://irsa.test/{name}.fits", headers={"Content-Length": length})
     files = [PlannedFile(source="ztf", target_id="600", product_kind="ztf_sciimg", url=f"https://irsa.test/{n}.fits",
                          rel_path=f"ztf/images/{n}.fits") for n in lengths]
-    http = SimpleNamespace(session=requests.Session(), timeout=5, requests_sent=0)
+    http = CatalogHTTP(timeout=5, max_retries=0, rate_limit_delay=0)
     probed, failed = probe_sizes(http, files, concurrency=2)
     assert [f.expected_size_bytes for f in probed] == [None, None, 2048] and failed == 2
+    assert http.requests_sent == 3
 
 
 @responses.activate

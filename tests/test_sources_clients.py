@@ -6,7 +6,8 @@ import pytest
 import responses
 
 from ratdcs_catalog.errors import ArchiveError
-from ratdcs_catalog.sources.http import CatalogHTTP
+from ratdcs_catalog.net.catalog import CatalogHTTP
+from ratdcs_catalog.net.policy import NetworkPolicy
 from ratdcs_catalog.sources.mast import MastClient
 from ratdcs_catalog.sources.tables import ibe_search, tap_query
 
@@ -14,10 +15,14 @@ MAST = "https://mast.example"
 INVOKE = MAST + "/api/v0/invoke"
 
 
+TOKEN_POLICY = NetworkPolicy(mast_hosts=("mast.example",), mast_token="s3cret-token")
+
+
 @pytest.fixture
 def http():
     sleeps = []
-    client = CatalogHTTP(timeout=5, max_retries=2, rate_limit_delay=0.0, backoff_base=1.0, sleep=sleeps.append)
+    client = CatalogHTTP(NetworkPolicy(backoff_base_seconds=1.0), timeout=5, max_retries=2, rate_limit_delay=0.0,
+                         sleep=sleeps.append)
     client.sleeps = sleeps
     return client
 
@@ -64,7 +69,7 @@ def test_malformed_json(http):
 @responses.activate
 def test_html_error_page_with_status_200(http):
     responses.post(INVOKE, body="<!DOCTYPE html><html><body>Maintenance</body></html>", content_type="text/html")
-    with pytest.raises(ArchiveError, match=r"answered with an HTML page instead of data \(HTTP 200\)"):
+    with pytest.raises(ArchiveError, match=r"answered with an HTML page instead of data \(HTTP 200, https://mast.example/api/v0/invoke\)"):
         MastClient(http, MAST).products(["9"])
 
 
@@ -119,7 +124,7 @@ def test_rate_limit_delay_spaces_queries_to_one_host():
 
 
 def test_mast_token_goes_to_mast_only_as_cookie():
-    http = CatalogHTTP(timeout=5, max_retries=0, rate_limit_delay=0, token=("mast.example", "s3cret-token"))
+    http = CatalogHTTP(TOKEN_POLICY, timeout=5, max_retries=0, rate_limit_delay=0)
     with responses.RequestsMock() as mock:
         mock.post(INVOKE, json=complete([]))
         mock.post("https://tap.example/TAP/sync", body="a\n1\n")
@@ -136,12 +141,13 @@ def test_plan_reads_the_mast_token_from_dotenv_for_mast_only(tmp_path, monkeypat
     (tmp_path / ".env").write_text("MAST_API_TOKEN=from-dotenv-token\n")
     config = load_config(environ={}, cwd=tmp_path).with_overrides({"endpoints.mast": MAST})
     http = CatalogHTTP.from_config(config)
-    assert http.token == ("mast.example", "from-dotenv-token")
+    assert http.policy.mast_token == "from-dotenv-token"
+    assert http.policy.sends_token_to("mast.example") and not http.policy.sends_token_to("tap.example")
     assert "from-dotenv-token" not in repr(dict(config))  # a secret, not a setting
 
 
 def test_mast_token_does_not_follow_a_redirect_to_another_host():
-    http = CatalogHTTP(timeout=5, max_retries=0, rate_limit_delay=0, token=("mast.example", "s3cret-token"))
+    http = CatalogHTTP(TOKEN_POLICY, timeout=5, max_retries=0, rate_limit_delay=0)
     with responses.RequestsMock() as mock:
         mock.get("https://mast.example/api/v0.1/Download/bundle", status=302,
                  headers={"Location": "https://cloud.example/bundle.tar"})
@@ -152,7 +158,7 @@ def test_mast_token_does_not_follow_a_redirect_to_another_host():
 
 
 def test_mast_token_is_not_sent_in_clear_text_over_http():
-    http = CatalogHTTP(timeout=5, max_retries=0, rate_limit_delay=0, token=("mast.example", "s3cret-token"))
+    http = CatalogHTTP(TOKEN_POLICY, timeout=5, max_retries=0, rate_limit_delay=0)
     with responses.RequestsMock() as mock:
         mock.get("http://mast.example/api/v0.1/invoke", body=b"{}")
         http.request("GET", "http://mast.example/api/v0.1/invoke", what="a query")

@@ -603,11 +603,11 @@ def test_mast_token_from_dotenv_reaches_the_session_only(sync_env, tmp_path, mon
     worker = pipeline.FilePipeline(sync_env.config, sync_env.data_dir, threading.Event(), None)
     client = worker.make_fetcher(lambda n: None).client
     mast_host = sync_env.sandbox.endpoints()["mast_download"].split("/")[2].split(":")[0]
-    assert worker.mast_token == "tok-from-dotenv-123"
-    assert client.sends_cookie_to(mast_host) and not client.sends_cookie_to("cloud.example")
+    assert worker.policy.mast_token == "tok-from-dotenv-123" and client.policy is worker.policy
+    assert client.policy.sends_token_to(mast_host) and not client.policy.sends_token_to("cloud.example")
     monkeypatch.setenv("MAST_API_TOKEN", "tok-from-environment")  # the environment wins, as for settings
-    assert pipeline.FilePipeline(sync_env.config, sync_env.data_dir, threading.Event(), None).mast_token == \
-        "tok-from-environment"
+    assert pipeline.FilePipeline(sync_env.config, sync_env.data_dir, threading.Event(), None).policy.mast_token \
+        == "tok-from-environment"
 
 
 @pytest.fixture

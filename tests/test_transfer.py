@@ -8,9 +8,9 @@ import threading
 import pytest
 
 from ratdcs_catalog import transfer
+from ratdcs_catalog.net.policy import NetworkPolicy
 from ratdcs_catalog.sandbox import Fault
-from ratdcs_catalog.transfer import (Fetcher, HostGate, HostGates, TransferOptions, announced_checksum,
-                                     make_client, parse_retry_after)
+from ratdcs_catalog.transfer import Fetcher, HostGate, HostGates, TransferOptions, announced_checksum
 
 
 class FakeTime:
@@ -53,11 +53,11 @@ def fake():
     return FakeTime()
 
 
-def fetcher(fake, *, timeout=5.0, max_retries=3, stop=None, gates=None):
-    options = TransferOptions(timeout_seconds=timeout, max_retries=max_retries, backoff_base_seconds=1.0,
-                              backoff_max_seconds=8.0, chunk_size=64 * 1024)
+def fetcher(fake, *, timeout=5.0, max_retries=3, stop=None, gates=None, transport=None):
+    options = TransferOptions(timeout_seconds=timeout, max_retries=max_retries, chunk_size=64 * 1024)
     gates = gates or HostGates(4, clock=fake.clock, sleep=fake.sleep)
-    return Fetcher(make_client(), gates, options, sleep=fake.sleep, rng=random.Random(1), stop=stop)
+    client = NetworkPolicy(backoff_base_seconds=1.0, backoff_max_seconds=8.0).file_client(transport=transport)
+    return Fetcher(client, gates, options, sleep=fake.sleep, rng=random.Random(1), stop=stop)
 
 
 def test_clean_fetch_streams_hashes_and_fsyncs(sandbox, url, body, product, fake, tmp_path):
@@ -101,12 +101,6 @@ def test_5xx_backs_off_exponentially_with_jitter_then_fails_naming_the_status(sa
     assert len(fake.sleeps) == 3
     for retry, delay in enumerate(fake.sleeps, start=1):
         assert 0.5 * 2 ** (retry - 1) <= delay <= 2 ** (retry - 1)
-
-
-def test_backoff_is_capped():
-    options = TransferOptions(backoff_base_seconds=1.0, backoff_max_seconds=4.0)
-    rng = random.Random(3)
-    assert all(2.0 <= options.back_off_seconds(10, rng) <= 4.0 for _ in range(50))
 
 
 @pytest.mark.parametrize("kind", ["reset", "short_body"])
@@ -250,13 +244,6 @@ def test_requests_per_second_cap_spaces_request_starts(fake):
     assert sum(fake.sleeps) == pytest.approx(1.0)
 
 
-def test_retry_after_forms():
-    assert parse_retry_after("3") == 3.0 and parse_retry_after("0.5") == 0.5
-    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
-    assert parse_retry_after("99999") == transfer.MAX_RETRY_AFTER_SECONDS
-    assert 0 <= parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") <= 1  # a past date: no wait
-
-
 def test_announced_checksums():
     import base64
 
@@ -273,7 +260,7 @@ def test_mast_token_goes_to_mast_hosts_only_and_survives_no_redirect(stub_server
     stub_server.routes["/api/v0.1/Download/file"] = (302, {"Location": stub_server.url("/bucket/f.fits",
                                                                                       host="localhost")}, b"")
     stub_server.routes["/bucket/f.fits"] = (200, {}, b"SIMPLE")
-    client = make_client(mast_hosts=("127.0.0.1",), mast_token="s3cr3t-token")
+    client = NetworkPolicy(mast_hosts=("127.0.0.1",), mast_token="s3cr3t-token").file_client()
     f = Fetcher(client, HostGates(2), TransferOptions(max_retries=0), sleep=fake.sleep)
     result = f.fetch(stub_server.url("/api/v0.1/Download/file?uri=mast:x"), tmp_path / "f.part")
     assert result.outcome == "done" and (tmp_path / "f.part").read_bytes() == b"SIMPLE"
@@ -285,7 +272,7 @@ def test_mast_token_goes_to_mast_hosts_only_and_survives_no_redirect(stub_server
 
 def test_a_redirect_to_a_local_file_is_refused_at_once(stub_server, fake, tmp_path):
     stub_server.routes["/api/v0.1/Download/file"] = (302, {"Location": "file:///etc/passwd"}, b"")
-    f = Fetcher(make_client(), HostGates(2), TransferOptions(max_retries=3), sleep=fake.sleep)
+    f = Fetcher(NetworkPolicy().file_client(), HostGates(2), TransferOptions(max_retries=3), sleep=fake.sleep)
     result = f.fetch(stub_server.url("/api/v0.1/Download/file?uri=mast:x"), tmp_path / "f.part")
     assert (result.outcome, result.error_kind) == ("failed", "redirect_refused")
     assert result.error.endswith("redirected to file:///etc/passwd, which is not an http(s) URL")
@@ -336,3 +323,93 @@ def test_full_disk_message_counts_the_bytes_that_reached_the_disk(sandbox, url, 
     result = fetcher(fake).fetch(url, temp, expected_size=product.size)
     assert result.outcome == "disk_full" and temp.stat().st_size == landed[0] > 0
     assert f"after {landed[0]} bytes; partial file kept" in result.error
+
+
+# ---- without a server: answers scripted through the mock transport ------------------------------------
+
+BODY = bytes(range(256)) * 40  # 10,240 bytes
+URL = "https://archive.example/f.fits"
+
+
+def test_a_503_with_retry_after_holds_back_another_fetcher_of_that_host(fake, tmp_path):
+    from ratdcs_catalog.net.testing import MockTransport, Response
+
+    sent_at = []
+
+    def handler(request):
+        sent_at.append(fake.now)
+        return Response(503, {"Retry-After": "30"}) if len(sent_at) == 1 else Response(200, body=BODY)
+
+    gates, transport = HostGates(4, clock=fake.clock, sleep=fake.sleep), MockTransport(handler)
+    one = fetcher(fake, gates=gates, transport=transport, max_retries=0)
+    other = fetcher(fake, gates=gates, transport=transport)
+    refused = one.fetch(URL, tmp_path / "a.part")
+    assert (refused.outcome, refused.error_kind) == ("failed", "http_503")
+    assert "the host is paused for 30 s (Retry-After)" in refused.error
+    assert other.fetch(URL, tmp_path / "b.part").outcome == "done"
+    assert sent_at[1] - sent_at[0] == pytest.approx(30.0)  # the other fetcher waited out the pause
+    assert (tmp_path / "b.part").read_bytes() == BODY
+
+
+def test_a_range_resume_answered_200_starts_over_and_never_appends(fake, tmp_path):
+    from ratdcs_catalog.net.testing import MockTransport, Response
+
+    transport = MockTransport(lambda request: Response(200, body=BODY))  # a server that ignores Range
+    temp = tmp_path / "f.part"
+    temp.write_bytes(BODY[:4000])
+    result = fetcher(fake, transport=transport).fetch(URL, temp, expected_size=len(BODY))
+    assert transport.requests[0].headers["Range"] == "bytes=4000-"
+    assert result.outcome == "done" and temp.read_bytes() == BODY
+    assert (result.records[0].error_kind, result.records[0].range_start) == ("range_ignored", 4000)
+    assert result.hashes["sha256"] == hashlib.sha256(BODY).hexdigest()
+
+
+def test_a_reset_body_is_resumed_from_the_last_byte_on_disk(fake, tmp_path):
+    from urllib3.exceptions import ProtocolError
+
+    from ratdcs_catalog.net.testing import MockTransport, Response
+
+    def handler(request):
+        if "Range" not in request.headers:
+            reset = ProtocolError("Connection broken: ConnectionResetError(104, 'Connection reset by peer')")
+            return Response(200, {"Content-Length": str(len(BODY))}, [BODY[:3000], reset])
+        return Response(206, {"Content-Range": f"bytes 3000-{len(BODY) - 1}/{len(BODY)}"}, BODY[3000:])
+
+    transport = MockTransport(handler)
+    result = fetcher(fake, transport=transport).fetch(URL, tmp_path / "f.part")
+    assert [(r.error_kind, r.range_start, r.bytes_received) for r in result.records] == [
+        ("connection_reset", None, 3000), (None, 3000, len(BODY) - 3000)]
+    assert (tmp_path / "f.part").read_bytes() == BODY and result.size == len(BODY)
+    assert [r.headers.get("Range") for r in transport.requests] == [None, "bytes=3000-"]
+
+
+def test_a_206_from_the_wrong_offset_discards_the_partial_file(fake, tmp_path):
+    from ratdcs_catalog.net.testing import MockTransport, Response
+
+    def handler(request):
+        if "Range" in request.headers:
+            return Response(206, {"Content-Range": f"bytes 0-{len(BODY) - 1}/{len(BODY)}"}, BODY)
+        return Response(200, body=BODY)
+
+    transport = MockTransport(handler)
+    temp = tmp_path / "f.part"
+    temp.write_bytes(BODY[:4000])
+    result = fetcher(fake, transport=transport).fetch(URL, temp)
+    assert [r.error_kind for r in result.records] == ["range_mismatch", None]
+    assert [r.headers.get("Range") for r in transport.requests] == ["bytes=4000-", None]
+    assert temp.read_bytes() == BODY
+
+
+def test_connections_are_given_back_after_a_redirect_and_a_whole_body(fake, tmp_path):
+    from ratdcs_catalog.net.testing import MockTransport, Response
+
+    answers = []
+
+    def handler(request):
+        answers.append(Response(302, {"Location": "/copy.fits"}) if not answers else Response(200, body=BODY))
+        return answers[-1]
+
+    transport = MockTransport(handler)
+    assert fetcher(fake, transport=transport).fetch(URL, tmp_path / "f.part").outcome == "done"
+    assert [r.url for r in transport.requests] == [URL, "https://archive.example/copy.fits"]
+    assert all(a.released and not a.closed for a in answers)

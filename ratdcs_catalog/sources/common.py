@@ -16,7 +16,7 @@ from ..errors import UnsafeProductError
 from ..records import PlannedFile
 from ..registry import Product
 from ..paths import check_relative_path, check_url, safe_filename
-from .http import CatalogHTTP
+from ..net.catalog import CatalogHTTP
 from .mast import MastClient
 
 __all__ = ["PlannerContext", "SourcePlan", "TargetPlan", "archive_size", "batched", "files_from_mast",

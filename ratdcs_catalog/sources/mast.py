@@ -13,7 +13,7 @@ import logging
 from typing import Any, Iterable, Sequence
 
 from ..errors import ArchiveError
-from .http import CatalogHTTP
+from ..net.catalog import CatalogHTTP
 
 __all__ = ["MastClient"]
 

@@ -12,7 +12,8 @@ import io
 import re
 
 from ..errors import ArchiveError
-from .http import CatalogHTTP
+from ..net.catalog import CatalogHTTP
+from ..net.policy import looks_like_html
 
 __all__ = ["answer_format", "ibe_search", "tap_query"]
 
@@ -47,10 +48,9 @@ def answer_format(text: str) -> str | None:
     instead of the CSV asked for, and read as CSV they look like one odd column.
     """
     head = text.lstrip()[:2000]
-    lowered = head.lower()
-    if lowered.startswith(("<!doctype html", "<html")):
+    if looks_like_html(head.encode("utf-8", "replace")):
         return "an HTML page"
-    if "<votable" in lowered:
+    if "<votable" in head.lower():
         return "a VOTable"
     if head.startswith("<"):
         return "an XML document"

@@ -12,7 +12,8 @@ import logging
 import re
 
 from .. import registry
-from ..errors import NoTargetsError, UnsafeProductError, UsageError
+from ..errors import ArchiveError, NoTargetsError, UnsafeProductError, UsageError
+from ..net.catalog import CatalogHTTP
 from ..records import PlannedFile
 from ..paths import check_relative_path, check_url
 from .common import PlannerContext, SourcePlan, TargetPlan, archive_size, to_float
@@ -136,24 +137,31 @@ def _int(value) -> int:
         return -1
 
 
-def probe_sizes_of(http, files: list[PlannedFile], concurrency: int) -> tuple[list[PlannedFile], int]:
-    """Fill unknown sizes with HEAD requests (``concurrency`` at a time); returns (files, probes failed)."""
+def probe_sizes_of(http: CatalogHTTP, files: list[PlannedFile], concurrency: int) -> tuple[list[PlannedFile], int]:
+    """Fill unknown sizes with HEAD requests (``concurrency`` at a time); returns (files, probes failed).
+
+    The HEADs go through the catalog client, so they are retried, spaced by its pause between
+    requests to one host, and counted in ``requests_sent`` like any query.
+    """
     import dataclasses
 
     def head(planned: PlannedFile) -> int | None:
+        # A failed probe leaves the size unknown; sync learns it at download.
+        what = f"size probe of {planned.url}"
         try:
-            response = http.session.head(planned.url, timeout=http.timeout, allow_redirects=True)
-            length = response.headers.get("Content-Length")
-            size = archive_size(length) if response.ok else None
-            return size or None  # an absurd Content-Length says as little as none
-        except Exception as exc:  # a failed probe leaves the size unknown; sync learns it later
-            log.info("size probe of %s failed: %s", planned.url, exc)
+            response = http.head(planned.url, what=what)
+        except ArchiveError as exc:
+            log.info("%s", exc)
             return None
+        except Exception as exc:  # requests' other errors: a redirect loop, a URL it cannot send
+            log.info("%s failed: %s", what, exc)
+            return None
+        size = archive_size(response.headers.get("Content-Length"))
+        return size or None  # an absurd Content-Length says as little as none
 
     unknown = [f for f in files if f.expected_size_bytes is None]
     with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency) as pool:
         sizes = dict(zip((f.rel_path for f in unknown), pool.map(head, unknown)))
-    http.requests_sent += len(unknown)
     probed = [dataclasses.replace(f, expected_size_bytes=sizes[f.rel_path]) if f.rel_path in sizes else f
               for f in files]
     return probed, sum(1 for v in sizes.values() if v is None)

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from ..config import check_ca_environment
+from ..net.policy import check_ca_environment
 from ..errors import ManifestError
 from ..manifest import Manifest, open_manifest
 from ..paths import ensure_data_dir

@@ -26,13 +26,12 @@ import threading
 import time
 from pathlib import Path
 from typing import Callable
-from urllib.parse import urlsplit
 
-from ..config import read_secret
 from ..errors import UnsafeProductError
 from ..paths import QUARANTINE_DIR, TEMP_DIR, destination
 from ..records import ClaimedFile, FileOutcome, TransferRecord, utc_now
-from ..transfer import FetchResult, Fetcher, HostGates, TransferOptions, make_client
+from ..net.policy import NetworkPolicy
+from ..transfer import FetchResult, Fetcher, HostGates, TransferOptions
 from ..verify import hash_file, parse_checksum, verify_file
 from .space import SpaceWatch
 
@@ -72,12 +71,10 @@ class FilePipeline:
         self.fits_checksum = config["verify.fits_checksum"]
         self.max_attempts = config["download.max_attempts"]
         self.max_nan_fraction = config["verify.max_nan_fraction"]
-        self.mast_hosts = tuple(h for h in {urlsplit(config["endpoints.mast"]).hostname,
-                                            urlsplit(config["endpoints.mast_download"]).hostname} if h)
-        self.mast_token = read_secret(config["auth.mast_token_env"])
+        self.policy = NetworkPolicy.from_config(config)
 
     def make_fetcher(self, on_bytes: Callable[[int], None]) -> Fetcher:
-        client = make_client(mast_hosts=self.mast_hosts, mast_token=self.mast_token)
+        client = self.policy.file_client()
         space = self.space
 
         def count(n: int) -> None:
