@@ -199,7 +199,7 @@ def test_verification_is_thread_safe(tmp_path):
     # a good one must still fail.
     import concurrent.futures
 
-    good = fresh_copy(REALDATA / "golden-lc.fits", tmp_path / "good.fits")
+    good = sandbox_light_curve(tmp_path / "good.fits")
     bad = tmp_path / "bad.fits"
     data = bytearray(good.read_bytes())
     data[len(data) // 2] ^= 0x01
