@@ -37,16 +37,17 @@ import logging
 import os
 import random
 import threading
-import time
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
 from .net.files import FileClient, RedirectRefused, TooManyRedirects
+from .net.gates import HostGates
 from .net.policy import looks_like_html, retry_after_seconds
 from .records import TransferRecord, utc_now
 
-__all__ = ["FetchResult", "Fetcher", "HostGate", "HostGates", "TransferOptions"]
+__all__ = ["FetchResult", "Fetcher", "TransferOptions", "forget_validator", "load_validator", "save_validator",
+           "validator_of"]
 
 log = logging.getLogger("ratdcs.transfer")
 
@@ -65,77 +66,6 @@ class TransferOptions:
     def from_config(cls, config: Mapping) -> "TransferOptions":
         return cls(chunk_size=config["download.chunk_size"], timeout_seconds=config["download.timeout_seconds"],
                    max_retries=config["download.max_retries"], hash_md5=config["download.hash_md5"])
-
-
-# ---- host politeness ----------------------------------------------------------------------------
-
-
-class HostGate:
-    """What every worker talking to one host shares: a concurrency limit, a pause, a rate cap."""
-
-    def __init__(self, max_concurrent: int, requests_per_second: float | None = None, *,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
-        self._slots = threading.BoundedSemaphore(max_concurrent)
-        self._interval = 1.0 / requests_per_second if requests_per_second else 0.0
-        self._clock, self._sleep = clock, sleep
-        self._lock = threading.Lock()
-        self.paused_until = 0.0
-        self._next_start = 0.0
-
-    def pause(self, seconds: float) -> None:
-        """Hold every request to this host for ``seconds`` (after a 429/503 with Retry-After)."""
-        with self._lock:
-            self.paused_until = max(self.paused_until, self._clock() + seconds)
-
-    @contextlib.contextmanager
-    def slot(self, stop: threading.Event | None = None) -> Iterator[bool]:
-        """Wait for the pause, a free connection and the rate cap; yields False if ``stop`` was set."""
-        if not self._wait_for_pause(stop):
-            yield False
-            return
-        while not self._slots.acquire(timeout=0.2):
-            if stop is not None and stop.is_set():
-                yield False
-                return
-        try:
-            self._wait_for_rate()
-            yield True
-        finally:
-            self._slots.release()
-
-    def _wait_for_pause(self, stop: threading.Event | None) -> bool:
-        while (remaining := self.paused_until - self._clock()) > 0:
-            if stop is not None and stop.is_set():
-                return False
-            self._sleep(min(remaining, 0.25))
-        return True
-
-    def _wait_for_rate(self) -> None:
-        if not self._interval:
-            return
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._next_start)
-            self._next_start = start + self._interval
-        if start > now:
-            self._sleep(start - now)
-
-
-class HostGates:
-    """One ``HostGate`` per host name, made on first use; shared by all workers of a sync."""
-
-    def __init__(self, max_concurrent: int, requests_per_second: float | None = None, *,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
-        self._make = lambda: HostGate(max_concurrent, requests_per_second, clock=clock, sleep=sleep)
-        self._gates: dict[str, HostGate] = {}
-        self._lock = threading.Lock()
-
-    def for_url(self, url: str) -> HostGate:
-        host = (urlsplit(url).hostname or "").lower()
-        with self._lock:
-            if host not in self._gates:
-                self._gates[host] = self._make()
-            return self._gates[host]
 
 
 # ---- one file ----------------------------------------------------------------------------------
@@ -261,7 +191,7 @@ class Fetcher:
             with self.gates.for_url(url).slot(self.stop) as allowed:
                 if not allowed:
                     raise _AttemptFailed("interrupted", "interrupted", "stopped before the request was sent")
-                self._get(url, temp, offset, want, attempt, result)
+                self._get(url, temp, offset, want, attempt, result, expected_size)
         except _AttemptFailed as failed:
             attempt.outcome, attempt.error_kind, attempt.error = failed.outcome, failed.kind, failed.message
             attempt.retry_after, attempt.restart = failed.retry_after, failed.restart
@@ -274,12 +204,17 @@ class Fetcher:
         return attempt
 
     def _get(self, url: str, temp: Path, offset: int, want: tuple[str, ...], attempt: _Attempt,
-             result: FetchResult) -> None:
+             result: FetchResult, expected_size: int | None = None) -> None:
         # Range offsets count bytes of the encoded body: resuming a gzip-encoded transfer at the
         # offset of the decoded bytes on disk would splice garbage. Ask for the file as stored.
         headers = {"Accept-Encoding": "identity"}
+        sent = load_validator(temp) if offset else None
         if offset:
             headers["Range"] = f"bytes={offset}-"
+            if sent:
+                # Only if the archive still serves the version the partial file holds; otherwise
+                # it answers 200 with the whole new file, and two versions are never spliced.
+                headers["If-Range"] = sent
         try:
             response = self.client.get(url, headers=headers, timeout=self.options.timeout_seconds)
         except TooManyRedirects:
@@ -291,9 +226,14 @@ class Fetcher:
         complete = False
         try:
             attempt.status = response.status
-            offset = self._check_response(url, response, offset, attempt)
+            offset = self._check_response(url, response, offset, attempt, sent)
             result.announced_checksum = announced_checksum(response.headers) or result.announced_checksum
             result.announced_size = _announced_size(response, offset) or result.announced_size
+            _check_planned_size(url, result.announced_size, expected_size)
+            if not offset and (result.announced_size is None or result.announced_size > self.options.chunk_size):
+                # The bytes now written are this version's: a resume (in a later sync too) asks
+                # for it. A body of one chunk or less is written in one go, so it is not recorded.
+                save_validator(temp, validator_of(response.headers))
             hashers = {name: hashlib.new(name) for name in want}
             if offset:
                 _feed_existing(temp, hashers, offset)
@@ -309,7 +249,7 @@ class Fetcher:
                 response.close()
         result.size, result.hashes = size, {name: h.hexdigest() for name, h in hashers.items()}
 
-    def _check_response(self, url: str, response, offset: int, attempt: _Attempt) -> int:
+    def _check_response(self, url: str, response, offset: int, attempt: _Attempt, sent: str | None = None) -> int:
         """Raise for answers that are not the file; return the offset the body starts at."""
         status = response.status
         if status in (429, 503):
@@ -330,17 +270,28 @@ class Fetcher:
         if looks_like_html(b"", response.headers.get("Content-Type", "")):
             raise _AttemptFailed("retry", "html_body", f"HTTP {status} from {urlsplit(url).hostname} carried an "
                                  "HTML page instead of the file (an error or maintenance page); nothing was written")
-        return self._check_range(response, offset, attempt)
+        return self._check_range(response, offset, attempt, sent)
 
     @staticmethod
-    def _check_range(response, offset: int, attempt: _Attempt) -> int:
+    def _check_range(response, offset: int, attempt: _Attempt, sent: str | None = None) -> int:
         if not offset:
             return 0
+        now = validator_of(response.headers)
+        changed = bool(sent and now and now != sent)
         if response.status == 200:
-            # The server ignored Range and sent the whole file: start over, never append.
-            attempt.error_kind = "range_ignored"
-            attempt.error = f"asked for bytes {offset}- and got the whole file (HTTP 200); started over"
+            # The server ignored Range, or the file changed (If-Range): start over, never append.
+            if changed:
+                attempt.error_kind = "changed_upstream"
+                attempt.error = (f"the archive's file changed since the partial download (validator {sent} is now "
+                                 f"{now}): it sent the new version whole (HTTP 200); started over, the old "
+                                 f"{offset} bytes discarded")
+            else:
+                attempt.error_kind = "range_ignored"
+                attempt.error = f"asked for bytes {offset}- and got the whole file (HTTP 200); started over"
             return 0
+        if changed:  # a 206 of another version (a server that does not honour If-Range): never splice
+            raise _AttemptFailed("retry", "changed_upstream", f"asked for bytes {offset}- of version {sent} and got "
+                                 f"a part of version {now}; the partial file is discarded", restart=True)
         start = _content_range_start(response.headers.get("Content-Range"))
         if start != offset:
             raise _AttemptFailed("retry", "range_mismatch", f"asked for bytes {offset}- and got Content-Range "
@@ -434,6 +385,65 @@ def _discard(temp: Path) -> None:
     against another process writing the same .part, must stay the same."""
     with contextlib.suppress(FileNotFoundError):
         os.truncate(temp, 0)
+    forget_validator(temp)
+
+
+# ---- which version a partial file holds (resume with If-Range) ----------------------------------
+
+def validator_of(headers: Mapping[str, str]) -> str | None:
+    """The version a response is of: its strong ETag, else Last-Modified (what If-Range takes).
+
+    MAST's Download/file sends both (docs/archive-facts.md section 1); a weak ETag (W/"...")
+    may not be used in If-Range.
+    """
+    etag = (headers.get("ETag") or "").strip()
+    if etag and not etag.startswith("W/"):
+        return etag
+    return (headers.get("Last-Modified") or "").strip() or None
+
+
+def _validator_path(temp: Path) -> Path:
+    return temp.with_name(temp.name + ".validator")
+
+
+def load_validator(temp: Path) -> str | None:
+    """The version the partial file's bytes are of, as recorded beside it (a kill keeps it)."""
+    try:
+        text = _validator_path(temp).read_text(encoding="ascii", errors="replace").strip()
+    except OSError:
+        return None
+    # One header value, from a server: anything else is not sent back as a header.
+    return text if text and len(text) <= 256 and text.isprintable() else None
+
+
+def save_validator(temp: Path, value: str | None) -> None:
+    """Record (or, with None, forget) which version the bytes being written to ``temp`` are of."""
+    if value is None or not value.isprintable() or len(value) > 256:
+        forget_validator(temp)
+        return
+    path = _validator_path(temp)
+    try:
+        path.write_text(value + "\n", encoding="ascii", errors="replace")
+    except FileNotFoundError:  # the .part's folder is made on first use
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(value + "\n", encoding="ascii", errors="replace")
+
+
+def forget_validator(temp: Path) -> None:
+    """The partial file is gone (placed, quarantined or emptied): so is its version."""
+    with contextlib.suppress(FileNotFoundError):
+        _validator_path(temp).unlink()
+
+
+def _check_planned_size(url: str, announced: int | None, expected: int | None) -> None:
+    """An archive announcing another size than the plan recorded has changed the file since: stop
+    before reading the body (the next `ratdcs plan` picks up the new size, as a re-plan does)."""
+    if announced is None or expected is None or announced == expected:
+        return
+    raise _AttemptFailed("failed", "changed_upstream",
+                         f"the archive now serves {announced} bytes of {url.rsplit('/', 1)[-1][:120]}, the plan "
+                         f"recorded {expected}: the file changed upstream since it was planned; nothing was "
+                         "written - run `ratdcs plan` again to pick up the new size, then `ratdcs sync`")
 
 
 def _feed_existing(temp: Path, hashers: dict, length: int) -> None:

@@ -106,7 +106,8 @@ def tls_stub(stub_server, tmp_path):
 
 def test_an_unknown_certificate_is_refused_and_a_configured_bundle_is_trusted(tls_stub, stub_server, monkeypatch,
                                                                               no_proxies, tmp_path):
-    from ratdcs_catalog.transfer import Fetcher, HostGates, TransferOptions
+    from ratdcs_catalog.net.gates import HostGates
+    from ratdcs_catalog.transfer import Fetcher, TransferOptions
 
     url, cert = tls_stub
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):

@@ -16,7 +16,8 @@ from ratdcs_catalog.net.policy import (MAX_RETRY_AFTER_SECONDS, NetworkPolicy, b
                                        retry_after_seconds)
 from ratdcs_catalog.net.testing import MockTransport, Response
 from ratdcs_catalog.records import PlannedFile
-from ratdcs_catalog.transfer import Fetcher, HostGates, TransferOptions
+from ratdcs_catalog.net.gates import HostGates
+from ratdcs_catalog.transfer import Fetcher, TransferOptions
 
 POLICY = NetworkPolicy(mast_hosts=("mast.example", "127.0.0.1"), mast_token="s3cret-token", backoff_base_seconds=1.0,
                        backoff_max_seconds=8.0)

@@ -10,7 +10,8 @@ import pytest
 from ratdcs_catalog import transfer
 from ratdcs_catalog.net.policy import NetworkPolicy
 from ratdcs_catalog.sandbox import Fault
-from ratdcs_catalog.transfer import Fetcher, HostGate, HostGates, TransferOptions, announced_checksum
+from ratdcs_catalog.net.gates import HostGate, HostGates
+from ratdcs_catalog.transfer import Fetcher, TransferOptions, announced_checksum
 
 
 class FakeTime:

@@ -130,13 +130,14 @@ class SyncWrites:
                            nan_fraction = COALESCE(?, nan_fraction),
                            last_error_kind = ?, last_error = ?,
                            quarantine_path = COALESCE(?, quarantine_path),
-                           changed_upstream = CASE WHEN ? THEN 0 ELSE changed_upstream END,
+                           changed_upstream = CASE WHEN ? THEN 0 WHEN ? = 'changed_upstream' THEN 1
+                                                   ELSE changed_upstream END,
                            downloaded_at = CASE WHEN ? THEN ? ELSE downloaded_at END,
                            verified_at = CASE WHEN ? THEN ? ELSE verified_at END,
                            attempts = attempts + (? <> 'pending' OR (? IS NOT NULL AND ?))
                        WHERE file_id = ? AND lease_owner = ? AND state = 'downloading'""",
                     (o.state, o.observed_size_bytes, o.observed_sha256, done, o.verify_level,
-                     o.nan_fraction, o.error_kind, o.error, o.quarantine_path, done, done, now, done, now,
+                     o.nan_fraction, o.error_kind, o.error, o.quarantine_path, done, o.error_kind, done, now, done, now,
                      o.state, o.error_kind, bool(o.transfers), o.file_id, owner))
                 applied += cur.rowcount
                 self.conn.executemany(

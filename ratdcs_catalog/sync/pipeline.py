@@ -31,7 +31,8 @@ from ..errors import UnsafeProductError
 from ..paths import QUARANTINE_DIR, TEMP_DIR, destination
 from ..records import ClaimedFile, FileOutcome, TransferRecord, utc_now
 from ..net.policy import NetworkPolicy
-from ..transfer import FetchResult, Fetcher, HostGates, TransferOptions
+from ..net.gates import HostGates
+from ..transfer import FetchResult, Fetcher, TransferOptions, forget_validator
 from ..verify import hash_file, parse_checksum, verify_file
 from .space import SpaceWatch
 
@@ -195,6 +196,7 @@ class FilePipeline:
             if lost.is_set():
                 return _abandoned(row, records, received)
             _place(temp, dest)
+            forget_validator(temp)
             warning = self._accepted_warning(row, result, sha, previous_sha)
             outcome = FileOutcome(fid, "done", observed_size_bytes=fetched.size, observed_sha256=sha,
                                   verify_level=result.level, nan_fraction=result.nan_fraction,
@@ -202,6 +204,7 @@ class FilePipeline:
                                   transfers=tuple(records))
             return Finished(outcome, row.rel_path, placed_dir=dest.parent, bytes_received=received)
         quarantined = quarantine(self.data_dir, temp, row.rel_path)
+        forget_validator(temp)
         retry = not last and result.error_kind in (*REFETCH_KINDS, FITS_WARNING_KIND)
         then = ("downloading it once more" if retry else
                 f"row marked failed - {self.how_to_retry(row)}")

@@ -1,0 +1,86 @@
+"""Politeness per archive host, shared by every worker of a sync: at most N requests at once, an
+optional rate cap, and a pause for everyone when the host says 429/503 with Retry-After.
+
+ztfquery users were refused for too many parallel requests; a tool was pulled for "hammering
+MAST" (docs/archive-facts.md section 5).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from typing import Callable, Iterator
+from urllib.parse import urlsplit
+
+__all__ = ["HostGate", "HostGates"]
+
+
+class HostGate:
+    """What every worker talking to one host shares: a concurrency limit, a pause, a rate cap."""
+
+    def __init__(self, max_concurrent: int, requests_per_second: float | None = None, *,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self._slots = threading.BoundedSemaphore(max_concurrent)
+        self._interval = 1.0 / requests_per_second if requests_per_second else 0.0
+        self._clock, self._sleep = clock, sleep
+        self._lock = threading.Lock()
+        self.paused_until = 0.0
+        self._next_start = 0.0
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request to this host for ``seconds`` (after a 429/503 with Retry-After)."""
+        with self._lock:
+            self.paused_until = max(self.paused_until, self._clock() + seconds)
+
+    @contextlib.contextmanager
+    def slot(self, stop: threading.Event | None = None) -> Iterator[bool]:
+        """Wait for the pause, a free connection and the rate cap; yields False if ``stop`` was set."""
+        if not self._wait_for_pause(stop):
+            yield False
+            return
+        while not self._slots.acquire(timeout=0.2):
+            if stop is not None and stop.is_set():
+                yield False
+                return
+        try:
+            self._wait_for_rate()
+            yield True
+        finally:
+            self._slots.release()
+
+    def _wait_for_pause(self, stop: threading.Event | None) -> bool:
+        while (remaining := self.paused_until - self._clock()) > 0:
+            if stop is not None and stop.is_set():
+                return False
+            self._sleep(min(remaining, 0.25))
+        return True
+
+    def _wait_for_rate(self) -> None:
+        if not self._interval:
+            return
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next_start)
+            self._next_start = start + self._interval
+        if start > now:
+            self._sleep(start - now)
+
+
+class HostGates:
+    """One ``HostGate`` per host name, made on first use; shared by all workers of a sync."""
+
+    def __init__(self, max_concurrent: int, requests_per_second: float | None = None, *,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self._make = lambda: HostGate(max_concurrent, requests_per_second, clock=clock, sleep=sleep)
+        self._gates: dict[str, HostGate] = {}
+        self._lock = threading.Lock()
+
+    def for_url(self, url: str) -> HostGate:
+        host = (urlsplit(url).hostname or "").lower()
+        with self._lock:
+            if host not in self._gates:
+                self._gates[host] = self._make()
+            return self._gates[host]
+
+
