@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ConfigError
+from .strict_yaml import shorten
 
 __all__ = ["Config", "SETTINGS", "Setting", "load_config", "read_secret"]
 
@@ -216,17 +217,9 @@ def _find_config_file(path, environ, cwd: Path) -> Path | None:
 
 
 def _read_yaml_settings(path: Path) -> dict[str, Any]:
-    import yaml
+    from .strict_yaml import load_config_yaml
 
-    try:
-        tree = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: not valid YAML: {exc.problem or exc.context}",
-                          hint="fix the YAML syntax at that line (indentation, quotes, colons)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read configuration file {path}: {exc}") from None
+    tree = load_config_yaml(path)
     if tree is None:
         return {}
     if not isinstance(tree, dict):
@@ -243,7 +236,7 @@ def _flatten(tree: dict, path: Path, prefix: str = "") -> dict[str, Any]:
         elif isinstance(value, dict) and any(k.startswith(key + ".") for k in _BY_KEY):
             flat.update(_flatten(value, path, key + "."))
         else:
-            raise ConfigError(f"{path}: unknown setting '{key}'", hint=_suggest(key))
+            raise ConfigError(f"{path}: unknown setting {shorten(key)}", hint=_suggest(key))
     return flat
 
 
@@ -332,7 +325,7 @@ def coerce(key: str, value: Any, origin: str) -> Any:
     converted = _convert(setting, value)
     if converted is _INVALID:
         raise ConfigError(
-            f"{origin}: setting '{key}' expects {_describe(setting.type)}, found {value!r}",
+            f"{origin}: setting '{key}' expects {_describe(setting.type)}, found {shorten(value)}",
             hint=f"default is {setting.default!r}: {setting.help}")
     _check_limits(setting, converted, origin)
     return converted
@@ -411,11 +404,11 @@ def _check_limits(setting: Setting, value: Any, origin: str) -> None:
     for v in values:
         if setting.choices and v not in setting.choices:
             raise ConfigError(f"{origin}: setting '{setting.key}' must be one of {', '.join(setting.choices)}, "
-                              f"found {v!r}")
+                              f"found {shorten(v)}")
         if setting.minimum is not None and isinstance(v, (int, float)) and v < setting.minimum:
-            raise ConfigError(f"{origin}: setting '{setting.key}' must be at least {setting.minimum:g}, found {v!r}")
+            raise ConfigError(f"{origin}: setting '{setting.key}' must be at least {setting.minimum:g}, found {shorten(v)}")
         if setting.maximum is not None and isinstance(v, (int, float)) and v > setting.maximum:
-            raise ConfigError(f"{origin}: setting '{setting.key}' must be at most {setting.maximum:g}, found {v!r}")
+            raise ConfigError(f"{origin}: setting '{setting.key}' must be at most {setting.maximum:g}, found {shorten(v)}")
 
 
 def render_yaml_defaults() -> str:
