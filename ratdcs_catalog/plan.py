@@ -38,7 +38,7 @@ class SourceSummary:
         """One flat row: the source's numbers and its upsert counts side by side."""
         row = dataclasses.asdict(self)
         del row["counts"]
-        return {**row, **dataclasses.asdict(self.counts)}
+        return {**row, **_counts(self.counts)}
 
 
 @dataclasses.dataclass
@@ -57,7 +57,12 @@ class PlanSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return {"dry_run": self.dry_run, "manifest": str(self.manifest_path), "requests_sent": self.requests_sent,
-                "sources": [s.as_dict() for s in self.sources], "total": dataclasses.asdict(self.total)}
+                "sources": [s.as_dict() for s in self.sources], "total": _counts(self.total)}
+
+
+def _counts(counts: UpsertCounts) -> dict[str, int]:
+    """The numbers of an upsert (its refusals are listed per source)."""
+    return {k: v for k, v in dataclasses.asdict(counts).items() if k != "refused"}
 
 
 def plan(config, source: str, *, n: int | None = None, dry_run: bool = False, max_bytes: int | None = None,
@@ -87,6 +92,7 @@ def plan(config, source: str, *, n: int | None = None, dry_run: bool = False, ma
         remaining = max_bytes
         for p in plans:  # `plan all`: one budget, spent in the order the sources are listed
             skipped[p.source], remaining = _apply_max_bytes(p, remaining)
+    _refuse_shared_places(plans)
     summaries = _write(config.manifest_path, source, arguments, plans, dry_run)
     for s, p in zip(summaries, plans):
         s.targets_skipped_by_max_bytes = skipped.get(s.source, 0)
@@ -113,6 +119,31 @@ def _apply_max_bytes(p: SourcePlan, max_bytes: int) -> tuple[int, int]:
     return skipped, max_bytes - total
 
 
+def _refuse_shared_places(plans: list[SourcePlan]) -> None:
+    """A product whose URL or destination another product of this plan already took is refused and
+    listed; the plan goes on. (Two products sharing one dataURI once aborted the whole plan with
+    a UNIQUE constraint error.) The same file listed twice is one file, kept once."""
+    by_url: dict[str, str] = {}
+    by_path: dict[str, str] = {}
+    for p in plans:
+        for target in p.targets:
+            kept = []
+            for f in target.files:
+                if by_path.get(f.rel_path) == f.url:
+                    continue  # listed twice: one row
+                taken = ("URL", f.url, by_url.get(f.url)) if f.url in by_url else \
+                    ("destination", f.rel_path, by_path.get(f.rel_path)) if f.rel_path in by_path else None
+                if taken:
+                    what, value, first = taken
+                    other = first if what == "URL" else first.rsplit("?uri=", 1)[-1]
+                    p.refused.append(f"refused {f.rel_path}: its {what} {value[:200]} is already taken by "
+                                     f"{other[:200]} in this plan")
+                    continue
+                by_url[f.url], by_path[f.rel_path] = f.rel_path, f.url
+                kept.append(f)
+            target.files = kept
+
+
 class _RollBack(Exception):
     """Raised inside the transaction of a dry run, so nothing it did is kept."""
 
@@ -124,7 +155,14 @@ def _write(manifest_path: Path, source: str, arguments: dict, plans: list[Source
 
         with tempfile.TemporaryDirectory() as scratch:  # counts against an empty manifest
             return _write_into(Path(scratch) / "dry-run.sqlite", source, arguments, plans, dry_run)
-    return _write_into(manifest_path, source, arguments, plans, dry_run)
+    new = not manifest_path.exists()
+    try:
+        return _write_into(manifest_path, source, arguments, plans, dry_run)
+    except BaseException:
+        if new:  # a failed first plan leaves no schema-only manifest where there was none
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{manifest_path}{suffix}").unlink(missing_ok=True)
+        raise
 
 
 def _write_into(manifest_path: Path, source: str, arguments: dict, plans: list[SourcePlan],
@@ -150,7 +188,10 @@ def _write_source(manifest: Manifest, p: SourcePlan, plan_id: int) -> SourceSumm
     manifest.upsert_targets([t.target for t in p.targets], plan_id)
     files = [f for t in p.targets for f in t.files]
     counts = manifest.upsert_files(files, plan_id)
-    for reason in p.refused:
+    refused, counts.refused = p.refused + counts.refused, []
+    for reason in refused:
         log.warning("%s: %s", p.source, reason)
-    return SourceSummary(p.source, len(p.targets), len(files), counts, p.refused,
-                         sum(1 for f in files if f.expected_size_bytes is None))
+    taken = {reason.split(":", 1)[0].removeprefix("refused ") for reason in refused}
+    written = [f for f in files if f.rel_path not in taken]
+    return SourceSummary(p.source, len(p.targets), len(written), counts, refused,
+                         sum(1 for f in written if f.expected_size_bytes is None))

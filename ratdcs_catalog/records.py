@@ -83,6 +83,8 @@ class UpsertCounts:
     changed_upstream: int = 0
     bytes_total: int = 0
     bytes_new: int = 0
+    # New files refused because the manifest already has their URL under another destination.
+    refused: list[str] = dataclasses.field(default_factory=list)
 
     def add(self, other: "UpsertCounts") -> None:
         for field in dataclasses.fields(self):

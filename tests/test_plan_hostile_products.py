@@ -120,3 +120,77 @@ def test_archive_size_takes_only_plain_byte_counts():
     assert [archive_size(v) for v in (None, "", 0, "0", 2048, "2048", 2048.0)] == [None, None, None, None,
                                                                                    2048, 2048, 2048]
     assert [archive_size(v) for v in ("\u00b2", "-1", -1, 1e30, float("nan"), True, "12kB", [1])] == [False] * 8
+
+
+SHARED_URI = "mast:KEPLER/url/missions/kepler/lightcurves/0000/000000042/kplr000000042-2009166043257_llc.fits"
+
+
+def shared_uri_answer(request):
+    service = json.loads(parse_qs(request.body)["request"][0])["service"]
+    data = {"Mast.Caom.Filtered": [{"obsid": 9001, "target_name": "kplr000000042", "obs_collection": "Kepler"}],
+            "Mast.Caom.Products": [product(GOOD, uri=SHARED_URI),
+                                   product("kplr000000042-2009131105131_llc.fits", uri=SHARED_URI)]}[service]
+    paging = {"page": 1, "pageSize": len(data), "pagesFiltered": 1, "rows": len(data), "rowsFiltered": len(data),
+              "rowsTotal": len(data)}
+    return 200, {}, json.dumps({"status": "COMPLETE", "msg": "", "fields": [], "data": data, "paging": paging})
+
+
+def write_config(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\nendpoints:\n  mast: {MAST}\n  exoplanet_tap: {TAP}\n"
+                      f"  mast_download: {MAST}/api/v0.1/Download/file\ncatalog:\n  rate_limit_delay: 0\n")
+    return config
+
+
+@responses.activate
+def test_two_products_sharing_one_url_keep_the_first_and_list_the_second(tmp_path):
+    responses.post(f"{TAP}/sync", body="kepid,kepoi_name,koi_disposition,ra,dec\n42,K00042.01,CONFIRMED,280.1,44.2\n")
+    responses.add_callback(responses.POST, f"{MAST}/api/v0/invoke", callback=shared_uri_answer)
+    result = CliRunner().invoke(cli, ["--config", str(write_config(tmp_path)), "plan", "kepler", "--n", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{"):])  # after the log's WARNING line
+    (source,) = summary["sources"]
+    assert (source["files"], source["new"]) == (1, 1)
+    first = "kepler/kplr000000042-2009131105131_llc.fits"  # in file-name order, the first keeps the URL
+    assert source["refused"] == [f"refused kepler/{GOOD}: its URL {MAST}/api/v0.1/Download/file?uri={SHARED_URI} "
+                                 f"is already taken by {first} in this plan"]
+    conn = sqlite3.connect(tmp_path / "data" / "manifest.sqlite")
+    assert conn.execute("SELECT rel_path FROM files").fetchall() == [(first,)]
+
+
+@responses.activate
+def test_a_url_the_manifest_holds_under_another_destination_is_refused_not_a_crash(tmp_path):
+    from ratdcs_catalog.manifest import open_manifest
+    from ratdcs_catalog.records import PlannedFile
+
+    config = write_config(tmp_path)
+    url = f"{MAST}/api/v0.1/Download/file?uri={SHARED_URI}"
+    with open_manifest(tmp_path / "data" / "manifest.sqlite") as m, m.transaction():
+        m.upsert_targets([{"source": "kepler", "target_id": "42"}], None)
+        m.upsert_files([PlannedFile("kepler", "42", "lc_long", url, "kepler/renamed_llc.fits")], None)
+    responses.post(f"{TAP}/sync", body="kepid,kepoi_name,koi_disposition,ra,dec\n42,K00042.01,CONFIRMED,280.1,44.2\n")
+    responses.add_callback(responses.POST, f"{MAST}/api/v0/invoke", callback=shared_uri_answer)
+    result = CliRunner().invoke(cli, ["--config", str(config), "plan", "kepler", "--n", "1"])
+    assert result.exit_code == 0, result.output
+    first = "kepler/kplr000000042-2009131105131_llc.fits"  # keeps the URL within the plan, then meets the manifest
+    assert f"kepler: refused: refused kepler/{GOOD}: its URL {url} is already taken by {first} in this plan\n" \
+           f"kepler: refused: refused {first}: its URL {url} is already the manifest's kepler/renamed_llc.fits" \
+           in result.output
+    conn = sqlite3.connect(tmp_path / "data" / "manifest.sqlite")
+    assert conn.execute("SELECT rel_path FROM files").fetchall() == [("kepler/renamed_llc.fits",)]
+    assert "IntegrityError" not in result.output, result.output
+
+
+@responses.activate
+def test_a_failed_first_plan_leaves_no_manifest_behind(tmp_path, monkeypatch):
+    from ratdcs_catalog.manifest import Manifest
+
+    def full_disk(self, *args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Manifest, "upsert_files", full_disk)
+    responses.post(f"{TAP}/sync", body="kepid,kepoi_name,koi_disposition,ra,dec\n42,K00042.01,CONFIRMED,280.1,44.2\n")
+    responses.add_callback(responses.POST, f"{MAST}/api/v0/invoke", callback=shared_uri_answer)
+    result = CliRunner().invoke(cli, ["--config", str(write_config(tmp_path)), "plan", "kepler", "--n", "1"])
+    assert result.exit_code == 1 and "the disk is full" in result.output
+    assert not list((tmp_path / "data").glob("manifest.sqlite*"))

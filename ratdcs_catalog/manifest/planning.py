@@ -56,12 +56,18 @@ class PlanWrites:
             raise ValueError(f"no source {unknown[0]!r} in the registry; register it before planning its files")
         counts = UpsertCounts()
         existing = self._rows_by_path([f.rel_path for f in files])
+        url_owners = self._paths_by_url([f.url for f in files if f.rel_path not in existing])
         now = utc_now()
         inserts, updates, upstream, periods = [], [], [], []
         for f in files:
             size = f.expected_size_bytes
             counts.bytes_total += size or 0
             old = existing.get(f.rel_path)
+            if old is None and url_owners.get(f.url, f.rel_path) != f.rel_path:
+                counts.refused.append(f"refused {f.rel_path}: its URL {f.url[:200]} is already the manifest's "
+                                      f"{url_owners[f.url]}")
+                counts.bytes_total -= size or 0
+                continue
             if old is None:
                 counts.new += 1
                 counts.bytes_new += size or 0
@@ -105,6 +111,15 @@ class PlanWrites:
             """UPDATE files SET observed_size_bytes = NULL, observed_sha256 = NULL, verify_level = NULL,
                    verified_at = NULL WHERE file_id = ?""", [(fid,) for fid in upstream])
         return counts
+
+    def _paths_by_url(self, urls: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(urls), 500):
+            chunk = urls[start:start + 500]
+            rows = self.conn.execute(f"SELECT url, rel_path FROM files WHERE url IN ({', '.join('?' * len(chunk))})",
+                                     chunk)
+            found.update((r["url"], r["rel_path"]) for r in rows)
+        return found
 
     def _rows_by_path(self, paths: list[str]) -> dict[str, sqlite3.Row]:
         found: dict[str, sqlite3.Row] = {}
