@@ -71,6 +71,9 @@ class VerifySummary:
     mode: str  # fast | deep
     checked: int = 0
     problems: list[VerifyProblem] = dataclasses.field(default_factory=list)
+    # Deep: files that pass only because verify.fits_checksum = warn keeps them (their FITS
+    # checksums do not verify); listed apart so "intact" never hides them.
+    warnings: list[VerifyProblem] = dataclasses.field(default_factory=list)
     requeued: int = 0
     requeued_to: str = "pending"
 
@@ -92,6 +95,7 @@ class VerifySummary:
     def as_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "intact": self.intact, "checked": self.checked, "files_ok": self.files_ok,
                 "problems": [dataclasses.asdict(p) for p in self.problems], "counts": self.counts(),
+                "accepted_with_warning": [dataclasses.asdict(w) for w in self.warnings],
                 "requeued": self.requeued, "requeued_to": self.requeued_to}
 
 
@@ -128,12 +132,14 @@ def verify_dataset(manifest, data_dir: Path, *, deep: bool = False, sources: Seq
 
         with ThreadPoolExecutor(max(1, workers)) as pool:
             results = list(pool.map(check, survivors))
-        for row, (problem, level) in zip(survivors, results):
+        for row, (problem, level, warning) in zip(survivors, results):
             if problem:
                 problems[row["file_id"]] = problem
                 del levels[row["file_id"]]
             else:
                 levels[row["file_id"]] = level
+            if warning:
+                summary.warnings.append(warning)
     summary.problems = sorted(problems.values(), key=lambda p: p.file_id)
     summary.requeued = manifest.requeue_files({p.file_id: (p.error_kind, p.error) for p in summary.problems},
                                               to_state=on_problem) if problems else 0
@@ -175,25 +181,27 @@ def _hash(data_dir: Path, row) -> str | OSError:
 
 
 def _check_deep(row, data_dir: Path, digest: str | OSError, fits_checksum: str, max_nan_fraction: float | None
-                ) -> tuple[VerifyProblem | None, str | None]:
-    """(problem, None) or (None, the verification level reached)."""
+                ) -> tuple[VerifyProblem | None, str | None, VerifyProblem | None]:
+    """(problem, None, None) or (None, the verification level reached, a warning the policy accepted)."""
     from .verify import verify_file
 
     path = destination(data_dir, row["rel_path"])
     if isinstance(digest, OSError):
         return VerifyProblem(row["file_id"], row["source"], row["rel_path"], "unreadable_on_disk",
-                             f"{row['rel_path']}: cannot read it ({digest.strerror})"), None
+                             f"{row['rel_path']}: cannot read it ({digest.strerror})"), None, None
     if row["observed_sha256"] and digest != row["observed_sha256"].lower():
         return VerifyProblem(row["file_id"], row["source"], row["rel_path"], "sha256_changed_on_disk",
                              f"{row['rel_path']} changed on disk since download: sha256 was "
-                             f"{row['observed_sha256']}, now {digest}"), None
+                             f"{row['observed_sha256']}, now {digest}"), None, None
     result = verify_file(path, product_kind=row["product_kind"], expected_size=_recorded_size(row),
                          expected_checksum=row["expected_checksum"], observed_hashes={"sha256": digest},
                          fits_checksum=fits_checksum, max_nan_fraction=max_nan_fraction)
     if not result.ok:
         return VerifyProblem(row["file_id"], row["source"], row["rel_path"], result.error_kind or "verify_failed",
-                             result.error or "failed verification"), None
-    return None, result.level or ("checksum" if row["observed_sha256"] else None)
+                             result.error or "failed verification"), None, None
+    warning = VerifyProblem(row["file_id"], row["source"], row["rel_path"], "fits_checksum_warning",
+                            "; ".join(result.warnings)) if result.warnings else None
+    return None, result.level or ("checksum" if row["observed_sha256"] else None), warning
 
 
 def _refuse_moved_data_dir(manifest, data_dir: Path, rows: list, problems: dict) -> None:

@@ -127,13 +127,16 @@ def _verify_line(summary) -> str:
     if not summary.checked:
         return "No done files to verify."
     head = f"Verified {summary.checked} done files ({summary.mode})"
+    warned = (f" {len(summary.warnings)} of them pass only under verify.fits_checksum = warn: their FITS "
+              "checksums do not verify (listed with --json; `ratdcs report --sql \"SELECT rel_path, last_error "
+              "FROM files WHERE last_error_kind = 'fits_checksum_warning'\"`).") if summary.warnings else ""
     if summary.intact:
-        return f"{head}: all intact."
+        return f"{head}: all intact.{warned}"
     kinds = ", ".join(f"{kind} {n}" for kind, n in summary.counts().items())
     advice = "run `ratdcs sync` to fetch them again" if summary.requeued_to == "pending" else \
         "`ratdcs retry` queues them again"
     return (f"{head}: {summary.files_ok} intact, {len(summary.problems)} not ({kinds}). "
-            f"{summary.requeued} rows moved to {summary.requeued_to} - {advice}. Dataset NOT intact.")
+            f"{summary.requeued} rows moved to {summary.requeued_to} - {advice}. Dataset NOT intact.{warned}")
 
 
 @click.command("retry")

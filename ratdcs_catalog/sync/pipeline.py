@@ -187,11 +187,16 @@ class FilePipeline:
                              observed_hashes=fetched.hashes, fits_checksum=self.fits_checksum,
                              max_nan_fraction=self.max_nan_fraction)
         fid, sha = row.file_id, fetched.hashes.get("sha256")
-        if result.ok and result.warnings and not last:
+        if result.ok and result.warnings and (not last or previous_sha != sha):
             # verify.fits_checksum = warn: cards that do not verify may be damage in transit, so get a
-            # second copy (as strict does); the same bytes twice means the archive's file is stale.
-            result = dataclasses.replace(result, ok=False, error_kind=FITS_WARNING_KIND,
-                                         error="; ".join(result.warnings))
+            # second copy (as strict does). Only the same bytes twice prove the archive's own file
+            # carries stale cards; a second copy that differs is damage again, failed as strict fails it.
+            why = "; ".join(result.warnings)
+            if last:
+                why += ("; a second download gave different bytes, so neither copy is known to be the archive's "
+                        "(verify.fits_checksum = warn keeps a file only when the same bytes come twice)")
+            result = dataclasses.replace(result, ok=False, error_kind=FITS_WARNING_KIND if not last else "fits_checksum",
+                                         error=why)
         if result.ok:
             if lost.is_set():
                 return _abandoned(row, records, received)
@@ -223,19 +228,12 @@ class FilePipeline:
         """The sentence kept on a done row whose FITS checksums did not verify (policy warn)."""
         if not result.warnings:
             return None
-        text = "; ".join(result.warnings)
-        if previous_sha is None:
-            why = "kept (verify.fits_checksum = warn)"
-        elif previous_sha == sha:
-            # Identical twice: the archive's own file has stale cards; the first copy in quarantine
-            # is byte for byte the file now in place, so it is not kept twice.
-            why = ("a second download gave the same bytes, so the archive's own file carries stale cards; "
-                   "kept (verify.fits_checksum = warn)")
-            _drop_duplicate(self.data_dir, row.rel_path, sha)
-        else:
-            why = "a second download gave different bytes (the first is in quarantine/); kept the second " \
-                  "(verify.fits_checksum = warn)"
-        warning = f"{text}; {why}"
+        # Identical twice (the only way here): the archive's own file has stale cards; the first
+        # copy in quarantine is byte for byte the file now in place, so it is not kept twice.
+        why = ("a second download gave the same bytes, so the archive's own file carries stale cards; "
+               "kept (verify.fits_checksum = warn)")
+        _drop_duplicate(self.data_dir, row.rel_path, sha)
+        warning = f"{'; '.join(result.warnings)}; {why}"
         log.warning("%s: %s", row.rel_path, warning)
         return warning
 
