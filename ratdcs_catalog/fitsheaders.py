@@ -19,7 +19,8 @@ import math
 import re
 from typing import BinaryIO
 
-__all__ = ["BLOCK", "Column", "FitsLayoutError", "Hdu", "read_layout"]
+__all__ = [
+    "BLOCK", "Column", "FitsLayoutError", "Hdu", "StreamedLayout", "read_layout"]
 
 BLOCK = 2880
 CARD = 80
@@ -103,12 +104,14 @@ def read_layout(fh: BinaryIO, file_size: int) -> list[Hdu]:
 
     A file that ends inside a header or a data unit is truncated; bytes after the last HDU that
     do not start another extension are damage (a resumed download that appended a body does
-    exactly that), unless they are all zeros: padding some writers leave, which astropy accepts.
+    exactly that). Zeros short of one block after the last HDU are taken as a writer's padding
+    slip (astropy accepts them); a whole block of them or more is not: a server that sent the
+    file and then zeros (a ZTF image followed by 544,320 zero bytes was once accepted) fails.
     """
     hdus: list[Hdu] = []
     position = 0
     while position < file_size:
-        if hdus and _only_zeros(fh, position, file_size):
+        if hdus and file_size - position < BLOCK and _only_zeros(fh, position, file_size):
             break
         hdu = _read_hdu(fh, len(hdus), position, file_size)
         end = hdu.data_start + hdu.data_span
@@ -120,6 +123,66 @@ def read_layout(fh: BinaryIO, file_size: int) -> list[Hdu]:
     if not hdus:
         raise FitsLayoutError("the file is empty")
     return hdus
+
+
+class StreamedLayout:
+    """Follows a FITS file's HDUs as its bytes arrive and says where the file must end.
+
+    A download with no planned size and no Content-Length (ZTF images, unless probed) has no
+    other bound: once the header after the last HDU is seen not to be an extension, every byte
+    past that HDU is one too many. Only headers are kept (at most ``MAX_HEADER_BLOCKS`` blocks);
+    data is counted, not stored. Anything that is not FITS makes it give up (``end`` stays None)
+    and leaves the verdict to the verification of the whole file.
+    """
+
+    def __init__(self):
+        self.received = 0
+        self.end: int | None = None
+        self._index = 0
+        self._start = 0            # where the HDU being read starts
+        self._header = bytearray()  # its header bytes so far
+        self._given_up = False
+
+    def feed(self, chunk: bytes) -> int | None:
+        """Take the next bytes; return the size the file must have, once known."""
+        if self.end is None and not self._given_up:
+            try:
+                self._follow(chunk)
+            except FitsLayoutError:
+                self._given_up = True
+        self.received += len(chunk)
+        return self.end
+
+    def _follow(self, chunk: bytes) -> None:
+        at = 0
+        while at < len(chunk) and self.end is None:
+            position = self.received + at
+            if position < self._start:  # inside a data unit: skip to its end
+                at += min(len(chunk) - at, self._start - position)
+                continue
+            take = min(len(chunk) - at, BLOCK - len(self._header) % BLOCK)
+            self._header += chunk[at:at + take]
+            at += take
+            if len(self._header) % BLOCK == 0:
+                self._block_done()
+
+    def _block_done(self) -> None:
+        blocks = len(self._header) // BLOCK
+        block = bytes(self._header[-BLOCK:])
+        if blocks == 1 and self._index and not block.startswith(b"XTENSION"):
+            self.end = self._start  # the last HDU ended where this block starts
+            return
+        if blocks == 1:
+            _check_first_card(block, self._index, self._start)
+        cards: dict[str, str] = {}
+        if not any(_parse_block(self._header[b * BLOCK:(b + 1) * BLOCK], cards) for b in range(blocks)):
+            if blocks >= MAX_HEADER_BLOCKS:
+                raise FitsLayoutError("no END card")
+            return
+        hdu = Hdu(self._index, "", cards, self._start, self._start + blocks * BLOCK, 0, 0)
+        self._start = hdu.data_start + _padded(_data_bytes(hdu))
+        self._index += 1
+        self._header = bytearray()
 
 
 def _only_zeros(fh: BinaryIO, start: int, file_size: int) -> bool:

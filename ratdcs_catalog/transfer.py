@@ -235,9 +235,10 @@ class Fetcher:
                 # for it. A body of one chunk or less is written in one go, so it is not recorded.
                 save_validator(temp, validator_of(response.headers))
             hashers = {name: hashlib.new(name) for name in want}
+            cap = _SizeCap.choose(expected_size, result.announced_size, url)
             if offset:
-                _feed_existing(temp, hashers, offset)
-            self._stream(response, temp, offset, hashers, attempt)
+                _feed_existing(temp, hashers, offset, cap)
+            self._stream(response, temp, offset, hashers, attempt, cap)
             size = offset + attempt.received
             _check_complete(url, size, result.announced_size)
             complete = True
@@ -264,6 +265,13 @@ class Fetcher:
         if status == 416:
             raise _AttemptFailed("retry", "range_not_satisfiable", f"HTTP 416 for Range bytes={offset}-: "
                                  "the partial file is discarded and the download starts over", restart=True)
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        if status in (200, 206) and encoding not in ("", "identity"):
+            # Asked for the file as stored (identity): a compressed answer cannot be resumed by byte
+            # offset and may be a decompression bomb, so it is refused, not decoded.
+            raise _AttemptFailed("failed", "content_encoding", f"{urlsplit(url).hostname} answered with "
+                                 f"Content-Encoding: {encoding[:40]} although the file was asked for as stored "
+                                 "(Accept-Encoding: identity); nothing was written")
         if status not in (200, 206):
             hint = " (proprietary data needs a MAST token: see auth.mast_token_env)" if status in (401, 403) else ""
             raise _AttemptFailed("failed", f"http_{status}", f"HTTP {status} {response.reason} for {url}{hint}")
@@ -299,7 +307,7 @@ class Fetcher:
                                  restart=True)
         return offset
 
-    def _stream(self, response, temp: Path, offset: int, hashers: dict, attempt: _Attempt) -> None:
+    def _stream(self, response, temp: Path, offset: int, hashers: dict, attempt: _Attempt, cap: "_SizeCap") -> None:
         first = not offset
         try:
             with _open_for_writing(temp, offset) as fh:
@@ -307,16 +315,18 @@ class Fetcher:
                 # was filling, and resuming needs every byte that arrived on disk. Undecoded when
                 # the body is sent as stored: decoding copies every chunk through a buffer.
                 read, size = response.read1, self.options.chunk_size
-                decode = response.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
-                while chunk := read(size, decode_content=decode):
+                while chunk := read(size, decode_content=False):
                     if first:
                         _refuse_html(chunk)
                         first = False
+                    chunk, too_many = cap.allow(offset + attempt.received, chunk)
                     _write_chunk(fh, chunk)
                     for hasher in hashers.values():
                         hasher.update(chunk)
                     attempt.received += len(chunk)
                     self.on_bytes(len(chunk))
+                    if too_many:
+                        raise _AttemptFailed("failed", "size_mismatch", cap.refusal(), restart=True)
                     if self.stop.is_set():
                         raise _AttemptFailed("interrupted", "interrupted",
                                              f"stopped after {offset + attempt.received} bytes; partial file kept")
@@ -446,14 +456,53 @@ def _check_planned_size(url: str, announced: int | None, expected: int | None) -
                          "written - run `ratdcs plan` again to pick up the new size, then `ratdcs sync`")
 
 
-def _feed_existing(temp: Path, hashers: dict, length: int) -> None:
-    """Hash the bytes already on disk, so the digest covers the whole file after a resume."""
+def _feed_existing(temp: Path, hashers: dict, length: int, cap: "_SizeCap | None" = None) -> None:
+    """Hash the bytes already on disk, so the digest covers the whole file after a resume (and
+    let a FITS size cap follow the headers they hold)."""
     with open(temp, "rb") as fh:
         remaining = length
         while remaining > 0 and (block := fh.read(min(1 << 20, remaining))):
             for hasher in hashers.values():
                 hasher.update(block)
+            if cap is not None and cap.layout is not None:
+                cap.layout.feed(block)
             remaining -= len(block)
+
+
+class _SizeCap:
+    """The most bytes a body may have: the planned size, else the announced Content-Length, else
+    (for a FITS file) the size its own headers imply once read. A transfer stops at the first
+    byte past it: an endless body, a 50 GB Content-Length or a decompression bomb cannot fill
+    the disk, and a file that only looks complete is not accepted (the probe wrote 327 MB into
+    a .part for a 60,480-byte file, and accepted a ZTF image followed by 544,320 zero bytes)."""
+
+    def __init__(self, limit: int | None, why: str, layout=None):
+        self.limit, self.why, self.layout = limit, why, layout
+
+    @classmethod
+    def choose(cls, planned: int | None, announced: int | None, url: str) -> "_SizeCap":
+        if planned is not None:  # the archive's catalog said so: nothing else is needed
+            return cls(planned, "the planned size")
+        layout = None
+        if urlsplit(url).path.lower().endswith((".fits", ".fit", ".fts")):
+            from .fitsheaders import StreamedLayout
+
+            layout = StreamedLayout()  # a Content-Length alone may be a lie (50 GB for a 60 KB file)
+        return cls(announced, "its Content-Length" if announced is not None else "", layout)
+
+    def allow(self, written: int, chunk: bytes) -> tuple[bytes, bool]:
+        """The part of ``chunk`` that fits, and whether bytes were cut."""
+        if self.layout is not None and (end := self.layout.feed(chunk)) is not None:
+            if self.limit is None or end < self.limit:
+                self.limit, self.why = end, "the size its FITS headers imply"
+            self.layout = None
+        if self.limit is None or written + len(chunk) <= self.limit:
+            return chunk, False
+        return chunk[:max(self.limit - written, 0)], True
+
+    def refusal(self) -> str:
+        return (f"the server sent more than {self.limit} bytes ({self.why}); stopped at the first byte too many "
+                "and discarded the partial file")
 
 
 def _hash_existing(temp: Path, want: tuple[str, ...], length: int) -> dict[str, str]:

@@ -127,9 +127,16 @@ def test_ones_complement_sum_matches_astropy_datasum():
 
 
 @pytest.mark.filterwarnings("ignore:Unexpected extra padding")  # astropy's own remark on the same file
-def test_zero_padding_after_the_last_hdu_is_accepted_as_astropy_does(tmp_path):
+def test_zeros_short_of_a_block_after_the_last_hdu_are_taken_as_astropy_takes_them(tmp_path):
     path = tmp_path / "padded.fits"
-    path.write_bytes(fits_bytes() + b"\0" * 2880 + b"\0" * 100)
+    path.write_bytes(fits_bytes() + b"\0" * 100)
     assert [h.name for h in layout_of(path.read_bytes())] == ["PRIMARY", "SCI"]
     with fits.open(path) as hdul:
         assert [h.name for h in hdul] == ["PRIMARY", "SCI"]
+
+
+def test_a_block_of_zeros_or_more_after_the_last_hdu_is_damage(tmp_path):
+    # A server that sent the file and then zeros (a ZTF image with 544,320 zero bytes behind it
+    # was once accepted): the file is not the archive's.
+    with pytest.raises(FitsLayoutError, match="bytes after the last HDU .* are not a FITS extension"):
+        layout_of(fits_bytes() + b"\0" * 2880 + b"\0" * 100)

@@ -160,6 +160,9 @@ class FilePipeline:
     def _not_fetched(self, row: ClaimedFile, fetched: FetchResult, records: list, received: int) -> Finished:
         fid = row.file_id
         if fetched.outcome == "interrupted":
+            if (low := self.space.low()) is not None:  # stopped for space: the run stops and says so
+                return Finished(FileOutcome(fid, "pending", error_kind="disk_full", error=low, transfers=tuple(records)),
+                                row.rel_path, bytes_received=received, stop_run="disk_full")
             return Finished(FileOutcome(fid, "pending", transfers=tuple(records)), row.rel_path,
                             bytes_received=received)
         if fetched.outcome == "disk_full":

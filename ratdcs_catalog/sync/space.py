@@ -9,11 +9,12 @@ the last byte cannot even write "stopped" (SQLITE_FULL), so a margin
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
 from ..errors import DiskSpaceError
-from ..paths import free_bytes
+from ..paths import TEMP_DIR, free_bytes
 from ..sizes import format_bytes
 
 __all__ = ["FORCE_HEADROOM_BYTES", "SpaceWatch", "check_free_space", "running_margin"]
@@ -30,14 +31,36 @@ def check_free_space(data_dir: Path, needed_bytes: int, margin_bytes: int, *, fo
     free = free_bytes(data_dir)
     if needed_bytes + margin_bytes <= free:
         return
+    # ratdcs's own partial files count as room: they are resumed (or replaced), not added to. Only
+    # looked for when the space looks short, so a run that fits does not walk temp/.
+    parts = partial_bytes(data_dir)
+    if needed_bytes + margin_bytes <= free + parts:
+        return
+    held = f" (plus {format_bytes(parts)} in ratdcs's own partial files in {TEMP_DIR}/)" if parts else ""
     message = (f"not enough free space in {data_dir}: the selected files need {format_bytes(needed_bytes)} plus a "
-               f"margin of {format_bytes(margin_bytes)}, and {format_bytes(free)} are free")
+               f"margin of {format_bytes(margin_bytes)}, and {format_bytes(free)} are free{held}")
     if force:
         log.warning("%s; going ahead (--force)", message)
         return
     raise DiskSpaceError(message + "; nothing was downloaded",
                          hint="free some space, select less (--source, --target, --limit, --max-bytes), "
                               "or pass --force to start anyway")
+
+
+def partial_bytes(data_dir: Path) -> int:
+    """Bytes held by ``.part`` files under ``<data_dir>/temp/`` (links not followed)."""
+    total, stack = 0, [data_dir / TEMP_DIR]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(Path(entry.path))
+                    elif entry.name.endswith(".part") and entry.is_file(follow_symlinks=False):
+                        total += entry.stat(follow_symlinks=False).st_size
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+    return total
 
 
 def running_margin(margin_bytes: int, *, force: bool) -> int:
