@@ -97,6 +97,6 @@ def test_the_space_check_counts_ratdcs_own_partial_files_as_room(tmp_path, monke
     (tmp_path / "temp" / "kepler" / "a.fits.part").write_bytes(b"x" * 5000)
     monkeypatch.setattr(space, "free_bytes", lambda path: 1000)
     space.check_free_space(tmp_path, needed_bytes=5500, margin_bytes=0)  # 1000 free + 5000 resumable
-    with pytest.raises(DiskSpaceError, match=r"and 1000 B are free \(plus 5.00 KB in ratdcs's own partial files "
+    with pytest.raises(DiskSpaceError, match=r"and 1.00 KB are free \(plus 5.00 KB in ratdcs's own partial files "
                                              r"in temp/\)"):
         space.check_free_space(tmp_path, needed_bytes=7000, margin_bytes=0)
