@@ -28,7 +28,7 @@ class RedactSecrets(logging.Filter):
         return True
 
     def redact(self, text: str) -> str:
-        for secret in self.secrets:
+        for secret in (*self.secrets, *_REGISTERED):
             text = text.replace(secret, "***")
         for pattern in _SECRET_PATTERNS:
             text = pattern.sub(r"\1***", text)
@@ -42,8 +42,21 @@ _SECRET_PATTERNS = (re.compile(r"(mast_token=)[^;\s&]+", re.I),
 _active: RedactSecrets | None = None
 
 
+# Secrets a command read for use (the MAST token, by NetworkPolicy.from_config): every redaction
+# hides them, whoever set logging up and whatever environment variable held them.
+_REGISTERED: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Hide ``value`` wherever ratdcs redacts text (too short a value would hide ordinary words)."""
+    if value and len(value) >= 4:
+        _REGISTERED.add(value)
+
+
 def redact(text: str) -> str:
     """``text`` with the secrets the logs hide replaced by ``***``."""
+    if not text:
+        return text
     active = _active or RedactSecrets([os.environ.get("MAST_API_TOKEN", "")])  # before any setup_logging
     return active.redact(text)
 

@@ -188,7 +188,9 @@ def _write_source(manifest: Manifest, p: SourcePlan, plan_id: int) -> SourceSumm
     manifest.upsert_targets([t.target for t in p.targets], plan_id)
     files = [f for t in p.targets for f in t.files]
     counts = manifest.upsert_files(files, plan_id)
-    refused, counts.refused = p.refused + counts.refused, []
+    from .logs import redact
+
+    refused, counts.refused = [redact(r) for r in p.refused + counts.refused], []
     for reason in refused:
         log.warning("%s: %s", p.source, reason)
     taken = {reason.split(":", 1)[0].removeprefix("refused ") for reason in refused}

@@ -602,9 +602,10 @@ def test_mast_token_from_dotenv_reaches_the_session_only(sync_env, tmp_path, mon
     (tmp_path / ".env").write_text("MAST_API_TOKEN=tok-from-dotenv-123\n")
     worker = pipeline.FilePipeline(sync_env.config, sync_env.data_dir, threading.Event(), None)
     client = worker.make_fetcher(lambda n: None).client
-    mast_host = sync_env.sandbox.endpoints()["mast_download"].split("/")[2].split(":")[0]
+    mast_host, port = sync_env.sandbox.endpoints()["mast_download"].split("/")[2].split(":")
     assert worker.policy.mast_token == "tok-from-dotenv-123" and client.policy is worker.policy
-    assert client.policy.sends_token_to(mast_host) and not client.policy.sends_token_to("cloud.example")
+    assert client.policy.sends_token_to(mast_host, "http", int(port))
+    assert not client.policy.sends_token_to("cloud.example") and not client.policy.sends_token_to(mast_host, "http", 1)
     monkeypatch.setenv("MAST_API_TOKEN", "tok-from-environment")  # the environment wins, as for settings
     assert pipeline.FilePipeline(sync_env.config, sync_env.data_dir, threading.Event(), None).policy.mast_token \
         == "tok-from-environment"

@@ -66,7 +66,7 @@ class CatalogHTTP:
         # The token goes as a header, not as a cookie handed to requests: requests drops the
         # Cookie header on every redirect, while a per-request cookie has no domain and would
         # follow a redirect to any host.
-        headers = self.policy.headers_for(parts.scheme, parts.hostname or "", kwargs.pop("headers", {}))
+        headers = self.policy.headers_for(parts.scheme, parts.hostname or "", kwargs.pop("headers", {}), parts.port)
         for attempt in range(self.max_retries + 1):
             self._pause_between_queries(parts.netloc)
             try:

@@ -57,7 +57,7 @@ class FileClient:
         """
         for _ in range(self.max_redirects + 1):
             parts = urlsplit(url)
-            sent = self.policy.headers_for(parts.scheme, parts.hostname or "", headers)
+            sent = self.policy.headers_for(parts.scheme, parts.hostname or "", headers, parts.port)
             response = self.transport.request("GET", url, headers=sent, timeout=timeout)
             location = response.headers.get("Location")
             if response.status not in REDIRECT_STATUSES or not location:

@@ -85,6 +85,12 @@ def looks_like_html(head: bytes, content_type: str = "") -> bool:
     return head[:512].lstrip().lower().startswith(_HTML_STARTS)
 
 
+def origin(scheme: str, host: str, port: int | None) -> tuple[str, str, int]:
+    """(scheme, host, port) with the scheme's default port filled in, as browsers compare origins."""
+    scheme = scheme.lower()
+    return scheme, host.lower(), port if port is not None else (443 if scheme == "https" else 80)
+
+
 def may_carry_token(scheme: str, host: str) -> bool:
     """A secret may go over https, or in plain http to this machine only (the sandbox archive)."""
     return scheme == "https" or host.lower() in LOOPBACK_HOSTS
@@ -133,6 +139,10 @@ class NetworkPolicy:
 
     mast_hosts: frozenset[str] = frozenset()
     mast_token: str | None = dataclasses.field(default=None, repr=False)
+    # (scheme, host, port) of the configured MAST endpoints: with them, the token goes to those exact
+    # origins only, not to the same host on another port or scheme (a redirect to 127.0.0.1:9999
+    # carried it once). Empty: the host check alone (policies built by hand in tests).
+    mast_origins: frozenset[tuple[str, str, int]] = frozenset()
     backoff_base_seconds: float = 1.0
     backoff_max_seconds: float = 60.0
     user_agent: str = dataclasses.field(default_factory=default_user_agent)
@@ -153,9 +163,14 @@ class NetworkPolicy:
 
         from ..config import read_secret
 
+        from ..logs import register_secret
+
         check_ca_environment()
-        hosts = (urlsplit(config[key]).hostname for key in ("endpoints.mast", "endpoints.mast_download"))
-        return cls(mast_hosts=frozenset(h for h in hosts if h), mast_token=read_secret(config["auth.mast_token_env"]),
+        endpoints = [urlsplit(config[key]) for key in ("endpoints.mast", "endpoints.mast_download")]
+        token = read_secret(config["auth.mast_token_env"])
+        register_secret(token)  # redacted wherever text is stored or printed, not only in the log
+        return cls(mast_hosts=frozenset(e.hostname for e in endpoints if e.hostname), mast_token=token,
+                   mast_origins=frozenset(origin(e.scheme, e.hostname, e.port) for e in endpoints if e.hostname),
                    backoff_base_seconds=config["download.backoff_base_seconds"],
                    backoff_max_seconds=config["download.backoff_max_seconds"])
 
@@ -164,16 +179,20 @@ class NetworkPolicy:
         return back_off_seconds(retry, base_seconds=self.backoff_base_seconds, max_seconds=self.backoff_max_seconds,
                                 rng=rng)
 
-    def sends_token_to(self, host: str, scheme: str = "https") -> bool:
-        """Whether the MAST token goes with a request to ``host``: a MAST host, over https
-        (plain http only to this machine, where the sandbox archive runs)."""
-        return self._cookie is not None and host.lower() in self.mast_hosts and may_carry_token(scheme, host)
+    def sends_token_to(self, host: str, scheme: str = "https", port: int | None = None) -> bool:
+        """Whether the MAST token goes with a request to ``scheme://host:port``: a configured MAST
+        origin (scheme, host and port), over https (plain http only to this machine, where the
+        sandbox archive runs)."""
+        if self._cookie is None or host.lower() not in self.mast_hosts or not may_carry_token(scheme, host):
+            return False
+        return not self.mast_origins or origin(scheme, host, port) in self.mast_origins
 
-    def headers_for(self, scheme: str, host: str, headers: Mapping[str, str] = _NO_HEADERS) -> dict[str, str]:
+    def headers_for(self, scheme: str, host: str, headers: Mapping[str, str] = _NO_HEADERS,
+                    port: int | None = None) -> dict[str, str]:
         """The headers of one request (one redirect hop) to ``host``: the User-Agent, the caller's
         ``headers``, and the token cookie where it may go. A new dict: the caller may keep it."""
         sent = {"User-Agent": self.user_agent, **headers}
-        if self._cookie is not None and self.sends_token_to(host, scheme):  # no call per file without a token
+        if self._cookie is not None and self.sends_token_to(host, scheme, port):  # no call per file without a token
             sent["Cookie"] = self._cookie
         return sent
 

@@ -10,6 +10,7 @@ that refuses a write. Outcomes are data: one bad file never stops the run.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import queue
@@ -152,6 +153,10 @@ class Run:
                 self.stop.set()
 
     def _write(self, batch: list[Finished]) -> None:
+        # A server's words reach the errors (a reason phrase, an error page): a token it echoes
+        # must not be stored in the manifest or printed in the summary.
+        for finished in batch:
+            finished.outcome = redact_outcome(finished.outcome)
         # One fsync per directory per batch makes the renames durable before the rows say done.
         for directory in {f.placed_dir for f in batch if f.placed_dir is not None}:
             _fsync_dir(directory)
@@ -325,6 +330,16 @@ def install_signal_handlers(on_first: Callable[[], None]) -> Callable[[], None]:
             signal.signal(sig, old)
 
     return restore
+
+
+def redact_outcome(outcome: FileOutcome) -> FileOutcome:
+    """The outcome with known secrets hidden in its error texts (a no-op when there are none)."""
+    from ..logs import redact
+
+    if not outcome.error and not any(t.error for t in outcome.transfers):
+        return outcome
+    transfers = tuple(dataclasses.replace(t, error=redact(t.error)) if t.error else t for t in outcome.transfers)
+    return dataclasses.replace(outcome, error=redact(outcome.error), transfers=transfers)
 
 
 def _fsync_dir(directory: Path) -> None:

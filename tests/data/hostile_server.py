@@ -23,8 +23,10 @@ class HostileServer:
         class Handler(socketserver.StreamRequestHandler):
             def handle(self):
                 request = self.rfile.readline(8192).decode("latin-1")
-                while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
-                    pass
+                server.headers = {}
+                while (line := self.rfile.readline(8192)) not in (b"\r\n", b"\n", b""):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    server.headers[name.strip().lower()] = value.strip()
                 path = (request.split(" ")[1] if " " in request else "/").split("?")[0]
                 path = "/" + path.strip("/").split("/")[0]
                 try:
@@ -46,6 +48,14 @@ class HostileServer:
         self._server.server_close()
 
     # ---- behaviours (the path names them) ---------------------------------------------------
+
+    def _echo_token(self, out) -> int:
+        """403 whose reason phrase and body repeat the cookie the client sent (a careless error page)."""
+        cookie = self.headers.get("cookie", "no cookie").encode("latin-1")
+        body = b"<error>denied for " + cookie + b"</error>"
+        out.write(b"HTTP/1.1 403 Forbidden " + cookie + b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                  % len(body) + body)
+        return len(body)
 
     @staticmethod
     def _endless(out, headers: bytes = b"") -> int:
