@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from urllib.parse import parse_qs
 
-from . import fitsgen
+from . import fitsgen, placeholders
 from .faults import Fault, FaultPlan
 from .ibe import IbeService
 from .mast import MastService
@@ -13,6 +13,7 @@ from .reply import Reply, not_found
 from .requestlog import RequestLog, RequestRecord
 from .store import BodyStore
 from .tap import TapService
+from .kinds import KINDS
 from .universe import Product, Universe
 
 LOOPBACK = "127.0.0.1"
@@ -104,13 +105,23 @@ class Sandbox:
         self._log.clear()
 
     # ----------------------------------------------------------------- files
-    def file_bytes(self, product: Product) -> bytes:
-        """The exact bytes served for a product (built once, then cached)."""
+    def file_bytes(self, product: Product, version: int = 0) -> bytes:
+        """The exact bytes served for a product (built once, then cached); ``version`` 1 is the
+        file after a ``replace`` fault changed it (same size, other bytes)."""
+        key = product.filename + (f".version{version}" if version else "")
+        return self._store.get(key, lambda: self._build(product, version))
+
+    def _build(self, product: Product, version: int) -> bytes:
         if product.kind == "ztf_sci":
-            return self._store.get(product.filename, lambda: fitsgen.build_ztf(
-                product.extra["row"], self.scale, self.seed, product.filename))
-        return self._store.get(product.filename, lambda: fitsgen.build_lightcurve(
-            product.kind, fitsgen.lightcurve_meta(self.universe, product), product.nrows, self.seed))
+            return fitsgen.build_ztf(product.extra["row"], self.scale, self.seed, product.filename, version)
+        recipe = KINDS[product.kind].recipe
+        if recipe == "lightcurve":
+            return fitsgen.build_lightcurve(product.kind, fitsgen.lightcurve_meta(self.universe, product),
+                                            product.nrows, self.seed, version)
+        if recipe == "tar":
+            members = [(m.filename, self.file_bytes(m)) for m in product.extra["members"]]
+            return placeholders.tar_bytes(members, version)
+        return placeholders.build(product, self.seed, version)
 
     def _file_reply(self, product: Product) -> Reply:
         return Reply(content_type="application/fits", build=lambda: self.file_bytes(product),
