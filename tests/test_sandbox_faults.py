@@ -124,7 +124,8 @@ def test_mast_executing_then_complete_error_and_bad_json(sandbox):
     sandbox.clear_faults()
     sandbox.add_fault(Fault("mast_error", pattern="Products", count=1, msg="Timeout limit of 600 exceeded"))
     assert invoke(sandbox, "Mast.Caom.Products").json() == {
-        "status": "ERROR", "msg": "Timeout limit of 600 exceeded", "data": [], "fields": []}
+        "status": "ERROR", "msg": "Timeout limit of 600 exceeded", "data": [], "fields": [],
+        "paging": {"page": 1, "pageSize": 0, "pagesFiltered": 0, "rows": 0, "rowsFiltered": 0, "rowsTotal": 0}}
     sandbox.add_fault(Fault("bad_json", pattern="Products", count=1))
     with pytest.raises(ValueError):
         invoke(sandbox, "Mast.Caom.Products").json()

@@ -15,6 +15,7 @@ import time
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from . import faults as faultmod
+from .mast import envelope
 from .reply import Reply, json_reply, text_reply
 from .requestlog import RequestRecord
 
@@ -299,12 +300,9 @@ def _flip(body: bytes, n_bytes: int) -> bytes:
 def _service_fault(fault) -> Reply:
     """MAST-level answers: EXECUTING, ERROR with a message, or a truncated JSON body."""
     if fault.kind == "mast_executing":
-        return json_reply({"status": "EXECUTING", "msg": "", "data": [], "fields": [],
-                           "paging": {"page": 1, "pageSize": 0, "pagesFiltered": 0,
-                                      "rows": 0, "rowsFiltered": 0, "rowsTotal": 0}})
+        return json_reply(envelope("EXECUTING"))
     if fault.kind == "mast_error":
-        msg = fault.param("msg", "Error converting data type varchar to bigint.")
-        return json_reply({"status": "ERROR", "msg": msg, "data": [], "fields": []})
+        return json_reply(envelope("ERROR", fault.param("msg", "Error converting data type varchar to bigint.")))
     text = json.dumps({"status": "COMPLETE", "msg": "", "data": [{"obsid": "1"}]})
     return Reply(status=200, content_type="application/json; charset=utf-8",
                  body_bytes=text[: len(text) // 2].encode())
