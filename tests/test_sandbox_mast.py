@@ -245,6 +245,21 @@ def test_split_k2_campaigns_come_as_mast_lists_them(sandbox):
     assert u.k2_campaign_files(plain)[c] == [f"ktwo{plain:09d}-c{c:02d}_llc.fits"]
 
 
+def test_download_validators_and_if_range(sandbox):
+    product = sandbox.universe.kepler_products(sandbox.universe.confirmed_kepler_hosts()[0])[0]
+    whole = download(sandbox, product.data_uri)
+    etag, modified = whole.headers["ETag"], whole.headers["Last-Modified"]
+    assert (etag, modified) == tuple(sandbox.validators(product).values())
+    assert whole.headers["Content-Type"] == "application/octet-stream"
+    answers = {validator: download(sandbox, product.data_uri, Range="bytes=1000-", **{"If-Range": validator})
+               for validator in (etag, modified, '"0-0"', "W/" + etag, "Mon, 01 Jan 2001 00:00:00 GMT")}
+    assert [(a.status_code, len(a.content)) for a in answers.values()] == \
+        [(206, product.size - 1000)] * 2 + [(200, product.size)] * 3
+    assert answers[etag].content == whole.content[1000:] and answers[etag].headers["ETag"] == etag
+    assert answers['"0-0"'].content == whole.content and "Content-Range" not in answers['"0-0"'].headers
+    assert [r.if_range for r in sandbox.requests if product.filename in r.query][-5:] == list(answers)
+
+
 def test_the_older_dataURI_form_is_served_too(sandbox):
     product = sandbox.universe.kepler_products(sandbox.universe.confirmed_kepler_hosts()[0])[0]
     assert product.data_uri.startswith("mast:KEPLER/url/missions/kepler/lightcurves/")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import mimetypes
 import threading
+import zlib
+from email.utils import formatdate
 from urllib.parse import parse_qs
 
 from . import fitsgen, placeholders
@@ -17,6 +20,8 @@ from .kinds import KINDS
 from .universe import Product, Universe
 
 LOOPBACK = "127.0.0.1"
+# Files' modification times: spread over 2016-2022 by name; a replaced file is 45 days newer.
+MTIME_FIRST, MTIME_SPAN, MTIME_NEW_VERSION = 1_451_606_400, 7 * 365 * 86_400, 45 * 86_400
 
 
 class Sandbox:
@@ -123,14 +128,28 @@ class Sandbox:
             return placeholders.tar_bytes(members, version)
         return placeholders.build(product, self.seed, version)
 
-    def _file_reply(self, product: Product) -> Reply:
-        return Reply(content_type="application/fits", build=lambda: self.file_bytes(product),
-                     headers={"Content-Disposition": f"attachment; filename={product.filename}"},
+    def validators(self, product: Product, version: int = 0) -> dict[str, str]:
+        """``ETag`` and ``Last-Modified`` of a file as served: MAST's are nginx's
+        (``"641baa59-af140"``: hex mtime, hex size; recorded), from a modification time
+        fixed by the seed and the file name, later for a replaced file."""
+        mtime = (MTIME_FIRST + zlib.crc32(f"{self.seed}|{product.filename}".encode()) % MTIME_SPAN
+                 + version * MTIME_NEW_VERSION)
+        return {"ETag": f'"{mtime:x}-{product.size:x}"', "Last-Modified": formatdate(mtime, usegmt=True)}
+
+    def _file_reply(self, product: Product, match_text: str = "", download: bool = False) -> Reply:
+        """A file's answer: MAST's Download/file headers (recorded: octet-stream, quoted file name
+        in a lower-case content-disposition, ETag, Last-Modified); static copies say what they hold."""
+        version = 0
+        headers = {**self.validators(product, version),
+                   "content-disposition": f'attachment; filename="{product.filename}"'}
+        content_type = "application/octet-stream" if download else _static_type(product.filename)
+        return Reply(content_type=content_type, build=lambda: self.file_bytes(product, version), headers=headers,
                      service=product.kind, is_file=True, size=product.size)
 
     # ----------------------------------------------------------------- routing
-    def _route(self, method: str, path: str, query: str, form: dict) -> Reply:
-        """The endpoint's answer for a request (faults are applied by the server)."""
+    def _route(self, method: str, path: str, query: str, form: dict, match_text: str = "") -> Reply:
+        """The endpoint's answer for a request (faults are applied by the server; ``match_text``
+        is what fault patterns search, used here to count requests for ``replace``)."""
         params = dict(parse_qs(query, keep_blank_values=True))
         for key, values in form.items():
             params.setdefault(key, []).extend(values)
@@ -139,24 +158,33 @@ class Sandbox:
         if path == "/portal/Mashup/Mashup.asmx/columnsconfig":
             return self._mast.columns_config(params)
         if path == "/api/v0.1/Download/file":
-            return self._download(query)
+            return self._download(query, match_text)
         if path.startswith(("/stpubdata/", "/missions/")):
             product = self.universe.product_by_path(path)
-            return self._file_reply(product) if product else not_found(path)
+            return self._file_reply(product, match_text) if product else not_found(path)
         if path.rstrip("/") in ("/TAP/sync", "/TAP//sync") or path == "/TAP//sync":
             return self._tap.sync(params)
         if path == "/ibe/search/ztf/products/sci":
             return self._ibe.search(params)
         if path.startswith("/ibe/data/"):
             product = self.universe.ztf_product_by_path(path)
-            return self._file_reply(product) if product else not_found(path)
+            return self._file_reply(product, match_text) if product else not_found(path)
         return not_found(path)
 
-    def _download(self, query: str) -> Reply:
+    def _download(self, query: str, match_text: str) -> Reply:
         product, uri = self._mast.find_download(query)
         if product is None:
             return not_found(uri or "a download without ?uri=")
         if self.redirect_downloads:
             return Reply(status=302, headers={"Location": self.base_url + product.path},
                          service=product.kind)
-        return self._file_reply(product)
+        return self._file_reply(product, match_text, download=True)
+
+
+def _static_type(filename: str) -> str:
+    """Content-Type of a static copy: FITS as application/fits, the rest by file-name ending."""
+    if filename.endswith(".fits"):
+        return "application/fits"
+    if filename.endswith(".gz"):
+        return "application/gzip"
+    return mimetypes.guess_type(filename, strict=False)[0] or "application/octet-stream"

@@ -12,6 +12,7 @@ import json
 import socket
 import struct
 import time
+from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from . import faults as faultmod
@@ -91,7 +92,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._redirect(self._loop_location(path, query))
             return self._log(path, query, "")
         try:
-            reply = sandbox._route(self.command, path, query, form)
+            reply = sandbox._route(self.command, path, query, form, match_text)
         except Exception as err:  # a sandbox bug: answer 500 and say what, never hang up
             reply = text_reply(f"sandbox internal error: {type(err).__name__}: {err}\n", status=500)
         allowed = self._allowed(reply)
@@ -125,7 +126,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._record = (RequestRecord(
             method=self.command, path=path, query=query, status=self._status,
             bytes_sent=self._sent, range_header=self.headers.get("Range"),
-            fault=self._fault_name, service=service))
+            fault=self._fault_name, service=service, if_range=self.headers.get("If-Range")))
 
     # ----------------------------------------------------------------- response
     def _respond(self, reply: Reply, fault, path: str, query: str):
@@ -198,6 +199,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = reply.body
         if not range_header or kind == "ignore_range":
             return 200, body, headers
+        if_range = self.headers.get("If-Range")
+        if if_range is not None and not if_range_matches(if_range, headers):
+            return 200, body, headers  # RFC 9110 13.1.5: the file changed, so the whole new one
         span = parse_range(range_header, len(body))
         if span is None:
             return 200, body, headers
@@ -284,6 +288,20 @@ def parse_range(header: str, length: int):
     if start >= length or end < start:
         return "unsatisfiable"
     return start, min(end, length - 1)
+
+
+def if_range_matches(value: str, headers: dict) -> bool:
+    """Whether an If-Range validator is the file's current one: a strong ETag, equal, or an
+    HTTP date equal to Last-Modified (RFC 9110 13.1.5; a weak ETag or a bad date never matches)."""
+    value = value.strip()
+    if value.startswith("W/"):
+        return False
+    if value.startswith('"'):
+        return value == headers.get("ETag")
+    try:
+        return parsedate_to_datetime(value) == parsedate_to_datetime(headers.get("Last-Modified", ""))
+    except (TypeError, ValueError, IndexError):
+        return False
 
 
 def _flip(body: bytes, n_bytes: int) -> bytes:
