@@ -139,12 +139,12 @@ class Sandbox:
     def _file_reply(self, product: Product, match_text: str = "", download: bool = False) -> Reply:
         """A file's answer: MAST's Download/file headers (recorded: octet-stream, quoted file name
         in a lower-case content-disposition, ETag, Last-Modified); static copies say what they hold."""
-        version = 0
+        version = self._faults.version(product.filename, match_text) if match_text else 0
         headers = {**self.validators(product, version),
                    "content-disposition": f'attachment; filename="{product.filename}"'}
         content_type = "application/octet-stream" if download else _static_type(product.filename)
         return Reply(content_type=content_type, build=lambda: self.file_bytes(product, version), headers=headers,
-                     service=product.kind, is_file=True, size=product.size)
+                     service=product.kind, is_file=True, size=product.size, version=version)
 
     # ----------------------------------------------------------------- routing
     def _route(self, method: str, path: str, query: str, form: dict, match_text: str = "") -> Reply:

@@ -97,7 +97,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             reply = text_reply(f"sandbox internal error: {type(err).__name__}: {err}\n", status=500)
         allowed = self._allowed(reply)
         fault = sandbox._faults.choose(match_text, allowed)
-        self._fault_name = fault.kind if fault else None
+        self._fault_name = fault.kind if fault else ("replace" if reply.version else None)
         try:
             self._respond(reply, fault, path, query)
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
