@@ -45,6 +45,41 @@ def test_observations_products_and_download(sandbox, mast, tmp_path):
         assert open(path, "rb").read() == sandbox.file_bytes(u.product_by_uri(row["dataURI"]))
 
 
+def test_astroquery_pages_gets_recorded_uris_and_integer_ids_and_downloads_by_subgroup(sandbox, mast, tmp_path):
+    """Kepler-10 as lightkurve asks for it: astroquery's own small pages, the product list with its
+    target pixel files, DV file, preview and tarball, and download_products filtered to LLC."""
+    import requests
+    from urllib.parse import quote
+
+    observations, _ = mast
+    obs = observations.query_criteria(obs_collection="Kepler", target_name="kplr011904151", pagesize=1)
+    filtered = [r for r in sandbox.requests if r.service == "Mast.Caom.Filtered"]
+    assert len(filtered) == 2  # one page a row: astroquery walked pagesFiltered
+    assert list(obs["obs_id"]) == ["kplr011904151_lc_Q111111110111011101", "kplr011904151_sc_Q001313330333033302"]
+    # The JSON carries integers; astroquery types the column as `fields` says (string), as with MAST.
+    request = {"service": "Mast.Caom.Filtered", "format": "json", "params": {"columns": "*", "filters": [
+        {"paramName": "target_name", "values": ["kplr011904151"]}]}}
+    raw = requests.post(sandbox.base_url + "/api/v0/invoke", data="request=" + quote(json.dumps(request)),
+                        headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=10).json()
+    assert [r["obsid"] for r in raw["data"]] == [int(x) for x in obs["obsid"]]
+    assert all(type(r["obsid"]) is int for r in raw["data"])
+    products = observations.get_product_list(obs[:1])
+    assert {str(x) for x in products["productSubGroupDescription"]} == {"LLC", "LPD-TARG", "--"}
+    assert all(str(x) == str(obs["obsid"][0]) for x in products["obsID"])
+    manifest = observations.download_products(products, download_dir=str(tmp_path), mrp_only=False,
+                                              productSubGroupDescription="LLC")
+    u = sandbox.universe
+    assert sorted(p.rsplit("/", 1)[1] for p in manifest["Local Path"]) == \
+        sorted(u.kepler_quarter_files(11904151).values())
+    assert set(manifest["Status"]) == {"COMPLETE"}
+    llc = products[products["productSubGroupDescription"] == "LLC"]
+    assert all(uri.startswith("mast:KEPLER/url/missions/kepler/lightcurves/0119/011904151/") for uri in llc["dataURI"])
+    q4 = llc[llc["description"] == "Lightcurve Long Cadence (CLC) - Q4"]
+    assert list(q4["productFilename"]) == ["kplr011904151-2010009091648_llc.fits"]
+    path = next(p for p in manifest["Local Path"] if p.endswith("2010009091648_llc.fits"))
+    assert open(path, "rb").read() == sandbox.file_bytes(u.product_by_uri(q4["dataURI"][0]))
+
+
 def test_tic_criteria_query(sandbox, mast):
     _, catalogs = mast
     tids = sandbox.universe.toi_hosts()[:3]
@@ -115,3 +150,18 @@ def test_region_query_uses_the_cone_service(sandbox, mast):
     star = sandbox.universe.tic_params(sandbox.universe.toi_hosts()[0])
     table = observations.query_region(SkyCoord(star["ra"], star["dec"], unit="deg"), radius="0.001 deg")
     assert str(star["ID"]) in {str(x) for x in table["target_name"]}
+
+
+def test_astroquery_polls_executing_and_raises_errors_with_their_message(sandbox, mast):
+    from astroquery.exceptions import RemoteServiceError
+
+    from ratdcs_catalog.sandbox import Fault
+
+    observations, _ = mast
+    sandbox.add_fault(Fault("mast_executing", pattern="Mast.Caom.Filtered", count=2))
+    table = observations.query_criteria(obs_collection="K2", target_name="ktwo228725972")
+    assert list(table["obs_id"]) == ["ktwo228725972-c10_lc"]
+    assert [r.fault for r in sandbox.requests if r.service == "Mast.Caom.Filtered"] == ["mast_executing"] * 2 + [None]
+    sandbox.add_fault(Fault("mast_error", pattern="Mast.Caom.Filtered", count=1, msg="Timeout limit of 600 exceeded"))
+    with pytest.raises(RemoteServiceError, match="Timeout limit of 600 exceeded"):
+        observations.query_criteria(obs_collection="K2", target_name="ktwo228725972")

@@ -80,3 +80,11 @@ def test_serve_writes_config_answers_and_stops_on_sigterm(tmp_path):
         stdout, stderr = process.communicate(timeout=20)
     assert process.returncode == 0, stderr
     assert "endpoints:" in stdout and "Sandbox stopped." in stderr
+
+
+def test_serve_help_documents_the_replace_fault():
+    result = CliRunner().invoke(cli, ["sandbox", "serve", "--help"])
+    assert "mast_executing mast_error bad_json replace" in result.output
+    assert "after=N (replace)" in result.output
+    assert "replace@PATTERN:after=N changes the archive instead" in result.output
+    assert r"--faults 'replace@_llc\.fits:after=1'" in result.output

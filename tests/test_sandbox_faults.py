@@ -124,7 +124,8 @@ def test_mast_executing_then_complete_error_and_bad_json(sandbox):
     sandbox.clear_faults()
     sandbox.add_fault(Fault("mast_error", pattern="Products", count=1, msg="Timeout limit of 600 exceeded"))
     assert invoke(sandbox, "Mast.Caom.Products").json() == {
-        "status": "ERROR", "msg": "Timeout limit of 600 exceeded", "data": [], "fields": []}
+        "status": "ERROR", "msg": "Timeout limit of 600 exceeded", "data": [], "fields": [],
+        "paging": {"page": 1, "pageSize": 0, "pagesFiltered": 0, "rows": 0, "rowsFiltered": 0, "rowsTotal": 0}}
     sandbox.add_fault(Fault("bad_json", pattern="Products", count=1))
     with pytest.raises(ValueError):
         invoke(sandbox, "Mast.Caom.Products").json()
@@ -165,3 +166,59 @@ def test_parse_fault_spec():
     with pytest.raises(FaultSpecError):
         parse_fault("503:cuont=2")
     assert parse_fault("reset@uri=mast:TESS:count=1").pattern == "uri=mast:TESS"
+
+
+def fits_checksums_hold(body):
+    """True when every HDU's CHECKSUM/DATASUM verify (astropy only warns on a bad one)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with fits.open(io.BytesIO(body), checksum=True) as hdul:
+            [hdu.data for hdu in hdul]
+    return not any("hecksum" in str(w.message) for w in caught)
+
+
+def test_replace_serves_a_new_version_of_the_same_size_from_the_nth_request_on(sandbox, product):
+    sandbox.add_fault(Fault("replace", pattern=product.filename, after=2))
+    answers = [requests.get(url_of(sandbox, product), timeout=10) for _ in range(4)]
+    old, new = sandbox.file_bytes(product), sandbox.file_bytes(product, version=1)
+    assert [a.content for a in answers] == [old, old, new, new]
+    assert len(new) == len(old) == product.size and new != old
+    assert fits_checksums_hold(new)  # a whole new file: nothing but a splice could be caught
+    assert [a.headers["ETag"] for a in answers] == [sandbox.validators(product)["ETag"]] * 2 + \
+        [sandbox.validators(product, 1)["ETag"]] * 2
+    assert answers[2].headers["ETag"] != answers[0].headers["ETag"]
+    assert answers[2].headers["ETag"].endswith(f'-{product.size:x}"')
+    from email.utils import parsedate_to_datetime
+    assert parsedate_to_datetime(answers[2].headers["Last-Modified"]) > \
+        parsedate_to_datetime(answers[0].headers["Last-Modified"])
+    assert [r.fault for r in log_of(sandbox, product)] == [None, None, "replace", "replace"]
+
+
+def test_a_resume_across_a_replacement_splices_unless_if_range_is_sent(sandbox, product):
+    sandbox.add_fault(Fault("reset", pattern=product.filename, count=1, cut_at=0.5))
+    sandbox.add_fault(Fault("replace", pattern=product.filename, after=1))
+    first = requests.get(url_of(sandbox, product), timeout=10, stream=True)
+    etag, part = first.headers["ETag"], b""
+    with pytest.raises((requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+        for chunk in first.iter_content(1024):
+            part += chunk
+    assert 0 < len(part) < product.size and part == sandbox.file_bytes(product)[:len(part)]
+    blind = requests.get(url_of(sandbox, product), headers={"Range": f"bytes={len(part)}-"}, timeout=10)
+    assert blind.status_code == 206 and blind.headers["ETag"] != etag
+    spliced = part + blind.content
+    assert len(spliced) == product.size and not fits_checksums_hold(spliced)
+    careful = requests.get(url_of(sandbox, product), headers={"Range": f"bytes={len(part)}-", "If-Range": etag},
+                           timeout=10)
+    assert careful.status_code == 200 and careful.content == sandbox.file_bytes(product, version=1)
+
+
+def test_replace_spec_and_its_mistakes():
+    fault = parse_fault(r"replace@_llc\.fits:after=3")
+    assert (fault.kind, fault.pattern, fault.params) == ("replace", r"_llc\.fits", {"after": 3})
+    with pytest.raises(FaultSpecError, match="fault replace: takes after=N .* not count or rate"):
+        parse_fault("replace@x:count=2")
+    with pytest.raises(FaultSpecError, match="after must be a whole number 0 or more, got -1"):
+        parse_fault("replace:after=-1")
+    plan = FaultPlan(1, [Fault("replace", pattern="a.fits")])
+    assert plan.choose("/x/a.fits") is None  # never an answer of its own
+    assert [plan.version(name, f"/x/{name}") for name in ("a.fits", "b.fits", "a.fits")] == [0, 0, 1]

@@ -43,7 +43,7 @@ def test_product_names_follow_the_archive_layout(sandbox_archive):
     product = u.kepler_products(kic)[0]
     kic9 = f"{kic:09d}"
     assert product.filename.startswith(f"kplr{kic9}-") and product.filename.endswith("_llc.fits")
-    assert product.data_uri == f"mast:Kepler/url/missions/kepler/lightcurves/{kic9[:4]}/{kic9}/{product.filename}"
+    assert product.data_uri == f"mast:KEPLER/url/missions/kepler/lightcurves/{kic9[:4]}/{kic9}/{product.filename}"
     tid = u.toi_hosts()[0]
     tess = u.tess_products(tid)[0]
     assert tess.data_uri == f"mast:TESS/product/{tess.filename}"
@@ -147,3 +147,53 @@ def test_cache_dir_keeps_generated_files_across_sandboxes(tmp_path):
     assert len(cached) == 1 and cached[0].read_bytes() == body
     second = Sandbox(seed=5, scale=0.02, cache_dir=tmp_path)
     assert second.file_bytes(product) == body
+
+
+def test_recorded_targets_are_in_every_universe_and_the_rest_stays_drawn():
+    for seed in (7, 42):
+        u = Universe(seed, 0.05)
+        assert u.kepler_quarters(11904151) == (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 13, 14, 15, 17)
+        assert (u.k2_campaigns(228725972), u.k2_campaigns(203830112)) == ((10,), (11,))
+        assert (u.tess_sectors(441420236), u.tess_fast_sectors(441420236)) == ((1, 27), (27,))
+        assert (len(u.kepler_stars), len(u.k2_hosts), len(u.tess_stars)) == (2400, 420, 1800)
+    u = Universe(42, 0.05)
+    # Each took the last drawn target's place: the catalogs' first rows are as before.
+    assert u.confirmed_kepler_hosts()[:3] == [9368416, 2130128, 7317747]
+    assert (u.confirmed_k2_hosts()[:2], u.toi_hosts()[:2]) == ([213979943, 204485671], [144698543, 396730251])
+    assert u.kepler_quarter_files(11904151)[4] == "kplr011904151-2010009091648_llc.fits"
+    assert u.tess_sector_files(441420236) == {1: "tess2018206045859-s0001-0000000441420236-0120-s_lc.fits",
+                                              27: "tess2020186164531-s0027-0000000441420236-0189-s_lc.fits"}
+    assert u.k2_campaign_files(203830112) == {11: ["ktwo203830112-c111_llc.fits", "ktwo203830112-c112_llc.fits"]}
+    assert u.k2_campaign_files(228725972) == {10: ["ktwo228725972-c102_llc.fits"]}
+    assert {c for e in u.k2_split_hosts() for c in u.k2_campaigns(e)} >= {9, 10, 11}
+
+
+def test_short_cadence_files_carry_the_archives_month_stamps():
+    u = Universe(42, 0.05)
+    months = [(p.period, p.extra["month"], p.filename) for p in u.kepler_products(11904151, "short")]
+    assert months[:3] == [(2, 3, "kplr011904151-2009259162342_slc.fits"),
+                          (3, 1, "kplr011904151-2009291181958_slc.fits"),
+                          (3, 2, "kplr011904151-2009322144938_slc.fits")]
+    assert [m for q, m, _ in months if q == 4] == [1] and [m for q, m, _ in months if q == 17] == [1, 2]
+    assert all(len(u.kepler_slc_quarters(k)) <= len(u.kepler_stars[k]["slc_months"]) for k in list(u.kepler_stars)[:50])
+
+
+def test_every_file_of_an_observation_is_exactly_its_listed_size(sandbox_archive):
+    u = sandbox_archive.universe
+    for mission, target in (("kepler", 11904151), ("k2", 228725972), ("tess", 441420236)):
+        for obs in u.observations_of(mission, target):
+            for product in u.observation_files(obs):
+                if product.size < 3_000_000:
+                    assert len(sandbox_archive.file_bytes(product)) == product.size, product.filename
+                assert u.product_by_uri(product.data_uri) == product == u.product_by_path(product.path)
+
+
+def test_other_files_are_deterministic_and_a_new_version_differs():
+    from ratdcs_catalog.sandbox import Sandbox
+
+    first, again = Sandbox(seed=3, scale=0.02), Sandbox(seed=3, scale=0.02)
+    obs = first.universe.observations_of("tess", 441420236)[0]
+    for product in first.universe.observation_files(obs):
+        body = first.file_bytes(product)
+        assert again.file_bytes(product) == body
+        assert first.file_bytes(product, version=1) != body and len(first.file_bytes(product, version=1)) == len(body)

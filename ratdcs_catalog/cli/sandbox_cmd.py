@@ -53,17 +53,23 @@ def serve(host, port, seed, scale, fault_specs, cache_dir, config_out, data_dir,
     Faults (--faults, repeatable): KIND[@PATTERN][:key=value,...]
       KIND     429 500 502 503 reset short_body flip_bytes ignore_range
                no_content_length slow stall html_200 redirect_loop
-               mast_executing mast_error bad_json
+               mast_executing mast_error bad_json replace
       PATTERN  regular expression searched in path?query (plus &form-body for
                POSTs, so it can name a MAST service or an ADQL table)
       keys     count=N (first N matches), rate=P (seeded probability),
                retry_after=S, cut_at=F|BYTES, n_bytes=N, bytes_per_second=B,
-               stall_seconds=S, msg=TEXT
+               stall_seconds=S, msg=TEXT, after=N (replace)
       Faults are tried in the order given; the first that fires wins.
+      replace@PATTERN:after=N changes the archive instead: each matching file
+      is served as it is for its first N requests (default 1), then as a new
+      version: same size, other bytes (still valid FITS), new ETag and
+      Last-Modified. It combines with the other faults; a resume across it
+      splices two versions unless the client sends If-Range.
     \b
     Examples:
         ratdcs sandbox serve --faults '503@Download/file:count=2,retry_after=1'
         ratdcs sandbox serve --faults 'reset@_llc\\.fits:rate=0.1' --faults 'mast_executing@Mast.Caom.Filtered:count=3'
+        ratdcs sandbox serve --faults 'reset@_llc\\.fits:count=1' --faults 'replace@_llc\\.fits:after=1'
     """
     from ..sandbox import FaultSpecError, Sandbox, endpoint_config_yaml, parse_fault
 

@@ -10,7 +10,7 @@ response shapes, real FITS files, reproducible faults and a request log::
         sb.endpoints()   # {"mast": ..., "mast_download": ..., "exoplanet_tap": ..., "irsa_ibe": ...}
         ...
         sb.requests      # [RequestRecord(method, path, query, status, bytes_sent, range_header,
-                         #                fault, service), ...]
+                         #                fault, service, if_range), ...]
 
 Endpoints (paths under ``sb.base_url``)
     ``POST /api/v0/invoke`` (Mast.Caom.Filtered[.Position], Mast.Caom.Products,
@@ -26,31 +26,46 @@ The universe (``sb.universe``, a ``Universe``; same seed and scale, same everyth
                                     order (by ``kepoi_name``): kepid, kepoi_name, kepler_name,
                                     koi_disposition, koi_period, ra, dec, koi_steff, ...
     ``kepler_stars``                {kic: {kepid, ra, dec, teff, logg, radius, kepmag,
-                                    quarters, slc_quarters}}
+                                    quarters, slc_quarters, slc_months, module3_q4}}
     ``confirmed_kepler_hosts()``    KIC ids with a CONFIRMED KOI, in `cumulative` order, unique
     ``kepler_quarters(kic)``        long-cadence quarters (subset of 0..17)
-    ``kepler_slc_quarters(kic)``    quarters with short-cadence files (3 files each)
+    ``kepler_slc_quarters(kic)``    quarters with short-cadence files (one per month)
+    ``kepler_quarter_files(kic)``   {quarter: long-cadence file name}
+    ``kepler_odd_stamp_stars()``    KICs whose Q4 file has another stamp (module 3), in order
     ``k2_planets``                  `k2pandc` rows (several per planet, one default_flag=1)
-    ``k2_hosts``                    {epic: {epic, ra, dec, teff, radius, campaigns}}
+    ``k2_hosts``                    {epic: {epic, ra, dec, teff, radius, campaigns, slc_campaigns}}
     ``confirmed_k2_hosts()``        EPIC ids of CONFIRMED default rows, in table order
     ``k2_campaigns(epic)``          campaigns of a K2 host
+    ``k2_campaign_files(epic, cadence="long")``  {campaign: [light-curve file names]} (two for
+                                    C9 and C11, -c102 only for C10)
+    ``k2_split_hosts()``            EPICs observed in C9, C10 or C11, in order
     ``tois``                        `toi` rows: tid, toi, toipfx, tfopwg_disp, pl_orbper, ...
     ``toi_hosts(dispositions)``     TIC ids with a TOI of those dispositions, in table order
     ``tic``                         {tid: TIC row (ID, ra, dec, Tmag, Teff, logg, rad, mass,
                                     d, MH, ...)}; ``tic_params(tid)`` is one row
     ``tess_sectors(tid)``           sectors with a 120-s light curve
     ``tess_fast_sectors(tid)``      sectors with a 20-s light curve
+    ``tess_sector_files(tid, cadence="120s")``  {sector: light-curve file name}
     ``ztf_exposures``               exposure-level dicts (field, filtercode, fid, expid, obsjd,
                                     obsdate, filefracday, ...), sorted by obsjd
     ``ztf_rows(fields, jd_min, jd_max, filtercodes, ccdids, qids)``  quadrant rows as IBE
                                     answers them
     ``kepler_products(kic, cadence="long"|"short")``, ``k2_products(epic, cadence="long"|"short")``,
     ``tess_products(tid, cadence="120s"|"20s")``, ``ztf_product(row)``
+                                    light curves (and ZTF images) as
                                     ``Product(filename, data_uri, size, path, kind, target_id,
-                                    period, nrows, subgroup, obs_id)``; ``size`` is the exact
-                                    byte count the download endpoint serves at this scale
+                                    period, nrows, subgroup, obs_id, description)``; ``size`` is
+                                    the exact byte count the download endpoint serves at this scale
+    ``observations()``, ``observations_of(mission, target_id)``
+                                    ``Observation(obs_id, mission, target_id, cadence,
+                                    sequence_number, exptime, light_curves, part)``: what
+                                    Mast.Caom.Filtered lists
+    ``observation_files(obs)``      every file Mast.Caom.Products lists for it (light curves,
+                                    target pixel files, DV files, previews, tarballs), in order
     ``product_by_uri(uri)``, ``product_by_path(path)``, ``ztf_product_by_path(path)``,
     ``size_of(uri_or_path)``
+    ``sb.file_bytes(product, version=0)``, ``sb.validators(product, version=0)``  the bytes and
+                                    the ETag/Last-Modified served (version 1: after ``replace``)
 
 Faults: see ``ratdcs_catalog.sandbox.faults`` (kinds, parameters, CLI syntax).
 """
@@ -59,9 +74,9 @@ from .faults import KINDS as FAULT_KINDS
 from .faults import Fault, FaultSpecError, parse_fault
 from .requestlog import RequestRecord
 from .sandbox import Sandbox
-from .universe import Product, Universe
+from .universe import Observation, Product, Universe
 
-__all__ = ["FAULT_KINDS", "Fault", "FaultSpecError", "Product", "RequestRecord", "Sandbox",
+__all__ = ["FAULT_KINDS", "Fault", "FaultSpecError", "Observation", "Product", "RequestRecord", "Sandbox",
            "Universe", "endpoint_config_yaml", "parse_fault"]
 
 

@@ -9,12 +9,21 @@ pick a MAST service (``Mast.Caom.Products``) or an ADQL table (``from toi``).
 Whether a ``rate`` fault fires depends only on (seed, fault position, match text, how many
 times that text was asked for), never on thread timing, so a run replays exactly.
 
+``replace`` is not a failure of one request but a change of the archive: from the
+``after + 1``-th request (GET or HEAD) of a matching file on, that file is a new version, the
+same size with other bytes (a light curve is still valid FITS with valid checksums), a new
+``ETag`` and a later ``Last-Modified``. A client that resumes across the change without
+``If-Range`` splices two versions; one that sends ``If-Range`` gets the new file whole (200).
+It counts requests per file, and combines with the other faults (a ``reset`` on the first
+request, then the new version on the second).
+
 CLI syntax (``ratdcs sandbox serve --faults``, repeatable)::
 
     KIND[@PATTERN][:key=value,key=value...]
     503@Download/file:count=2,retry_after=1
     reset@_llc\\.fits:rate=0.1,cut_at=0.5
     mast_executing@Mast.Caom.Filtered:count=3
+    replace@_llc\\.fits:after=1
 """
 
 from __future__ import annotations
@@ -26,9 +35,9 @@ from dataclasses import dataclass, field
 
 KINDS = ("429", "500", "502", "503", "reset", "short_body", "flip_bytes", "ignore_range",
          "no_content_length", "slow", "stall", "html_200", "redirect_loop", "mast_executing",
-         "mast_error", "bad_json")
+         "mast_error", "bad_json", "replace")
 STATUS_KINDS = ("429", "500", "502", "503")
-PARAMS = ("retry_after", "cut_at", "n_bytes", "bytes_per_second", "stall_seconds", "msg")
+PARAMS = ("retry_after", "cut_at", "n_bytes", "bytes_per_second", "stall_seconds", "msg", "after")
 BODY_KINDS = ("reset", "short_body", "flip_bytes", "ignore_range", "no_content_length",
               "slow", "stall")
 
@@ -48,6 +57,8 @@ class Fault:
     - ``slow``: ``bytes_per_second`` (default 200000)
     - ``stall``: ``stall_seconds`` (default 2), then the rest of the body is sent
     - ``mast_error``: ``msg``
+    - ``replace``: ``after`` (default 1) requests of a file get the old version, later ones the
+      new; ``count`` and ``rate`` do not apply
     """
 
     kind: str
@@ -75,6 +86,11 @@ class Fault:
         if (self.count is not None and self.count < 0) or (self.rate is not None and not 0 <= self.rate <= 1):
             raise FaultSpecError(f"fault {kind}: count must be 0 or more and rate from 0 to 1, "
                                  f"got count={count!r}, rate={rate!r}")
+        if self.kind == "replace" and (count is not None or rate is not None):
+            raise FaultSpecError("fault replace: takes after=N (requests of a file served before it is "
+                                 f"replaced), not count or rate; got count={count!r}, rate={rate!r}")
+        if self.kind == "replace" and not (isinstance(params.get("after", 1), int) and params.get("after", 1) >= 0):
+            raise FaultSpecError(f"fault replace: after must be a whole number 0 or more, got {params['after']!r}")
         self.params = params
         self._regex = re.compile(pattern) if pattern else None
 
@@ -101,6 +117,7 @@ class FaultPlan:
         self._faults: list[Fault] = []
         self._fired: list[int] = []
         self._seen: dict[str, int] = {}
+        self._file_requests: dict[tuple[int, str], int] = {}
         for fault in faults:
             self.add(fault)
 
@@ -111,7 +128,7 @@ class FaultPlan:
 
     def clear(self) -> None:
         with self._lock:
-            self._faults, self._fired, self._seen = [], [], {}
+            self._faults, self._fired, self._seen, self._file_requests = [], [], {}, {}
 
     def choose(self, text: str, allowed=None) -> Fault | None:
         """The fault this request gets (first that fires), or None. ``allowed`` limits kinds."""
@@ -119,13 +136,27 @@ class FaultPlan:
             attempt = self._seen.get(text, 0)
             self._seen[text] = attempt + 1
             for index, fault in enumerate(self._faults):
-                if allowed is not None and fault.kind not in allowed:
+                if fault.kind == "replace" or (allowed is not None and fault.kind not in allowed):
                     continue
                 if not fault.matches(text) or not self._fires(index, fault, text, attempt):
                     continue
                 self._fired[index] += 1
                 return fault
         return None
+
+    def version(self, filename: str, text: str) -> int:
+        """The version of ``filename`` this request gets (0: the original), counting it as one
+        more request of that file for every ``replace`` fault whose pattern matches ``text``."""
+        version = 0
+        with self._lock:
+            for index, fault in enumerate(self._faults):
+                if fault.kind != "replace" or not fault.matches(text):
+                    continue
+                seen = self._file_requests.get((index, filename), 0)
+                self._file_requests[(index, filename)] = seen + 1
+                if seen >= int(fault.param("after", 1)):
+                    version = 1
+        return version
 
     def _fires(self, index: int, fault: Fault, text: str, attempt: int) -> bool:
         if fault.count is not None and self._fired[index] >= fault.count:

@@ -8,6 +8,11 @@ after a restart matches the bytes sent before it.
 Sizes are computed without building the file: every header has a fixed set of cards, so a
 file is a fixed overhead per kind plus its table (or image) padded to 2880 bytes. The test
 suite checks that formula against built files.
+
+A file covers a ``window`` of its quarter or campaign, (start, length) as fractions: (0, 1) for
+most, the first 22% of Q4 for Kepler stars on module 3 (it failed on 2010-01-09, nine days into
+the quarter), one part of a K2 campaign downlinked in two (C9, C10, C11). A later ``version``
+of a file (the sandbox's ``replace`` fault) is the same layout and size with other random data.
 """
 
 from __future__ import annotations
@@ -54,16 +59,17 @@ def _pad(nbytes: int) -> int:
     return int(math.ceil(nbytes / BLOCK)) * BLOCK
 
 
-def seeded_rng(seed: int, name: str):
-    """A generator that depends only on the universe seed and the file name."""
+def seeded_rng(seed: int, name: str, version: int = 0):
+    """A generator that depends only on the universe seed, the file name and its version."""
     import numpy as np
 
-    return np.random.default_rng([int(seed), zlib.crc32(name.encode())])
+    return np.random.default_rng([int(seed), zlib.crc32(name.encode())] + ([int(version)] if version else []))
 
 
 # ----------------------------------------------------------------- sizes
-def lightcurve_rows(kind: str, period: int, scale: float) -> int:
-    """Rows of a light curve at this scale (full scale: ~4,400 Kepler, ~20,000 TESS)."""
+def lightcurve_rows(kind: str, period: int, scale: float, fraction: float = 1.0) -> int:
+    """Rows of a light curve at this scale (full scale: ~4,400 Kepler, ~20,000 TESS) covering
+    ``fraction`` of its quarter, campaign or sector."""
     if kind == "kepler_llc":
         base = KEPLER_QUARTERS[period][1]
     elif kind == "kepler_slc":
@@ -76,7 +82,7 @@ def lightcurve_rows(kind: str, period: int, scale: float) -> int:
         base = 20076 if period == 1 else 18_000 + (period * 7919) % 2600
         if kind == "tess_fast":
             base *= TESS_FAST_FACTOR
-    return max(MIN_ROWS, int(round(base * scale)))
+    return max(MIN_ROWS, int(round(base * fraction * scale)))
 
 
 @functools.lru_cache(maxsize=None)
@@ -117,7 +123,8 @@ def lightcurve_meta(universe, product) -> dict:
     """What a light curve needs from the universe: the star and the planets to inject."""
     target, kind = product.target_id, product.kind
     meta = {"target": target, "period": product.period, "month": product.extra.get("month", 0),
-            "filename": product.filename, "planets": ()}
+            "window": product.extra.get("window", (0.0, 1.0)), "filename": product.filename,
+            "planets": ()}
     if kind.startswith("kepler"):
         star = universe.kepler_stars[target]
         meta.update(ra=star["ra"], dec=star["dec"], teff=float(star["teff"]),
@@ -138,8 +145,13 @@ def lightcurve_meta(universe, product) -> dict:
     return meta
 
 
-def _time_span(kind: str, period: int, month: int) -> tuple[float, float, int]:
+def _time_span(kind: str, period: int, month: int, window=(0.0, 1.0)) -> tuple[float, float, int]:
     """(start, span in days, BJDREFI) of the light curve's observing window."""
+    start, span, bjdref = _full_span(kind, period, month)
+    return start + window[0] * span, window[1] * span, bjdref
+
+
+def _full_span(kind: str, period: int, month: int) -> tuple[float, float, int]:
     if kind == "kepler_llc":
         start, rows = KEPLER_QUARTERS[period]
         return start, rows * KEPLER_LC_DAYS, 2454833
@@ -156,7 +168,7 @@ def _columns_data(kind: str, meta: dict, nrows: int, rng) -> dict:
     """Column arrays: noisy flux with transits, NaN gaps with quality flags, centroids."""
     import numpy as np
 
-    start, span, _ = _time_span(kind, meta["period"], meta["month"])
+    start, span, _ = _time_span(kind, meta["period"], meta["month"], meta.get("window", (0.0, 1.0)))
     time = start + (np.arange(nrows) + 0.5) * (span / nrows)
     level = 2.0e5 * 10 ** (-0.4 * (meta["mag"] - 12.0))
     model = np.ones(nrows)
@@ -246,7 +258,7 @@ def _table_hdu(kind: str, meta: dict, nrows: int, data: dict):
     from astropy.io import fits
 
     tess = kind.startswith("tess")
-    _, span, bjdref = _time_span(kind, meta["period"], meta["month"])
+    _, span, bjdref = _time_span(kind, meta["period"], meta["month"], meta.get("window", (0.0, 1.0)))
     columns = []
     for name, fmt, unit in COLUMNS:
         name = name.format(quality="QUALITY" if tess else "SAP_QUALITY")
@@ -294,11 +306,11 @@ def _to_bytes(hdus) -> bytes:
     return buffer.getvalue()
 
 
-def build_lightcurve(kind: str, meta: dict, nrows: int, seed: int) -> bytes:
-    """The bytes of one light-curve file."""
+def build_lightcurve(kind: str, meta: dict, nrows: int, seed: int, version: int = 0) -> bytes:
+    """The bytes of one light-curve file (a later ``version``: same layout, other data)."""
     from astropy.io import fits
 
-    rng = seeded_rng(seed, meta["filename"])
+    rng = seeded_rng(seed, meta["filename"], version)
     data = _columns_data(kind, meta, nrows, rng)
     primary = fits.PrimaryHDU(header=_primary_header(kind, meta))
     return _to_bytes([primary, _table_hdu(kind, meta, nrows, data), _aperture_hdu(kind, meta)])
@@ -334,16 +346,16 @@ def _ztf_header(row: dict):
     return header
 
 
-def build_ztf(row: dict, scale: float, seed: int, name: str) -> bytes:
+def build_ztf(row: dict, scale: float, seed: int, name: str, version: int = 0) -> bytes:
     """One science-image quadrant: sky plus noise, a few stars, float32, with checksums."""
-    return _build_ztf_shape(row, ztf_shape(scale), seed, name)
+    return _build_ztf_shape(row, ztf_shape(scale), seed, name, version)
 
 
-def _build_ztf_shape(row: dict, shape, seed: int, name: str) -> bytes:
+def _build_ztf_shape(row: dict, shape, seed: int, name: str, version: int = 0) -> bytes:
     import numpy as np
     from astropy.io import fits
 
-    rng = seeded_rng(seed, name)
+    rng = seeded_rng(seed, name, version)
     image = rng.standard_normal(shape, dtype=np.float32)
     image *= 12.0
     image += 150.0

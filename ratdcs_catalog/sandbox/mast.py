@@ -15,11 +15,10 @@ import json
 import math
 from urllib.parse import parse_qs, quote
 
-from . import schemas
-from .reply import Reply, json_reply, not_found
+from . import mast_rows, schemas
+from .reply import Reply, json_reply
 
-MJD_OFFSET_KEPLER = 2454833 - 2400000.5
-MJD_OFFSET_TESS = 2457000 - 2400000.5
+FIRST_OBSID = 9_000_000_000
 TIC_FIELDS = [(name, {"s": "string", "i": "int", "f": "float"}[kind])
               for name, kind in schemas.split_columns(schemas.TIC_COLUMNS)]
 CAOM_SEPARATED = ("obs_collection", "project", "filters", "wavelength_region",
@@ -35,104 +34,34 @@ class MastService:
 
     # ----------------------------------------------------------------- observations
     @functools.cached_property
-    def _catalog(self) -> tuple[list[dict], dict, dict]:
-        """CAOM rows (one per Kepler star and cadence, K2 campaign, TESS sector and cadence),
-        the products of each obsid, and the rows by obsid."""
-        rows, products = [], []
-        u = self.universe
-        groups = []
-        for kic, star in u.kepler_stars.items():
-            groups.append(u.kepler_products(kic, "long"))
-            if star["slc_quarters"]:
-                groups.append(u.kepler_products(kic, "short"))
-        for epic in u.k2_hosts:
-            groups += [[p] for p in u.k2_products(epic, "long") + u.k2_products(epic, "short")]
-        for tid in u.tess_stars:
-            groups += [[p] for p in u.tess_products(tid, "120s") + u.tess_products(tid, "20s")]
-        for index, group in enumerate(groups):
-            rows.append(self._obs_row(index, group))
-            products.append(group)
-        by_id = {row["obsid"]: row for row in rows}
-        return rows, {row["obsid"]: group for row, group in zip(rows, products)}, by_id
+    def _catalog(self) -> tuple[list[dict], dict]:
+        """CAOM rows (one per Observation: a Kepler star's cadence, a K2 campaign or campaign
+        part, a TESS sector's cadence) and (row, Observation) by obsid."""
+        rows, by_id = [], {}
+        for index, obs in enumerate(self.universe.observations()):
+            obsid = FIRST_OBSID + index
+            row = mast_rows.observation_row(obs, obsid, self._position(obs), mast_rows.urls(obs))
+            rows.append(row)
+            by_id[obsid] = (row, obs)
+        return rows, by_id
 
     @property
     def observations(self) -> list[dict]:
         return self._catalog[0]
 
-    def _obs_row(self, index: int, products) -> dict:
-        first = products[0]
-        kind, target = first.kind, first.target_id
-        collection = "Kepler" if kind.startswith("kepler") else "K2" if kind.startswith("k2") else "TESS"
-        ra, dec = self._position(kind, target)
-        t_min, t_max = self._time_range(products)
-        return {
-            "intentType": "science", "obs_collection": collection,
-            "provenance_name": "SPOC" if collection == "TESS" else collection,
-            "instrument_name": "Photometer" if collection == "TESS" else "Kepler",
-            "project": collection, "filters": "TESS" if collection == "TESS" else "KEPLER",
-            "wavelength_region": "OPTICAL", "target_name": self._target_name(kind, target),
-            "target_classification": "", "obs_id": first.obs_id, "s_ra": ra, "s_dec": dec,
-            "dataproduct_type": "timeseries", "proposal_pi": "", "calib_level": 3,
-            "t_min": t_min, "t_max": t_max,
-            "t_exptime": {"kepler_slc": 58.85, "k2_slc": 58.85, "tess_lc": 120.0,
-                          "tess_fast": 20.0}.get(kind, 1765.5),
-            "em_min": 600.0 if collection == "TESS" else 420.0,
-            "em_max": 1000.0 if collection == "TESS" else 900.0, "obs_title": "",
-            "t_obs_release": round(t_max + 120, 5), "proposal_id": "", "proposal_type": "",
-            "sequence_number": None if collection == "Kepler" else first.period,
-            "s_region": f"CIRCLE ICRS {ra:.6f} {dec:.6f} 0.00138889", "jpegURL": None,
-            "dataURL": None, "dataRights": "PUBLIC", "mtFlag": False, "srcDen": None,
-            "obsid": str(9_000_000_000 + index), "objID": str(1_000_000_000 + index),
-        }
-
-    def _position(self, kind: str, target: int) -> tuple[float, float]:
+    def _position(self, obs) -> tuple[float, float]:
         u = self.universe
-        if kind.startswith("kepler"):
-            star = u.kepler_stars[target]
-        elif kind.startswith("k2"):
-            star = u.k2_hosts[target]
-        else:
-            star = u.tic[target]
+        star = {"Kepler": u.kepler_stars, "K2": u.k2_hosts, "TESS": u.tic}[obs.mission][obs.target_id]
         return star["ra"], star["dec"]
 
-    @staticmethod
-    def _target_name(kind: str, target: int) -> str:
-        if kind.startswith("kepler"):
-            return f"kplr{target:09d}"
-        return f"ktwo{target:09d}" if kind.startswith("k2") else str(target)
-
-    @staticmethod
-    def _time_range(products) -> tuple[float, float]:
-        from . import fitsgen
-
-        spans = [fitsgen._time_span(p.kind, p.period, p.extra.get("month", 0)) for p in products]
-        offset = MJD_OFFSET_TESS if products[0].kind.startswith("tess") else MJD_OFFSET_KEPLER
-        return (round(min(s[0] for s in spans) + offset, 5),
-                round(max(s[0] + s[1] for s in spans) + offset, 5))
-
-    def product_rows(self, obsid: str) -> list[dict]:
+    def product_rows(self, obsid) -> list[dict]:
         """Mast.Caom.Products rows of one observation (empty if the obsid is unknown)."""
-        _, products, by_id = self._catalog
-        if obsid not in by_id:
+        _, by_id = self._catalog
+        try:
+            row, obs = by_id[int(str(obsid).strip())]
+        except (KeyError, ValueError):
             return []
-        return [self._product_row(by_id[obsid], p) for p in products[obsid]]
-
-    @staticmethod
-    def _product_row(obs: dict, product) -> dict:
-        descriptions = {"LLC": "Lightcurve Long Cadence (CLC)", "SLC": "Lightcurve Short Cadence (CSC)",
-                        "LC": "Light curves", "FAST-LC": "Fast-cadence light curves"}
-        return {
-            "obsID": obs["obsid"], "obs_collection": obs["obs_collection"],
-            "dataproduct_type": "timeseries", "obs_id": obs["obs_id"],
-            "description": descriptions[product.subgroup], "type": "S",
-            "dataURI": product.data_uri, "productType": "SCIENCE",
-            "productGroupDescription": "Minimum Recommended Products",
-            "productSubGroupDescription": product.subgroup, "productDocumentationURL": "",
-            "project": obs["project"], "prvversion": "", "proposal_id": "",
-            "productFilename": product.filename, "size": product.size,
-            "parent_obsid": obs["obsid"], "dataRights": "PUBLIC", "calib_level": 3,
-            "filters": obs["filters"],
-        }
+        return [mast_rows.product_row(row, obs, p) for p in self.universe.observation_files(obs)]
 
     # ----------------------------------------------------------------- invoke
     def invoke(self, form: dict) -> Reply:
@@ -163,11 +92,15 @@ class MastService:
     def _caom_filtered(self, params: dict, request: dict) -> dict:
         rows = _apply_filters(self.observations, params.get("filters") or [],
                               {n for n, _ in schemas.CAOM_FIELDS})
+        fields = schemas.CAOM_FIELDS
         if params.get("position"):
-            rows = _within(rows, params["position"], "s_ra", "s_dec")
+            # A position search adds objID1 and distance (recorded: Kepler-10, AU Mic).
+            rows = [{**row, "objID1": row["objID"], "distance": distance}
+                    for row, distance in _within(rows, params["position"], "s_ra", "s_dec", _footprint)]
+            fields = fields + [("objID1", "string"), ("distance", "float")]
         if str(params.get("columns", "*")).upper().startswith("COUNT"):
             return _complete([{"Column1": len(rows)}], [("Column1", "int")], request)
-        return _complete(rows, schemas.CAOM_FIELDS, request)
+        return _complete(rows, fields, request)
 
     def _caom_cone(self, params: dict, request: dict) -> dict:
         """Cone search (astroquery's query_region / query_object): ra, dec, radius in degrees."""
@@ -175,8 +108,10 @@ class MastService:
             position = f"{float(params['ra'])}, {float(params['dec'])}, {float(params.get('radius', 0.2))}"
         except (KeyError, TypeError, ValueError):
             raise QueryError("Mast.Caom.Cone needs numeric ra, dec and radius") from None
-        rows = _within(self.observations, position, "s_ra", "s_dec")
-        return _complete(rows, schemas.CAOM_FIELDS, request)
+        # A cone search adds distance (astroquery's recorded caom.json: arcseconds).
+        rows = [{**row, "distance": distance}
+                for row, distance in _within(self.observations, position, "s_ra", "s_dec", _footprint)]
+        return _complete(rows, schemas.CAOM_FIELDS + [("distance", "float")], request)
 
     def _caom_products(self, params: dict, request: dict) -> dict:
         obsids = [o.strip() for o in str(params.get("obsid", "")).split(",") if o.strip()]
@@ -187,8 +122,8 @@ class MastService:
         rows = _apply_filters(list(self.universe.tic.values()), params.get("filters") or [],
                               {n for n, _ in TIC_FIELDS})
         if "ra" in params and "dec" in params:
-            rows = _within(rows, f"{params['ra']}, {params['dec']}, {params.get('radius', 0.2)}",
-                           "ra", "dec")
+            rows = [row for row, _ in _within(rows, f"{params['ra']}, {params['dec']}, {params.get('radius', 0.2)}",
+                                              "ra", "dec")]
         full = [{name: row.get(name) for name, _ in TIC_FIELDS} for row in rows]
         return _complete(full, TIC_FIELDS, request)
 
@@ -225,7 +160,8 @@ class MastService:
 
     # ----------------------------------------------------------------- download
     def find_download(self, query: str):
-        """The product named by ``?uri=`` (None if absent or outside the universe)."""
+        """The product named by ``?uri=`` (None if absent or outside the universe). Both
+        ``mast:KEPLER/...`` (as MAST lists it) and ``mast:Kepler/...`` (older manifests) answer."""
         uri = (parse_qs(query).get("uri") or [""])[0]
         return self.universe.product_by_uri(uri), uri
 
@@ -234,20 +170,33 @@ class QueryError(ValueError):
     """A request MAST would answer with status ERROR."""
 
 
+def envelope(status: str, msg: str = "") -> dict:
+    """An answer without rows: ERROR (with its message) or EXECUTING (ask again).
+
+    No recorded answer has either status (../shared/replay_data/README.md); the shape is the
+    documented one (the five keys of every answer, in the recorded order), which is all
+    astroquery reads: ``status`` to poll again or raise, ``msg`` for the error it raises.
+    """
+    return {"status": status, "msg": msg, "data": [], "fields": [],
+            "paging": {"page": 1, "pageSize": 0, "pagesFiltered": 0, "rows": 0, "rowsFiltered": 0, "rowsTotal": 0}}
+
+
 def _error(msg: str) -> dict:
-    return {"status": "ERROR", "msg": msg, "data": [], "fields": [],
-            "paging": {"page": 1, "pageSize": 0, "pagesFiltered": 0, "rows": 0,
-                       "rowsFiltered": 0, "rowsTotal": 0}}
+    return envelope("ERROR", msg)
 
 
 def _complete(rows: list[dict], fields, request: dict) -> dict:
-    """A COMPLETE answer holding one page of rows, with MAST's paging block."""
-    page_size = int(request.get("pagesize") or 50000)
-    page = int(request.get("page") or 1)
+    """A COMPLETE answer holding one page of rows, with MAST's paging block (keys and order as
+    recorded: page 1 of 9 with pageSize 100 says pagesFiltered 9, rows 100, rowsFiltered 883)."""
+    try:
+        page_size = max(1, int(request.get("pagesize") or 50000))
+        page = max(1, int(request.get("page") or 1))
+    except (TypeError, ValueError):
+        raise QueryError("pagesize and page must be whole numbers") from None
     pages = max(1, math.ceil(len(rows) / page_size))
     chunk = rows[(page - 1) * page_size: page * page_size]
-    return {"status": "COMPLETE", "msg": "",
-            "fields": [{"name": n, "type": t} for n, t in fields], "data": chunk,
+    return {"status": "COMPLETE", "msg": "", "data": chunk,
+            "fields": [{"name": n, "type": t} for n, t in fields],
             "paging": {"page": page, "pageSize": page_size, "pagesFiltered": pages,
                        "rows": len(chunk), "rowsFiltered": len(rows), "rowsTotal": len(rows)}}
 
@@ -278,15 +227,31 @@ def _matches(value, spec: dict) -> bool:
     return bool(free) and fnmatch.fnmatch(str(value).casefold(), free.replace("%", "*").casefold())
 
 
-def _within(rows: list[dict], position: str, ra_key: str, dec_key: str) -> list[dict]:
-    ra, dec, radius = (float(x) for x in str(position).split(","))
+def _footprint(row: dict) -> float:
+    """An observation's footprint radius in degrees, from its s_region (Kepler's square: its half side)."""
+    return float(row["s_region"].split()[-1]) if row["s_region"].startswith("CIRCLE") else mast_rows.KEPLER_HALF_SIDE
+
+
+def _within(rows: list[dict], position: str, ra_key: str, dec_key: str,
+            footprint=lambda row: 0.0) -> list[tuple[dict, float]]:
+    """(row, distance in arcseconds) of the rows within ``"ra, dec, radius"`` (degrees).
+
+    CAOM searches match footprints, not centres: lightkurve's recorded search for Kepler-10 asks
+    a radius of 1e-4 arcsec at a point 0.07 arcsec from the row's s_ra/s_dec, and gets the row
+    with distance 0. So a row matches within ``radius`` of its footprint; the distance is 0 inside.
+    """
+    try:
+        ra, dec, radius = (float(x) for x in str(position).split(","))
+    except ValueError:
+        raise QueryError(f"position must be 'ra, dec, radius' in degrees, got {position!r}") from None
     out = []
     for row in rows:
         cos_d = (math.sin(math.radians(dec)) * math.sin(math.radians(row[dec_key]))
                  + math.cos(math.radians(dec)) * math.cos(math.radians(row[dec_key]))
                  * math.cos(math.radians(row[ra_key] - ra)))
-        if math.degrees(math.acos(max(-1.0, min(1.0, cos_d)))) <= radius:
-            out.append(row)
+        outside = math.degrees(math.acos(max(-1.0, min(1.0, cos_d)))) - footprint(row)
+        if outside <= radius:  # inside the footprint MAST says 0, a JSON integer (recorded)
+            out.append((row, round(outside * 3600, 6) if outside > 0 else 0))
     return out
 
 

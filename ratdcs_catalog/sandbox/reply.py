@@ -20,6 +20,7 @@ class Reply:
     is_file: bool = False
     is_mast_json: bool = False
     size: int | None = None      # a file's length, known without building it (for HEAD)
+    version: int = 0             # a file's version (1 once a "replace" fault changed it)
 
     @property
     def body(self) -> bytes:

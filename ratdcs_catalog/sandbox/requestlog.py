@@ -25,6 +25,7 @@ class RequestRecord:
     range_header: str | None
     fault: str | None
     service: str = ""       # MAST service, ADQL table or file kind the request asked for
+    if_range: str | None = None  # the request's If-Range header, if any
 
 
 class RequestLog:

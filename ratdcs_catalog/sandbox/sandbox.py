@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import mimetypes
 import threading
+import zlib
+from email.utils import formatdate
 from urllib.parse import parse_qs
 
-from . import fitsgen
+from . import fitsgen, placeholders
 from .faults import Fault, FaultPlan
 from .ibe import IbeService
 from .mast import MastService
@@ -13,9 +16,12 @@ from .reply import Reply, not_found
 from .requestlog import RequestLog, RequestRecord
 from .store import BodyStore
 from .tap import TapService
+from .kinds import KINDS
 from .universe import Product, Universe
 
 LOOPBACK = "127.0.0.1"
+# Files' modification times: spread over 2016-2022 by name; a replaced file is 45 days newer.
+MTIME_FIRST, MTIME_SPAN, MTIME_NEW_VERSION = 1_451_606_400, 7 * 365 * 86_400, 45 * 86_400
 
 
 class Sandbox:
@@ -104,22 +110,46 @@ class Sandbox:
         self._log.clear()
 
     # ----------------------------------------------------------------- files
-    def file_bytes(self, product: Product) -> bytes:
-        """The exact bytes served for a product (built once, then cached)."""
-        if product.kind == "ztf_sci":
-            return self._store.get(product.filename, lambda: fitsgen.build_ztf(
-                product.extra["row"], self.scale, self.seed, product.filename))
-        return self._store.get(product.filename, lambda: fitsgen.build_lightcurve(
-            product.kind, fitsgen.lightcurve_meta(self.universe, product), product.nrows, self.seed))
+    def file_bytes(self, product: Product, version: int = 0) -> bytes:
+        """The exact bytes served for a product (built once, then cached); ``version`` 1 is the
+        file after a ``replace`` fault changed it (same size, other bytes)."""
+        key = product.filename + (f".version{version}" if version else "")
+        return self._store.get(key, lambda: self._build(product, version))
 
-    def _file_reply(self, product: Product) -> Reply:
-        return Reply(content_type="application/fits", build=lambda: self.file_bytes(product),
-                     headers={"Content-Disposition": f"attachment; filename={product.filename}"},
-                     service=product.kind, is_file=True, size=product.size)
+    def _build(self, product: Product, version: int) -> bytes:
+        if product.kind == "ztf_sci":
+            return fitsgen.build_ztf(product.extra["row"], self.scale, self.seed, product.filename, version)
+        recipe = KINDS[product.kind].recipe
+        if recipe == "lightcurve":
+            return fitsgen.build_lightcurve(product.kind, fitsgen.lightcurve_meta(self.universe, product),
+                                            product.nrows, self.seed, version)
+        if recipe == "tar":
+            members = [(m.filename, self.file_bytes(m)) for m in product.extra["members"]]
+            return placeholders.tar_bytes(members, version)
+        return placeholders.build(product, self.seed, version)
+
+    def validators(self, product: Product, version: int = 0) -> dict[str, str]:
+        """``ETag`` and ``Last-Modified`` of a file as served: MAST's are nginx's
+        (``"641baa59-af140"``: hex mtime, hex size; recorded), from a modification time
+        fixed by the seed and the file name, later for a replaced file."""
+        mtime = (MTIME_FIRST + zlib.crc32(f"{self.seed}|{product.filename}".encode()) % MTIME_SPAN
+                 + version * MTIME_NEW_VERSION)
+        return {"ETag": f'"{mtime:x}-{product.size:x}"', "Last-Modified": formatdate(mtime, usegmt=True)}
+
+    def _file_reply(self, product: Product, match_text: str = "", download: bool = False) -> Reply:
+        """A file's answer: MAST's Download/file headers (recorded: octet-stream, quoted file name
+        in a lower-case content-disposition, ETag, Last-Modified); static copies say what they hold."""
+        version = self._faults.version(product.filename, match_text) if match_text else 0
+        headers = {**self.validators(product, version),
+                   "content-disposition": f'attachment; filename="{product.filename}"'}
+        content_type = "application/octet-stream" if download else _static_type(product.filename)
+        return Reply(content_type=content_type, build=lambda: self.file_bytes(product, version), headers=headers,
+                     service=product.kind, is_file=True, size=product.size, version=version)
 
     # ----------------------------------------------------------------- routing
-    def _route(self, method: str, path: str, query: str, form: dict) -> Reply:
-        """The endpoint's answer for a request (faults are applied by the server)."""
+    def _route(self, method: str, path: str, query: str, form: dict, match_text: str = "") -> Reply:
+        """The endpoint's answer for a request (faults are applied by the server; ``match_text``
+        is what fault patterns search, used here to count requests for ``replace``)."""
         params = dict(parse_qs(query, keep_blank_values=True))
         for key, values in form.items():
             params.setdefault(key, []).extend(values)
@@ -128,24 +158,33 @@ class Sandbox:
         if path == "/portal/Mashup/Mashup.asmx/columnsconfig":
             return self._mast.columns_config(params)
         if path == "/api/v0.1/Download/file":
-            return self._download(query)
+            return self._download(query, match_text)
         if path.startswith(("/stpubdata/", "/missions/")):
             product = self.universe.product_by_path(path)
-            return self._file_reply(product) if product else not_found(path)
+            return self._file_reply(product, match_text) if product else not_found(path)
         if path.rstrip("/") in ("/TAP/sync", "/TAP//sync") or path == "/TAP//sync":
             return self._tap.sync(params)
         if path == "/ibe/search/ztf/products/sci":
             return self._ibe.search(params)
         if path.startswith("/ibe/data/"):
             product = self.universe.ztf_product_by_path(path)
-            return self._file_reply(product) if product else not_found(path)
+            return self._file_reply(product, match_text) if product else not_found(path)
         return not_found(path)
 
-    def _download(self, query: str) -> Reply:
+    def _download(self, query: str, match_text: str) -> Reply:
         product, uri = self._mast.find_download(query)
         if product is None:
             return not_found(uri or "a download without ?uri=")
         if self.redirect_downloads:
             return Reply(status=302, headers={"Location": self.base_url + product.path},
                          service=product.kind)
-        return self._file_reply(product)
+        return self._file_reply(product, match_text, download=True)
+
+
+def _static_type(filename: str) -> str:
+    """Content-Type of a static copy: FITS as application/fits, the rest by file-name ending."""
+    if filename.endswith(".fits"):
+        return "application/fits"
+    if filename.endswith(".gz"):
+        return "application/gzip"
+    return mimetypes.guess_type(filename, strict=False)[0] or "application/octet-stream"

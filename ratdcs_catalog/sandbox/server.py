@@ -12,9 +12,11 @@ import json
 import socket
 import struct
 import time
+from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from . import faults as faultmod
+from .mast import envelope
 from .reply import Reply, json_reply, text_reply
 from .requestlog import RequestRecord
 
@@ -90,12 +92,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._redirect(self._loop_location(path, query))
             return self._log(path, query, "")
         try:
-            reply = sandbox._route(self.command, path, query, form)
+            reply = sandbox._route(self.command, path, query, form, match_text)
         except Exception as err:  # a sandbox bug: answer 500 and say what, never hang up
             reply = text_reply(f"sandbox internal error: {type(err).__name__}: {err}\n", status=500)
         allowed = self._allowed(reply)
         fault = sandbox._faults.choose(match_text, allowed)
-        self._fault_name = fault.kind if fault else None
+        self._fault_name = fault.kind if fault else ("replace" if reply.version else None)
         try:
             self._respond(reply, fault, path, query)
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
@@ -124,7 +126,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._record = (RequestRecord(
             method=self.command, path=path, query=query, status=self._status,
             bytes_sent=self._sent, range_header=self.headers.get("Range"),
-            fault=self._fault_name, service=service))
+            fault=self._fault_name, service=service, if_range=self.headers.get("If-Range")))
 
     # ----------------------------------------------------------------- response
     def _respond(self, reply: Reply, fault, path: str, query: str):
@@ -197,6 +199,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = reply.body
         if not range_header or kind == "ignore_range":
             return 200, body, headers
+        if_range = self.headers.get("If-Range")
+        if if_range is not None and not if_range_matches(if_range, headers):
+            return 200, body, headers  # RFC 9110 13.1.5: the file changed, so the whole new one
         span = parse_range(range_header, len(body))
         if span is None:
             return 200, body, headers
@@ -285,6 +290,20 @@ def parse_range(header: str, length: int):
     return start, min(end, length - 1)
 
 
+def if_range_matches(value: str, headers: dict) -> bool:
+    """Whether an If-Range validator is the file's current one: a strong ETag, equal, or an
+    HTTP date equal to Last-Modified (RFC 9110 13.1.5; a weak ETag or a bad date never matches)."""
+    value = value.strip()
+    if value.startswith("W/"):
+        return False
+    if value.startswith('"'):
+        return value == headers.get("ETag")
+    try:
+        return parsedate_to_datetime(value) == parsedate_to_datetime(headers.get("Last-Modified", ""))
+    except (TypeError, ValueError, IndexError):
+        return False
+
+
 def _flip(body: bytes, n_bytes: int) -> bytes:
     """Invert n bytes spread over the body (same length, different content)."""
     if not body:
@@ -299,12 +318,9 @@ def _flip(body: bytes, n_bytes: int) -> bytes:
 def _service_fault(fault) -> Reply:
     """MAST-level answers: EXECUTING, ERROR with a message, or a truncated JSON body."""
     if fault.kind == "mast_executing":
-        return json_reply({"status": "EXECUTING", "msg": "", "data": [], "fields": [],
-                           "paging": {"page": 1, "pageSize": 0, "pagesFiltered": 0,
-                                      "rows": 0, "rowsFiltered": 0, "rowsTotal": 0}})
+        return json_reply(envelope("EXECUTING"))
     if fault.kind == "mast_error":
-        msg = fault.param("msg", "Error converting data type varchar to bigint.")
-        return json_reply({"status": "ERROR", "msg": msg, "data": [], "fields": []})
+        return json_reply(envelope("ERROR", fault.param("msg", "Error converting data type varchar to bigint.")))
     text = json.dumps({"status": "COMPLETE", "msg": "", "data": [{"obsid": "1"}]})
     return Reply(status=200, content_type="application/json; charset=utf-8",
                  body_bytes=text[: len(text) // 2].encode())
