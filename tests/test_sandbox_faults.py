@@ -222,3 +222,17 @@ def test_replace_spec_and_its_mistakes():
     plan = FaultPlan(1, [Fault("replace", pattern="a.fits")])
     assert plan.choose("/x/a.fits") is None  # never an answer of its own
     assert [plan.version(name, f"/x/{name}") for name in ("a.fits", "b.fits", "a.fits")] == [0, 0, 1]
+
+
+def test_two_rate_faults_draw_independently():
+    """Two rate-0.5 faults on the same requests leave about a quarter of them clean (the probe
+    found 0 of 2,300 with the old CRC32 draws)."""
+    from ratdcs_catalog.sandbox.faults import FaultPlan
+
+    faults = FaultPlan(seed=42)
+    faults.add(Fault("reset", pattern="Download", rate=0.5))
+    faults.add(Fault("flip_bytes", pattern="Download", rate=0.5))
+    chosen = [faults.choose(f"/api/v0.1/Download/file?uri=mast:KEPLER/f{i}.fits") for i in range(2000)]
+    clean = sum(c is None for c in chosen) / len(chosen)
+    assert 0.20 <= clean <= 0.30
+    assert 0.45 <= sum(c is not None and c.kind == "reset" for c in chosen) / len(chosen) <= 0.55

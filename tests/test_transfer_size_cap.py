@@ -100,3 +100,10 @@ def test_the_space_check_counts_ratdcs_own_partial_files_as_room(tmp_path, monke
     with pytest.raises(DiskSpaceError, match=r"and 1.00 KB are free \(plus 5.00 KB in ratdcs's own partial files "
                                              r"in temp/\)"):
         space.check_free_space(tmp_path, needed_bytes=7000, margin_bytes=0)
+
+
+@pytest.mark.parametrize("path", ["/many-headers", "/long-header"])
+def test_absurd_headers_are_named_as_such_not_a_reset(hostile, tmp_path, path):
+    result = fetch(hostile.url(path), tmp_path / "f.part")
+    assert (result.outcome, result.error_kind) == ("failed", "bad_headers")
+    assert "more headers, or longer header lines, than HTTP clients take" in result.error

@@ -28,9 +28,9 @@ CLI syntax (``ratdcs sandbox serve --faults``, repeatable)::
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
-import zlib
 from dataclasses import dataclass, field
 
 KINDS = ("429", "500", "502", "503", "reset", "short_body", "flip_bytes", "ignore_range",
@@ -163,8 +163,16 @@ class FaultPlan:
             return False
         if fault.rate is None:
             return True
-        draw = zlib.crc32(f"{self.seed}|{index}|{attempt}|{text}".encode()) / 2**32
-        return draw < fault.rate
+        return _draw(self.seed, index, attempt, text) < fault.rate
+
+
+def _draw(seed: int, index: int, attempt: int, text: str) -> float:
+    """A uniform number in [0, 1) for one (fault, request): keyed BLAKE2b, so two faults' draws
+    on one request are independent. (CRC32 of nearly equal strings is linear in their bits: a
+    `reset` and a `flip_bytes` at rate 0.5 left 0 of 2,300 requests clean instead of ~575.)"""
+    digest = hashlib.blake2b(f"{index}|{attempt}|{text}".encode(), digest_size=8,
+                             key=str(seed).encode()[:64]).digest()
+    return int.from_bytes(digest, "big") / 2**64
 
 
 def _value(text: str):

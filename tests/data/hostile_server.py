@@ -49,6 +49,20 @@ class HostileServer:
 
     # ---- behaviours (the path names them) ---------------------------------------------------
 
+    @staticmethod
+    def _many_headers(out) -> int:
+        """5,000 header lines before the body."""
+        out.write(b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-Filler-%d: x\r\n" % i for i in range(5000))
+                  + b"Content-Length: 4\r\nConnection: close\r\n\r\nSIMP")
+        return 4
+
+    @staticmethod
+    def _long_header(out) -> int:
+        """One header of 1 MB."""
+        out.write(b"HTTP/1.1 200 OK\r\nX-Long: " + b"x" * (1 << 20) + b"\r\nContent-Length: 4\r\n"
+                  b"Connection: close\r\n\r\nSIMP")
+        return 4
+
     def _echo_token(self, out) -> int:
         """403 whose reason phrase and body repeat the cookie the client sent (a careless error page)."""
         cookie = self.headers.get("cookie", "no cookie").encode("latin-1")
