@@ -136,6 +136,7 @@ class ProductKind:
     description: str
     verifier: str | None = None
     flux_column: str | None = None
+    unpack: str | None = None  # "zip": the download is a zip holding the one FITS file kept on disk
 
     @property
     def is_fits(self) -> bool:
@@ -156,6 +157,7 @@ class Product:
     mast_subgroup: str | None = None
     filename_suffix: str | None = None
     cadence: str | None = None
+    group: str = "lc"  # what --products names it: lc, tpf, dv, cutout
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,12 +176,16 @@ class Source:
     def option(self, name: str) -> Option:
         return next(o for o in self.options if o.name == name)
 
-    def product(self, cadence: str | None = None) -> Product:
-        """The product a cadence selects (the only one when the source has no cadences)."""
+    def product(self, cadence: str | None = None, group: str = "lc") -> Product:
+        """The product of a group that a cadence selects (the only one when the source has no cadences)."""
         for p in self.products:
-            if p.cadence == cadence or p.cadence is None:
+            if p.group == group and (p.cadence == cadence or p.cadence is None):
                 return p
-        raise KeyError(f"{self.name} has no product for cadence {cadence!r}")
+        raise KeyError(f"{self.name} has no {group} product for cadence {cadence!r}")
+
+    def selected(self, groups, cadence: str | None = None) -> list[Product]:
+        """The products ``--products`` and ``--cadence`` choose, in registry order."""
+        return [p for p in self.products if p.group in groups and (p.cadence is None or p.cadence == cadence)]
 
     def resolve_options(self, given: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
         """Every option's value for the planner: given (checked) < configuration < default."""
@@ -249,6 +255,15 @@ register_kind(ProductKind("lc_short", "Kepler/K2 short-cadence light curve (~1 m
 register_kind(ProductKind("lc", "TESS SPOC 2-minute light curve", _LC, "PDCSAP_FLUX"))
 register_kind(ProductKind("lc_fast", "TESS SPOC 20-second light curve", _LC, "PDCSAP_FLUX"))
 register_kind(ProductKind("ztf_sciimg", "ZTF science image (one CCD quadrant)", "ratdcs_catalog.verify:check_image"))
+_TPF = "ratdcs_catalog.verify:check_target_pixel_file"
+register_kind(ProductKind("tpf_long", "Kepler/K2 long-cadence target pixel file (gzipped FITS)", _TPF, "FLUX"))
+register_kind(ProductKind("tpf_short", "Kepler/K2 short-cadence target pixel file (gzipped FITS)", _TPF, "FLUX"))
+register_kind(ProductKind("tpf", "TESS SPOC 2-minute target pixel file", _TPF, "FLUX"))
+register_kind(ProductKind("tpf_fast", "TESS SPOC 20-second target pixel file", _TPF, "FLUX"))
+register_kind(ProductKind("dvt", "TESS data-validation time series (one table per TCE)",
+                          "ratdcs_catalog.verify:check_dv_timeseries"))
+register_kind(ProductKind("cutout", "TESS full-frame-image cutout (TESScut): a target pixel file, from its zip",
+                          _TPF, "FLUX", unpack="zip"))
 
 # ---- the sources ---------------------------------------------------------------------------------
 
@@ -257,9 +272,19 @@ _CADENCE_KEPLER = Option("cadence", "--cadence", "Long (~30 min, LLC) or short (
 
 
 def _kepler_products(folder: str) -> tuple[Product, ...]:
-    # Kepler and K2 name their light curves alike (docs/archive-facts.md section 2).
+    # Kepler and K2 name their light curves and target pixel files alike (docs/archive-facts.md
+    # section 2); the pixel files are gzipped on the archive and kept so.
     return (Product("lc_long", folder, "LLC", "_llc.fits", cadence="long"),
-            Product("lc_short", folder, "SLC", "_slc.fits", cadence="short"))
+            Product("lc_short", folder, "SLC", "_slc.fits", cadence="short"),
+            Product("tpf_long", f"{folder}/tpf", "LPD-TARG", "_lpd-targ.fits.gz", cadence="long", group="tpf"),
+            Product("tpf_short", f"{folder}/tpf", "SPD-TARG", "_spd-targ.fits.gz", cadence="short", group="tpf"))
+
+
+def _products_option(source: str, groups: tuple[str, ...]) -> Option:
+    return Option("products", "--products", f"What to plan, comma-separated: {', '.join(groups)} "
+                  "(light curves, target pixel files" + (", DV time series, FFI cutouts" if "dv" in groups else "")
+                  + "); default lc.", config_key=f"{source}.products", comma_list=True, choices=groups,
+                  metavar="KINDS")
 
 
 register_source(Source(
@@ -268,7 +293,8 @@ register_source(Source(
     "ratdcs_catalog.sources.kepler:plan_kepler", "kepler.max_targets", "KIC",
     options=(_CADENCE_KEPLER,
              Option("quarters", "--quarter", "Only these quarters (repeatable); default every observed quarter.",
-                    config_key="kepler.quarters", kind="int", multiple=True, minimum=0, maximum=17)),
+                    config_key="kepler.quarters", kind="int", multiple=True, minimum=0, maximum=17),
+             _products_option("kepler", ("lc", "tpf"))),
     products=_kepler_products("kepler")))
 
 register_source(Source(
@@ -278,7 +304,8 @@ register_source(Source(
     options=(Option("cadence", "--cadence", "Default long.", default="long", kind="choice",
                     choices=("long", "short")),
              Option("campaigns", "--campaign", "Only these campaigns (repeatable).", config_key="k2.campaigns",
-                    kind="int", multiple=True, minimum=0, maximum=19)),
+                    kind="int", multiple=True, minimum=0, maximum=19),
+             _products_option("k2", ("lc", "tpf"))),
     products=_kepler_products("k2")))
 
 register_source(Source(
@@ -291,10 +318,17 @@ register_source(Source(
              Option("cadence", "--cadence", "2-minute (default) or 20-second light curves.",
                     config_key="tess.cadence", kind="choice", choices=("120s", "20s")),
              Option("sectors", "--sector", "Only this sector (repeatable).", config_key="tess.sectors", kind="int",
-                    multiple=True, minimum=1)),
+                    multiple=True, minimum=1),
+             _products_option("tess", ("lc", "tpf", "dv", "cutout")),
+             Option("cutout_size", "--cutout-size", "Side of an FFI cutout in pixels (with --products cutout); "
+                    "default 10.", config_key="tess.cutout_size", kind="int", minimum=1, maximum=100)),
     # The 20-s files end "-a_fast-lc.fits", the 120-s ones "-s_lc.fits" (docs/archive-facts.md section 2).
     products=(Product("lc", "tess/fits", "LC", "_lc.fits", cadence="120s"),
-              Product("lc_fast", "tess/fits", "FAST-LC", "_fast-lc.fits", cadence="20s"))))
+              Product("lc_fast", "tess/fits", "FAST-LC", "_fast-lc.fits", cadence="20s"),
+              Product("tpf", "tess/tpf", "TP", "_tp.fits", cadence="120s", group="tpf"),
+              Product("tpf_fast", "tess/tpf", "FAST-TP", "_fast-tp.fits", cadence="20s", group="tpf"),
+              Product("dvt", "tess/dv", "DVT", "_dvt.fits", group="dv"),
+              Product("cutout", "tess/cutouts", None, "_astrocut.fits", group="cutout"))))
 
 register_source(Source(
     "ztf", "ZTF science images in a date range from IRSA (sizes unknown unless --probe-sizes).",

@@ -16,6 +16,7 @@ that sum data, so importing this module is cheap and checks run in parallel thre
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import math
@@ -25,8 +26,8 @@ from typing import Iterable, Mapping
 
 from .fitsheaders import FitsLayoutError, Hdu, fold, ones_complement_sum, read_layout
 
-__all__ = ["LEVELS", "VerifyFailed", "VerifyResult", "check_image", "check_light_curve", "hash_file", "parse_checksum",
-           "verify_file"]
+__all__ = ["LEVELS", "VerifyFailed", "VerifyResult", "check_dv_timeseries", "check_image", "check_light_curve",
+           "check_target_pixel_file", "hash_file", "is_gzip", "parse_checksum", "verify_file"]
 
 LEVELS = ("size", "checksum", "fits", "fits_checksum")
 FITS_CHECKSUM_POLICIES = ("strict", "warn", "off")
@@ -87,7 +88,54 @@ def is_fits_product(product_kind: str, path: Path) -> bool:
     """Kinds with a FITS verifier in the registry are FITS; other kinds only when their name says so."""
     from .registry import kind
 
-    return kind(product_kind).is_fits or path.name.lower().endswith((".fits", ".fit"))
+    return kind(product_kind).is_fits or path.name.lower().endswith((".fits", ".fit", ".fits.gz"))
+
+
+def is_gzip(path: Path) -> bool:
+    """A gzip file, by its magic bytes (a .part file's name does not say)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(2) == b"\x1f\x8b"
+    except OSError:
+        return False
+
+
+def _gzip_size(path: Path) -> int:
+    """Decompress the whole stream once: its size, or the gzip's own error kind. The CRC and the
+    length in the gzip trailer are checked at the end, so a flipped byte anywhere is caught."""
+    import gzip
+    import zlib
+
+    size = 0
+    try:
+        with gzip.open(path, "rb") as fh:
+            while block := fh.read(_READ_BYTES):
+                size += len(block)
+    except EOFError:
+        raise VerifyFailed("gzip_truncated", f"{path.name}: the gzip stream ends before its end marker "
+                                             f"(after {size} bytes of FITS): a truncated download") from None
+    except (gzip.BadGzipFile, zlib.error, OSError) as exc:
+        raise VerifyFailed("gzip_corrupt", f"{path.name}: the gzip stream is damaged ({exc}) after {size} bytes "
+                                           "of FITS") from None
+    return size
+
+
+@contextlib.contextmanager
+def _fits_stream(path: Path):
+    """(file object, size) of the FITS bytes: the file itself, or the stream inside its gzip.
+
+    Kepler and K2 target pixel files are gzipped on the archive (``*_lpd-targ.fits.gz``) and kept
+    so on disk; their structure and CHECKSUM/DATASUM are checked on the decompressed stream.
+    """
+    if is_gzip(path):
+        import gzip
+
+        size = _gzip_size(path)
+        with gzip.open(path, "rb") as fh:
+            yield fh, size
+        return
+    with open(path, "rb", buffering=0) as fh:  # reads are whole blocks; a buffer would copy them
+        yield fh, os.fstat(fh.fileno()).st_size
 
 
 def verify_file(
@@ -154,9 +202,9 @@ def _check_fits(path: Path, product_kind: str, policy: str, max_nan_fraction: fl
     from .registry import kind, load
 
     spec = kind(product_kind)
-    with open(path, "rb", buffering=0) as fh:  # reads are whole blocks; a buffer would copy them
+    with _fits_stream(path) as (fh, size):
         try:
-            hdus = read_layout(fh, os.fstat(fh.fileno()).st_size)
+            hdus = read_layout(fh, size)
         except FitsLayoutError as exc:
             raise VerifyFailed("fits_invalid", f"{path.name} is not a readable FITS file: {exc}") from None
         if spec.verifier:
@@ -205,6 +253,40 @@ def check_light_curve(path: Path, hdus: list[Hdu]) -> None:
         missing.append(" or ".join(LC_QUALITY_COLUMNS))
     if missing:
         raise VerifyFailed("fits_missing_column", f"{path.name}: light curve lacks column(s) {', '.join(missing)}")
+
+
+# Pixel tables: TARGETTABLES in Kepler/K2 files, PIXELS in TESS files and TESScut cutouts.
+TPF_TABLES = ("TARGETTABLES", "PIXELS")
+TPF_COLUMNS = ("TIME", "FLUX", "FLUX_ERR", "QUALITY")
+
+
+def check_target_pixel_file(path: Path, hdus: list[Hdu]) -> None:
+    """A target pixel file: a pixel table with TIME, an image-shaped FLUX, FLUX_ERR and QUALITY,
+    and the APERTURE image (docs/archive-facts.md section 2)."""
+    table = next((h for h in hdus if h.name in TPF_TABLES and h.kind == "BINTABLE"), None)
+    if table is None:
+        raise VerifyFailed("fits_missing_hdu", f"{path.name}: expected a {' or '.join(TPF_TABLES)} binary table, "
+                                               f"found HDUs {', '.join(h.name for h in hdus)}")
+    columns = _column_names(path, table)
+    missing = [c for c in TPF_COLUMNS if c not in columns]
+    if missing:
+        raise VerifyFailed("fits_missing_column", f"{path.name}: target pixel table lacks {', '.join(missing)}")
+    flux = table.columns[columns.index("FLUX")]
+    shape = str(table.card(f"TDIM{columns.index('FLUX') + 1}") or "")
+    if flux.repeat < 1 or (flux.repeat > 1 and shape.count(",") != 1):
+        raise VerifyFailed("fits_not_pixels", f"{path.name}: FLUX holds {flux.repeat} values a row with shape "
+                                              f"{shape or 'none'}, not an image of pixels")
+    if not any(h.name == "APERTURE" and h.is_image and h.int_card("NAXIS") == 2 for h in hdus):
+        raise VerifyFailed("fits_missing_hdu", f"{path.name}: expected an APERTURE image, found HDUs "
+                                               f"{', '.join(h.name for h in hdus)}")
+
+
+def check_dv_timeseries(path: Path, hdus: list[Hdu]) -> None:
+    """A data-validation time series: one binary table per TCE, each with TIME."""
+    tces = [h for h in hdus[1:] if h.kind == "BINTABLE" and "TIME" in _column_names(path, h)]
+    if not tces:
+        raise VerifyFailed("fits_missing_hdu", f"{path.name}: expected one table with TIME per TCE, found HDUs "
+                                               f"{', '.join(h.name for h in hdus)}")
 
 
 def check_image(path: Path, hdus: list[Hdu]) -> None:

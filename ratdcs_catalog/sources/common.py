@@ -100,11 +100,12 @@ def mast_light_curves(
     source: str,
     collection: str,
     target_names: dict[str, str],
-    product: Product,
+    products: list[Product],
     period_of: Callable[[dict, dict | None], dict] = lambda product, observation: {},
     keep: Callable[[PlannedFile], bool] = lambda planned: True,
 ) -> tuple[dict[str, list[PlannedFile]], list[str]]:
-    """Light-curve files per target id, from MAST, in ``2 * ceil(targets / batch)`` requests.
+    """The files of ``products`` (light curves, target pixel files, DV time series) per target id,
+    from MAST, in ``2 * ceil(targets / batch)`` requests whatever the number of products.
 
     ``target_names`` maps MAST ``target_name`` (kplr011904151, ktwo201367065, 261136679) to our
     target id. The answers are turned into files by ``files_from_mast`` (see there).
@@ -115,9 +116,17 @@ def mast_light_curves(
         observations += [obs for obs in mast.observations(collection, names)
                          if str(obs.get("target_name")) in target_names]
     obsids = sorted({str(obs["obsid"]) for obs in observations}, key=_numeric_first)
-    products = [row for batch in batched(obsids, ctx.batch_size) for row in mast.products(batch)]
-    return files_from_mast(observations, products, source=source, target_names=target_names, product=product,
-                           download_url=ctx.config["endpoints.mast_download"], period_of=period_of, keep=keep)
+    rows = [row for batch in batched(obsids, ctx.batch_size) for row in mast.products(batch)] if products else []
+    files: dict[str, list[PlannedFile]] = {}
+    refused: list[str] = []
+    for product in products:
+        found, refusals = files_from_mast(observations, rows, source=source, target_names=target_names,
+                                          product=product, download_url=ctx.config["endpoints.mast_download"],
+                                          period_of=period_of, keep=keep)
+        for target_id, target_files in found.items():
+            files.setdefault(target_id, []).extend(target_files)
+        refused += [r for r in refusals if r not in refused]  # the same bad row is seen once per product
+    return files, refused
 
 
 def files_from_mast(

@@ -23,7 +23,8 @@ K2_QUERY = ("select pl_name,hostname,epic_hostname,disposition,default_flag,ra,d
 
 
 
-def plan_kepler(ctx: PlannerContext, *, n: int, cadence: str = "long", quarters: list[int] = ()) -> SourcePlan:
+def plan_kepler(ctx: PlannerContext, *, n: int, cadence: str = "long", quarters: list[int] = (),
+                products: list[str] = ("lc",)) -> SourcePlan:
     """The first ``n`` distinct hosts of CONFIRMED KOIs (by KIC), with their Kepler light curves."""
     if quarters and cadence != "long":
         raise UsageError("--quarter selects long-cadence quarters only",
@@ -35,13 +36,14 @@ def plan_kepler(ctx: PlannerContext, *, n: int, cadence: str = "long", quarters:
     wanted = set(quarters)
     files, refused = mast_light_curves(
         ctx, source="kepler", collection="Kepler", target_names={f"kplr{int(k):09d}": k for k in hosts},
-        product=registry.source("kepler").product(cadence), period_of=kepler_quarter,
+        products=registry.source("kepler").selected(products, cadence), period_of=kepler_quarter,
         keep=lambda planned: not wanted or planned.quarter in wanted)
     targets = [TargetPlan(_kepler_target(kic, rows), files.get(kic, [])) for kic, rows in hosts.items()]
     return SourcePlan("kepler", KEPLER_QUERY, targets, refused)
 
 
-def plan_k2(ctx: PlannerContext, *, n: int, cadence: str = "long", campaigns: list[int] = ()) -> SourcePlan:
+def plan_k2(ctx: PlannerContext, *, n: int, cadence: str = "long", campaigns: list[int] = (),
+            products: list[str] = ("lc",)) -> SourcePlan:
     """The first ``n`` distinct EPIC hosts of confirmed K2 planets, with their K2 light curves."""
     rows = tap_query(ctx.http, ctx.config["endpoints.exoplanet_tap"], K2_QUERY)
     for row in rows:
@@ -53,7 +55,7 @@ def plan_k2(ctx: PlannerContext, *, n: int, cadence: str = "long", campaigns: li
     wanted = set(campaigns)  # --campaign 10 takes both parts of the split C10
     files, refused = mast_light_curves(
         ctx, source="k2", collection="K2", target_names={f"ktwo{int(e):09d}": e for e in hosts},
-        product=registry.source("k2").product(cadence), period_of=k2_campaign,
+        products=registry.source("k2").selected(products, cadence), period_of=k2_campaign,
         keep=lambda planned: not wanted or planned.campaign in wanted)
     targets = [TargetPlan(_k2_target(epic, rows), files.get(epic, [])) for epic, rows in hosts.items()]
     return SourcePlan("k2", K2_QUERY, targets, refused)

@@ -23,8 +23,10 @@ def toi_query(dispositions: list[str]) -> str:
 
 
 def plan_tess(ctx: PlannerContext, *, n: int, dispositions: list[str], cadence: str = "120s",
-              sectors: list[int] = ()) -> SourcePlan:
-    """The first ``n`` distinct TIC hosts of TOIs with these dispositions, their TIC rows and light curves."""
+              sectors: list[int] = (), products: list[str] = ("lc",), cutout_size: int = 10) -> SourcePlan:
+    """The first ``n`` distinct TIC hosts of TOIs with these dispositions, their TIC rows, and their
+    SPOC products (light curves; with ``products``, target pixel files, DV time series and FFI
+    cutouts from TESScut, ``cutout_size`` pixels square)."""
     dispositions = check_dispositions(dispositions)
     query = toi_query(dispositions)
     hosts: OrderedDict[str, list[dict]] = OrderedDict()
@@ -39,11 +41,18 @@ def plan_tess(ctx: PlannerContext, *, n: int, dispositions: list[str], cadence: 
         raise NoTargetsError(f"no targets matched: {query}", hint="try other --disposition values")
     tic = _tic_parameters(ctx, list(hosts))
     wanted = set(sectors)
+    mast_products = [p for p in registry.source("tess").selected(products, cadence) if p.group != "cutout"]
     files, refused = mast_light_curves(
         ctx, source="tess", collection="TESS", target_names={tid: tid for tid in hosts},
-        product=registry.source("tess").product(cadence), period_of=tess_sector,
-        keep=lambda planned: not wanted or planned.sector in wanted)
+        products=mast_products, period_of=tess_sector, keep=lambda planned: not wanted or planned.sector in wanted)
     targets = [TargetPlan(_tess_target(tid, rows, tic.get(tid)), files.get(tid, [])) for tid, rows in hosts.items()]
+    if "cutout" in products:
+        from .tesscut import plan_cutouts
+
+        cutouts, more_refused = plan_cutouts(ctx, [t.target for t in targets], size=cutout_size, sectors=wanted)
+        for target in targets:
+            target.files += cutouts.get(target.target["target_id"], [])
+        refused += more_refused
     return SourcePlan("tess", query, targets, refused)
 
 

@@ -33,7 +33,7 @@ from ..records import ClaimedFile, FileOutcome, TransferRecord, utc_now
 from ..net.policy import NetworkPolicy
 from ..net.gates import HostGates
 from ..transfer import FetchResult, Fetcher, TransferOptions, forget_validator
-from ..verify import hash_file, parse_checksum, verify_file
+from ..verify import VerifyResult, hash_file, parse_checksum, verify_file
 from .space import SpaceWatch
 
 __all__ = ["FilePipeline", "Finished"]
@@ -42,7 +42,8 @@ log = logging.getLogger("ratdcs.sync")
 
 # Verification failures worth one fresh download: the bytes were damaged on the way. A missing
 # column or too many NaNs is the archive's file itself, and downloading it again changes nothing.
-REFETCH_KINDS = ("size_mismatch", "checksum_mismatch", "fits_checksum", "fits_invalid", "fits_missing_hdu")
+REFETCH_KINDS = ("size_mismatch", "checksum_mismatch", "fits_checksum", "fits_invalid", "fits_missing_hdu",
+                 "gzip_corrupt", "gzip_truncated", "zip_invalid")
 # Under verify.fits_checksum = warn, a file whose FITS checksums do not verify is kept with this kind.
 FITS_WARNING_KIND = "fits_checksum_warning"
 BUSY_PAUSE_SECONDS = 1.0
@@ -184,11 +185,12 @@ class FilePipeline:
 
     def _verify_and_place(self, row, temp: Path, dest: Path, fetched: FetchResult, records: list, received: int,
                           *, last: bool, lost: threading.Event, previous_sha: str | None) -> Finished | None:
-        result = verify_file(temp, product_kind=row.product_kind,
-                             expected_size=row.expected_size_bytes or fetched.announced_size,
-                             expected_checksum=row.expected_checksum or fetched.announced_checksum,
-                             observed_hashes=fetched.hashes, fits_checksum=self.fits_checksum,
-                             max_nan_fraction=self.max_nan_fraction)
+        fetched, result = _unpacked(row, temp, fetched)
+        result = result or verify_file(temp, product_kind=row.product_kind,
+                                       expected_size=row.expected_size_bytes or fetched.announced_size,
+                                       expected_checksum=row.expected_checksum or fetched.announced_checksum,
+                                       observed_hashes=fetched.hashes, fits_checksum=self.fits_checksum,
+                                       max_nan_fraction=self.max_nan_fraction)
         fid, sha = row.file_id, fetched.hashes.get("sha256")
         if result.ok and result.warnings and (not last or previous_sha != sha):
             # verify.fits_checksum = warn: cards that do not verify may be damage in transit, so get a
@@ -288,6 +290,25 @@ def _adoption_problem(row: ClaimedFile, result, sha: str) -> tuple[str, str] | N
     if row.expected_size_bytes is None and not known and result.level not in ("checksum", "fits_checksum"):
         return "unverifiable", "cannot be proven complete (no expected size or checksum)"
     return None
+
+
+def _unpacked(row: ClaimedFile, temp: Path, fetched: FetchResult) -> tuple[FetchResult, VerifyResult | None]:
+    """For a kind that arrives packed (a TESScut zip), the .part rewritten to hold its one FITS file,
+    with the size and sha256 of what is kept; or the reason it is refused."""
+    from ..registry import kind
+
+    if kind(row.product_kind).unpack != "zip":
+        return fetched, None
+    from ..unpack import unpack_single_fits
+    from ..verify import VerifyFailed
+
+    try:
+        size, sha, _member = unpack_single_fits(temp)
+    except VerifyFailed as failed:
+        return fetched, VerifyResult(False, None, failed.kind, failed.message)
+    # The zip's size and any digest the server announced were of the zip, not of the file kept.
+    return dataclasses.replace(fetched, size=size, hashes={"sha256": sha}, announced_size=None,
+                               announced_checksum=None), None
 
 
 def quarantine(data_dir: Path, path: Path, rel_path: str) -> str:
