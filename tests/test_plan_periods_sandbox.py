@@ -79,3 +79,24 @@ def test_a_file_replaced_between_two_attempts_of_a_resumed_sync_is_the_new_versi
     assert log[0][0] == "connection_reset" and log[1][0] == "changed_upstream" and log[1][1]
     requests = sync_env.file_requests()
     assert requests[1].if_range == sync_env.sandbox.validators(products[0], 0)["ETag"]
+
+
+def test_products_plan_each_kind_into_its_own_folder(sandbox, sandbox_config):
+    run(sandbox_config, "plan", "tess", "--n", "3", "--products", "lc,tpf,dv")
+    kinds = {}
+    for r in rows(sandbox_config):
+        kinds.setdefault(r["product_kind"], set()).add(r["rel_path"].rsplit("/", 1)[0])
+    assert kinds == {"lc": {"tess/fits"}, "tpf": {"tess/tpf"}, "dvt": {"tess/dv"}}
+    names = [r["rel_path"] for r in rows(sandbox_config)]
+    assert all(n.endswith("_tp.fits") for n in names if "/tpf/" in n)
+    assert all(n.endswith("_dvt.fits") for n in names if "/dv/" in n)
+    by_kind = {k: n for k, n in (tuple(r) for r in sqlite3.connect(sandbox_config.parent / "data" / "manifest.sqlite")
+                                 .execute("SELECT product_kind, count(*) FROM files GROUP BY product_kind"))}
+    assert set(by_kind) == {"lc", "tpf", "dvt"} and by_kind["tpf"] == by_kind["lc"]  # a TPF beside each light curve
+
+
+def test_kepler_target_pixel_files_are_the_gzipped_ones(sandbox, sandbox_config):
+    run(sandbox_config, "plan", "kepler", "--n", "1", "--products", "tpf", "--quarter", "3")
+    (row,) = rows(sandbox_config)
+    assert row["rel_path"].startswith("kepler/tpf/") and row["rel_path"].endswith("_lpd-targ.fits.gz")
+    assert (row["product_kind"], row["quarter"]) == ("tpf_long", 3)

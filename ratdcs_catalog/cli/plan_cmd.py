@@ -103,7 +103,7 @@ def _click_option(option):
     kwargs = {"default": None, "help": option.help, "metavar": option.metavar}
     if option.kind == "bool":
         return click.option(option.flag, option.name, is_flag=True, default=None, help=option.help)
-    if option.choices:
+    if option.choices and not option.comma_list:  # a comma list is checked item by item by the registry
         kwargs["type"] = click.Choice(list(option.choices))
     elif option.kind == "int":
         kwargs["type"] = click.IntRange(option.minimum, option.maximum)
