@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 # Report sections in the order they print; `ratdcs report SECTION` prints one of them.
-SECTIONS = ("progress", "states", "failures", "incomplete", "syncs", "stats", "splits")
+SECTIONS = ("progress", "kinds", "states", "failures", "incomplete", "syncs", "stats", "splits")
 
 GB = 1e9
 
@@ -48,6 +48,7 @@ def build_report(manifest, *, data_dir: Path | None = None, sections: Sequence[s
         raise UsageError(f"unknown report section {unknown[0]!r}: expected one of {', '.join(SECTIONS)}")
     readers = {
         "progress": lambda m: with_total(m.source_progress()),
+        "kinds": lambda m: m.kind_progress(),
         "states": lambda m: m.source_state_summary(),
         "failures": lambda m: m.failure_reasons(limit),
         "incomplete": lambda m: m.incomplete_targets(limit),
@@ -83,7 +84,8 @@ def _read_in_parallel(manifest, readers: dict) -> dict[str, list[dict[str, Any]]
 
 
 # Seconds of each section's query on a 1,000,000-row manifest (bench/report_scale.py), to share them out.
-_PASS_SECONDS = {"incomplete": 0.27, "splits": 0.21, "progress": 0.12, "states": 0.12, "failures": 0.08}
+_PASS_SECONDS = {"incomplete": 0.27, "splits": 0.21, "kinds": 0.15, "progress": 0.12, "states": 0.12,
+                 "failures": 0.08}
 
 
 def with_total(progress: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -82,7 +82,7 @@ def test_plan_sync_report_verify_from_python(notebook):
     (failed,) = rc.report("failed", config=config)
     assert failed["rel_path"] == broken and "502" in failed["last_error"]
     everything = rc.report(config=config)
-    assert list(everything) == ["progress", "states", "failures", "incomplete", "syncs", "stats", "splits"]
+    assert list(everything) == ["progress", "kinds", "states", "failures", "incomplete", "syncs", "stats", "splits"]
     verified = rc.verify(config=config, deep=True)
     assert (verified.intact, verified.checked) == (True, summary.files_done)
 

@@ -14,7 +14,8 @@ from .common import source_option as source_option_with
 __all__ = ["export", "report", "reset", "retry", "split", "verify"]
 
 STATES = ("pending", "downloading", "done", "failed")
-_TITLES = {"progress": "Progress per source (GB = 10^9 bytes)", "states": "Files and bytes per source and state",
+_TITLES = {"progress": "Progress per source (GB = 10^9 bytes)",
+           "kinds": "Progress per source and product kind", "states": "Files and bytes per source and state",
            "failures": "Failures by reason", "incomplete": "Targets with files still missing",
            "syncs": "Recent syncs", "stats": "Dataset statistics", "splits": "Train/val/test splits",
            "failed": "Failed files"}
@@ -31,7 +32,7 @@ source_option = source_option_with()
 
 
 @click.command("report")
-@click.argument("section", required=False, type=click.Choice(["failed", "progress", "states", "failures",
+@click.argument("section", required=False, type=click.Choice(["failed", "progress", "kinds", "states", "failures",
                                                               "incomplete", "syncs", "stats", "splits"]))
 @click.option("--sql", metavar="QUERY", help="Run one read-only SQL query on the manifest instead.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
@@ -42,7 +43,8 @@ source_option = source_option_with()
 def report(app: App, section, sql, limit, sources, fmt):
     """What is planned, done, failed and why, from the manifest's named views.
 
-    Sections: progress (planned/downloaded/remaining GB per source), states, failures (by
+    Sections: progress (planned/downloaded/remaining GB per source), kinds (the same per product
+    kind: light curves, target pixel files, DV files, cutouts), states, failures (by
     reason, with an example), incomplete (targets with files missing), syncs (throughput),
     stats (dataset totals; TESS FITS vs metadata files), splits. `report failed` lists every
     failed file. --sql runs one read-only query (writes are refused, exit 2).

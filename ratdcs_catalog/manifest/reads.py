@@ -45,6 +45,10 @@ class Reads:
         """Planned, done and remaining files and GB per source (view ``source_progress``)."""
         return self._dicts("SELECT * FROM source_progress ORDER BY source")
 
+    def kind_progress(self) -> list[dict[str, Any]]:
+        """Planned and downloaded files and GB per source and product kind (view ``kind_progress``)."""
+        return self._dicts("SELECT * FROM kind_progress ORDER BY source, product_kind")
+
     def failure_reasons(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Failed files grouped by source and kind, most frequent first (view ``failure_reasons``)."""
         return self._dicts("SELECT * FROM failure_reasons ORDER BY files DESC, source, error_kind" + _limit(limit))

@@ -65,14 +65,15 @@ GROUP BY source;
 
 
 # 3 -> 4: the source CHECK constraints go (registry.py names the sources; a new source needs no
-# migration), and files get quarter, campaign, campaign_part and sector (from the archive's own
-# metadata; NULL for rows planned before, until a re-plan fills them). SQLite cannot drop a
-# constraint, so targets and files are rebuilt as its manual says: views dropped, new tables
-# filled, old ones dropped, renamed, indexes and views made again. Run with foreign keys off
-# (``Connection._prepare``), checked with foreign_key_check before the commit.
+# migration); files get quarter, campaign, campaign_part and sector (from the archive's own
+# metadata; NULL for rows planned before, until a re-plan fills them); a kind_progress view. SQLite
+# cannot drop a constraint, so targets and files are rebuilt as its manual says: views dropped,
+# new tables filled, old ones dropped, renamed, indexes and views made again. Run with foreign
+# keys off (``Connection._prepare``), checked with foreign_key_check before the commit.
 MIGRATIONS[3] = """
 DROP VIEW IF EXISTS source_state_summary;
 DROP VIEW IF EXISTS source_progress;
+DROP VIEW IF EXISTS kind_progress;
 DROP VIEW IF EXISTS failed_files;
 DROP VIEW IF EXISTS failure_reasons;
 DROP VIEW IF EXISTS incomplete_targets;
@@ -152,6 +153,9 @@ CREATE INDEX IF NOT EXISTS files_by_target ON files (source, target_id, state, e
 CREATE INDEX IF NOT EXISTS files_by_lease ON files (lease_expires_at) WHERE state = 'downloading';
 CREATE INDEX IF NOT EXISTS transfers_by_file ON transfers (file_id);
 CREATE INDEX IF NOT EXISTS transfers_by_sync ON transfers (sync_id);
+-- Per product kind (light curves, target pixel files, DV files, cutouts): covers kind_progress.
+CREATE INDEX IF NOT EXISTS files_by_kind_state_size
+    ON files (source, product_kind, state, expected_size_bytes, observed_size_bytes);
 -- The files of one quarter, campaign or sector: `SELECT ... WHERE sector = 27`, per source.
 CREATE INDEX IF NOT EXISTS files_by_period ON files (source, quarter, campaign, sector);
 
@@ -179,6 +183,21 @@ SELECT source,
        ROUND(SUM(CASE WHEN state <> 'done' THEN bytes ELSE 0 END) / 1e9, 3) AS remaining_gb
 FROM source_state_summary
 GROUP BY source;
+
+-- Files and gigabytes planned, downloaded and remaining per source and product kind (lc, tpf,
+-- dvt, cutout, ...: ratdcs_catalog/registry.py); the rows of `ratdcs report kinds`.
+CREATE VIEW IF NOT EXISTS kind_progress AS
+SELECT source,
+       product_kind,
+       COUNT(*)                                                                   AS files_planned,
+       SUM(state = 'done')                                                        AS files_done,
+       SUM(state = 'failed')                                                      AS files_failed,
+       SUM(COALESCE(expected_size_bytes, observed_size_bytes) IS NULL)            AS files_unknown_size,
+       ROUND(SUM(COALESCE(expected_size_bytes, observed_size_bytes, 0)) / 1e9, 3) AS planned_gb,
+       ROUND(SUM(CASE WHEN state = 'done' THEN COALESCE(expected_size_bytes, observed_size_bytes, 0) ELSE 0 END)
+             / 1e9, 3)                                                            AS downloaded_gb
+FROM files
+GROUP BY source, product_kind;
 
 -- Every failed file with its reason.
 CREATE VIEW IF NOT EXISTS failed_files AS
