@@ -335,14 +335,15 @@ def _open_for_writing(temp: Path, offset: int):
     """The temp file, unbuffered (chunks are large; a buffer would only copy them), cut to ``offset``.
 
     Its directory is made only when missing: a sync opens thousands of files in a few
-    directories, and every extra system call is a GIL hand-off between the workers.
+    directories, and every extra system call is a GIL hand-off between the workers. A link at
+    ``temp`` is not followed (O_NOFOLLOW, no extra system call): it fails the open (issue 20).
     """
     mode = "r+b" if offset else "wb"
     try:
-        fh = open(temp, mode, buffering=0)
+        fh = open(temp, mode, buffering=0, opener=_no_follow)
     except FileNotFoundError:
         temp.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(temp, mode, buffering=0)
+        fh = open(temp, mode, buffering=0, opener=_no_follow)
     if offset:
         try:
             fh.seek(offset)
@@ -351,6 +352,11 @@ def _open_for_writing(temp: Path, offset: int):
             fh.close()
             raise
     return fh
+
+
+def _no_follow(path: str, flags: int) -> int:
+    """``open``'s opener for ratdcs's own files in temp/: never through a link (issue 20)."""
+    return os.open(path, flags | os.O_NOFOLLOW, 0o666)
 
 
 def _write_chunk(fh, chunk: bytes) -> None:
@@ -408,8 +414,9 @@ def _validator_path(temp: Path) -> Path:
 
 def load_validator(temp: Path) -> str | None:
     """The version the partial file's bytes are of, as recorded beside it (a kill keeps it)."""
-    try:
-        text = _validator_path(temp).read_text(encoding="ascii", errors="replace").strip()
+    try:  # not through a link: its target's first line would go to the server as If-Range (issue 20)
+        with open(_validator_path(temp), encoding="ascii", errors="replace", opener=_no_follow) as fh:
+            text = fh.read(1024).strip()
     except OSError:
         return None
     # One header value, from a server: anything else is not sent back as a header.
@@ -422,11 +429,13 @@ def save_validator(temp: Path, value: str | None) -> None:
         forget_validator(temp)
         return
     path = _validator_path(temp)
-    try:
-        path.write_text(value + "\n", encoding="ascii", errors="replace")
+    try:  # not through a link: it would overwrite the file it points to (issue 20)
+        fh = open(path, "w", encoding="ascii", errors="replace", opener=_no_follow)
     except FileNotFoundError:  # the .part's folder is made on first use
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(value + "\n", encoding="ascii", errors="replace")
+        fh = open(path, "w", encoding="ascii", errors="replace", opener=_no_follow)
+    with fh:
+        fh.write(value + "\n")
 
 
 def forget_validator(temp: Path) -> None:
