@@ -202,7 +202,7 @@ def test_verify_does_not_follow_a_link_that_replaced_a_done_file(sync_env, outsi
     assert sync_env.rows()[rel]["state"] == "pending"
 
 
-# ---- temp/ on another file system -------------------------------------------------------------------
+# ---- the rule's other half: a product folder the user linked is followed ---------------------------
 
 
 @pytest.fixture
@@ -222,6 +222,23 @@ def tmpfs(tmp_path):
     yield mount
     for path in reversed(mounted):
         subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_a_product_folder_linked_to_another_file_system_is_filled_by_copy(sync_env, tmp_path, tmpfs):
+    """Linking a folder to another disk was documented but failed every file after its download
+    ("Invalid cross-device link"): the rename from temp/ cannot cross file systems."""
+    products = sync_env.kepler_products(3)
+    sync_env.plan(products)
+    other_disk = tmpfs(tmp_path / "other-disk")
+    (sync_env.data_dir / "kepler").mkdir(parents=True)
+    (sync_env.data_dir / "kepler" / str(products[0].target_id)).symlink_to(other_disk)
+    summary = sync_env.sync()
+    assert (summary.files_done, summary.files_failed) == (3, 0), summary.failures
+    on_other_disk = [p for p in products if p.target_id == products[0].target_id]
+    assert sorted(p.name for p in other_disk.iterdir()) == sorted(p.filename for p in on_other_disk)
+    for rel, row in sync_env.rows().items():
+        assert row["state"] == "done" and (sync_env.data_dir / rel).read_bytes() == sync_env.body(rel)
+    assert [p for p in (sync_env.data_dir / "temp").rglob("*") if p.is_file()] == []
 
 
 def test_temp_on_another_file_system_is_refused_before_any_download(sync_env, tmpfs):

@@ -22,6 +22,7 @@ import errno
 import fcntl
 import logging
 import os
+import shutil
 import stat
 import threading
 import time
@@ -429,9 +430,35 @@ class _AnyEvent:
 
 def _place(temp: Path, dest: Path) -> None:
     """Atomic placement: the temp file was fsynced by the fetch; rename is all-or-nothing.
-    The directory is made only when missing (fewer system calls per file)."""
+    The directory is made only when missing (fewer system calls per file).
+
+    The rename replaces a link at the destination instead of writing through it. A folder the
+    user linked to another disk (paths.py) cannot take a rename from temp/, so the file is
+    copied beside its destination first and renamed there: the final name still only ever
+    holds a complete, fsynced file.
+    """
     try:
-        os.replace(temp, dest)
+        _rename_or_copy(temp, dest)
     except FileNotFoundError:
         dest.parent.mkdir(parents=True, exist_ok=True)
+        _rename_or_copy(temp, dest)
+
+
+def _rename_or_copy(temp: Path, dest: Path) -> None:
+    try:
         os.replace(temp, dest)
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    beside = dest.with_name(f".{dest.name}.ratdcs-copy")  # hidden; a crash leaves it to the next copy
+    with open(temp, "rb") as src, open(beside, "wb", opener=_create_no_follow) as out:
+        shutil.copyfileobj(src, out, 1 << 20)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(beside, dest)
+    os.unlink(temp)
+
+
+def _create_no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW, 0o644)
