@@ -338,12 +338,14 @@ def _open_for_writing(temp: Path, offset: int):
     directories, and every extra system call is a GIL hand-off between the workers. A link at
     ``temp`` is not followed (O_NOFOLLOW, no extra system call): it fails the open (issue 20).
     """
-    mode = "r+b" if offset else "wb"
+    flags = os.O_RDWR if offset else os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     try:
-        fh = open(temp, mode, buffering=0, opener=_no_follow)
+        fd = _no_follow(temp, flags)
     except FileNotFoundError:
         temp.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(temp, mode, buffering=0, opener=_no_follow)
+        fd = _no_follow(temp, flags)
+    fh = open(fd, "r+b" if offset else "wb", buffering=0)
+    fh.name = str(temp)  # as open(temp) would name it: messages and tests read it
     if offset:
         try:
             fh.seek(offset)
@@ -354,8 +356,12 @@ def _open_for_writing(temp: Path, offset: int):
     return fh
 
 
-def _no_follow(path: str, flags: int) -> int:
-    """``open``'s opener for ratdcs's own files in temp/: never through a link (issue 20)."""
+def _no_follow(path: Path, flags: int) -> int:
+    """A descriptor of one of ratdcs's own files in temp/, never through a link (issue 20).
+
+    Handed to ``open`` as a descriptor, not as ``opener=``: CPython sets close-on-exec again on
+    what an opener returns, one more system call per file (os.open has set it already).
+    """
     return os.open(path, flags | os.O_NOFOLLOW, 0o666)
 
 
@@ -415,7 +421,7 @@ def _validator_path(temp: Path) -> Path:
 def load_validator(temp: Path) -> str | None:
     """The version the partial file's bytes are of, as recorded beside it (a kill keeps it)."""
     try:  # not through a link: its target's first line would go to the server as If-Range (issue 20)
-        with open(_validator_path(temp), encoding="ascii", errors="replace", opener=_no_follow) as fh:
+        with open(_no_follow(_validator_path(temp), os.O_RDONLY), encoding="ascii", errors="replace") as fh:
             text = fh.read(1024).strip()
     except OSError:
         return None
@@ -429,12 +435,13 @@ def save_validator(temp: Path, value: str | None) -> None:
         forget_validator(temp)
         return
     path = _validator_path(temp)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     try:  # not through a link: it would overwrite the file it points to (issue 20)
-        fh = open(path, "w", encoding="ascii", errors="replace", opener=_no_follow)
+        fd = _no_follow(path, flags)
     except FileNotFoundError:  # the .part's folder is made on first use
         path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(path, "w", encoding="ascii", errors="replace", opener=_no_follow)
-    with fh:
+        fd = _no_follow(path, flags)
+    with open(fd, "w", encoding="ascii", errors="replace") as fh:
         fh.write(value + "\n")
 
 
