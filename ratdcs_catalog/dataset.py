@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -157,14 +158,18 @@ def _check_fast(row, data_dir: Path) -> VerifyProblem | None:
         return VerifyProblem(row["file_id"], row["source"], row["rel_path"], kind, error)
 
     try:
-        size = destination(data_dir, row["rel_path"]).stat().st_size
+        path = destination(data_dir, row["rel_path"])
+        found = os.lstat(path)  # not through a link: sync never leaves one as a done file (issue 20)
     except UnsafeProductError as exc:
         return problem("unsafe_path", str(exc))
     except FileNotFoundError:
         return problem("missing_on_disk", f"{row['rel_path']} is missing from {data_dir}; row back for download")
     except OSError as exc:
         return problem("unreadable_on_disk", f"{row['rel_path']}: cannot read it ({exc.strerror})")
-    recorded = _recorded_size(row)
+    if stat.S_ISLNK(found.st_mode):
+        return problem("symlink_refused", f"{row['rel_path']} is a symbolic link, not the file ratdcs placed "
+                                          "(ratdcs never follows a link at a file): remove it; row back for download")
+    size, recorded = found.st_size, _recorded_size(row)
     if recorded is not None and size != recorded:
         return problem("size_changed_on_disk", f"size of {row['rel_path']} changed on disk: the manifest "
                                                f"records {recorded} bytes, found {size}")

@@ -2,19 +2,40 @@
 
 Archives hand us file names and URLs; a hostile or broken answer could name ``../../.bashrc``,
 ``/etc/passwd`` or a ``file://`` URL. Everything that becomes a path or a URL passes here first.
+
+Symbolic links under the data directory (issue 20). An archive cannot make one and ratdcs never
+does, so every link there was made by the user or by someone else who can write in the
+directory. The rule:
+
+- A link to a **directory of the product tree** (``tess/``, ``kepler/011904151/``) is followed:
+  linking a folder to another disk is a normal way to spread a large dataset. ratdcs only ever
+  puts a file there by renaming a verified one into place under the archive's plain file name
+  (copied first when the link leads to another file system), so the link decides where the
+  dataset lives, never which existing file is written.
+- A link is **never followed at a file** ratdcs writes, resumes, adopts or quarantines (the
+  ``.part``, its ``.validator``, the destination, a quarantined copy), nor at ``temp/``,
+  ``quarantine/`` or any directory below them: ratdcs makes everything there itself, so a link
+  there is someone else's, and following it would truncate, overwrite, read or move a file
+  outside the data directory. Such a link is refused and named (``LinkRefusedError``); the
+  file fails with ``symlink_refused`` and the link is left for the user to look at.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
+import shlex
+import stat
 import tempfile
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 from .errors import DataDirError, UnsafeProductError
 
-__all__ = ["check_relative_path", "check_url", "destination", "ensure_data_dir", "safe_filename"]
+__all__ = ["LinkRefusedError", "OwnDirs", "check_own_dirs", "check_relative_path", "check_url", "destination",
+           "ensure_data_dir", "refuse_link", "safe_filename"]
 
 # Directories ratdcs keeps under the data directory for its own bookkeeping.
 TEMP_DIR = "temp"
@@ -71,9 +92,10 @@ def check_url(url: str) -> str:
 def destination(data_dir: Path, rel_path: str) -> Path:
     """The absolute destination of a manifest row: ``data_dir / rel_path``, checked.
 
-    The archive's names cannot leave the data directory (no '..', not absolute). Symlinks that
-    the user put inside it are followed on purpose: linking ``tess/`` to another disk is a
-    normal way to spread a large dataset, and only the user can make them.
+    The archive's names cannot leave the data directory (no '..', not absolute). A link to a
+    directory of the product tree is followed on purpose: linking ``tess/`` to another disk is
+    a normal way to spread a large dataset. A link at the file itself is not (the pipeline
+    refuses it), nor anything in ``temp/`` or ``quarantine/``: see this module's docstring.
     """
     return data_dir.absolute() / check_relative_path(rel_path)
 
@@ -95,6 +117,91 @@ def ensure_data_dir(data_dir: Path) -> Path:
         raise DataDirError(f"cannot write in the data directory {data_dir}: {exc.strerror}",
                            hint="fix its permissions, or set data_dir / RATDCS_DATA_DIR elsewhere") from None
     return data_dir
+
+
+class LinkRefusedError(DataDirError):
+    """A symbolic link where ratdcs writes, resumes, adopts or quarantines a file (issue 20).
+
+    Per file, not per run: the pipeline records it as the row's ``symlink_refused`` failure.
+    """
+
+    error_kind = "symlink_refused"
+
+
+def refuse_link(path: Path, what: str) -> LinkRefusedError:
+    """The error for a link found at ``path``, naming it and where it points."""
+    try:
+        target = f" to {os.readlink(path)}"
+    except OSError:
+        target = ""
+    return LinkRefusedError(f"{path} is a symbolic link{target}; ratdcs never follows a link at {what}, "
+                            "so nothing was written through it",
+                            hint=f"remove the link (rm {shlex.quote(str(path))}; what it points to stays as it is)")
+
+
+def check_own_dirs(data_dir: Path) -> None:
+    """Before any download: ``temp/`` and ``quarantine/`` are real directories on the data
+    directory's file system, or not there yet (they are made on first use, inside it).
+
+    Every verified file is renamed from ``temp/`` into place and every bad one into
+    ``quarantine/``: a rename cannot cross file systems, so a ``temp/`` mounted elsewhere
+    failed each file only after downloading it ("Invalid cross-device link"); a link there
+    would send the bytes out of the data directory (issue 20).
+    """
+    home = os.stat(data_dir).st_dev
+    for name in (TEMP_DIR, QUARANTINE_DIR):
+        path = data_dir / name
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            error = refuse_link(path, f"ratdcs's own {name}/")
+            raise DataDirError(error.message, hint=f"{error.hint}, then run `ratdcs sync` again: ratdcs makes a "
+                                                   f"new {name}/ itself. Nothing was downloaded") from None
+        if not stat.S_ISDIR(st.st_mode):
+            raise DataDirError(f"{path} is not a directory; ratdcs keeps its own files in {name}/",
+                               hint="move that file away and run `ratdcs sync` again. Nothing was downloaded")
+        if st.st_dev != home:
+            raise DataDirError(f"{path} is on another file system than the data directory {data_dir} (a mount "
+                               f"point?): files are renamed from {name}/ into place, and a rename cannot cross "
+                               "file systems",
+                               hint=f"unmount it, or remove it so that ratdcs makes {name}/ inside the data "
+                                    "directory; to use another disk, point data_dir at it. Nothing was downloaded")
+
+
+class OwnDirs:
+    """The directories below ``temp/`` and ``quarantine/``: made when missing, a link refused,
+    each checked once per sync (a cache, so a file costs no system call once its directory is known)."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        self.checked: set[Path] = set()
+
+    def ensure(self, directory: Path) -> Path:
+        """Make or check every component of ``directory`` below the data directory; return it."""
+        if directory in self.checked:
+            return directory
+        current = self.data_dir
+        for part in directory.relative_to(self.data_dir).parts:
+            current = current / part
+            if current not in self.checked:
+                _make_or_check_dir(current)
+                self.checked.add(current)  # a set add is atomic under the GIL: workers share this
+        return directory
+
+
+def _make_or_check_dir(path: Path) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        with contextlib.suppress(FileExistsError):  # another worker made it first
+            os.mkdir(path)  # one level at a time: mkdir(parents=True) would follow a link above
+        st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        raise refuse_link(path, "a directory of temp/ or quarantine/")
+    if not stat.S_ISDIR(st.st_mode):
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
 
 
 def free_bytes(path: Path) -> int:

@@ -44,10 +44,10 @@ from urllib.parse import urlsplit
 from .net.files import FileClient, RedirectRefused, TooManyRedirects
 from .net.gates import HostGates
 from .net.policy import looks_like_html, retry_after_seconds
+from .partials import forget_validator, load_validator, no_follow, save_validator, validator_of
 from .records import TransferRecord, utc_now
 
-__all__ = ["FetchResult", "Fetcher", "TransferOptions", "forget_validator", "load_validator", "save_validator",
-           "validator_of"]
+__all__ = ["FetchResult", "Fetcher", "TransferOptions"]
 
 log = logging.getLogger("ratdcs.transfer")
 
@@ -345,14 +345,17 @@ def _open_for_writing(temp: Path, offset: int):
     """The temp file, unbuffered (chunks are large; a buffer would only copy them), cut to ``offset``.
 
     Its directory is made only when missing: a sync opens thousands of files in a few
-    directories, and every extra system call is a GIL hand-off between the workers.
+    directories, and every extra system call is a GIL hand-off between the workers. A link at
+    ``temp`` is not followed (O_NOFOLLOW, no extra system call): it fails the open (issue 20).
     """
-    mode = "r+b" if offset else "wb"
+    flags = os.O_RDWR if offset else os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     try:
-        fh = open(temp, mode, buffering=0)
+        fd = no_follow(temp, flags)
     except FileNotFoundError:
         temp.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(temp, mode, buffering=0)
+        fd = no_follow(temp, flags)
+    fh = open(fd, "r+b" if offset else "wb", buffering=0)
+    fh.name = str(temp)  # as open(temp) would name it: messages and tests read it
     if offset:
         try:
             fh.seek(offset)
@@ -396,53 +399,6 @@ def _discard(temp: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.truncate(temp, 0)
     forget_validator(temp)
-
-
-# ---- which version a partial file holds (resume with If-Range) ----------------------------------
-
-def validator_of(headers: Mapping[str, str]) -> str | None:
-    """The version a response is of: its strong ETag, else Last-Modified (what If-Range takes).
-
-    MAST's Download/file sends both (docs/archive-facts.md section 1); a weak ETag (W/"...")
-    may not be used in If-Range.
-    """
-    etag = (headers.get("ETag") or "").strip()
-    if etag and not etag.startswith("W/"):
-        return etag
-    return (headers.get("Last-Modified") or "").strip() or None
-
-
-def _validator_path(temp: Path) -> Path:
-    return temp.with_name(temp.name + ".validator")
-
-
-def load_validator(temp: Path) -> str | None:
-    """The version the partial file's bytes are of, as recorded beside it (a kill keeps it)."""
-    try:
-        text = _validator_path(temp).read_text(encoding="ascii", errors="replace").strip()
-    except OSError:
-        return None
-    # One header value, from a server: anything else is not sent back as a header.
-    return text if text and len(text) <= 256 and text.isprintable() else None
-
-
-def save_validator(temp: Path, value: str | None) -> None:
-    """Record (or, with None, forget) which version the bytes being written to ``temp`` are of."""
-    if value is None or not value.isprintable() or len(value) > 256:
-        forget_validator(temp)
-        return
-    path = _validator_path(temp)
-    try:
-        path.write_text(value + "\n", encoding="ascii", errors="replace")
-    except FileNotFoundError:  # the .part's folder is made on first use
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(value + "\n", encoding="ascii", errors="replace")
-
-
-def forget_validator(temp: Path) -> None:
-    """The partial file is gone (placed, quarantined or emptied): so is its version."""
-    with contextlib.suppress(FileNotFoundError):
-        _validator_path(temp).unlink()
 
 
 def _check_planned_size(url: str, announced: int | None, expected: int | None) -> None:

@@ -658,14 +658,17 @@ def test_a_really_full_disk_with_the_manifest_on_it_stops_cleanly(sync_env, smal
 
 
 def test_a_dangling_symlink_in_place_of_the_part_file_raises_instead_of_spinning(tmp_path):
+    from ratdcs_catalog.paths import LinkRefusedError
+
     temp = tmp_path / "temp" / "ztf" / "f.fits.part"
     temp.parent.mkdir(parents=True)
     temp.symlink_to(tmp_path / "gone" / "elsewhere.part")
     started = time.monotonic()
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(LinkRefusedError):  # refused, not followed (issue 20); it used to be FileNotFoundError
         with pipeline._part_lock(temp):
             pass
     assert time.monotonic() - started < 1
+    assert not (tmp_path / "gone").exists()
 
 
 def test_a_place_that_cannot_be_written_fails_that_file_with_a_plain_reason(sync_env, caplog):

@@ -8,7 +8,8 @@ import random
 from ratdcs_catalog.net.policy import NetworkPolicy
 from ratdcs_catalog.net.testing import MockTransport, Response
 from ratdcs_catalog.net.gates import HostGates
-from ratdcs_catalog.transfer import Fetcher, TransferOptions, load_validator, save_validator, validator_of
+from ratdcs_catalog.partials import load_validator, save_validator, validator_of
+from ratdcs_catalog.transfer import Fetcher, TransferOptions
 
 OLD = bytes(range(256)) * 1024          # 262,144 bytes: more than one chunk, so its version is recorded
 NEW = bytes(reversed(range(256))) * 1024  # the same size, other bytes: what the archive serves now

@@ -47,6 +47,13 @@ class RatdcsGroup(click.Group):
                 _fail(ctx, exc, f"cannot write the manifest {_manifest_of(ctx)}: the disk is full",
                       "free some space on its file system and run the command again; nothing was lost", 1)
                 return
+            if _sqlite_says(exc, "malformed") or _sqlite_says(exc, "not a database"):
+                # Damage met after the open (a page overwritten deep in the file): no bug of ours.
+                from ..manifest.schema import damaged_manifest
+
+                damaged = damaged_manifest(_manifest_of(ctx), str(exc))
+                _fail(ctx, exc, damaged.message, damaged.hint, damaged.exit_code)
+                return
             _fail(ctx, exc, f"internal error: {type(exc).__name__}: {exc}",
                   "run again with --verbose for the traceback, and report it", 1)
 

@@ -22,7 +22,8 @@ class Connection:
     @classmethod
     def open(cls, path: str | os.PathLike, *, create: bool = True, readonly: bool = False):
         path = Path(path).expanduser().absolute()
-        if not path.exists():
+        new = not path.exists()
+        if new:
             if readonly or not create:
                 raise ManifestError(f"no manifest at {path}",
                                     hint="run `ratdcs plan ...` first, or pass --db with the right path")
@@ -35,8 +36,13 @@ class Connection:
         manifest = cls(conn, path)
         try:
             manifest._prepare(readonly)
-        except BaseException:
+        except BaseException as exc:
             conn.close()
+            if new:  # the empty file SQLite made would be refused as a manifest cut to 0 bytes next time
+                _remove_if_empty(path)
+            if isinstance(exc, sqlite3.DatabaseError) and (damage := schema.damage_error(path, exc)):
+                damage.hint += "; the damaged file was left as it is"
+                raise damage from None
             raise
         return manifest
 
@@ -117,3 +123,8 @@ class Connection:
             raise
         self.conn.execute("COMMIT")
 
+
+def _remove_if_empty(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        if path.stat().st_size == 0:
+            path.unlink()

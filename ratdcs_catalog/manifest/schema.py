@@ -7,13 +7,14 @@ so it keeps meaning "v -> v+1" when schema.sql moves on.
 
 from __future__ import annotations
 
+import shlex
 import sqlite3
 from pathlib import Path
 
 from ..errors import ManifestError
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "connect", "check_is_sqlite", "execute_script", "make_parent",
-           "schema_sql"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "check_is_sqlite", "connect", "damage_error", "damaged_manifest",
+           "execute_script", "make_parent", "schema_sql"]
 
 # Add a step here whenever schema.sql changes, and bump its PRAGMA user_version.
 MIGRATIONS: dict[int, str] = {}
@@ -310,15 +311,54 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def check_is_sqlite(path: Path) -> None:
-    """Refuse a file that is not SQLite before sqlite3 gets a chance to touch it."""
+    """Refuse a file that is not SQLite before sqlite3 gets a chance to touch it.
+
+    An empty file too, for every command, ``plan`` included: SQLite would take it for a new
+    database, so a manifest cut to 0 bytes (a full disk, a failed copy, ``> manifest.sqlite``)
+    would come back silently as an empty one - ``sync`` saying "Nothing to do", ``plan``
+    starting a new history over the lost one. Removing the file is the one step a real new
+    manifest costs; ratdcs itself never leaves one (``Connection.open`` removes its own).
+    """
     try:
         with open(path, "rb") as fh:
             head = fh.read(len(_SQLITE_MAGIC))
     except OSError as exc:
         raise ManifestError(f"cannot read the manifest {path}: {exc.strerror}") from None
-    if head and head != _SQLITE_MAGIC:
+    if not head:
+        raise ManifestError(f"{path} is empty (0 bytes): not a manifest - if it was one, it was cut short "
+                            "(a full disk, a copy that failed)",
+                            hint=f"restore it from a backup; or remove the empty file (rm {shlex.quote(str(path))}) "
+                                 "and run `ratdcs plan ...` to start a new manifest - `ratdcs sync` then adopts "
+                                 "the verified files already on disk instead of downloading them again")
+    if head != _SQLITE_MAGIC:
         raise ManifestError(f"{path} is not an SQLite database (it starts with {head[:8]!r})",
                             hint="pass --db with the manifest's path or a new file name; this file was left untouched")
+
+
+def damage_error(path: Path, exc: Exception) -> ManifestError | None:
+    """SQLite's "database disk image is malformed" / "file is not a database" as the
+    ``damaged_manifest`` error; None for any other error (a lock, a full disk, ...)."""
+    name = getattr(exc, "sqlite_errorname", "")  # Python 3.11+
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in str(exc) \
+            or "not a database" in str(exc):
+        return damaged_manifest(path, str(exc))
+    return None
+
+
+def damaged_manifest(path, sqlite_says: str) -> ManifestError:
+    """A manifest SQLite cannot read, named as such, with the two ways out.
+
+    ``.recover`` keeps what SQLite can still read (history, failures, splits); re-planning into
+    a new manifest always works, and sync adopts the files already on disk that verify.
+    """
+    quoted = shlex.quote(str(path))
+    return ManifestError(
+        f"the manifest {path} is damaged: SQLite says {sqlite_says!r}",
+        hint=f"keep its history by recovering what SQLite can still read: `sqlite3 {quoted} \".recover\" | "
+             "sqlite3 recovered.sqlite` (needs a sqlite3 with .recover, such as sqlite.org's), then pass --db "
+             "recovered.sqlite; or start a new manifest: `ratdcs --db new.sqlite plan ...` as before, then "
+             "`ratdcs --db new.sqlite sync` adopts the verified files already on disk instead of downloading "
+             "them again")
 
 
 def connect(path: Path, readonly: bool) -> sqlite3.Connection:

@@ -32,7 +32,7 @@ from typing import Any, Callable, Mapping, Sequence
 from ..net.policy import check_ca_environment
 from ..errors import ManifestError
 from ..manifest import Manifest, open_manifest
-from ..paths import ensure_data_dir
+from ..paths import check_own_dirs, ensure_data_dir
 from .progress import ProgressEvent, ProgressFeed, ProgressReporter, as_reporter
 from .run import Run
 from .space import check_free_space
@@ -99,7 +99,9 @@ def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None
 
     Raises ``DiskSpaceError`` before any transfer when the selection does not fit (unless
     ``force``), ``ManifestError`` when there is no manifest at ``manifest_path`` (a mistyped
-    ``--db`` must not create an empty one). ``sleep`` replaces the back-off sleep (tests).
+    ``--db`` must not create an empty one), ``DataDirError`` when ``temp/`` or ``quarantine/``
+    is a link or on another file system than the data directory. ``sleep`` replaces the
+    back-off sleep (tests).
 
     ``progress`` is told what arrives; the engine itself never prints. None or False: nothing;
     True: a line on the ``ratdcs.sync`` log every 10 s; a ``ProgressReporter`` (``start``,
@@ -123,6 +125,7 @@ def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None
             return summary
         check_ca_environment()
         data_dir = ensure_data_dir(_data_dir(config))
+        check_own_dirs(data_dir)  # temp/ and quarantine/: no link, same file system (issue 20)
         check_free_space(data_dir, nbytes, config["download.free_space_margin_bytes"], force=force)
         if retry_failed:  # only now: a refused run leaves the manifest as it was
             manifest.requeue_retryable_failed(sources=selection.sources, target_ids=selection.target_ids,

@@ -22,17 +22,20 @@ import errno
 import fcntl
 import logging
 import os
+import shutil
+import stat
 import threading
 import time
 from pathlib import Path
 from typing import Callable
 
 from ..errors import UnsafeProductError
-from ..paths import QUARANTINE_DIR, TEMP_DIR, destination
+from ..paths import QUARANTINE_DIR, TEMP_DIR, LinkRefusedError, OwnDirs, destination, refuse_link
 from ..records import ClaimedFile, FileOutcome, TransferRecord, utc_now
 from ..net.policy import NetworkPolicy
 from ..net.gates import HostGates
-from ..transfer import FetchResult, Fetcher, TransferOptions, forget_validator
+from ..partials import forget_validator, validator_path
+from ..transfer import FetchResult, Fetcher, TransferOptions
 from ..verify import VerifyResult, hash_file, parse_checksum, verify_file
 from .space import SpaceWatch
 
@@ -67,6 +70,7 @@ class FilePipeline:
 
     def __init__(self, config, data_dir: Path, stop: threading.Event, sleep, space: "SpaceWatch | None" = None):
         self.data_dir, self.stop, self.sleep = data_dir, stop, sleep
+        self.own_dirs = OwnDirs(data_dir)  # temp/ and quarantine/ directories, checked once per sync
         self.space = space or SpaceWatch(data_dir, 0)
         self.options = TransferOptions.from_config(config)
         self.gates = HostGates(config["download.per_host_connections"], config["download.requests_per_second"])
@@ -93,6 +97,10 @@ class FilePipeline:
         except UnsafeProductError as exc:
             return Finished(FileOutcome(row.file_id, "failed", error_kind="unsafe_path", error=str(exc)),
                             row.rel_path)
+        except LinkRefusedError as exc:  # paths.py: links ratdcs never follows (issue 20)
+            error = f"{exc}; row marked failed - {exc.hint}, then {self.how_to_retry(row)}"
+            log.warning("%s: %s", row.rel_path, error)
+            return Finished(FileOutcome(row.file_id, "failed", error_kind=exc.error_kind, error=error), row.rel_path)
         except OSError as exc:  # the local file system refused: permissions, a directory in the way, ...
             return local_error(row, exc, self.how_to_retry(row))
         except Exception as exc:
@@ -112,6 +120,7 @@ class FilePipeline:
         if adopted is not None:
             return adopted
         temp = self.data_dir / TEMP_DIR / (row.rel_path + ".part")
+        self.own_dirs.ensure(temp.parent)
         fetcher.stop = _AnyEvent(self.stop, lost, self.space)
         try:
             finished = self._fetch_verify_place(row, fetcher, temp, dest, records, lost)
@@ -213,7 +222,7 @@ class FilePipeline:
                                   error_kind=FITS_WARNING_KIND if warning else None, error=warning,
                                   transfers=tuple(records))
             return Finished(outcome, row.rel_path, placed_dir=dest.parent, bytes_received=received)
-        quarantined = quarantine(self.data_dir, temp, row.rel_path)
+        quarantined = quarantine(self.own_dirs, temp, row.rel_path)
         forget_validator(temp)
         retry = not last and result.error_kind in (*REFETCH_KINDS, FITS_WARNING_KIND)
         then = ("downloading it once more" if retry else
@@ -246,26 +255,33 @@ class FilePipeline:
         """A file already at the destination that verifies is kept without a request (e.g. a sync
         killed between the rename and the manifest commit); one that does not, or whose sha256
         differs from the one recorded at download (`ratdcs verify --deep` found it changed), is
-        quarantined, logged in the transfers table, and downloaded again."""
-        if not dest.exists():
+        quarantined, logged in the transfers table, and downloaded again. A link there is refused:
+        adopting it would record as done a file outside the data directory (issue 20)."""
+        try:
+            if stat.S_ISLNK(os.lstat(dest).st_mode):
+                raise refuse_link(dest, "a downloaded file's destination")
+        except FileNotFoundError:
             return None, [], None
         size, checksum = row.expected_size_bytes, row.expected_checksum
         started = utc_now()
         result = verify_file(dest, product_kind=row.product_kind, expected_size=size, expected_checksum=checksum,
                              fits_checksum=self.fits_checksum, max_nan_fraction=self.max_nan_fraction)
         sha = hash_file(dest)["sha256"]
+        checked = os.lstat(dest)
+        if stat.S_ISLNK(checked.st_mode):  # swapped for a link while it was read: never left as done
+            raise refuse_link(dest, "a downloaded file's destination")
         problem = _adoption_problem(row, result, sha)
         if problem is None:
             record = TransferRecord(started, utc_now(), "adopted", error_kind=None,
                                     error=f"{row.rel_path} was already in place and verified ({result.level})")
             warning = "; ".join(result.warnings) or None
-            outcome = FileOutcome(row.file_id, "done", observed_size_bytes=dest.stat().st_size,
+            outcome = FileOutcome(row.file_id, "done", observed_size_bytes=checked.st_size,
                                   observed_sha256=sha, verify_level=result.level, nan_fraction=result.nan_fraction,
                                   error_kind=FITS_WARNING_KIND if warning else None, error=warning,
                                   transfers=(record,))
             return Finished(outcome, row.rel_path, adopted=True), [], None
         kind, reason = problem
-        quarantined = quarantine(self.data_dir, dest, row.rel_path)
+        quarantined = quarantine(self.own_dirs, dest, row.rel_path)
         error = f"{row.rel_path} was in place but {reason}; moved to {quarantined}, downloading it again"
         log.warning("%s", error)
         return None, [TransferRecord(started, utc_now(), "retry", error_kind=kind, error=error)], quarantined
@@ -311,24 +327,36 @@ def _unpacked(row: ClaimedFile, temp: Path, fetched: FetchResult) -> tuple[Fetch
                                announced_checksum=None), None
 
 
-def quarantine(data_dir: Path, path: Path, rel_path: str) -> str:
-    """Move a bad file to quarantine/<rel_path> (never delete it); return that relative path."""
+def quarantine(dirs: OwnDirs, path: Path, rel_path: str) -> str:
+    """Move a bad file to quarantine/<rel_path> (never delete it); return that relative path.
+
+    No link is followed on the way or at the name (issue 20): the bad bytes stay in the data directory.
+    """
     rel = f"{QUARANTINE_DIR}/{rel_path}"
+    dirs.ensure((dirs.data_dir / rel).parent)
     n = 0
-    while (data_dir / rel).exists():  # an earlier bad copy stays too
+    while _occupied(dirs.data_dir / rel):  # an earlier bad copy stays too
         n += 1
         rel = f"{QUARANTINE_DIR}/{rel_path}.{n}"
-    target = data_dir / rel
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(path, target)
+    os.replace(path, dirs.data_dir / rel)
     return rel
+
+
+def _occupied(path: Path) -> bool:
+    try:
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            raise refuse_link(path, "a quarantined copy")
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _drop_duplicate(data_dir: Path, rel_path: str, sha: str | None) -> None:
     """Remove the newest quarantined copy of ``rel_path`` if it has the sha256 of the file placed."""
     copy = data_dir / QUARANTINE_DIR / rel_path
-    candidates = sorted(copy.parent.glob(copy.name + "*"), key=lambda p: p.stat().st_mtime) if \
-        copy.parent.exists() else []
+    # Only our own copies: a link named like one is neither hashed through nor counted.
+    candidates = sorted((p for p in copy.parent.glob(copy.name + "*") if not p.is_symlink()),
+                        key=lambda p: p.lstat().st_mtime) if copy.parent.exists() else []
     if candidates and sha and hash_file(candidates[-1])["sha256"] == sha:
         candidates[-1].unlink()
 
@@ -354,15 +382,13 @@ def _part_lock(temp: Path):
     Leases alone cannot keep two processes off one file: a sync stopped (SIGSTOP, a sleeping
     laptop) past its lease wakes up still writing while another has taken the row over. The
     inode check covers a .part renamed or unlinked between our open and our lock.
+
+    A link at the .part or at its .validator is refused (``LinkRefusedError``), never followed
+    (issue 20): the .part is opened with O_NOFOLLOW, and the check that it is still the file we
+    locked uses lstat, so a link put there after the open is not taken for it either.
     """
     while True:
-        try:
-            fd = os.open(temp, os.O_RDWR | os.O_CREAT, 0o644)
-        except FileNotFoundError:
-            # The directory is made only when missing; a second failure (a dangling symlink
-            # named like the .part) is raised, not retried forever.
-            temp.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(temp, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_part(temp)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -370,16 +396,42 @@ def _part_lock(temp: Path):
             yield False
             return
         with contextlib.suppress(FileNotFoundError):
-            if os.stat(temp).st_ino == os.fstat(fd).st_ino:
+            if os.lstat(temp).st_ino == os.fstat(fd).st_ino:
                 break
         os.close(fd)
     try:
+        _refuse_link_at(validator_path(temp), "a partial download's .validator")
         yield True
     finally:
         with contextlib.suppress(OSError):  # an empty .part left by a failed first request is noise
-            if os.fstat(fd).st_size == 0 and os.stat(temp).st_ino == os.fstat(fd).st_ino:
+            if os.fstat(fd).st_size == 0 and os.lstat(temp).st_ino == os.fstat(fd).st_ino:
                 os.unlink(temp)
         os.close(fd)
+
+
+_PART_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
+
+
+def _open_part(temp: Path) -> int:
+    """The .part's descriptor, never through a link. Its directory is made only when missing
+    (it was checked once by ``OwnDirs``; this covers a temp/ removed during the run)."""
+    try:
+        try:
+            return os.open(temp, _PART_FLAGS, 0o644)
+        except FileNotFoundError:
+            temp.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(temp, _PART_FLAGS, 0o644)
+    except OSError as exc:
+        # O_NOFOLLOW on a link (dangling or not): ELOOP on Linux and macOS, EMLINK on FreeBSD.
+        if exc.errno in (errno.ELOOP, errno.EMLINK):
+            raise refuse_link(temp, "a partial download") from None
+        raise
+
+
+def _refuse_link_at(path: Path, what: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            raise refuse_link(path, what)
 
 
 class _AnyEvent:
@@ -401,9 +453,35 @@ class _AnyEvent:
 
 def _place(temp: Path, dest: Path) -> None:
     """Atomic placement: the temp file was fsynced by the fetch; rename is all-or-nothing.
-    The directory is made only when missing (fewer system calls per file)."""
+    The directory is made only when missing (fewer system calls per file).
+
+    The rename replaces a link at the destination instead of writing through it. A folder the
+    user linked to another disk (paths.py) cannot take a rename from temp/, so the file is
+    copied beside its destination first and renamed there: the final name still only ever
+    holds a complete, fsynced file.
+    """
     try:
-        os.replace(temp, dest)
+        _rename_or_copy(temp, dest)
     except FileNotFoundError:
         dest.parent.mkdir(parents=True, exist_ok=True)
+        _rename_or_copy(temp, dest)
+
+
+def _rename_or_copy(temp: Path, dest: Path) -> None:
+    try:
         os.replace(temp, dest)
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    beside = dest.with_name(f".{dest.name}.ratdcs-copy")  # hidden; a crash leaves it to the next copy
+    with open(temp, "rb") as src, open(beside, "wb", opener=_create_no_follow) as out:
+        shutil.copyfileobj(src, out, 1 << 20)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(beside, dest)
+    os.unlink(temp)
+
+
+def _create_no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW, 0o644)
