@@ -148,3 +148,11 @@ def test_the_way_out_works_plan_into_a_new_manifest_and_sync_adopts_what_is_on_d
         states = {r["state"] for r in m.query("SELECT state FROM files")}
         adopted = m.query("SELECT COUNT(*) FROM transfers WHERE outcome = 'adopted'")[0][0]
     assert states == {"done"} and adopted == downloads
+
+
+def test_report_sql_meeting_a_damaged_page_names_the_manifest_not_the_sql(planned, sandbox_config):
+    overwrite_page(planned, "files")
+    result = ratdcs(sandbox_config, planned, "report", "--sql", "SELECT planned_at, attempts FROM files")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[-2:] == damaged_lines(planned, "database disk image is malformed",
+                                                            at_open=False)

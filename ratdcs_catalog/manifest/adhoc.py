@@ -61,9 +61,16 @@ def run_readonly_sql(manifest_path: str | os.PathLike, sql: str, params: Sequenc
     """
     from . import open_manifest
 
+    from .schema import damage_error
+
     manifest = open_manifest(manifest_path, readonly=True)
     try:
         return _run_guarded(manifest.conn, sql, params)
+    except UsageError as exc:  # a damaged page met by the query is the manifest's fault, not the SQL's
+        damaged = damage_error(manifest.path, exc.__context__) if exc.__context__ is not None else None
+        if damaged is not None:
+            raise damaged from None
+        raise
     finally:
         manifest.close()
 
