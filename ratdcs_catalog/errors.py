@@ -5,8 +5,10 @@ Hierarchy::
     RatdcsError                  anything ratdcs refuses or cannot do (exit code 1)
     +-- UsageError               a bad argument or option value (exit code 2)
     |   +-- ConfigError          a bad configuration file, key, value or environment variable
+    |   +-- OptionError          a misspelt Python API keyword; also a TypeError (registry.py)
     +-- ManifestError            the manifest cannot be opened, migrated or written (exit code 2)
     +-- DataDirError             the data directory cannot be created or written (exit code 2)
+    |   +-- LinkRefusedError     a symbolic link where ratdcs writes (paths.py; per file: symlink_refused)
     +-- ArchiveError             an archive answered with an error, garbage, or not at all
     |   +-- NoTargetsError       a catalog query matched nothing
     +-- UnsafeProductError       an archive listed a file whose path or URL is not acceptable
