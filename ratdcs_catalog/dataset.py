@@ -325,6 +325,9 @@ def tess_metadata(target_id: str, target, files: Sequence) -> dict[str, Any]:
                                "mass": value("mass_msun"), "tmag": value("magnitude"),
                                "distance": value("distance_pc")},
         "observations": observations,
+        # Every kind downloaded for this star (lc, tpf, dvt, cutout, ...), with how many files of each.
+        "products": {kind: sum(1 for o in observations if o["product_kind"] == kind)
+                     for kind in sorted({o["product_kind"] for o in observations})},
         "download_timestamp": max((f["downloaded_at"] for f in files if f["downloaded_at"]), default=None),
     }
 

@@ -20,7 +20,8 @@ def run(ds, *args):
 
 
 # The seed project's per-star file: these keys, these types.
-SEED_SCHEMA = {"tic_id": int, "stellar_parameters": dict, "observations": list, "download_timestamp": str}
+SEED_SCHEMA = {"tic_id": int, "stellar_parameters": dict, "observations": list, "download_timestamp": str,
+               "products": dict}  # products: the kinds downloaded per star (lc, tpf, dvt, cutout), counted
 STELLAR_KEYS = {"teff", "logg", "radius", "mass", "tmag", "distance"}
 
 
@@ -58,6 +59,7 @@ def test_tess_metadata_content(ds):
     first = doc["observations"][0]
     assert first["sha256"] == sha256(ds.data_dir / first["path"]) and first["size_bytes"] == LC_SIZE
     assert doc["download_timestamp"] == max(o["downloaded_at"] for o in doc["observations"])
+    assert doc["products"] == {"lc": 2}
     # Only downloaded files are observations: TESS_B has 1 done of 3 planned.
     doc_b = json.loads((ds.data_dir / "tess" / "metadata" / f"TIC{TESS_B}_metadata.json").read_text())
     assert [o["sector"] for o in doc_b["observations"]] == [1]
