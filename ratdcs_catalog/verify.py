@@ -127,15 +127,17 @@ def _fits_stream(path: Path):
     Kepler and K2 target pixel files are gzipped on the archive (``*_lpd-targ.fits.gz``) and kept
     so on disk; their structure and CHECKSUM/DATASUM are checked on the decompressed stream.
     """
-    if is_gzip(path):
-        import gzip
-
-        size = _gzip_size(path)
-        with gzip.open(path, "rb") as fh:
-            yield fh, size
-        return
     with open(path, "rb", buffering=0) as fh:  # reads are whole blocks; a buffer would copy them
-        yield fh, os.fstat(fh.fileno()).st_size
+        packed = fh.read(2) == b"\x1f\x8b"  # gzip's magic: a .part's name does not say (one open per file)
+        fh.seek(0)
+        if not packed:
+            yield fh, os.fstat(fh.fileno()).st_size
+            return
+    import gzip
+
+    size = _gzip_size(path)
+    with gzip.open(path, "rb") as fh:
+        yield fh, size
 
 
 def verify_file(
