@@ -107,3 +107,26 @@ def test_absurd_headers_are_named_as_such_not_a_reset(hostile, tmp_path, path):
     result = fetch(hostile.url(path), tmp_path / "f.part")
     assert (result.outcome, result.error_kind) == ("failed", "bad_headers")
     assert "more headers, or longer header lines, than HTTP clients take" in result.error
+
+
+def test_sync_of_an_endless_body_fails_the_row_and_exits_1(hostile, tmp_path):
+    from click.testing import CliRunner
+
+    from ratdcs_catalog.cli import cli
+    from ratdcs_catalog.manifest import open_manifest
+    from ratdcs_catalog.records import PlannedFile
+
+    data = tmp_path / "data"
+    config = tmp_path / "c.yaml"
+    config.write_text(f"data_dir: {data}\ndownload:\n  max_retries: 0\n")
+    with open_manifest(data / "manifest.sqlite") as m, m.transaction():
+        m.upsert_targets([{"source": "kepler", "target_id": "1"}], None)
+        m.upsert_files([PlannedFile("kepler", "1", "lc_long", hostile.url("/endless"), "kepler/a_llc.fits",
+                                    expected_size_bytes=60_480)], None)
+    result = CliRunner().invoke(cli, ["--config", str(config), "sync"])
+    assert result.exit_code == 1
+    with open_manifest(data / "manifest.sqlite", readonly=True) as m:
+        (row,) = m.query("SELECT state, last_error_kind FROM files")
+        (received,) = m.query("SELECT bytes_received FROM transfers")
+    assert tuple(row) == ("failed", "size_mismatch") and received[0] == 60_480
+    assert all(p.stat().st_size <= 60_480 for p in data.rglob("*.part"))
