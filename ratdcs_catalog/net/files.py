@@ -9,7 +9,9 @@ proxy of each host (looked up once per host, then cached), and the MAST token co
 
 Redirects are followed here (at most ``max_redirects``), so each hop is a new decision about
 the cookie (``NetworkPolicy.headers_for``): a redirect from MAST to a public cloud copy does
-not carry the token.
+not carry the token. A redirect's body is drained (keeping the connection) only when it
+announces at most ``MAX_REDIRECT_DRAIN_BYTES``; any other is dropped with its connection, since
+a server can send an endless one (issue 20).
 
 The network itself is the client's ``transport``: by default ``PoolTransport`` (urllib3 pool
 managers, a direct one and one per proxy); tests hand in ``net.testing.MockTransport``. A
@@ -30,6 +32,9 @@ from .policy import NetworkPolicy
 __all__ = ["FileClient", "PoolTransport", "RedirectRefused", "TooManyRedirects"]
 
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+# A redirect body announcing more than this (or not announcing its length) is not read to keep the
+# connection: the connection is closed instead. Real redirect pages are a few hundred bytes.
+MAX_REDIRECT_DRAIN_BYTES = 65536
 
 
 class TooManyRedirects(Exception):
@@ -62,8 +67,7 @@ class FileClient:
             location = response.headers.get("Location")
             if response.status not in REDIRECT_STATUSES or not location:
                 return response
-            response.drain_conn()
-            response.release_conn()
+            _discard_body(response)
             url = urljoin(url, location)
             if urlsplit(url).scheme not in ("http", "https"):
                 raise RedirectRefused(f"redirected to {url[:200]}, which is not an http(s) URL")
@@ -71,6 +75,16 @@ class FileClient:
 
     def close(self) -> None:
         self.transport.close()
+
+
+def _discard_body(response) -> None:
+    """Done with a redirect: drain a short body to keep the connection, else drop the connection."""
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) <= MAX_REDIRECT_DRAIN_BYTES:
+        response.drain_conn()  # bounded by the request deadline if the short body is trickled
+    else:
+        response.close()
+    response.release_conn()
 
 
 class PoolTransport:
