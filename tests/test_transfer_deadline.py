@@ -203,6 +203,18 @@ def test_a_slow_but_steady_body_is_not_cut_off(hostile, tmp_path):
     assert elapsed > 2 * TIGHT.window_seconds  # it did run over several windows
 
 
+def test_the_body_clock_starts_at_the_first_read(hostile):
+    # Time the caller spends before reading (hashing a large partial file to resume) is not the server's.
+    body = b"SIMPLE  =                    T" + b"\0" * 100
+    hostile.routes["/f.fits"] = lambda reply: reply.send(file_headers(len(body)) + body)
+    client = NetworkPolicy(deadlines=TIGHT).file_client()
+    response = client.get(hostile.url("/f.fits"), headers={}, timeout=5)
+    time.sleep(TIGHT.request_seconds + 2 * TIGHT.window_seconds)
+    assert response.read() == body
+    response.release_conn()
+    client.close()
+
+
 def test_the_rate_is_judged_window_by_window():
     from ratdcs_catalog.net.deadline import Watch, Watchdog
 

@@ -9,7 +9,8 @@ redirect being drained (issue 20): a 60,480-byte file took 16.8 h. So each reque
   end within it (a TLS handshake, which CPython already bounds as a whole by the socket
   timeout, is cut when it ends);
 - a **minimum rate** for the body (``download.min_bytes_per_second``, measured over windows of
-  ``download.stall_window_seconds``): a window in which fewer bytes arrive ends the transfer.
+  ``download.stall_window_seconds`` from the caller's first read): a window in which fewer
+  bytes arrive ends the transfer.
 
 Either ends the request with ``DeadlineExceeded``, which the transfer records as a ``stall``,
 retried like a timeout and resumed from the bytes already on disk.
@@ -115,8 +116,15 @@ class Watchdog:
                 self._wake.notify()
         return watch
 
+    @staticmethod
+    def headers_in(watch: Watch) -> None:
+        """The final headers are in: nothing is watched until the caller starts reading the body.
+        (One store, no lock: a pass racing with it finds a deadline that was indeed due.)"""
+        watch.due = math.inf
+
     def start_body(self, watch: Watch) -> None:
-        """The final headers are in: from now on the body's rate is what is watched."""
+        """The caller reads the body: from now on its rate is what is watched. Not at the headers:
+        the caller's own work before reading (hashing a partial file to resume) is not the server's."""
         with self._lock:
             now = self._clock()
             watch.in_body, watch.window_start, watch.window_received = True, now, watch.received
@@ -222,8 +230,11 @@ class WatchedResponse:
     def __init__(self, response, watch: Watch, watchdog: Watchdog):
         self._response, self._watch, self._watchdog = response, watch, watchdog
         self.status, self.reason, self.headers = response.status, response.reason, response.headers
+        self._reading = False
 
     def read1(self, amt: int | None = None, decode_content: bool | None = None) -> bytes:
+        if not self._reading:
+            self._start_reading()
         try:
             chunk = self._response.read1(amt, decode_content=decode_content)
         except Exception as exc:
@@ -231,6 +242,8 @@ class WatchedResponse:
         return self._count(chunk)
 
     def read(self, amt: int | None = None, decode_content: bool | None = None) -> bytes:
+        if not self._reading:
+            self._start_reading()
         try:
             chunk = self._response.read(amt, decode_content=decode_content)
         except Exception as exc:
@@ -247,6 +260,10 @@ class WatchedResponse:
 
     def __getattr__(self, name: str):
         return getattr(self._response, name)
+
+    def _start_reading(self) -> None:
+        self._reading = True
+        self._watchdog.start_body(self._watch)
 
     def _count(self, chunk: bytes) -> bytes:
         if chunk:

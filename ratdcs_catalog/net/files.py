@@ -81,7 +81,7 @@ class FileClient:
             raise
         finally:
             deadline.current.watch = None
-        self.watchdog.start_body(watch)
+        self.watchdog.headers_in(watch)
         return WatchedResponse(response, watch, self.watchdog)
 
     def _follow(self, url: str, headers: Mapping[str, str], timeout: float, watch: deadline.Watch):
