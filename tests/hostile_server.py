@@ -50,8 +50,9 @@ class Reply:
 
 class HostileServer:
     """``server.routes[path] = script``; ``server.raw = handler`` takes whole connections instead
-    (for a TLS handshake, say); ``server.tls = context`` serves https. Records ``requests`` (connection number, path, headers),
-    ``body_bytes`` sent per path and how many connections were accepted."""
+    (for a TLS handshake, say); ``server.tls = context`` serves https. Records ``requests``
+    (connection number, path, headers), ``body_bytes`` sent per path and how many connections
+    were accepted."""
 
     def __init__(self):
         self.routes: dict[str, Callable[[Reply], None]] = {}
