@@ -200,13 +200,17 @@ def shared_watchdog() -> Watchdog:
     return _shared
 
 
-def _forget_shared_watchdog() -> None:
-    global _shared
-    _shared = None  # a forked child has the object but not its thread
+def _restart_in_child() -> None:
+    """A forked child has the watchdog (its clients hold it) but not its thread, and its locks may
+    have been held at the fork: start it afresh, the thread again at the child's first request."""
+    global _shared_lock
+    _shared_lock = threading.Lock()
+    if _shared is not None:
+        _shared.__init__(clock=_shared._clock)
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_shared_watchdog)
+    os.register_at_fork(after_in_child=_restart_in_child)
 
 
 # ---- the calling thread's request, as the connection classes see it -------------------------------
