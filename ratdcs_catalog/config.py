@@ -107,6 +107,19 @@ SETTINGS: tuple[Setting, ...] = (
       env_aliases=("CHUNK_SIZE",)),
     S("download.timeout_seconds", 60.0, "float", "connect/read timeout of one transfer", minimum=0.1,
       maximum=DAY_SECONDS),
+    # Issue 20: a read timeout bounds the gap between two bytes only, so a server trickling a byte a
+    # second held a transfer for hours. Headers get a fixed budget (real archives answer in seconds;
+    # 300 s leaves room for a few slow hops under the 60 s read timeout). Bodies get a floor rate:
+    # 1 KiB/s per transfer is 32 kbit/s for four workers, below any link a sync is usable on, so only
+    # a stuck or hostile server trips it; a 30 s window lets a slow real link's pauses average out.
+    S("download.request_deadline_seconds", 300.0, "float",
+      "longest wait for a file's final headers, connecting and redirects included; then a stall, retried",
+      minimum=0.1, maximum=DAY_SECONDS),
+    S("download.min_bytes_per_second", 1024, "int",
+      "slowest body accepted, averaged over stall_window_seconds; slower is a stall, retried (0: no check)",
+      minimum=0),
+    S("download.stall_window_seconds", 30.0, "float", "the window min_bytes_per_second is measured over",
+      minimum=0.1, maximum=DAY_SECONDS),
     S("download.backoff_base_seconds", 1.0, "float", "first retry delay; doubles each retry, with jitter",
       minimum=0, maximum=DAY_SECONDS),
     S("download.backoff_max_seconds", 60.0, "float", "longest retry delay", minimum=0, maximum=DAY_SECONDS),

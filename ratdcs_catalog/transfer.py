@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
+from .net.deadline import DeadlineExceeded
 from .net.files import FileClient, RedirectRefused, TooManyRedirects
 from .net.gates import HostGates
 from .net.policy import looks_like_html, retry_after_seconds
@@ -519,6 +520,8 @@ def _classify(exc: Exception, received: int) -> tuple[str, str]:
     """A urllib3 or socket exception as (error_kind, sentence)."""
     from urllib3 import exceptions
 
+    if isinstance(exc, DeadlineExceeded):  # the request deadline or the minimum rate (net/deadline.py)
+        return "stall", f"{exc}" + (f"; {received} bytes of this attempt kept, to resume" if received else "")
     text = f"{type(exc).__name__}: {exc}"
     lowered = text.lower()
     # NewConnectionError subclasses ConnectTimeoutError in urllib3, but a refused connection is no timeout.

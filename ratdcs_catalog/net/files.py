@@ -9,27 +9,39 @@ proxy of each host (looked up once per host, then cached), and the MAST token co
 
 Redirects are followed here (at most ``max_redirects``), so each hop is a new decision about
 the cookie (``NetworkPolicy.headers_for``): a redirect from MAST to a public cloud copy does
-not carry the token.
+not carry the token. A redirect's body is drained (keeping the connection) only when it
+announces at most ``MAX_REDIRECT_DRAIN_BYTES``; any other is dropped with its connection, since
+a server can send an endless one (issue 20).
+
+Every GET runs under the policy's ``Deadlines`` (``net.deadline``): its final headers within
+the request deadline, its body at the minimum rate, else ``DeadlineExceeded``. The pools'
+connection classes tell the watchdog which socket each request is using.
 
 The network itself is the client's ``transport``: by default ``PoolTransport`` (urllib3 pool
 managers, a direct one and one per proxy); tests hand in ``net.testing.MockTransport``. A
 transport has ``request(method, url, *, headers, timeout)`` and ``close()``; the response it
 returns has ``status``, ``reason``, ``headers``, ``read1(n, decode_content=...)``,
 ``release_conn()``, ``drain_conn()`` and ``close()``, as urllib3's does with
-``preload_content=False``.
+``preload_content=False``; ``get`` hands it back wrapped in a ``WatchedResponse``.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any, Mapping
 from urllib.parse import urljoin, urlsplit
 
+from . import deadline
+from .deadline import DeadlineExceeded, WatchedResponse
 from .policy import NetworkPolicy
 
 __all__ = ["FileClient", "PoolTransport", "RedirectRefused", "TooManyRedirects"]
 
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+# A redirect body announcing more than this (or not announcing its length) is not read to keep the
+# connection: the connection is closed instead. Real redirect pages are a few hundred bytes.
+MAX_REDIRECT_DRAIN_BYTES = 65536
 
 
 class TooManyRedirects(Exception):
@@ -44,26 +56,45 @@ class FileClient:
     """GETs for one sync worker, on the policy's terms. Close it when done."""
 
     def __init__(self, policy: NetworkPolicy | None = None, *, pool_size: int = 4, max_redirects: int = 10,
-                 transport: Any = None):
+                 transport: Any = None, watchdog: deadline.Watchdog | None = None):
         self.policy = policy or NetworkPolicy()
         self.max_redirects = max_redirects
         self.transport = transport or PoolTransport(self.policy, pool_size=pool_size)
+        self.watchdog = watchdog or deadline.shared_watchdog()
 
-    def get(self, url: str, *, headers: Mapping[str, str], timeout: float):
+    def get(self, url: str, *, headers: Mapping[str, str], timeout: float) -> WatchedResponse:
         """The final response of ``url`` after redirects, body not yet read.
 
         Raises the transport's exceptions for network trouble (urllib3's by default),
-        TooManyRedirects for a loop and RedirectRefused for a redirect away from http(s).
+        DeadlineExceeded past the request deadline, TooManyRedirects for a loop and
+        RedirectRefused for a redirect away from http(s). Release or close the response.
         """
+        watch = self.watchdog.watch(self.policy.deadlines)
+        deadline.current.watch = watch
+        try:
+            response = self._follow(url, headers, timeout, watch)
+        except BaseException as exc:
+            self.watchdog.unwatch(watch)
+            if watch.reason is not None and isinstance(exc, Exception):
+                # Whatever the cut socket raised, the cause is the deadline.
+                raise DeadlineExceeded(watch.reason) from exc
+            raise
+        finally:
+            deadline.current.watch = None
+        self.watchdog.headers_in(watch)
+        return WatchedResponse(response, watch, self.watchdog)
+
+    def _follow(self, url: str, headers: Mapping[str, str], timeout: float, watch: deadline.Watch):
         for _ in range(self.max_redirects + 1):
+            if watch.reason is not None:
+                raise DeadlineExceeded(watch.reason)
             parts = urlsplit(url)
             sent = self.policy.headers_for(parts.scheme, parts.hostname or "", headers, parts.port)
             response = self.transport.request("GET", url, headers=sent, timeout=timeout)
             location = response.headers.get("Location")
             if response.status not in REDIRECT_STATUSES or not location:
                 return response
-            response.drain_conn()
-            response.release_conn()
+            _discard_body(response)
             url = urljoin(url, location)
             if urlsplit(url).scheme not in ("http", "https"):
                 raise RedirectRefused(f"redirected to {url[:200]}, which is not an http(s) URL")
@@ -71,6 +102,16 @@ class FileClient:
 
     def close(self) -> None:
         self.transport.close()
+
+
+def _discard_body(response) -> None:
+    """Done with a redirect: drain a short body to keep the connection, else drop the connection."""
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) <= MAX_REDIRECT_DRAIN_BYTES:
+        response.drain_conn()  # bounded by the request deadline if the short body is trickled
+    else:
+        response.close()
+    response.release_conn()
 
 
 class PoolTransport:
@@ -85,7 +126,7 @@ class PoolTransport:
         self.policy = policy
         self._tls = policy.tls_settings()
         self._pool_size = pool_size
-        self._direct = urllib3.PoolManager(num_pools=16, maxsize=pool_size, retries=False, **self._tls)
+        self._direct = _watched(urllib3.PoolManager(num_pools=16, maxsize=pool_size, retries=False, **self._tls))
         self._timeout = urllib3.Timeout
         self._proxy_managers: dict[str, Any] = {}
         self._route_cache: dict[tuple[str, str], Any] = {}
@@ -117,11 +158,39 @@ class PoolTransport:
             else:
                 if proxy not in self._proxy_managers:
                     address, proxy_headers = _proxy_address(proxy)
-                    self._proxy_managers[proxy] = urllib3.ProxyManager(
-                        address, proxy_headers=proxy_headers, maxsize=self._pool_size, retries=False, **self._tls)
+                    self._proxy_managers[proxy] = _watched(urllib3.ProxyManager(
+                        address, proxy_headers=proxy_headers, maxsize=self._pool_size, retries=False, **self._tls))
                 manager = self._proxy_managers[proxy]
             self._route_cache[key] = manager
         return manager
+
+
+def _watched(manager):
+    """A pool manager whose pools' connections report to the watchdog (``net.deadline``)."""
+    manager.pool_classes_by_scheme = _watched_pool_classes()
+    return manager
+
+
+@functools.cache
+def _watched_pool_classes() -> dict[str, type]:
+    """urllib3's pools, with connections that tell the calling thread's watch which socket they use
+    (a kept-alive connection is reused without ``connect()``, so ``request()`` tells it too)."""
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class Watched:
+        def connect(self) -> None:
+            deadline.attach_connection(self)
+            super().connect()
+
+        def request(self, *args, **kwargs) -> None:
+            deadline.attach_connection(self)
+            super().request(*args, **kwargs)
+
+    http = type("WatchedHTTPConnection", (Watched, HTTPConnection), {})
+    https = type("WatchedHTTPSConnection", (Watched, HTTPSConnection), {})
+    return {"http": type("WatchedHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http}),
+            "https": type("WatchedHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": https})}
 
 
 def _proxy_address(proxy: str) -> tuple[str, dict[str, str] | None]:

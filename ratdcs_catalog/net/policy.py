@@ -12,6 +12,10 @@ the package for a second copy):
 - TLS, always verified: against ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, ``SSL_CERT_FILE`` or
   certifi's bundle (requests' order; a directory of certificates works too).
 - Proxies from the usual environment variables (``https_proxy``, ``no_proxy``...), read once.
+- How long a file request may take (``Deadlines``, enforced by ``net.deadline``): its final
+  headers within ``download.request_deadline_seconds``, then its body at least
+  ``download.min_bytes_per_second`` over each ``download.stall_window_seconds``; a per-read
+  timeout alone lets a server trickling a byte a second hold a transfer for hours.
 - Where the MAST token may go: as the ``mast_token`` cookie, to the configured MAST hosts only
   (``endpoints.mast`` and ``endpoints.mast_download``), over https or to this machine (the
   sandbox archive). It is decided per request and per redirect hop, so a redirect to the public
@@ -31,6 +35,7 @@ import types
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import ConfigError
+from .deadline import Deadlines
 
 if TYPE_CHECKING:  # pragma: no cover
     import random
@@ -145,6 +150,7 @@ class NetworkPolicy:
     mast_origins: frozenset[tuple[str, str, int]] = frozenset()
     backoff_base_seconds: float = 1.0
     backoff_max_seconds: float = 60.0
+    deadlines: Deadlines = Deadlines()
     user_agent: str = dataclasses.field(default_factory=default_user_agent)
     ca_bundle: str = dataclasses.field(default_factory=find_ca_bundle)
     # Out of the repr: a proxy address may carry a user name and password.
@@ -172,7 +178,10 @@ class NetworkPolicy:
         return cls(mast_hosts=frozenset(e.hostname for e in endpoints if e.hostname), mast_token=token,
                    mast_origins=frozenset(origin(e.scheme, e.hostname, e.port) for e in endpoints if e.hostname),
                    backoff_base_seconds=config["download.backoff_base_seconds"],
-                   backoff_max_seconds=config["download.backoff_max_seconds"])
+                   backoff_max_seconds=config["download.backoff_max_seconds"],
+                   deadlines=Deadlines(request_seconds=config["download.request_deadline_seconds"],
+                                       min_bytes_per_second=config["download.min_bytes_per_second"],
+                                       window_seconds=config["download.stall_window_seconds"]))
 
     def back_off_seconds(self, retry: int, rng: random.Random | None = None) -> float:
         """Delay before retry number ``retry`` (1, 2, ...), on this policy's schedule."""
