@@ -113,7 +113,7 @@ def test_tess_metadata_matches_the_seed_schema_for_every_tess_target_with_files(
     assert targets
     for tid in targets:
         doc = json.loads((config.data_dir / "tess" / "metadata" / f"TIC{tid}_metadata.json").read_text())
-        assert set(doc) == {"tic_id", "stellar_parameters", "observations", "download_timestamp"}
+        assert set(doc) == {"tic_id", "stellar_parameters", "observations", "download_timestamp", "products"}
         assert doc["tic_id"] == int(tid) and isinstance(doc["download_timestamp"], str)
         assert doc["stellar_parameters"] == {
             "teff": params[tid]["teff_k"], "logg": params[tid]["logg_cgs"], "radius": params[tid]["radius_rsun"],

@@ -4,7 +4,7 @@ prints (manifest, stdout, stderr, the log, reports, exports), and goes only to t
 import pytest
 from click.testing import CliRunner
 
-from hostile_server import HostileServer
+from hostile_answers import HostileServer
 
 from ratdcs_catalog.cli import cli
 from ratdcs_catalog.manifest import open_manifest
@@ -50,9 +50,11 @@ def test_an_echoed_token_is_nowhere(hostile, tmp_path, monkeypatch):
 def test_the_token_goes_to_the_configured_origin_only_not_the_same_host_on_another_port():
     from ratdcs_catalog.net.policy import NetworkPolicy
 
-    config = {"endpoints.mast": "http://127.0.0.1:8765", "endpoints.mast_download": "http://127.0.0.1:8765/dl",
-              "auth.mast_token_env": "RATDCS_TEST_TOKEN", "download.backoff_base_seconds": 1.0,
-              "download.backoff_max_seconds": 2.0}
+    from ratdcs_catalog.config import load_config
+
+    config = load_config(None).with_overrides({"endpoints.mast": "http://127.0.0.1:8765",
+                                               "endpoints.mast_download": "http://127.0.0.1:8765/dl",
+                                               "auth.mast_token_env": "RATDCS_TEST_TOKEN"})
     import os
 
     os.environ["RATDCS_TEST_TOKEN"] = TOKEN

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from hostile_server import HostileServer
+from hostile_answers import HostileServer
 from shared_data import sandbox_light_curve
 
 from ratdcs_catalog.net.gates import HostGates
