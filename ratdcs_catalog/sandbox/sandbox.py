@@ -8,7 +8,7 @@ import zlib
 from email.utils import formatdate
 from urllib.parse import parse_qs
 
-from . import fitsgen, placeholders
+from . import dvt, fitsgen, pixels, placeholders
 from .faults import Fault, FaultPlan
 from .ibe import IbeService
 from .mast import MastService
@@ -119,14 +119,19 @@ class Sandbox:
     def _build(self, product: Product, version: int) -> bytes:
         if product.kind == "ztf_sci":
             return fitsgen.build_ztf(product.extra["row"], self.scale, self.seed, product.filename, version)
-        recipe = KINDS[product.kind].recipe
-        if recipe == "lightcurve":
-            return fitsgen.build_lightcurve(product.kind, fitsgen.lightcurve_meta(self.universe, product),
-                                            product.nrows, self.seed, version)
+        recipe, kind, extra = KINDS[product.kind].recipe, product.kind, product.extra
         if recipe == "tar":
-            members = [(m.filename, self.file_bytes(m)) for m in product.extra["members"]]
+            members = [(m.filename, self.file_bytes(m)) for m in extra["members"]]
             return placeholders.tar_bytes(members, version)
-        return placeholders.build(product, self.seed, version)
+        if recipe == "magic":
+            return placeholders.build(product, self.seed, version)
+        meta = fitsgen.lightcurve_meta(self.universe, product)
+        if recipe == "lightcurve":
+            return fitsgen.build_lightcurve(kind, meta, product.nrows, self.seed, version)
+        if recipe == "dvt":
+            return dvt.build_dvt(kind, meta, extra["n_tces"], extra["rows"], self.seed, version)
+        body = pixels.build_tpf(kind, meta, extra["shape"], extra["rows"], self.seed, version)
+        return placeholders.gzip_stored(body) if recipe == "tpf.gz" else body
 
     def validators(self, product: Product, version: int = 0) -> dict[str, str]:
         """``ETag`` and ``Last-Modified`` of a file as served: MAST's are nginx's
