@@ -194,3 +194,8 @@ def test_lightkurve_reads_every_kind_of_pixel_file(sandbox, tmp_path):
         assert tpf.targetid == product.target_id and tpf.pipeline_mask.sum() > 0
         light_curve = tpf.to_lightcurve(aperture_mask="pipeline")
         assert len(light_curve) > 0 and float(abs(light_curve.flux.value[0])) > 0
+    cutout = sandbox.tesscut_cutout(tid=441420236, sector=27, size=(7, 5))
+    path = tmp_path / cutout.member
+    path.write_bytes(cutout.fits)
+    tpf = lk.read(str(path))
+    assert type(tpf).__name__ == "TessTargetPixelFile" and tpf.shape[1:] == (7, 5) and tpf.sector == 27

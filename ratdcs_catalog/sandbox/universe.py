@@ -19,6 +19,7 @@ import functools
 
 from . import naming
 from . import universe_k2 as k2
+from . import universe_tesscut as tesscut_sky
 from . import universe_kepler as kepler
 from . import universe_tess as tess
 from . import universe_ztf as ztf
@@ -142,6 +143,24 @@ class Universe:
         """(rows, cols) of a star's target pixel files."""
         kind = {"kepler": "kepler_lpd", "k2": "k2_lpd", "tess": "tess_tp"}[mission]
         return self.files_of_kind(mission, target_id, kind)[0].extra["shape"]
+
+    # ----------------------------------------------------------------- TESScut
+    @functools.cached_property
+    def tess_sky(self) -> tesscut_sky.TessSky:
+        return tesscut_sky.TessSky(self)
+
+    def tess_cutout_sectors(self, tid: int) -> tuple[int, ...]:
+        """Sectors TESScut has FFI cutouts of at a TESS star's position (its light curves' sectors)."""
+        star = self.tic[tid]
+        return tuple(s for s, _, _ in self.tess_sky.sectors_at(star["ra"], star["dec"]))
+
+    def tesscut_sectors(self, ra: float, dec: float, radius_deg: float = 0.0) -> list[dict]:
+        """TESScut's ``sector`` results at a position: [{"sectorName", "sector", "camera", "ccd"}]."""
+        return tesscut_sky.result_rows(self.tess_sky.sectors_at(ra, dec, radius_deg))
+
+    def tesscut_rows(self, sector: int) -> int:
+        """Rows of a cutout of this sector at this scale (one per FFI: 30, 10 min or 200 s)."""
+        return tesscut_sky.ffi_rows(sector, self.scale)
 
     # ----------------------------------------------------------------- observations and files
     def observations_of(self, mission: str, target_id: int) -> list[Observation]:
