@@ -142,7 +142,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if kind in ("mast_executing", "mast_error", "bad_json"):
             return self._send(_service_fault(fault), None)
         if kind in faultmod.ZIP_KINDS:  # a hostile zip, served as any file (Range included)
-            return self._send(dataclasses.replace(reply, body_bytes=reply.variants[kind](), build=None, size=None), None)
+            hostile = dataclasses.replace(reply, body_bytes=reply.variants[kind](), build=None, size=None)
+            return self._send(hostile, None)
         if reply.status in (301, 302, 303, 307):
             return self._redirect(reply.headers["Location"])
         return self._send(reply, fault)

@@ -102,9 +102,10 @@ class TesscutService:
                                     self.seed)
 
     def _zip_reply(self, name: str, body: bytes, variants: dict) -> Reply:
-        mtime = 1_600_000_000 + zlib.crc32(f"{self.seed}|{name}".encode()) % 86_400_000
-        headers = {"Content-Disposition": f'attachment; filename="{name}"', "Last-Modified": formatdate(mtime, usegmt=True),
-                   "ETag": f'"{mtime:x}-{len(body):x}"'}
+        # Validators from the bytes: one zip name serves other sectors' zips, sometimes of equal size.
+        mtime = 1_600_000_000 + zlib.crc32(body) % 86_400_000
+        headers = {"Content-Disposition": f'attachment; filename="{name}"',
+                   "Last-Modified": formatdate(mtime, usegmt=True), "ETag": f'"{mtime:x}-{len(body):x}"'}
         return Reply(content_type="application/zip", body_bytes=body, headers=headers, service="tesscut.astrocut",
                      is_file=True, size=len(body), variants=variants)
 
