@@ -88,3 +88,13 @@ def test_serve_help_documents_the_replace_fault():
     assert "after=N (replace)" in result.output
     assert "replace@PATTERN:after=N changes the archive instead" in result.output
     assert r"--faults 'replace@_llc\.fits:after=1'" in result.output
+
+
+def test_serve_help_names_the_hostile_zip_faults_and_tesscut():
+    from ratdcs_catalog.sandbox import parse_fault
+
+    result = CliRunner().invoke(cli, ["sandbox", "serve", "--help"])
+    assert "zip_slip zip_many" in result.output and "../../evil.fits" in result.output
+    assert "TESScut" in result.output and "/tesscut/api/v0.1/" in result.output
+    fault = parse_fault("zip_many@astrocut:count=1")
+    assert (fault.kind, fault.pattern, fault.count) == ("zip_many", "astrocut", 1)

@@ -14,7 +14,7 @@ __all__ = ["sandbox"]
 
 @click.group()
 def sandbox():
-    """A local archive (fake MAST, Exoplanet Archive TAP and IRSA IBE) for tests and trials.
+    """A local archive (fake MAST, TESScut, Exoplanet Archive TAP and IRSA IBE) for tests and trials.
 
     \b
     Example:
@@ -31,7 +31,8 @@ def sandbox():
 @click.option("--seed", type=int, default=42, show_default=True,
               help="Seed of the universe (catalogs, files) and of rate-based faults.")
 @click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
-              help="Shrink light curves (rows) and ZTF images (each axis); 1 is real size.")
+              help="Shrink light curves, pixel files and TESScut cutouts (cadences) and ZTF images "
+                   "(each axis); 1 is real size.")
 @click.option("--faults", "fault_specs", multiple=True, metavar="SPEC",
               help="Inject a fault: KIND[@PATTERN][:key=value,...]. Repeatable. See below.")
 @click.option("--cache-dir", type=click.Path(file_okay=False),
@@ -47,13 +48,16 @@ def serve(host, port, seed, scale, fault_specs, cache_dir, config_out, data_dir,
 
     Prints the configuration that points ratdcs at it (and writes it with
     --write-config), so `ratdcs --config PATH plan ...` and `ratdcs --config PATH sync`
-    run against the sandbox as they would against the real archives.
+    run against the sandbox as they would against the real archives. TESScut
+    (FFI cutouts, as astroquery's Tesscut asks for them) is under
+    /tesscut/api/v0.1/ (sector, astrocut).
 
     \b
     Faults (--faults, repeatable): KIND[@PATTERN][:key=value,...]
       KIND     429 500 502 503 reset short_body flip_bytes ignore_range
                no_content_length slow stall html_200 redirect_loop
                mast_executing mast_error bad_json replace
+               zip_slip zip_many
       PATTERN  regular expression searched in path?query (plus &form-body for
                POSTs, so it can name a MAST service or an ADQL table)
       keys     count=N (first N matches), rate=P (seeded probability),
@@ -65,11 +69,14 @@ def serve(host, port, seed, scale, fault_specs, cache_dir, config_out, data_dir,
       version: same size, other bytes (still valid FITS), new ETag and
       Last-Modified. It combines with the other faults; a resume across it
       splices two versions unless the client sends If-Range.
+      zip_slip and zip_many fire on TESScut zips only: a member named
+      ../../evil.fits, or two cutouts where one sector was asked for.
     \b
     Examples:
         ratdcs sandbox serve --faults '503@Download/file:count=2,retry_after=1'
         ratdcs sandbox serve --faults 'reset@_llc\\.fits:rate=0.1' --faults 'mast_executing@Mast.Caom.Filtered:count=3'
         ratdcs sandbox serve --faults 'reset@_llc\\.fits:count=1' --faults 'replace@_llc\\.fits:after=1'
+        ratdcs sandbox serve --faults 'zip_slip@astrocut:count=1'
     """
     from ..sandbox import FaultSpecError, Sandbox, endpoint_config_yaml, parse_fault
 

@@ -1,4 +1,4 @@
-"""The sandbox archive: fake MAST, NASA Exoplanet Archive TAP and IRSA IBE on loopback.
+"""The sandbox archive: fake MAST (TESScut included), NASA Exoplanet Archive TAP and IRSA IBE on loopback.
 
 Tests and hand runs point ratdcs (or stock astroquery) at it and get the real request and
 response shapes, real FITS files, reproducible faults and a request log::
@@ -7,7 +7,8 @@ response shapes, real FITS files, reproducible faults and a request log::
 
     with Sandbox(seed=42, scale=0.05,
                  faults=[Fault("503", pattern=r"_llc\\.fits", count=2, retry_after=1)]) as sb:
-        sb.endpoints()   # {"mast": ..., "mast_download": ..., "exoplanet_tap": ..., "irsa_ibe": ...}
+        sb.endpoints()   # {"mast": ..., "mast_download": ..., "exoplanet_tap": ..., "irsa_ibe": ...,
+                         #  "tesscut": ...}
         ...
         sb.requests      # [RequestRecord(method, path, query, status, bytes_sent, range_header,
                          #                fault, service, if_range), ...]
@@ -19,7 +20,8 @@ Endpoints (paths under ``sb.base_url``)
     ``GET|HEAD /api/v0.1/Download/file?uri=mast:...`` (Range, 206, optional 302 to
     ``/stpubdata/...``), ``GET|HEAD /stpubdata/...`` and ``/missions/...`` static copies,
     ``GET|POST /TAP/sync`` (and ``/TAP//sync``), ``GET /ibe/search/ztf/products/sci``,
-    ``GET|HEAD /ibe/data/ztf/products/sci/...``. Any other path is a 404.
+    ``GET|HEAD /ibe/data/ztf/products/sci/...``, ``GET|POST /tesscut/api/v0.1/sector`` and
+    ``/tesscut/api/v0.1/astrocut`` (see ``tesscut``). Any other path is a 404.
 
 The universe (``sb.universe``, a ``Universe``; same seed and scale, same everything)
     ``kois``                        list of `cumulative` rows (dicts) in the table's default
@@ -64,8 +66,22 @@ The universe (``sb.universe``, a ``Universe``; same seed and scale, same everyth
                                     target pixel files, DV files, previews, tarballs), in order
     ``product_by_uri(uri)``, ``product_by_path(path)``, ``ztf_product_by_path(path)``,
     ``size_of(uri_or_path)``
+    ``files_of_kind(mission, target_id, *kinds)``  listed files of these kinds (kepler_lpd,
+                                    kepler_spd, k2_lpd, k2_spd, tess_tp, tess_fast_tp, kepler_dvt,
+                                    tess_dvt, ...), ``extra`` holding a pixel file's ``shape``
+                                    (rows, cols) and ``rows``, a DV file's ``n_tces`` and ``rows``
+    ``kepler_tpf_files(kic, cadence="long")``  {quarter: [pixel file names]} (short: one a month)
+    ``k2_tpf_files(epic, cadence="long")``  {campaign: [names]} (C10: -c101 and -c102)
+    ``tess_tpf_files(tid, cadence="120s")``  {sector: _tp.fits name} ("20s": _fast-tp.fits)
+    ``tess_dvt_files(tid)``, ``kepler_dvt_file(kic)``  {sector: _dvt.fits name}; the star's one
+    ``stamp(mission, target_id)``   (rows, cols) of the star's pixel files
+    ``tess_cutout_sectors(tid)``    sectors TESScut has cutouts of at a TESS star (its sectors)
+    ``tesscut_sectors(ra, dec, radius_deg=0)``  TESScut's ``results`` rows at a position
+    ``tesscut_rows(sector)``        a cutout's rows at this scale (one per FFI)
     ``sb.file_bytes(product, version=0)``, ``sb.validators(product, version=0)``  the bytes and
                                     the ETag/Last-Modified served (version 1: after ``replace``)
+    ``sb.tesscut_cutout(sector=, size=(rows, cols), tid= or ra=, dec=)``  ``Cutout(zip_name,
+                                    member, body, fits, path)``: what ``astrocut`` answers
 
 Faults: see ``ratdcs_catalog.sandbox.faults`` (kinds, parameters, CLI syntax).
 """

@@ -17,6 +17,9 @@ same size with other bytes (a light curve is still valid FITS with valid checksu
 It counts requests per file, and combines with the other faults (a ``reset`` on the first
 request, then the new version on the second).
 
+``zip_slip`` and ``zip_many`` fire on TESScut's zip answers only: a zip whose one member is named
+``../../evil.fits``, or one holding two cutouts where one sector was asked for.
+
 CLI syntax (``ratdcs sandbox serve --faults``, repeatable)::
 
     KIND[@PATTERN][:key=value,key=value...]
@@ -24,6 +27,7 @@ CLI syntax (``ratdcs sandbox serve --faults``, repeatable)::
     reset@_llc\\.fits:rate=0.1,cut_at=0.5
     mast_executing@Mast.Caom.Filtered:count=3
     replace@_llc\\.fits:after=1
+    zip_slip@astrocut:count=1
 """
 
 from __future__ import annotations
@@ -35,11 +39,12 @@ from dataclasses import dataclass, field
 
 KINDS = ("429", "500", "502", "503", "reset", "short_body", "flip_bytes", "ignore_range",
          "no_content_length", "slow", "stall", "html_200", "redirect_loop", "mast_executing",
-         "mast_error", "bad_json", "replace")
+         "mast_error", "bad_json", "replace", "zip_slip", "zip_many")
 STATUS_KINDS = ("429", "500", "502", "503")
 PARAMS = ("retry_after", "cut_at", "n_bytes", "bytes_per_second", "stall_seconds", "msg", "after")
 BODY_KINDS = ("reset", "short_body", "flip_bytes", "ignore_range", "no_content_length",
               "slow", "stall")
+ZIP_KINDS = ("zip_slip", "zip_many")  # TESScut zips only: hostile members
 
 
 class FaultSpecError(ValueError):
@@ -59,6 +64,7 @@ class Fault:
     - ``mast_error``: ``msg``
     - ``replace``: ``after`` (default 1) requests of a file get the old version, later ones the
       new; ``count`` and ``rate`` do not apply
+    - ``zip_slip``, ``zip_many``: no parameters; TESScut zip answers only
     """
 
     kind: str

@@ -145,7 +145,7 @@ def lightcurve_meta(universe, product) -> dict:
     return meta
 
 
-def _time_span(kind: str, period: int, month: int, window=(0.0, 1.0)) -> tuple[float, float, int]:
+def time_span(kind: str, period: int, month: int, window=(0.0, 1.0)) -> tuple[float, float, int]:
     """(start, span in days, BJDREFI) of the light curve's observing window."""
     start, span, bjdref = _full_span(kind, period, month)
     return start + window[0] * span, window[1] * span, bjdref
@@ -168,18 +168,15 @@ def _columns_data(kind: str, meta: dict, nrows: int, rng) -> dict:
     """Column arrays: noisy flux with transits, NaN gaps with quality flags, centroids."""
     import numpy as np
 
-    start, span, _ = _time_span(kind, meta["period"], meta["month"], meta.get("window", (0.0, 1.0)))
+    start, span, _ = time_span(kind, meta["period"], meta["month"], meta.get("window", (0.0, 1.0)))
     time = start + (np.arange(nrows) + 0.5) * (span / nrows)
-    level = 2.0e5 * 10 ** (-0.4 * (meta["mag"] - 12.0))
-    model = np.ones(nrows)
-    for period, t0, depth_ppm, duration_h in meta["planets"]:
-        phase = ((time - t0 + 0.5 * period) % period) - 0.5 * period
-        model[np.abs(phase) < duration_h / 48.0] -= depth_ppm * 1e-6
+    level = flux_level(meta["mag"])
+    model = transit_model(time, meta["planets"])
     noise = rng.normal(0.0, 1.0, nrows).astype("f8")
     sap = (level * model * (1 + 2e-4 * noise) * (1 + 1e-3 * np.sin(time / 7.0))).astype("f4")
     pdc = (level * model * (1 + 2e-4 * noise)).astype("f4")
     quality = np.zeros(nrows, dtype="i4")
-    gap = _gap_mask(nrows, rng)
+    gap = gap_mask(nrows, rng)
     quality[gap] = 32768 if kind.startswith("tess") else 2048
     for array in (sap, pdc):
         array[gap] = np.nan
@@ -199,7 +196,23 @@ def _columns_data(kind: str, meta: dict, nrows: int, rng) -> dict:
     }
 
 
-def _gap_mask(nrows: int, rng):
+def flux_level(mag: float) -> float:
+    """A star's flux in e-/s from its magnitude (2e5 e-/s at magnitude 12)."""
+    return 2.0e5 * 10 ** (-0.4 * (mag - 12.0))
+
+
+def transit_model(time, planets):
+    """Relative flux at ``time``: 1 with box transits of (period, t0, depth ppm, duration h)."""
+    import numpy as np
+
+    model = np.ones(len(time))
+    for period, t0, depth_ppm, duration_h in planets:
+        phase = ((time - t0 + 0.5 * period) % period) - 0.5 * period
+        model[np.abs(phase) < duration_h / 48.0] -= depth_ppm * 1e-6
+    return model
+
+
+def gap_mask(nrows: int, rng):
     """A data-downlink gap of ~3% of the window plus a few lone flagged cadences."""
     import numpy as np
 
@@ -211,7 +224,7 @@ def _gap_mask(nrows: int, rng):
     return gap
 
 
-def _primary_header(kind: str, meta: dict):
+def primary_header(kind: str, meta: dict):
     from astropy.io import fits
 
     header = fits.Header()
@@ -225,12 +238,13 @@ def _primary_header(kind: str, meta: dict):
     header["FILEVER"] = ("6.1" if not tess else "0.0", "file format version")
     header["TELESCOP"] = ("TESS" if tess else "Kepler", "telescope")
     header["INSTRUME"] = ("TESS Photometer" if tess else "Kepler Photometer", "detector type")
-    header["OBJECT"] = (_object_name(kind, meta["target"]), "string version of target id")
+    header["OBJECT"] = (object_name(kind, meta["target"]), "string version of target id")
     if tess:
         header["TICID"] = (meta["target"], "unique tess target identifier")
         header["SECTOR"] = (meta["period"], "Observing sector")
-        header["CAMERA"] = (1 + meta["target"] % 4, "Camera number")
-        header["CCD"] = (1 + (meta["target"] // 4) % 4, "CCD chip number")
+        camera, ccd = tess_camera_ccd(meta["target"])
+        header["CAMERA"] = (camera, "Camera number")
+        header["CCD"] = (ccd, "CCD chip number")
     else:
         header["KEPLERID"] = (meta["target"], "unique Kepler target identifier")
         key = "CAMPAIGN" if kind.startswith("k2") else "QUARTER"
@@ -248,7 +262,12 @@ def _primary_header(kind: str, meta: dict):
     return header
 
 
-def _object_name(kind: str, target: int) -> str:
+def tess_camera_ccd(tid: int) -> tuple[int, int]:
+    """(camera, CCD) a TESS star falls on: fixed per star (real stars move between sectors)."""
+    return 1 + tid % 4, 1 + (tid // 4) % 4
+
+
+def object_name(kind: str, target: int) -> str:
     if kind.startswith("tess"):
         return f"TIC {target}"
     return f"EPIC {target}" if kind.startswith("k2") else f"KIC {target}"
@@ -258,7 +277,7 @@ def _table_hdu(kind: str, meta: dict, nrows: int, data: dict):
     from astropy.io import fits
 
     tess = kind.startswith("tess")
-    _, span, bjdref = _time_span(kind, meta["period"], meta["month"], meta.get("window", (0.0, 1.0)))
+    _, span, bjdref = time_span(kind, meta["period"], meta["month"], meta.get("window", (0.0, 1.0)))
     columns = []
     for name, fmt, unit in COLUMNS:
         name = name.format(quality="QUALITY" if tess else "SAP_QUALITY")
@@ -268,7 +287,7 @@ def _table_hdu(kind: str, meta: dict, nrows: int, data: dict):
     hdu = fits.BinTableHDU.from_columns(columns, name="LIGHTCURVE")
     header = hdu.header
     header["TELESCOP"] = ("TESS" if tess else "Kepler", "telescope")
-    header["OBJECT"] = (_object_name(kind, meta["target"]), "string version of target id")
+    header["OBJECT"] = (object_name(kind, meta["target"]), "string version of target id")
     header["TIMEREF"] = ("SOLARSYSTEM", "barycentric correction applied to times")
     header["TIMESYS"] = ("TDB", "time system is barycentric JD")
     header["BJDREFI"] = (bjdref, "integer part of BTJD reference date")
@@ -289,13 +308,13 @@ def _aperture_hdu(kind: str, meta: dict):
     mask[2:-2, 2:-2] = 3  # bit 1: collected, bit 2: in the optimal aperture
     hdu = fits.ImageHDU(mask, name="APERTURE")
     hdu.header["TELESCOP"] = ("TESS" if kind.startswith("tess") else "Kepler", "telescope")
-    hdu.header["OBJECT"] = (_object_name(kind, meta["target"]), "string version of target id")
+    hdu.header["OBJECT"] = (object_name(kind, meta["target"]), "string version of target id")
     hdu.header["RA_OBJ"] = (float(meta["ra"]), "[deg] right ascension")
     hdu.header["DEC_OBJ"] = (float(meta["dec"]), "[deg] declination")
     return hdu
 
 
-def _to_bytes(hdus) -> bytes:
+def to_bytes(hdus) -> bytes:
     from astropy.io import fits
 
     hdulist = fits.HDUList(hdus)
@@ -312,8 +331,8 @@ def build_lightcurve(kind: str, meta: dict, nrows: int, seed: int, version: int 
 
     rng = seeded_rng(seed, meta["filename"], version)
     data = _columns_data(kind, meta, nrows, rng)
-    primary = fits.PrimaryHDU(header=_primary_header(kind, meta))
-    return _to_bytes([primary, _table_hdu(kind, meta, nrows, data), _aperture_hdu(kind, meta)])
+    primary = fits.PrimaryHDU(header=primary_header(kind, meta))
+    return to_bytes([primary, _table_hdu(kind, meta, nrows, data), _aperture_hdu(kind, meta)])
 
 
 # ----------------------------------------------------------------- ZTF
@@ -361,4 +380,4 @@ def _build_ztf_shape(row: dict, shape, seed: int, name: str, version: int = 0) -
     image += 150.0
     ys, xs = rng.integers(0, shape[0], 40), rng.integers(0, shape[1], 40)
     image[ys, xs] += rng.uniform(500, 20000, 40).astype("f4")
-    return _to_bytes([fits.PrimaryHDU(image, header=_ztf_header(row))])
+    return to_bytes([fits.PrimaryHDU(image, header=_ztf_header(row))])

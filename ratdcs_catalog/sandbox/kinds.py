@@ -6,10 +6,10 @@ One entry per kind, so the product rows (``mast_rows``), the sizes and the bytes
 *inferred* (what other tools' code shows MAST answers, named in the note) or *assumed*
 (nothing recorded: the sandbox's guess, in the recorded style).
 
-``recipe`` says how the bytes are made: ``lightcurve`` (a real light curve, ``fitsgen``),
-``fits`` (a valid FITS file with checksums holding placeholder data), ``fits.gz`` (such a file
-gzipped), ``tar`` (a real tar of the observation's light curves), ``magic`` (the format's
-magic bytes, then seeded random bytes: not a readable PNG/PDF/XML).
+``recipe`` says how the bytes are made: ``lightcurve`` (a real light curve, ``fitsgen``), ``tpf``
+(a real target pixel file, ``pixels``), ``tpf.gz`` (one gzipped, as Kepler and K2 serve them),
+``dvt`` (a real DV time series, ``dvt``), ``tar`` (a real tar of the observation's light curves),
+``magic`` (the format's magic bytes, then seeded random bytes: not a readable PNG/PDF/XML).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ class Kind:
     calib_level: int
     recipe: str
     source: str                 # recorded / inferred / assumed
-    bytes_per_row: int = 0      # fits/fits.gz: bytes per light-curve row of the data it holds
     base_bytes: int = 0         # magic: bytes at full scale (before a +-20% spread per file)
 
 
@@ -41,11 +40,10 @@ KINDS: dict[str, Kind] = {
     "kepler_slc": Kind("SLC", "Lightcurve Short Cadence (CSC) - {period}", "SCIENCE", RECOMMENDED, 2,
                        "lightcurve", "inferred (lksearch KeplerSearch)"),
     "kepler_lpd": Kind("LPD-TARG", "Target Pixel Long Cadence (TPL) - {period}", "SCIENCE", RECOMMENDED, 2,
-                       "fits.gz", "recorded", bytes_per_row=1900),
+                       "tpf.gz", "recorded"),
     "kepler_spd": Kind("SPD-TARG", "Target Pixel Short Cadence (TPS) - {period}", "SCIENCE", RECOMMENDED, 2,
-                       "fits.gz", "assumed", bytes_per_row=350),
-    "kepler_dvt": Kind(None, "Data Validation time series", "AUXILIARY", None, 2, "fits", "recorded",
-                       bytes_per_row=320),
+                       "tpf.gz", "assumed"),
+    "kepler_dvt": Kind(None, "Data Validation time series", "AUXILIARY", None, 2, "dvt", "recorded"),
     "kepler_preview": Kind(None, "Preview-Full", "PREVIEW", None, 2, "magic", "recorded", base_bytes=29528),
     "kepler_tar_lc": Kind(None, "tar file for Lightcurves Long Cadence (CLC) - all quarters", "SCIENCE",
                           RECOMMENDED, 2, "tar", "recorded"),
@@ -57,19 +55,16 @@ KINDS: dict[str, Kind] = {
     "k2_slc": Kind("SLC", "Lightcurve Short Cadence (KSC) - {period}", "SCIENCE", RECOMMENDED, 2,
                    "lightcurve", "assumed"),
     "k2_lpd": Kind("LPD-TARG", "Target Pixel Long Cadence (KTL) - {period}", "SCIENCE", RECOMMENDED, 2,
-                   "fits.gz", "recorded", bytes_per_row=1530),
+                   "tpf.gz", "recorded"),
     "k2_spd": Kind("SPD-TARG", "Target Pixel Short Cadence (KTS) - {period}", "SCIENCE", RECOMMENDED, 2,
-                   "fits.gz", "assumed", bytes_per_row=60),
+                   "tpf.gz", "assumed"),
     "k2_preview": Kind(None, "Preview-Full", "PREVIEW", None, 2, "magic", "recorded", base_bytes=20935),
     # TESS SPOC (recorded: AU Mic sector 27, 120 s and 20 s, 10 product rows).
     "tess_lc": Kind("LC", "Light curves", "SCIENCE", RECOMMENDED, 3, "lightcurve", "recorded"),
-    "tess_tp": Kind("TP", "Target pixel files", "SCIENCE", RECOMMENDED, 2, "fits", "recorded",
-                    bytes_per_row=2800),
+    "tess_tp": Kind("TP", "Target pixel files", "SCIENCE", RECOMMENDED, 2, "tpf", "recorded"),
     "tess_fast": Kind("FAST-LC", "Light curves", "SCIENCE", RECOMMENDED, 3, "lightcurve", "recorded"),
-    "tess_fast_tp": Kind("FAST-TP", "Target pixel files", "SCIENCE", RECOMMENDED, 2, "fits", "recorded",
-                         bytes_per_row=2800),
-    "tess_dvt": Kind("DVT", "Data validation time series", "SCIENCE", RECOMMENDED, 3, "fits", "recorded",
-                     bytes_per_row=240),
+    "tess_fast_tp": Kind("FAST-TP", "Target pixel files", "SCIENCE", RECOMMENDED, 2, "tpf", "recorded"),
+    "tess_dvt": Kind("DVT", "Data validation time series", "SCIENCE", RECOMMENDED, 3, "dvt", "recorded"),
     "tess_dvr_pdf": Kind("DVR", "full data validation report", "INFO", None, 3, "magic", "recorded",
                          base_bytes=16_359_762),
     "tess_dvr_xml": Kind("DVR", "full data validation report (xml)", "INFO", None, 3, "magic", "recorded",

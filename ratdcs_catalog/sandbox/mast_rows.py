@@ -108,7 +108,7 @@ def time_range(light_curves) -> tuple[float, float]:
     """(t_min, t_max) in MJD over the light curves' observing windows."""
     from . import fitsgen
 
-    spans = [fitsgen._time_span(p.kind, p.period, p.extra.get("month", 0), p.extra.get("window", (0.0, 1.0)))
+    spans = [fitsgen.time_span(p.kind, p.period, p.extra.get("month", 0), p.extra.get("window", (0.0, 1.0)))
              for p in light_curves]
     offset = MJD_OFFSET_TESS if light_curves[0].kind.startswith("tess") else MJD_OFFSET_KEPLER
     return (round(min(s[0] for s in spans) + offset, 5), round(max(s[0] + s[1] for s in spans) + offset, 5))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import fitsgen, placeholders
+from . import dvt, fitsgen, pixels, placeholders
 from .kinds import KINDS, describe
 
 
@@ -56,19 +56,25 @@ def light_curve(kind: str, names: tuple[str, str, str], *, target: int, period: 
 
 
 def other_file(kind: str, names: tuple[str, str, str], *, target: int, obs_id: str, period: int = 0,
-               period_text: str = "", rows: int = 0, scale: float = 1.0, members=()) -> Product:
-    """A file that is not a light curve; its size follows its recipe (see ``placeholders``)."""
+               period_text: str = "", rows: int = 0, scale: float = 1.0, members=(), **extra) -> Product:
+    """A file that is not a light curve; its size follows its recipe (``pixels``, ``dvt``,
+    ``placeholders``). ``extra`` holds what its bytes need: a pixel file's ``shape`` (rows, cols)
+    and ``window``/``month``, a DV file's ``n_tces``."""
     filename, uri, path = names
     spec = KINDS[kind]
-    if spec.recipe == "fits":
-        size = placeholders.fits_size(rows * spec.bytes_per_row)
-    elif spec.recipe == "fits.gz":
-        size = placeholders.gzip_size(placeholders.fits_size(rows * spec.bytes_per_row))
+    if spec.recipe in ("tpf", "tpf.gz"):
+        size = pixels.tpf_size(kind, extra["shape"], rows)
+        size = placeholders.gzip_size(size) if spec.recipe == "tpf.gz" else size
+    elif spec.recipe == "dvt":
+        size = dvt.dvt_size(kind, extra["n_tces"], rows)
     elif spec.recipe == "tar":
         size = placeholders.tar_size(m.size for m in members)
     else:
         size = placeholders.spread_size(spec.base_bytes, filename, scale)
+    if members:
+        extra["members"] = tuple(members)
+    if rows:
+        extra["rows"] = rows
     return Product(filename=filename, data_uri=uri, size=size, path=path, kind=kind, target_id=target,
                    period=period, nrows=0, subgroup=spec.subgroup, obs_id=obs_id,
-                   description=describe(kind, period_text),
-                   extra={"members": tuple(members), "rows": rows} if members or rows else {})
+                   description=describe(kind, period_text), extra=extra)

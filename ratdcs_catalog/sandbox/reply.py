@@ -21,6 +21,7 @@ class Reply:
     is_mast_json: bool = False
     size: int | None = None      # a file's length, known without building it (for HEAD)
     version: int = 0             # a file's version (1 once a "replace" fault changed it)
+    variants: dict = field(default_factory=dict)  # hostile bodies by fault kind (zip_slip, zip_many)
 
     @property
     def body(self) -> bytes:

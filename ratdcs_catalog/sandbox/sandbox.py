@@ -8,7 +8,7 @@ import zlib
 from email.utils import formatdate
 from urllib.parse import parse_qs
 
-from . import fitsgen, placeholders
+from . import dvt, fitsgen, pixels, placeholders
 from .faults import Fault, FaultPlan
 from .ibe import IbeService
 from .mast import MastService
@@ -16,7 +16,10 @@ from .reply import Reply, not_found
 from .requestlog import RequestLog, RequestRecord
 from .store import BodyStore
 from .tap import TapService
+from .tesscut import BASE as TESSCUT_BASE
+from .tesscut import TesscutService
 from .kinds import KINDS
+from .cutouts import Cutout
 from .universe import Product, Universe
 
 LOOPBACK = "127.0.0.1"
@@ -25,7 +28,7 @@ MTIME_FIRST, MTIME_SPAN, MTIME_NEW_VERSION = 1_451_606_400, 7 * 365 * 86_400, 45
 
 
 class Sandbox:
-    """A fake MAST + Exoplanet Archive + IRSA on ``http://127.0.0.1:PORT``.
+    """A fake MAST (with TESScut) + Exoplanet Archive + IRSA on ``http://127.0.0.1:PORT``.
 
     ``scale`` shrinks light curves (rows) and ZTF images (each axis) for fast tests;
     ``redirect_downloads`` makes MAST downloads answer 302 to the static cloud-copy path, as
@@ -48,6 +51,7 @@ class Sandbox:
         self._mast = MastService(self.universe)
         self._tap = TapService(self.universe)
         self._ibe = IbeService(self.universe)
+        self._tesscut = TesscutService(self.universe, self._store, self.seed, self.scale)
         self._server = None
         self._thread = None
 
@@ -88,7 +92,7 @@ class Sandbox:
         """The configuration ``endpoints`` block that points ratdcs at this sandbox."""
         base = self.base_url
         return {"mast": base, "mast_download": base + "/api/v0.1/Download/file",
-                "exoplanet_tap": base + "/TAP", "irsa_ibe": base + "/ibe"}
+                "exoplanet_tap": base + "/TAP", "irsa_ibe": base + "/ibe", "tesscut": base + TESSCUT_BASE.rstrip("/")}
 
     # ----------------------------------------------------------------- faults and log
     def add_fault(self, fault: Fault) -> None:
@@ -119,14 +123,31 @@ class Sandbox:
     def _build(self, product: Product, version: int) -> bytes:
         if product.kind == "ztf_sci":
             return fitsgen.build_ztf(product.extra["row"], self.scale, self.seed, product.filename, version)
-        recipe = KINDS[product.kind].recipe
-        if recipe == "lightcurve":
-            return fitsgen.build_lightcurve(product.kind, fitsgen.lightcurve_meta(self.universe, product),
-                                            product.nrows, self.seed, version)
+        recipe, kind, extra = KINDS[product.kind].recipe, product.kind, product.extra
         if recipe == "tar":
-            members = [(m.filename, self.file_bytes(m)) for m in product.extra["members"]]
+            members = [(m.filename, self.file_bytes(m)) for m in extra["members"]]
             return placeholders.tar_bytes(members, version)
-        return placeholders.build(product, self.seed, version)
+        if recipe == "magic":
+            return placeholders.build(product, self.seed, version)
+        meta = fitsgen.lightcurve_meta(self.universe, product)
+        if recipe == "lightcurve":
+            return fitsgen.build_lightcurve(kind, meta, product.nrows, self.seed, version)
+        if recipe == "dvt":
+            return dvt.build_dvt(kind, meta, extra["n_tces"], extra["rows"], self.seed, version)
+        body = pixels.build_tpf(kind, meta, extra["shape"], extra["rows"], self.seed, version)
+        return placeholders.gzip_stored(body) if recipe == "tpf.gz" else body
+
+    def tesscut_cutout(self, *, sector: int, size=(5, 5), tid: int | None = None, ra: float | None = None,
+                       dec: float | None = None) -> Cutout:
+        """What TESScut's ``astrocut`` answers for one sector of a TESS star (``tid``) or a position:
+        ``Cutout(zip_name, member, body, fits, path)``, the zip's bytes and name, its one member's
+        name and FITS bytes, and the request path (``/tesscut/api/v0.1/astrocut?ra=...``).
+        ``size`` is (rows, cols) in pixels, as astroquery's ``size=(ny, nx)``."""
+        if tid is not None:
+            ra, dec = self.universe.tic[tid]["ra"], self.universe.tic[tid]["dec"]
+        if ra is None or dec is None:
+            raise ValueError("tesscut_cutout needs tid= or both ra= and dec=")
+        return self._tesscut.cutout(ra=ra, dec=dec, sector=sector, size=size)
 
     def validators(self, product: Product, version: int = 0) -> dict[str, str]:
         """``ETag`` and ``Last-Modified`` of a file as served: MAST's are nginx's
@@ -166,6 +187,8 @@ class Sandbox:
             return self._tap.sync(params)
         if path == "/ibe/search/ztf/products/sci":
             return self._ibe.search(params)
+        if path.startswith(TESSCUT_BASE):
+            return self._tesscut.answer(path, params)
         if path.startswith("/ibe/data/"):
             product = self.universe.ztf_product_by_path(path)
             return self._file_reply(product, match_text) if product else not_found(path)

@@ -7,6 +7,7 @@ replaces the reply, a body fault changes how the bytes go out.
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
 import json
 import socket
@@ -120,7 +121,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return faultmod.STATUS_KINDS
         if reply.is_mast_json:
             return MAST_FAULTS
-        return CATALOG_FAULTS if reply.is_json else FILE_FAULTS
+        return CATALOG_FAULTS if reply.is_json else FILE_FAULTS + tuple(reply.variants)
 
     def _log(self, path: str, query: str, service: str):
         self._record = (RequestRecord(
@@ -140,6 +141,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._redirect(self._loop_location(path, query))
         if kind in ("mast_executing", "mast_error", "bad_json"):
             return self._send(_service_fault(fault), None)
+        if kind in faultmod.ZIP_KINDS:  # a hostile zip, served as any file (Range included)
+            hostile = dataclasses.replace(reply, body_bytes=reply.variants[kind](), build=None, size=None)
+            return self._send(hostile, None)
         if reply.status in (301, 302, 303, 307):
             return self._redirect(reply.headers["Location"])
         return self._send(reply, fault)

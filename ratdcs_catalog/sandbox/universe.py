@@ -19,6 +19,7 @@ import functools
 
 from . import naming
 from . import universe_k2 as k2
+from . import universe_tesscut as tesscut_sky
 from . import universe_kepler as kepler
 from . import universe_tess as tess
 from . import universe_ztf as ztf
@@ -109,6 +110,57 @@ class Universe:
     def tess_sector_files(self, tid: int, cadence: str = "120s") -> dict[int, str]:
         """{sector: light-curve file name} of one cadence ("120s" or "20s")."""
         return {p.period: p.filename for p in self.tess_products(tid, cadence)}
+
+    # ----------------------------------------------------------------- pixel and DV files
+    def files_of_kind(self, mission: str, target_id: int, *kinds: str) -> list[Product]:
+        """Every listed file of these kinds (``kinds.KINDS`` keys: kepler_lpd, tess_tp, tess_dvt...)
+        of one target, in the order MAST lists them."""
+        return [p for obs in self.observations_of(mission, target_id) for p in self.observation_files(obs)
+                if p.kind in kinds]
+
+    def kepler_tpf_files(self, kic: int, cadence: str = "long") -> dict[int, list[str]]:
+        """{quarter: target pixel file names}: one a quarter (long), one a month (short)."""
+        return _by_period(self.files_of_kind("kepler", kic, "kepler_lpd" if cadence == "long" else "kepler_spd"))
+
+    def k2_tpf_files(self, epic: int, cadence: str = "long") -> dict[int, list[str]]:
+        """{campaign: target pixel file names}: two for C9, C10 and C11 (one a part)."""
+        return _by_period(self.files_of_kind("k2", epic, "k2_lpd" if cadence == "long" else "k2_spd"))
+
+    def tess_tpf_files(self, tid: int, cadence: str = "120s") -> dict[int, str]:
+        """{sector: target pixel file name} of one cadence ("120s": _tp.fits, "20s": _fast-tp.fits)."""
+        kind = "tess_tp" if cadence == "120s" else "tess_fast_tp"
+        return {p.period: p.filename for p in self.files_of_kind("tess", tid, kind)}
+
+    def tess_dvt_files(self, tid: int) -> dict[int, str]:
+        """{sector: DV time series file name} (one per 120-s sector)."""
+        return {p.period: p.filename for p in self.files_of_kind("tess", tid, "tess_dvt")}
+
+    def kepler_dvt_file(self, kic: int) -> str:
+        """The star's DV time series file name (one per star, all quarters)."""
+        return self.files_of_kind("kepler", kic, "kepler_dvt")[0].filename
+
+    def stamp(self, mission: str, target_id: int) -> tuple[int, int]:
+        """(rows, cols) of a star's target pixel files."""
+        kind = {"kepler": "kepler_lpd", "k2": "k2_lpd", "tess": "tess_tp"}[mission]
+        return self.files_of_kind(mission, target_id, kind)[0].extra["shape"]
+
+    # ----------------------------------------------------------------- TESScut
+    @functools.cached_property
+    def tess_sky(self) -> tesscut_sky.TessSky:
+        return tesscut_sky.TessSky(self)
+
+    def tess_cutout_sectors(self, tid: int) -> tuple[int, ...]:
+        """Sectors TESScut has FFI cutouts of at a TESS star's position (its light curves' sectors)."""
+        star = self.tic[tid]
+        return tuple(s for s, _, _ in self.tess_sky.sectors_at(star["ra"], star["dec"]))
+
+    def tesscut_sectors(self, ra: float, dec: float, radius_deg: float = 0.0) -> list[dict]:
+        """TESScut's ``sector`` results at a position: [{"sectorName", "sector", "camera", "ccd"}]."""
+        return tesscut_sky.result_rows(self.tess_sky.sectors_at(ra, dec, radius_deg))
+
+    def tesscut_rows(self, sector: int) -> int:
+        """Rows of a cutout of this sector at this scale (one per FFI: 30, 10 min or 200 s)."""
+        return tesscut_sky.ffi_rows(sector, self.scale)
 
     # ----------------------------------------------------------------- observations and files
     def observations_of(self, mission: str, target_id: int) -> list[Observation]:
@@ -202,3 +254,10 @@ class Universe:
         product = (self.product_by_uri(uri_or_path) or self.product_by_path(uri_or_path)
                    or self.ztf_product_by_path(uri_or_path))
         return product.size if product else None
+
+
+def _by_period(products) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {}
+    for product in products:
+        found.setdefault(product.period, []).append(product.filename)
+    return found

@@ -10,7 +10,7 @@ C9 is assumed to come as C11 does (``-c91``/``-c92``).
 
 from __future__ import annotations
 
-from . import fitsgen, naming
+from . import fitsgen, naming, pixels
 from .model import Observation, Product, light_curve, other_file
 from .universe_kepler import pick, unique_ids
 
@@ -76,7 +76,7 @@ def _k2_rows(rng, host, j, disposition, k2_number) -> list[dict]:
             "k2_campaigns_num": len(host["campaigns"]), "pl_orbper": period,
             "ra": host["ra"], "dec": host["dec"], "st_teff": float(host["teff"]),
             "st_rad": host["radius"], "st_logg": 4.4, "st_mass": round(host["radius"] ** 0.8, 3),
-            "sy_kepmag": round(10.0 + host["epic"] % 600 / 100.0, 3), "rowupdate": "2024-05-01",
+            "sy_kepmag": kepmag(epic), "rowupdate": "2024-05-01",
         })
     return rows
 
@@ -135,9 +135,16 @@ def observation_files(host: dict, obs: Observation, scale: float) -> list[Produc
     pixel_parts = (1, 2) if c == 10 else (obs.part,)
     files = ([preview(obs)] if long else []) + list(obs.light_curves)
     kind, suffix = ("k2_lpd", "lpd-targ.fits.gz") if long else ("k2_spd", "spd-targ.fits.gz")
+    shape = pixels.stamp_shape(kind, kepmag(epic))
     for part in pixel_parts:
         window = SPLIT_WINDOWS[c][part] if part else (0.0, 1.0)
         rows = fitsgen.lightcurve_rows("k2_llc" if long else "k2_slc", c, scale, window[1])
         files.append(other_file(kind, naming.k2_file(epic, "target_pixel_files", c, part, suffix), target=epic,
-                                obs_id=obs.obs_id, period=c, period_text=naming.k2_period(c, part), rows=rows))
+                                obs_id=obs.obs_id, period=c, period_text=naming.k2_period(c, part), rows=rows,
+                                shape=shape, window=window, month=0))
     return files
+
+
+def kepmag(epic: int) -> float:
+    """A host's Kepler magnitude (``sy_kepmag`` of its k2pandc rows): fixed by the EPIC id."""
+    return round(10.0 + epic % 600 / 100.0, 3)

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import math
 
-from . import fitsgen, naming
+from . import fitsgen, naming, pixels
 from .model import Observation, Product, light_curve, other_file
 
 N_STARS = 2400
 KOI_DISPOSITIONS = (("CONFIRMED", 0.29), ("CANDIDATE", 0.20), ("FALSE POSITIVE", 0.51))
 MODULE3_SEASON = 2          # the dead season (quarters 4, 8, 12, 16) in which module 3 held the star in Q4
 MODULE3_Q4_ROWS = 1028      # long cadences of Q4 before the failure (21 days of 29.4 min)
-# Kepler-10 as MAST lists it (recorded): position, quarters, short-cadence months per quarter.
-KEPLER_10 = {"kepid": 11904151, "ra": 285.679391, "dec": 50.2413,
+# Kepler-10 as MAST lists it (recorded): position, quarters, short-cadence months per quarter; its
+# pixel stamp is chosen so that its Q0 pixel file is near the recorded 902,820 bytes at scale 1.
+KEPLER_10 = {"kepid": 11904151, "ra": 285.679391, "dec": 50.2413, "stamp": (9, 8),
              "quarters": (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 13, 14, 15, 17),
              "slc_months": {2: (3,), 3: (1, 2, 3), 4: (1,), 5: (1, 2, 3), 6: (1, 2, 3), 7: (1, 2, 3),
                             9: (1, 2, 3), 10: (1, 2, 3), 11: (1, 2, 3), 13: (1, 2, 3), 14: (1, 2, 3),
@@ -204,11 +205,13 @@ def observation_files(star: dict, obs: Observation, scale: float) -> list[Produc
     long cadence: DV time series, preview, tarball, light curves, target pixel files)."""
     kic, lcs, long = star["kepid"], list(obs.light_curves), obs.cadence == "long"
     dvt = naming.kepler_file(kic, "dv_files", f"kplr{kic:09d}-{naming.KEPLER_DV_STAMP}_dvt.fits")
-    files = [other_file("kepler_dvt", dvt, target=kic, obs_id=obs.obs_id, rows=sum(p.nrows for p in lcs))] \
-        if long else []
-    pixels = "kepler_lpd" if long else "kepler_spd"
-    tpfs = [other_file(pixels, naming.kepler_file(kic, "target_pixel_files",
-                                                  f"kplr{kic:09d}-{p.extra['stamp']}_{pixels[-3:]}-targ.fits.gz"),
-                       target=kic, obs_id=obs.obs_id, period=p.period, period_text=f"Q{p.period}", rows=p.nrows)
+    files = [other_file("kepler_dvt", dvt, target=kic, obs_id=obs.obs_id, rows=sum(p.nrows for p in lcs),
+                        n_tces=star["n_planets"])] if long else []
+    kind = "kepler_lpd" if long else "kepler_spd"
+    shape = star.get("stamp") or pixels.stamp_shape(kind, star["kepmag"])
+    tpfs = [other_file(kind, naming.kepler_file(kic, "target_pixel_files",
+                                                f"kplr{kic:09d}-{p.extra['stamp']}_{kind[-3:]}-targ.fits.gz"),
+                       target=kic, obs_id=obs.obs_id, period=p.period, period_text=f"Q{p.period}", rows=p.nrows,
+                       shape=shape, window=p.extra["window"], month=p.extra["month"])
             for p in lcs]
     return files + [preview(obs), tarball(obs)] + lcs + tpfs

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import math
 
-from . import fitsgen, naming
+from . import fitsgen, naming, pixels
 from .model import Observation, Product, light_curve, other_file
 from .universe_kepler import pick, unique_ids
 
 N_HOSTS = 1800
 TOI_DISPOSITIONS = (("PC", 0.58), ("CP", 0.11), ("KP", 0.09), ("APC", 0.05), ("FP", 0.13), ("FA", 0.04))
-# AU Mic (TIC 441420236) as the recording shows it: sectors 1 and 27, 20 s data in sector 27.
+# AU Mic (TIC 441420236) as the recording shows it: sectors 1 and 27, 20 s data in sector 27, two
+# TCEs, and a 13x11 stamp: its recorded pixel files (50,711,040 and 304,773,120 bytes) are 2,888
+# bytes a cadence over its light curves' cadences, which is 143 pixels.
 AU_MIC = {"tid": 441420236, "ra": 311.289718192023, "dec": -31.3409004606736, "sectors": (1, 27),
-          "fast_sectors": (27,), "n_tces": 2}
+          "fast_sectors": (27,), "n_tces": 2, "stamp": (13, 11)}
 
 
 def build(rng) -> tuple[dict[int, dict], dict[int, dict], list[dict]]:
@@ -34,12 +36,13 @@ def build(rng) -> tuple[dict[int, dict], dict[int, dict], list[dict]]:
     for n, tid in enumerate(tids):
         star = _tic_row(rng, tid)
         tic[tid] = star
-        sectors = _draw_sectors(rng)
+        sectors = draw_sectors(rng)
         fast = tuple(s for s in sectors if s >= 27) if rng.random() < 0.08 else ()
-        stars[tid] = {"tid": tid, "sectors": sectors, "fast_sectors": fast}
+        stars[tid] = {"tid": tid, "sectors": sectors, "fast_sectors": fast,
+                      "stamp": pixels.stamp_shape("tess_tp", star["Tmag"])}
         if tid == AU_MIC["tid"]:
             star.update(ra=AU_MIC["ra"], dec=AU_MIC["dec"])
-            stars[tid].update(sectors=AU_MIC["sectors"], fast_sectors=AU_MIC["fast_sectors"])
+            stars[tid].update(sectors=AU_MIC["sectors"], fast_sectors=AU_MIC["fast_sectors"], stamp=AU_MIC["stamp"])
         for j in range(int(rng.choice([1, 2, 3], p=[0.9, 0.08, 0.02]))):
             tois.append(_toi_row(rng, star, 101 + n, j + 1, dispositions[at]))
             at += 1
@@ -50,7 +53,7 @@ def build(rng) -> tuple[dict[int, dict], dict[int, dict], list[dict]]:
     return tic, stars, tois
 
 
-def _draw_sectors(rng) -> tuple[int, ...]:
+def draw_sectors(rng) -> tuple[int, ...]:
     """Most stars fall in one or two sectors; a few near the ecliptic poles in dozens."""
     n = int(rng.choice([1, 2, 3, 4, 6, 9, 13, 26], p=[0.35, 0.25, 0.12, 0.1, 0.07, 0.05, 0.04, 0.02]))
     return tuple(sorted(int(s) for s in rng.choice(range(1, 84), size=n, replace=False)))
@@ -120,8 +123,9 @@ def observation_files(star: dict, obs: Observation, scale: float) -> list[Produc
     if obs.cadence == "120s":
         for kind, names in naming.tess_dv_names(tid, sector, star.get("n_tces", 1)).items():
             files += [other_file(kind, naming.tess_file(tid, sector, name), target=tid, obs_id=obs.obs_id,
-                                 period=sector, rows=lc.nrows, scale=scale) for name in names]
-    pixels = naming.tess_base(tid, sector) + ("-s_tp.fits" if obs.cadence == "120s" else "-a_fast-tp.fits")
+                                 period=sector, rows=lc.nrows, scale=scale, n_tces=star.get("n_tces", 1))
+                      for name in names]
+    name = naming.tess_base(tid, sector) + ("-s_tp.fits" if obs.cadence == "120s" else "-a_fast-tp.fits")
     return files + [lc, other_file("tess_tp" if obs.cadence == "120s" else "tess_fast_tp",
-                                   naming.tess_file(tid, sector, pixels), target=tid, obs_id=obs.obs_id,
-                                   period=sector, rows=lc.nrows)]
+                                   naming.tess_file(tid, sector, name), target=tid, obs_id=obs.obs_id,
+                                   period=sector, rows=lc.nrows, shape=star["stamp"], month=0)]
