@@ -102,6 +102,6 @@ def endpoint_config_yaml(endpoints: dict, data_dir: str | None = None) -> str:
     if data_dir:
         lines.append(f'data_dir: "{data_dir}"')
     lines.append("endpoints:")
-    for key in ("mast", "mast_download", "exoplanet_tap", "irsa_ibe"):
+    for key in ("mast", "mast_download", "tesscut", "exoplanet_tap", "irsa_ibe"):
         lines.append(f'  {key}: "{endpoints[key]}"')
     return "\n".join(lines) + "\n"
