@@ -215,7 +215,7 @@ class FilePipeline:
             if lost.is_set():
                 return _abandoned(row, records, received)
             _place(temp, dest)
-            forget_validator(temp)
+            self._forget_version(temp, fetched)
             warning = self._accepted_warning(row, result, sha, previous_sha)
             outcome = FileOutcome(fid, "done", observed_size_bytes=fetched.size, observed_sha256=sha,
                                   verify_level=result.level, nan_fraction=result.nan_fraction,
@@ -223,7 +223,7 @@ class FilePipeline:
                                   transfers=tuple(records))
             return Finished(outcome, row.rel_path, placed_dir=dest.parent, bytes_received=received)
         quarantined = quarantine(self.own_dirs, temp, row.rel_path)
-        forget_validator(temp)
+        self._forget_version(temp, fetched)
         retry = not last and result.error_kind in (*REFETCH_KINDS, FITS_WARNING_KIND)
         then = ("downloading it once more" if retry else
                 f"row marked failed - {self.how_to_retry(row)}")
@@ -237,6 +237,12 @@ class FilePipeline:
                               error_kind=result.error_kind, error=error, quarantine_path=quarantined,
                               transfers=tuple(records))
         return Finished(outcome, row.rel_path, bytes_received=received)
+
+    def _forget_version(self, temp: Path, fetched: FetchResult) -> None:
+        """The .part is gone: so is the record of its version. Only a body of more than one chunk
+        has one (transfer records it for those alone), so small files cost no unlink call."""
+        if fetched.size > self.options.chunk_size or fetched.announced_size is None:
+            forget_validator(temp)
 
     def _accepted_warning(self, row: ClaimedFile, result, sha: str | None, previous_sha: str | None) -> str | None:
         """The sentence kept on a done row whose FITS checksums did not verify (policy warn)."""
