@@ -227,9 +227,16 @@ def only_kinds(kinds: Sequence[str], allowed: Sequence[str], what: str) -> tuple
 
 
 def _tag(obj, record: FileRecord):
-    """The record's label, target, split and path in the object's ``meta``."""
-    obj.meta.update({"LABEL": record.label, "TARGET_ID": record.target_id, "SOURCE": record.source,
-                     "SPLIT": record.split, "PRODUCT_KIND": record.product_kind, "PATH": record.path})
+    """The record's label, target, split and path in the object's ``meta``.
+
+    A target pixel file's ``meta`` is a read-only view of its primary header (lightkurve's
+    ``HduToMetaMapping``): it becomes a dict copy of that header, with the record's keys added."""
+    tags = {"LABEL": record.label, "TARGET_ID": record.target_id, "SOURCE": record.source,
+            "SPLIT": record.split, "PRODUCT_KIND": record.product_kind, "PATH": record.path}
+    if hasattr(obj.meta, "update"):
+        obj.meta.update(tags)
+    else:
+        obj.meta = {**obj.meta, **tags}
     return obj
 
 

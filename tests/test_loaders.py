@@ -152,3 +152,15 @@ def test_ls_json_and_an_unknown_kind(demo):
     assert {r["source"] for r in records} == {"kepler"} and all(r["label"] == "CONFIRMED" for r in records)
     result = CliRunner().invoke(cli, ["--config", config, "ls", "--kind", "lc_lng"])
     assert result.exit_code == 2 and "Error: unknown kind 'lc_lng'" in result.output
+
+
+def test_target_pixel_files_and_cutouts_load_tagged_with_their_target(sandbox, sandbox_config):
+    for args in (["plan", "tess", "--n", "2", "--products", "tpf,cutout", "--cutout-size", "5"], ["sync"], ["split"]):
+        result = CliRunner().invoke(cli, ["--config", str(sandbox_config), *args])
+        assert result.exit_code == 0, result.output
+    table = rc.files(config=sandbox_config, kind=["tpf", "cutout"])
+    assert set(table["product_kind"]) == {"tpf", "cutout"}
+    tpfs = rc.target_pixel_files(config=sandbox_config)
+    assert [(t.meta["TARGET_ID"], t.meta["PRODUCT_KIND"], t.meta["LABEL"]) for t in tpfs] == \
+        [(r["target_id"], r["product_kind"], r["label"]) for r in table]
+    assert all(t.flux.ndim == 3 for t in tpfs)
