@@ -14,6 +14,8 @@ can do the same with the functions here::
     rc.retry(config=config, reason="http_503")        # ratdcs retry --reason http_503
     rc.split(config=config, ratios=[0.7, 0.15, 0.15]) # ratdcs split --ratio 0.7,0.15,0.15
     rc.export("urls", "todo.aria2", config=config)    # ratdcs export urls -o todo.aria2
+    table = rc.files(config=config, split="train")     # ratdcs ls --split train (an astropy Table)
+    curves = rc.lightcurves(config=config, split="train")  # a lightkurve LightCurveCollection
     with rc.open_manifest(config=config) as m:        # the manifest itself, read-only
         m.query("SELECT state, COUNT(*) FROM files GROUP BY state")
 
@@ -33,17 +35,18 @@ import inspect
 import os
 import sys
 import types
-from typing import TYPE_CHECKING, Any, Callable, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TextIO
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Config
     from .dataset import SplitSummary, VerifySummary
+    from .loaders import FileRecord
     from .manifest import Manifest
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "export", "load_config", "open_manifest", "plan", "report", "reset", "retry", "split",
-           "sync", "verify"]
+__all__ = ["__version__", "export", "export_index", "files", "iter_files", "lightcurves", "load_config",
+           "open_manifest", "plan", "report", "reset", "retry", "split", "sync", "target_pixel_files", "verify"]
 
 
 def _named_keywords(function: Callable) -> Callable:
@@ -316,6 +319,124 @@ def export(what: str, output: "str | os.PathLike | TextIO | None" = None, *, fmt
             return write(output)
         with atomic_output(output) as fh:
             return write(fh)
+
+
+# ---- loaders: the done files as a training set (issue 18) ---------------------------------------
+
+def _records(config, source, split, kind, *, kinds_of: Sequence[str] | None = None,
+             what: str = "") -> Iterator["FileRecord"]:
+    """The done files chosen by the filters, streamed; filters are checked before the first record."""
+    from .loaders import check_filters, iter_records, only_kinds
+
+    sources, splits, kinds = check_filters(source, split, kind)
+    if kinds_of is not None:
+        kinds = only_kinds(kinds, kinds_of, what)
+    config = load_config(config)
+    manifest = open_manifest(config=config)
+
+    def stream():
+        with manifest:
+            yield from iter_records(manifest, config.data_dir, sources=sources, splits=splits, kinds=kinds)
+
+    return stream()
+
+
+@_named_keywords
+def iter_files(*, config: "Config | str | None" = None, source: str | Sequence[str] | None = None, split: str | Sequence[str] | None = None,
+               kind: str | Sequence[str] | None = None) -> Iterator["FileRecord"]:
+    """The done files, one ``FileRecord`` at a time, streamed from the manifest (``ratdcs ls``).
+
+    Each filter is a value or a list (None: all): ``source`` (kepler, k2, tess, ztf), ``split``
+    (train, val, test: the file's split), ``kind`` (a product kind: lc_long, lc, tpf, cutout, ...).
+    A record has ``path`` (absolute), ``source``, ``target_id``, ``product_kind``, ``quarter``,
+    ``campaign``, ``campaign_part``, ``sector``, ``size_bytes``, ``sha256``, ``verify_level``,
+    ``split``, ``label`` (the target's disposition), the target's ``ra_deg`` ... ``distance_pc``,
+    ``period_days``, ``rel_path`` and ``file_id``; ``.as_dict()`` gives them as a dict.
+
+    Example::
+
+        for record in ratdcs_catalog.iter_files(config="config.yaml", split="train", kind="lc_long"):
+            print(record.path, record.label)
+    """
+    return _records(config, source, split, kind)
+
+
+@_named_keywords
+def files(*, config: "Config | str | None" = None, source: str | Sequence[str] | None = None, split: str | Sequence[str] | None = None,
+          kind: str | Sequence[str] | None = None):
+    """The done files as an ``astropy.table.Table``, one row per file (the columns of ``iter_files``'
+    records; missing values masked). ``.to_pandas()`` gives a DataFrame when pandas is installed.
+
+    Example::
+
+        table = ratdcs_catalog.files(config="config.yaml", split="train", source=["kepler", "tess"])
+        table["path", "label", "period_days"]
+    """
+    from .loaders import records_table
+
+    return records_table(_records(config, source, split, kind))
+
+
+@_named_keywords
+def export_index(output: "str | os.PathLike", *, fmt: str = "csv", config: "Config | str | None" = None,
+                 source: str | Sequence[str] | None = None, split: str | Sequence[str] | None = None, kind: str | Sequence[str] | None = None) -> int:
+    """Write the records of ``files()`` to ``output`` as ``fmt`` ``"csv"`` or ``"parquet"`` (pyarrow),
+    atomically (``ratdcs export index``); returns the row count.
+
+    Example::
+
+        ratdcs_catalog.export_index("train.parquet", fmt="parquet", config="config.yaml", split="train")
+    """
+    from .loaders import write_index
+
+    return write_index(_records(config, source, split, kind), output, fmt)
+
+
+@_named_keywords
+def lightcurves(*, config: "Config | str | None" = None, source: str | Sequence[str] | None = None, split: str | Sequence[str] | None = None,
+                kind: str | Sequence[str] | None = None, remove_nans: bool | None = None, normalize: bool | None = None,
+                quality_bitmask: str | None = None, sigma_clip: float | None = None):
+    """The done light curves as a ``lightkurve.LightCurveCollection`` (needs ``pip install
+    'ratdcs[lightkurve]'``); each one's ``meta`` carries ``LABEL``, ``TARGET_ID``, ``SOURCE``,
+    ``SPLIT``, ``PRODUCT_KIND`` and ``PATH``.
+
+    Each file is read with ``quality_bitmask``, then ``remove_nans()``, ``normalize()`` and
+    ``remove_outliers(sigma=sigma_clip)`` (0: none); the defaults are the configuration's
+    ``data_pipeline.preprocessing`` keys, and these keywords override them.
+
+    Example::
+
+        curves = ratdcs_catalog.lightcurves(config="config.yaml", split="train", normalize=False)
+        labels = [lc.meta["LABEL"] for lc in curves]
+    """
+    from .loaders import light_curve_kinds, read_light_curves
+
+    config = load_config(config, data_pipeline__preprocessing__remove_nans=remove_nans,
+                         data_pipeline__preprocessing__normalize_flux=normalize,
+                         data_pipeline__preprocessing__quality_bitmask=quality_bitmask,
+                         data_pipeline__preprocessing__sigma_clip=sigma_clip)
+    key = "data_pipeline.preprocessing."
+    records = _records(config, source, split, kind, kinds_of=light_curve_kinds(), what="a light-curve kind")
+    return read_light_curves(records, remove_nans=config[key + "remove_nans"], normalize=config[key + "normalize_flux"],
+                             quality_bitmask=config[key + "quality_bitmask"], sigma_clip=config[key + "sigma_clip"])
+
+
+@_named_keywords
+def target_pixel_files(*, config: "Config | str | None" = None, source: str | Sequence[str] | None = None, split: str | Sequence[str] | None = None,
+                       kind: str | Sequence[str] | None = None, quality_bitmask: str | None = None):
+    """The done target pixel files and TESScut cutouts as a ``lightkurve.TargetPixelFileCollection``
+    (needs ``pip install 'ratdcs[lightkurve]'``), each one's ``meta`` tagged as in ``lightcurves``;
+    ``quality_bitmask`` defaults to ``data_pipeline.preprocessing.quality_bitmask``.
+
+    Example::
+
+        tpfs = ratdcs_catalog.target_pixel_files(config="config.yaml", source="tess", kind="cutout")
+    """
+    from .loaders import pixel_kinds, read_pixel_files
+
+    config = load_config(config, data_pipeline__preprocessing__quality_bitmask=quality_bitmask)
+    records = _records(config, source, split, kind, kinds_of=pixel_kinds(), what="a target-pixel kind")
+    return read_pixel_files(records, quality_bitmask=config["data_pipeline.preprocessing.quality_bitmask"])
 
 
 class _Package(types.ModuleType):

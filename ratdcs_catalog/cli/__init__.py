@@ -144,11 +144,13 @@ def main() -> None:
 
 
 # ---- commands from their own modules ------------------------------------------------------
+from .data_cmd import export_index_command, ls  # noqa: E402
 from .demo_cmd import demo  # noqa: E402
 from .plan_cmd import plan  # noqa: E402
 from .report_cmd import export, report, reset, retry, split, verify  # noqa: E402
 from .sandbox_cmd import sandbox  # noqa: E402
 from .sync_cmd import sync  # noqa: E402
 
-for _command in (plan, sync, report, verify, retry, reset, export, split, sandbox, demo):
+for _command in (plan, sync, report, verify, retry, reset, export, split, ls, sandbox, demo):
     cli.add_command(_command)
+export.add_command(export_index_command)  # `export index` lives beside `ls`, in data_cmd.py

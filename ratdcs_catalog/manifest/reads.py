@@ -13,6 +13,10 @@ from typing import Any, Iterator, Sequence
 # Report order of the train/val/test split names.
 _SPLIT_ORDER = "CASE split WHEN 'train' THEN 0 WHEN 'val' THEN 1 WHEN 'test' THEN 2 ELSE 3 END"
 
+# The split a file belongs to: today its target's. Once ``files`` has a split of its own (splits
+# per source), this one line becomes "COALESCE(f.split, t.split)" and the loaders follow.
+_EFFECTIVE_SPLIT = "t.split"
+
 
 def _in(column: str, values: Sequence) -> tuple[str, list]:
     """' AND column IN (?, ...)' and its parameters; nothing when ``values`` is empty."""
@@ -111,3 +115,21 @@ class Reads:
             f"""SELECT t.source, t.target_id FROM targets t
                 WHERE EXISTS (SELECT 1 FROM files f WHERE f.source = t.source AND f.target_id = t.target_id){where}
                 ORDER BY t.source, t.target_id""", params)]
+
+    # ---- loaders: the done files as a training set -----------------------------------------
+
+    def iter_done_file_records(self, *, sources: Sequence[str] = (), splits: Sequence[str] = (),
+                               kinds: Sequence[str] = ()) -> Iterator[sqlite3.Row]:
+        """Done files with their effective split and their target's label and catalog parameters,
+        in file_id order, streamed (what ``ratdcs_catalog.files()`` and ``export index`` list)."""
+        where_source, p1 = _in("f.source", sources)
+        where_split, p2 = _in(_EFFECTIVE_SPLIT, splits)
+        where_kind, p3 = _in("f.product_kind", kinds)
+        return self.conn.execute(
+            f"""SELECT f.file_id, f.rel_path, f.source, f.target_id, f.product_kind, f.quarter, f.campaign,
+                       f.campaign_part, f.sector, COALESCE(f.observed_size_bytes, f.expected_size_bytes) AS size_bytes,
+                       f.observed_sha256 AS sha256, f.verify_level, {_EFFECTIVE_SPLIT} AS split,
+                       t.disposition AS label, t.ra_deg, t.dec_deg, t.teff_k, t.logg_cgs, t.radius_rsun, t.mass_msun,
+                       t.magnitude, t.distance_pc, t.catalog_row_json
+                FROM files f LEFT JOIN targets t ON t.source = f.source AND t.target_id = f.target_id
+                WHERE f.state = 'done'{where_source}{where_split}{where_kind} ORDER BY f.file_id""", p1 + p2 + p3)
