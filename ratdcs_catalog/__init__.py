@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "export", "load_config", "open_manifest", "plan", "report", "reset", "retry", "split",
+           "split_warnings",
            "sync", "verify"]
 
 
@@ -251,10 +252,13 @@ def reset(*, sources: Sequence[str] = (), target_ids: Sequence[str] = (), states
 
 @_named_keywords
 def split(*, ratios: Sequence[float] | None = None, seed: int | None = None, sources: Sequence[str] = (),
-          config: "Config | str | None" = None) -> "SplitSummary":
-    """Assign train/val/test per target and store it in the manifest (``ratdcs split``).
+          ztf_unit: str | None = None, config: "Config | str | None" = None) -> "SplitSummary":
+    """Assign train/val/test per split unit and store it in the manifest (``ratdcs split``).
 
-    ``ratios`` and ``seed`` default to ``data_pipeline.validation.split_ratio`` / ``random_seed``.
+    The unit is the target for the light-curve missions; for ZTF ``ztf_unit`` (image, night or
+    field). ``ratios``, ``seed`` and ``ztf_unit`` default to ``data_pipeline.validation.split_ratio``
+    / ``random_seed`` / ``ztf_split_unit``. ``summary.warnings`` names any part that came out
+    empty or far from the ratios.
 
     Example::
 
@@ -264,10 +268,30 @@ def split(*, ratios: Sequence[float] | None = None, seed: int | None = None, sou
     from .dataset import split_targets
 
     config = load_config(config, data_pipeline__validation__split_ratio=ratios,
-                         data_pipeline__validation__random_seed=seed)
+                         data_pipeline__validation__random_seed=seed,
+                         data_pipeline__validation__ztf_split_unit=ztf_unit)
     with open_manifest(config=config, readonly=False) as manifest:
         return split_targets(manifest, ratios=config["data_pipeline.validation.split_ratio"],
-                             seed=config["data_pipeline.validation.random_seed"], sources=sources)
+                             seed=config["data_pipeline.validation.random_seed"], sources=sources,
+                             ztf_unit=config["data_pipeline.validation.ztf_split_unit"])
+
+
+@_named_keywords
+def split_warnings(*, config: "Config | str | None" = None) -> list[str]:
+    """Why the stored train/val/test split is not what the configured ratios ask (``ratdcs report
+    splits`` prints them): a part that is empty, or files far from the ratios. Empty when all is well.
+
+    Example::
+
+        for warning in ratdcs_catalog.split_warnings(config="config.yaml"):
+            print(warning)   # ztf: 2 nights cannot give 0.8/0.1/0.1 with a test part: test is empty ...
+    """
+    from .dataset import check_splits
+
+    config = load_config(config)
+    with open_manifest(config=config, readonly=True) as manifest:
+        return check_splits(manifest, ratios=config["data_pipeline.validation.split_ratio"],
+                            ztf_unit=config["data_pipeline.validation.ztf_split_unit"])
 
 
 @_named_keywords

@@ -64,6 +64,14 @@ def report(app: App, section, sql, limit, sources, fmt):
         return
     rows = api.report(section, config=app.config(), limit=limit, sources=sources)
     click.echo(_render_sections(rows if section is None else {section: rows}, fmt, single=section is not None))
+    if section in (None, "splits"):
+        _echo_warnings(api.split_warnings(config=app.config()), fmt)
+
+
+def _echo_warnings(warnings: list[str], fmt: str | None) -> None:
+    """A split that came out empty or far from the ratios; beside a table, on stderr beside data."""
+    for warning in warnings:
+        click.echo(f"Warning: {warning}", err=fmt not in (None, "table"))
 
 
 def _sql_columns(app: App, sql: str) -> list[str]:
@@ -277,15 +285,19 @@ def _export(app: App, what: str, output, **options) -> None:
 @click.option("--ratio", metavar="TRAIN,VAL,TEST", default=None,
               help="Fractions summing to 1 (default data_pipeline.validation.split_ratio).")
 @click.option("--seed", type=int, default=None, help="Default data_pipeline.validation.random_seed.")
+@click.option("--ztf-unit", type=click.Choice(["image", "night", "field"]), default=None,
+              help="What a ZTF split keeps together (default data_pipeline.validation.ztf_split_unit).")
 @source_option
 @format_options
 @pass_app
-def split(app: App, ratio, seed, sources, fmt):
-    """Assign train/val/test per target, so all files of one star share a split.
+def split(app: App, ratio, seed, ztf_unit, sources, fmt):
+    """Assign train/val/test per unit: a star for Kepler, K2 and TESS, so all its files share a
+    split; for ZTF an image, a night or a field (--ztf-unit, default night).
 
-    Per source, the counts follow the ratios; which target goes where follows a seeded hash of
+    Per source, the unit counts follow the ratios; which unit goes where follows a seeded hash of
     its id, so the same seed and manifest always give the same split. Stored in the manifest
-    (targets.split); `ratdcs report splits` shows the counts.
+    (targets.split, or files.split for ZTF nights and images); `ratdcs report splits` shows the
+    counts. A part that comes out empty, or files far from the ratios, is a warning.
 
     \b
     Example:
@@ -293,14 +305,19 @@ def split(app: App, ratio, seed, sources, fmt):
     """
     import ratdcs_catalog as api
 
-    config = app.config(data_pipeline__validation__split_ratio=ratio, data_pipeline__validation__random_seed=seed)
+    config = app.config(data_pipeline__validation__split_ratio=ratio, data_pipeline__validation__random_seed=seed,
+                        data_pipeline__validation__ztf_split_unit=ztf_unit)
     app.log_to_file()
     summary = api.split(sources=sources, config=config)
     rows = api.report("splits", config=config)
     if fmt:
         click.echo(render_rows(rows, None, fmt))
+        _echo_warnings(summary.warnings, fmt)
         return
     counts = ", ".join(f"{k} {v}" for k, v in summary.targets.items())
-    click.echo(f"Split {sum(summary.targets.values())} targets (seed {summary.seed}, ratios "
+    below = sorted(f"{source} by {unit}" for source, unit in summary.units.items() if unit != "target")
+    what = "targets" if not below else f"units (targets; {', '.join(below)})"
+    click.echo(f"Split {sum(summary.targets.values())} {what} (seed {summary.seed}, ratios "
                f"{'/'.join(f'{r:g}' for r in summary.ratios)}): {counts}; {summary.changed} changed split.")
     click.echo(render_rows(rows))
+    _echo_warnings(summary.warnings, None)

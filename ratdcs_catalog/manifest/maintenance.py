@@ -78,3 +78,17 @@ class MaintenanceWrites:
                 [(split, source, str(target_id), split) for (source, target_id), split in splits.items()])
         return cur.rowcount
 
+    def assign_file_splits(self, source: str, splits: dict[int, str]) -> int:
+        """Store a split per file (ZTF split by night or image); every other file of ``source``
+        goes back to its target's split (files.split NULL). Returns how many files changed split.
+        """
+        bad = sorted({s for s in splits.values() if s not in ("train", "val", "test")})
+        if bad:
+            raise ValueError(f"unknown split name(s) {bad}: expected train, val or test")
+        with self.transaction():
+            if not splits:
+                return self.conn.execute("UPDATE files SET split = NULL WHERE source = ? AND split IS NOT NULL",
+                                         (source,)).rowcount
+            return self.conn.executemany(
+                "UPDATE files SET split = ? WHERE file_id = ? AND source = ? AND split IS NOT ?",
+                [(split, file_id, source, split) for file_id, split in splits.items()]).rowcount

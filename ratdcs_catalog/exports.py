@@ -1,0 +1,229 @@
+"""The manifest exported: per-star TESS metadata JSON, the files table, URL lists, a portable manifest.
+
+- ``export_tess_metadata``: the seed project's per-star JSON, completed (TOIs, periods, sectors).
+- ``export_files`` / ``export_urls``: the manifest as a flat table, or as input for aria2c / curl / wget.
+- ``export_manifest``: a copy of the manifest another machine can sync from (every row pending,
+  done rows' bytes pinned by their sha256, no local paths, leases or history).
+
+Everything is written through ``atomic_output`` (a temporary file renamed into place).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Sequence, TextIO
+
+from .errors import DataDirError, UsageError
+from .paths import check_relative_path, check_url
+
+__all__ = [
+    "EXPORT_COLUMNS",
+    "NOT_DONE",
+    "URL_FORMATS",
+    "atomic_output",
+    "export_files",
+    "export_manifest",
+    "export_tess_metadata",
+    "export_urls",
+    "tess_metadata",
+]
+
+URL_FORMATS = ("aria2", "curl", "list")
+NOT_DONE = ("pending", "downloading", "failed")
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[TextIO]:
+    """Write a text file via a temporary file in the same directory, renamed into place on success;
+    a failure leaves no half-written file. Unwritable places raise ``DataDirError``."""
+    path = Path(path).expanduser().absolute()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        # mkstemp makes the file 0600; an export is an ordinary file, made as the umask says.
+        os.fchmod(fd, 0o666 & ~_current_umask())
+    except OSError as exc:
+        raise DataDirError(f"cannot write {path}: {exc.strerror or exc}",
+                           hint="choose a writable place with --output") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):  # disk full, or the path is a directory
+            raise DataDirError(f"cannot write {path}: {exc.strerror or exc}",
+                               hint="choose a writable place with --output") from None
+        raise
+
+
+def export_tess_metadata(manifest, out_dir: Path) -> list[Path]:
+    """Write ``TIC{id}_metadata.json`` (the seed project's schema) for every TESS target with
+    downloaded files; returns the paths written.
+
+    Schema: ``tic_id`` (int), ``stellar_parameters`` {teff, logg, radius, mass, tmag, distance},
+    ``observations`` [one object per done light-curve file], ``download_timestamp`` (the latest
+    file's download time, ISO-8601 UTC).
+
+    Example::
+
+        with open_manifest("data/manifest.sqlite", readonly=True) as m:
+            export_tess_metadata(m, Path("data/tess/metadata"))
+    """
+    by_target: dict[str, list] = {}
+    for row in manifest.done_files_of("tess"):
+        by_target.setdefault(row["target_id"], []).append(row)
+    targets = manifest.targets_of("tess")
+    written = []
+    for target_id, rows in by_target.items():
+        document = tess_metadata(target_id, targets.get(target_id), rows)
+        path = Path(out_dir) / f"TIC{int(target_id)}_metadata.json"
+        with atomic_output(path) as fh:
+            json.dump(document, fh, indent=2)
+            fh.write("\n")
+        written.append(path)
+    return written
+
+
+_SECTOR = re.compile(r"-s(\d{4})-")
+
+
+def tess_metadata(target_id: str, target, files: Sequence) -> dict[str, Any]:
+    """One TIC's metadata document (see ``export_tess_metadata``)."""
+    def value(column: str):
+        return target[column] if target is not None else None
+
+    observations = []
+    for f in files:
+        name = f["rel_path"].rsplit("/", 1)[-1]
+        sector = _SECTOR.search(name)
+        observations.append({
+            "filename": name, "sector": int(sector.group(1)) if sector else None,
+            "product_kind": f["product_kind"], "path": f["rel_path"], "url": f["url"],
+            "archive_uri": f["archive_uri"],
+            "size_bytes": f["observed_size_bytes"] if f["observed_size_bytes"] is not None
+            else f["expected_size_bytes"],
+            "sha256": f["observed_sha256"], "downloaded_at": f["downloaded_at"]})
+    return {
+        "tic_id": int(target_id),
+        "stellar_parameters": {"teff": value("teff_k"), "logg": value("logg_cgs"), "radius": value("radius_rsun"),
+                               "mass": value("mass_msun"), "tmag": value("magnitude"),
+                               "distance": value("distance_pc")},
+        "observations": observations,
+        # Every kind downloaded for this star (lc, tpf, dvt, cutout, ...), with how many files of each.
+        "products": {kind: sum(1 for o in observations if o["product_kind"] == kind)
+                     for kind in sorted({o["product_kind"] for o in observations})},
+        "download_timestamp": max((f["downloaded_at"] for f in files if f["downloaded_at"]), default=None),
+    }
+
+
+EXPORT_COLUMNS = ("file_id", "source", "target_id", "product_kind", "state", "rel_path", "url", "archive_uri",
+                  "expected_size_bytes", "expected_checksum", "observed_size_bytes", "observed_sha256",
+                  "verify_level", "attempts", "last_error_kind", "last_error", "downloaded_at", "verified_at",
+                  "split")
+
+
+def _export_rows(manifest, sources: Sequence[str], states: Sequence[str]):
+    return manifest.iter_files_with_split(EXPORT_COLUMNS, sources=sources, states=states)
+
+
+def export_files(manifest, out: TextIO, fmt: str = "csv", *, sources: Sequence[str] = (),
+                 states: Sequence[str] = ()) -> int:
+    """Write the files table (with each target's split) as CSV or JSON to ``out``; returns the row count.
+
+    Rows stream from SQLite, so a million-row manifest does not have to fit in memory.
+    """
+    if fmt not in ("csv", "json"):
+        raise UsageError(f"export files: unknown format {fmt!r}", hint="use --format csv or --format json")
+    count = 0
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(EXPORT_COLUMNS)
+        for row in _export_rows(manifest, sources, states):
+            writer.writerow(["" if v is None else v for v in row])
+            count += 1
+        return count
+    out.write("[")
+    for row in _export_rows(manifest, sources, states):
+        out.write(("\n  " if count == 0 else ",\n  ") + json.dumps(dict(zip(EXPORT_COLUMNS, row))))
+        count += 1
+    out.write("\n]\n" if count else "]\n")
+    return count
+
+
+def export_urls(manifest, out: TextIO, fmt: str = "aria2", *, data_dir: Path | None = None,
+                sources: Sequence[str] = (), states: Sequence[str] = NOT_DONE) -> int:
+    """Write the URLs of the chosen rows for another transfer tool; returns how many.
+
+    - ``aria2``: ``aria2c -i FILE`` input: each URL, then ``dir=``, ``out=`` (the manifest's path
+      under the data directory) and ``checksum=sha-256=...`` where the manifest knows one;
+    - ``curl``: a ``curl -K FILE`` config of ``url = ...`` / ``output = ...`` pairs;
+    - ``list``: one URL per line (``wget -i``).
+    Default rows: those not done yet (pending, downloading, failed).
+    """
+    if fmt not in URL_FORMATS:
+        raise UsageError(f"export urls: unknown format {fmt!r}", hint=f"use one of {', '.join(URL_FORMATS)}")
+    root = Path(data_dir).absolute() if data_dir is not None else None
+    out.write(_URL_HEADERS[fmt].format(data_dir=root or "."))
+    count = 0
+    for row in _export_rows(manifest, sources, states):
+        record = dict(zip(EXPORT_COLUMNS, row))
+        out.write(_url_entry(fmt, record, root))
+        count += 1
+    return count
+
+
+_URL_HEADERS = {
+    "aria2": "# ratdcs export urls --format aria2; run: aria2c -i THIS_FILE --check-integrity=true "
+             "--auto-file-renaming=false\n",
+    "curl": "# ratdcs export urls --format curl; run: curl --fail --retry 3 --create-dirs -K THIS_FILE\n",
+    "list": "",
+}
+
+
+def _url_entry(fmt: str, r: dict, root: Path | None) -> str:
+    # Checked again here, not only when planned: each line of these files is an instruction to
+    # another tool, and a manifest may come from an older ratdcs or be edited by hand.
+    url, rel_path = check_url(r["url"]), check_relative_path(r["rel_path"])
+    if fmt == "list":
+        return url + "\n"
+    if fmt == "curl":
+        target = (root / rel_path) if root else Path(rel_path)
+        return f'url = "{_curl_quote(url)}"\noutput = "{_curl_quote(str(target))}"\n'
+    lines = [url]
+    if root:
+        lines.append(f"  dir={root}")
+    lines.append(f"  out={rel_path}")
+    checksum = _aria2_checksum(r["expected_checksum"]) or (
+        f"sha-256={r['observed_sha256']}" if r["observed_sha256"] else None)
+    if checksum:
+        lines.append(f"  checksum={checksum}")
+    return "\n".join(lines) + "\n"
+
+
+def _aria2_checksum(text: str | None) -> str | None:
+    """'sha256:<hex>' -> 'sha-256=<hex>' (aria2's names for hash types)."""
+    from .verify import parse_checksum
+
+    parsed = parse_checksum(text)
+    if parsed is None:
+        return None
+    algorithm, digest = parsed
+    return f"{'sha-256' if algorithm == 'sha256' else algorithm}={digest}"
+
+
+def _curl_quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
