@@ -71,12 +71,8 @@ def atomic_output(path: str | os.PathLike) -> Iterator[TextIO]:
 
 
 def export_tess_metadata(manifest, out_dir: Path) -> list[Path]:
-    """Write ``TIC{id}_metadata.json`` (the seed project's schema) for every TESS target with
-    downloaded files; returns the paths written.
-
-    Schema: ``tic_id`` (int), ``stellar_parameters`` {teff, logg, radius, mass, tmag, distance},
-    ``observations`` [one object per done light-curve file], ``download_timestamp`` (the latest
-    file's download time, ISO-8601 UTC).
+    """Write ``TIC{id}_metadata.json`` (the seed project's schema, completed) for every TESS target
+    with downloaded files; returns the paths written. Fields: see ``tess_metadata``.
 
     Example::
 
@@ -101,24 +97,58 @@ def export_tess_metadata(manifest, out_dir: Path) -> list[Path]:
 _SECTOR = re.compile(r"-s(\d{4})-")
 
 
+def _number(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number else None  # NaN is no value
+
+
+def _toi_rows(target) -> list[dict]:
+    """The star's TOI rows as the Exoplanet Archive gave them (targets.catalog_row_json["toi"])."""
+    try:
+        catalog = json.loads(target["catalog_row_json"] or "{}") if target is not None else {}
+    except (TypeError, ValueError):
+        return []
+    rows = catalog.get("toi") if isinstance(catalog, dict) else None
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+
+def _observation(f) -> dict[str, Any]:
+    name = f["rel_path"].rsplit("/", 1)[-1]
+    sector = f["sector"] if f["sector"] is not None else (int(m.group(1)) if (m := _SECTOR.search(name)) else None)
+    return {"filename": name, "sector": sector, "product_kind": f["product_kind"], "path": f["rel_path"],
+            "url": f["url"], "archive_uri": f["archive_uri"],
+            "size_bytes": f["observed_size_bytes"] if f["observed_size_bytes"] is not None
+            else f["expected_size_bytes"],
+            "sha256": f["observed_sha256"], "downloaded_at": f["downloaded_at"]}
+
+
 def tess_metadata(target_id: str, target, files: Sequence) -> dict[str, Any]:
-    """One TIC's metadata document (see ``export_tess_metadata``)."""
+    """One TIC's metadata document, every field documented in docs/commands.md (`export tess-metadata`).
+
+    ``tic_id``, ``ra``/``dec`` (degrees), ``toi`` (every TOI of the star), ``disposition`` (the
+    target's TFOPWG disposition), ``tois`` (per TOI: number, disposition, ``period_days`` where the
+    catalog gives ``pl_orbper``), ``orbital_periods_days``, ``sectors`` (of the downloaded files),
+    ``stellar_parameters``, ``observations`` (one per downloaded file, with path and size),
+    ``products`` (files per kind) and ``download_timestamp``.
+    """
     def value(column: str):
         return target[column] if target is not None else None
 
-    observations = []
-    for f in files:
-        name = f["rel_path"].rsplit("/", 1)[-1]
-        sector = _SECTOR.search(name)
-        observations.append({
-            "filename": name, "sector": int(sector.group(1)) if sector else None,
-            "product_kind": f["product_kind"], "path": f["rel_path"], "url": f["url"],
-            "archive_uri": f["archive_uri"],
-            "size_bytes": f["observed_size_bytes"] if f["observed_size_bytes"] is not None
-            else f["expected_size_bytes"],
-            "sha256": f["observed_sha256"], "downloaded_at": f["downloaded_at"]})
+    observations = [_observation(f) for f in files]
+    tois = [{"toi": _number(r.get("toi")), "disposition": r.get("tfopwg_disp"),
+             "period_days": _number(r.get("pl_orbper"))} for r in _toi_rows(target)]
     return {
         "tic_id": int(target_id),
+        "ra": value("ra_deg"),
+        "dec": value("dec_deg"),
+        "toi": [t["toi"] for t in tois if t["toi"] is not None],
+        "disposition": value("disposition"),
+        "tois": tois,
+        "orbital_periods_days": [t["period_days"] for t in tois if t["period_days"] is not None],
+        "sectors": sorted({o["sector"] for o in observations if o["sector"] is not None}),
         "stellar_parameters": {"teff": value("teff_k"), "logg": value("logg_cgs"), "radius": value("radius_rsun"),
                                "mass": value("mass_msun"), "tmag": value("magnitude"),
                                "distance": value("distance_pc")},

@@ -97,7 +97,7 @@ class Reads:
         """A source's done files, by target and path (the TESS metadata export)."""
         return self.conn.execute(
             """SELECT target_id, rel_path, url, archive_uri, product_kind, observed_size_bytes, expected_size_bytes,
-                      observed_sha256, downloaded_at
+                      observed_sha256, downloaded_at, sector
                FROM files WHERE source = ? AND state = 'done' ORDER BY target_id, rel_path""", (source,)).fetchall()
 
     def files_of_source(self, source: str) -> list[sqlite3.Row]:
