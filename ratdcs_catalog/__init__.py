@@ -296,9 +296,15 @@ def split_warnings(*, config: "Config | str | None" = None) -> list[str]:
 
 @_named_keywords
 def export(what: str, output: "str | os.PathLike | TextIO | None" = None, *, fmt: str | None = None,
-           sources: Sequence[str] = (), states: Sequence[str] = (), config: "Config | str | None" = None) -> Any:
+           sources: Sequence[str] = (), states: Sequence[str] = (), with_history: bool = False,
+           config: "Config | str | None" = None) -> Any:
     """``ratdcs export``: ``what`` is ``"files"`` (fmt csv or json), ``"urls"`` (fmt aria2, curl or
-    list; default states: the rows not done yet, ``["all"]`` for every row) or ``"tess-metadata"``.
+    list; default states: the rows not done yet, ``["all"]`` for every row), ``"tess-metadata"``
+    or ``"manifest"``.
+
+    manifest writes a portable copy of the manifest to the path ``output`` (every row pending,
+    done rows pinned by their sha256, no local paths; syncs and transfers only ``with_history``)
+    and returns how many files it lists: ``ratdcs --db COPY sync`` elsewhere fetches the same bytes.
 
     files and urls go to ``output``: a path (written atomically; returns the row count), an open
     text stream (returns the count), or None (returns the text). tess-metadata writes one JSON file
@@ -313,11 +319,16 @@ def export(what: str, output: "str | os.PathLike | TextIO | None" = None, *, fmt
     import io
     from pathlib import Path
 
-    from .dataset import NOT_DONE, atomic_output, export_files, export_tess_metadata, export_urls
     from .errors import UsageError
+    from .exports import NOT_DONE, atomic_output, export_files, export_manifest, export_tess_metadata, export_urls
 
     config = load_config(config)
+    if what == "manifest" and (output is None or hasattr(output, "write")):
+        raise UsageError("export manifest needs a file path to write the copy to",
+                         hint="for example ratdcs export manifest dataset.sqlite")
     with open_manifest(config=config, readonly=False) as manifest:
+        if what == "manifest":
+            return export_manifest(manifest, output, with_history=with_history)
         if what == "tess-metadata":
             return export_tess_metadata(manifest, Path(output).expanduser().absolute() if output
                                         else config.data_dir / "tess" / "metadata")
@@ -331,7 +342,7 @@ def export(what: str, output: "str | os.PathLike | TextIO | None" = None, *, fmt
                 return export_urls(manifest, out, fmt or "aria2", data_dir=config.data_dir, sources=sources,
                                    states=chosen)
         else:
-            raise UsageError(f"export: unknown kind {what!r}", hint="choose files, urls or tess-metadata")
+            raise UsageError(f"export: unknown kind {what!r}", hint="choose files, urls, tess-metadata or manifest")
         if output is None:
             buffer = io.StringIO()
             write(buffer)

@@ -160,6 +160,41 @@ def tess_metadata(target_id: str, target, files: Sequence) -> dict[str, Any]:
     }
 
 
+def export_manifest(manifest, path: str | os.PathLike, *, with_history: bool = False) -> int:
+    """Write a portable copy of the manifest to ``path`` (atomically); returns how many files it lists.
+
+    ``ratdcs --db PATH sync`` elsewhere (another data directory) fetches the same files and fails any
+    whose bytes differ from the recorded sha256 (checksum_mismatch). Every row is pending; done
+    rows carry ``expected_checksum = sha256:<observed>``; no leases, errors, local paths, download
+    times; syncs and transfers only ``with_history``.
+
+    Example::
+
+        with open_manifest("data/manifest.sqlite", readonly=True) as m:
+            export_manifest(m, "dataset-v1.sqlite")
+    """
+    path = Path(path).expanduser().absolute()
+    if path.exists() and path.resolve() == Path(manifest.path).resolve():
+        raise UsageError(f"export manifest: {path} is the manifest itself", hint="write the copy to another path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)  # an empty file: SQLite makes it a new database
+    except OSError as exc:
+        raise DataDirError(f"cannot write {path}: {exc.strerror or exc}", hint="choose a writable place") from None
+    try:
+        count = manifest.write_portable_copy(Path(tmp), with_history=with_history)
+        os.chmod(tmp, 0o666 & ~_current_umask())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise DataDirError(f"cannot write {path}: {exc.strerror or exc}", hint="choose a writable place") from None
+        raise
+    return count
+
+
 EXPORT_COLUMNS = ("file_id", "source", "target_id", "product_kind", "state", "rel_path", "url", "archive_uri",
                   "expected_size_bytes", "expected_checksum", "observed_size_bytes", "observed_sha256",
                   "verify_level", "attempts", "last_error_kind", "last_error", "downloaded_at", "verified_at",

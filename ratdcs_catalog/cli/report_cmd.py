@@ -221,8 +221,9 @@ def _output_option(help_text: str):
 def export_tess_metadata_command(app: App, output):
     """Write TIC{id}_metadata.json for every TESS target with downloaded files (the seed's schema).
 
-    Keys: tic_id, stellar_parameters (teff, logg, radius, mass, tmag, distance), observations
-    (one entry per downloaded light curve), download_timestamp.
+    Keys: tic_id, ra, dec, toi, disposition, tois (with period_days), orbital_periods_days,
+    sectors, stellar_parameters (teff, logg, radius, mass, tmag, distance), observations (one
+    entry per downloaded file, with path and size), products, download_timestamp.
 
     \b
     Example:
@@ -235,6 +236,28 @@ def export_tess_metadata_command(app: App, output):
     out_dir = Path(output).expanduser().absolute() if output else app.config().data_dir / "tess" / "metadata"
     written = export_data("tess-metadata", out_dir, config=app.config())
     click.echo(f"Wrote {len(written)} TESS metadata files to {out_dir}")
+
+
+@export.command("manifest")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--with-history", is_flag=True, help="Also copy the syncs and transfers (left out by default).")
+@pass_app
+def export_manifest_command(app: App, path, with_history):
+    """A portable copy of the manifest: reproduce the dataset on another machine.
+
+    Every file pending, done files pinned by their sha256 (expected_checksum), no leases, local
+    paths or history; written to a temporary file, then renamed. There, `ratdcs --db PATH sync`
+    fetches the same files and fails any whose bytes differ (checksum_mismatch).
+
+    \b
+    Example:
+        ratdcs export manifest dataset-v1.sqlite
+        RATDCS_DATA_DIR=/elsewhere ratdcs --db dataset-v1.sqlite sync
+    """
+    from .. import export as export_data
+
+    count = export_data("manifest", path, with_history=with_history, config=app.config())
+    click.echo(f"Wrote a portable manifest of {count} files to {path}")
 
 
 @export.command("files")
