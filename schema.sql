@@ -17,7 +17,7 @@
 --   done         verified and in its final place under the data directory
 --   failed       gave up after retries; last_error_kind / last_error say why
 
-PRAGMA user_version = 4;
+PRAGMA user_version = 5;
 
 -- One row per `ratdcs plan` run.
 CREATE TABLE IF NOT EXISTS plans (
@@ -91,6 +91,9 @@ CREATE TABLE IF NOT EXISTS files (
     lease_owner          TEXT,                          -- '<host>:<pid>:<random>' of the claiming sync
     lease_expires_at     TEXT,
     plan_id              INTEGER REFERENCES plans (plan_id),
+    -- `ratdcs split` where the unit is below the target (ZTF by night or image); NULL = the
+    -- target's split holds. The effective split is COALESCE(files.split, targets.split).
+    split                TEXT CHECK (split IN ('train', 'val', 'test')),
     FOREIGN KEY (source, target_id) REFERENCES targets (source, target_id)
 );
 
@@ -221,19 +224,26 @@ SELECT sync_id, started_at, finished_at, workers, files_done, files_failed, file
 FROM syncs
 ORDER BY sync_id DESC;
 
--- Targets and files per train/val/test split (`ratdcs split`), per source. Per-target counts
--- come from the files_by_target index alone, so this stays fast on large manifests.
+-- Targets and files per train/val/test split (`ratdcs split`), per source. A file's split is its
+-- own (ZTF split by night or image) or else its target's; targets counts the targets with a
+-- file in that split (a ZTF field split by night counts once in each split it has nights in);
+-- a target with no file yet counts under its own split.
 CREATE VIEW IF NOT EXISTS split_summary AS
-SELECT t.source,
-       COALESCE(t.split, 'unassigned')  AS split,
-       COUNT(*)                         AS targets,
-       SUM(COALESCE(f.files, 0))        AS files,
-       SUM(COALESCE(f.files_done, 0))   AS files_done
-FROM targets t
-LEFT JOIN (SELECT source, target_id, COUNT(*) AS files, SUM(state = 'done') AS files_done
-           FROM files GROUP BY source, target_id) f
-       ON f.source = t.source AND f.target_id = t.target_id
-GROUP BY t.source, COALESCE(t.split, 'unassigned');
+SELECT source, split, SUM(targets) AS targets, SUM(files) AS files, SUM(files_done) AS files_done
+FROM (SELECT f.source,
+             COALESCE(f.split, t.split, 'unassigned') AS split,
+             COUNT(DISTINCT f.target_id)              AS targets,
+             COUNT(*)                                 AS files,
+             SUM(f.state = 'done')                    AS files_done
+      FROM files f
+      LEFT JOIN targets t ON t.source = f.source AND t.target_id = f.target_id
+      GROUP BY f.source, COALESCE(f.split, t.split, 'unassigned')
+      UNION ALL
+      SELECT t.source, COALESCE(t.split, 'unassigned'), COUNT(*), 0, 0
+      FROM targets t
+      WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.source = t.source AND f.target_id = t.target_id)
+      GROUP BY t.source, COALESCE(t.split, 'unassigned'))
+GROUP BY source, split;
 
 -- Files planned, done and missing per target, with its name and split. Aggregated first over
 -- the covering index files_by_target, then joined to targets: `ratdcs report` derives both

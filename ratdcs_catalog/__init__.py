@@ -46,7 +46,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "export", "export_index", "files", "iter_files", "lightcurves", "load_config",
-           "open_manifest", "plan", "report", "reset", "retry", "split", "sync", "target_pixel_files", "verify"]
+           "open_manifest", "plan", "report", "reset", "retry", "split", "split_warnings", "sync",
+           "target_pixel_files", "verify"]
 
 
 def _named_keywords(function: Callable) -> Callable:
@@ -254,10 +255,13 @@ def reset(*, sources: Sequence[str] = (), target_ids: Sequence[str] = (), states
 
 @_named_keywords
 def split(*, ratios: Sequence[float] | None = None, seed: int | None = None, sources: Sequence[str] = (),
-          config: "Config | str | None" = None) -> "SplitSummary":
-    """Assign train/val/test per target and store it in the manifest (``ratdcs split``).
+          ztf_unit: str | None = None, config: "Config | str | None" = None) -> "SplitSummary":
+    """Assign train/val/test per split unit and store it in the manifest (``ratdcs split``).
 
-    ``ratios`` and ``seed`` default to ``data_pipeline.validation.split_ratio`` / ``random_seed``.
+    The unit is the target for the light-curve missions; for ZTF ``ztf_unit`` (image, night or
+    field). ``ratios``, ``seed`` and ``ztf_unit`` default to ``data_pipeline.validation.split_ratio``
+    / ``random_seed`` / ``ztf_split_unit``. ``summary.warnings`` names any part that came out
+    empty or far from the ratios.
 
     Example::
 
@@ -267,17 +271,43 @@ def split(*, ratios: Sequence[float] | None = None, seed: int | None = None, sou
     from .dataset import split_targets
 
     config = load_config(config, data_pipeline__validation__split_ratio=ratios,
-                         data_pipeline__validation__random_seed=seed)
+                         data_pipeline__validation__random_seed=seed,
+                         data_pipeline__validation__ztf_split_unit=ztf_unit)
     with open_manifest(config=config, readonly=False) as manifest:
         return split_targets(manifest, ratios=config["data_pipeline.validation.split_ratio"],
-                             seed=config["data_pipeline.validation.random_seed"], sources=sources)
+                             seed=config["data_pipeline.validation.random_seed"], sources=sources,
+                             ztf_unit=config["data_pipeline.validation.ztf_split_unit"])
+
+
+@_named_keywords
+def split_warnings(*, config: "Config | str | None" = None) -> list[str]:
+    """Why the stored train/val/test split is not what the configured ratios ask (``ratdcs report
+    splits`` prints them): a part that is empty, or files far from the ratios. Empty when all is well.
+
+    Example::
+
+        for warning in ratdcs_catalog.split_warnings(config="config.yaml"):
+            print(warning)   # ztf: 2 nights cannot give 0.8/0.1/0.1 with a test part: test is empty ...
+    """
+    from .dataset import check_splits
+
+    config = load_config(config)
+    with open_manifest(config=config, readonly=True) as manifest:
+        return check_splits(manifest, ratios=config["data_pipeline.validation.split_ratio"],
+                            ztf_unit=config["data_pipeline.validation.ztf_split_unit"])
 
 
 @_named_keywords
 def export(what: str, output: "str | os.PathLike | TextIO | None" = None, *, fmt: str | None = None,
-           sources: Sequence[str] = (), states: Sequence[str] = (), config: "Config | str | None" = None) -> Any:
+           sources: Sequence[str] = (), states: Sequence[str] = (), with_history: bool = False,
+           config: "Config | str | None" = None) -> Any:
     """``ratdcs export``: ``what`` is ``"files"`` (fmt csv or json), ``"urls"`` (fmt aria2, curl or
-    list; default states: the rows not done yet, ``["all"]`` for every row) or ``"tess-metadata"``.
+    list; default states: the rows not done yet, ``["all"]`` for every row), ``"tess-metadata"``
+    or ``"manifest"``.
+
+    manifest writes a portable copy of the manifest to the path ``output`` (every row pending,
+    done rows pinned by their sha256, no local paths; syncs and transfers only ``with_history``)
+    and returns how many files it lists: ``ratdcs --db COPY sync`` elsewhere fetches the same bytes.
 
     files and urls go to ``output``: a path (written atomically; returns the row count), an open
     text stream (returns the count), or None (returns the text). tess-metadata writes one JSON file
@@ -292,11 +322,16 @@ def export(what: str, output: "str | os.PathLike | TextIO | None" = None, *, fmt
     import io
     from pathlib import Path
 
-    from .dataset import NOT_DONE, atomic_output, export_files, export_tess_metadata, export_urls
     from .errors import UsageError
+    from .exports import NOT_DONE, atomic_output, export_files, export_manifest, export_tess_metadata, export_urls
 
     config = load_config(config)
+    if what == "manifest" and (output is None or hasattr(output, "write")):
+        raise UsageError("export manifest needs a file path to write the copy to",
+                         hint="for example ratdcs export manifest dataset.sqlite")
     with open_manifest(config=config, readonly=False) as manifest:
+        if what == "manifest":
+            return export_manifest(manifest, output, with_history=with_history)
         if what == "tess-metadata":
             return export_tess_metadata(manifest, Path(output).expanduser().absolute() if output
                                         else config.data_dir / "tess" / "metadata")
@@ -310,7 +345,7 @@ def export(what: str, output: "str | os.PathLike | TextIO | None" = None, *, fmt
                 return export_urls(manifest, out, fmt or "aria2", data_dir=config.data_dir, sources=sources,
                                    states=chosen)
         else:
-            raise UsageError(f"export: unknown kind {what!r}", hint="choose files, urls or tess-metadata")
+            raise UsageError(f"export: unknown kind {what!r}", hint="choose files, urls, tess-metadata or manifest")
         if output is None:
             buffer = io.StringIO()
             write(buffer)

@@ -96,6 +96,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("ztf.fields", [], "list[int]", "ZTF field ids; empty means every field"),
     S("ztf.filters", ["zg", "zr", "zi"], "list[str]", "filter codes to plan"),
     S("ztf.ccds", [], "list[int]", "CCD ids (1-16); empty means all"),
+    S("ztf.sample", "spread", "str", "which n images `plan ztf` takes: spread (across nights and fields) or first (by time)",
+      choices=("spread", "first")),
     S("ztf.probe_concurrency", 4, "int", "parallel HEAD requests of `plan ztf --probe-sizes`", minimum=1,
       maximum=64),
     S("download.workers", 4, "int", "parallel transfers of `ratdcs sync`", minimum=1, maximum=MAX_WORKERS),
@@ -146,6 +148,8 @@ SETTINGS: tuple[Setting, ...] = (
       "lightcurves(): drop outliers beyond this many sigma (0: keep all)", minimum=0),
     S("data_pipeline.validation.split_ratio", [0.8, 0.1, 0.1], "list[float]", "train, val, test fractions"),
     S("data_pipeline.validation.random_seed", 42, "int", "seed of the train/val/test assignment"),
+    S("data_pipeline.validation.ztf_split_unit", "night", "str", "what `split` keeps together for ZTF: image, night or field",
+      choices=("image", "night", "field")),
 )
 del S
 

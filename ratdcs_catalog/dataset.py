@@ -1,55 +1,59 @@
-"""The downloaded dataset as a whole: verify it against the manifest, export it, split it.
+"""The downloaded dataset as a whole: verify it against the manifest, split it.
 
 - ``verify_dataset``: every done row's file is still there with its recorded size (fast), or also
   still hashes the same and passes the FITS checks (deep). A missing or changed file sends its
   row back to pending (or failed), so the next ``ratdcs sync`` fetches it again.
-- ``export_tess_metadata`` / ``export_files`` / ``export_urls``: the manifest as the seed
-  project's per-star JSON, as a flat table, or as input for aria2c / curl / wget.
-- ``split_targets``: a deterministic train/val/test assignment per target (all files of one
-  star share a split), stored in the manifest.
+- ``split_targets``: a deterministic train/val/test assignment per split unit (a star for the
+  light-curve missions; a ZTF image, night or field), stored in the manifest.
+
+Exports (TESS metadata, the files table, URL lists, a portable manifest) live in ``exports``,
+and are re-exported here for older callers.
 
 SQL writes go through ``Manifest`` methods (``requeue_files``, ``mark_verified``,
-``assign_splits``); this module only reads rows and the disk.
+``assign_splits``, ``assign_file_splits``); this module only reads rows and the disk.
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import dataclasses
 import hashlib
-import json
 import os
 import re
 import stat
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator, Sequence, TextIO
+from typing import Any, Sequence
 
 from .errors import DataDirError, UnsafeProductError, UsageError
-from .paths import check_relative_path, check_url, destination
+from .exports import (EXPORT_COLUMNS, NOT_DONE, URL_FORMATS, atomic_output, export_files,  # noqa: F401
+                      export_tess_metadata, export_urls, tess_metadata)
+from .paths import destination
 
 __all__ = [
     "EXPORT_COLUMNS",
     "SPLITS",
+    "SPLIT_UNITS",
     "URL_FORMATS",
     "SplitSummary",
     "VerifyProblem",
     "VerifySummary",
     "atomic_output",
     "check_ratios",
+    "check_splits",
     "choose_splits",
     "export_files",
     "export_tess_metadata",
     "export_urls",
     "split_targets",
+    "split_unit_key",
+    "split_units",
+    "split_warnings",
     "verify_dataset",
 ]
 
 SPLITS = ("train", "val", "test")
-URL_FORMATS = ("aria2", "curl", "list")
-NOT_DONE = ("pending", "downloading", "failed")
+# What one ZTF split unit is (data_pipeline.validation.ztf_split_unit); docs/commands.md, `split`.
+SPLIT_UNITS = ("image", "night", "field")
 
 
 # ---- verify ---------------------------------------------------------------------------------
@@ -238,199 +242,6 @@ def reason_like(reason: str | None) -> str | None:
     return f"%{reason.replace('*', '%')}%" if reason else None
 
 
-# ---- export ---------------------------------------------------------------------------------
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)  # the only way to read it is to set it
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[TextIO]:
-    """Write a text file via a temporary file in the same directory, renamed into place on success;
-    a failure leaves no half-written file. Unwritable places raise ``DataDirError``."""
-    path = Path(path).expanduser().absolute()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        # mkstemp makes the file 0600; an export is an ordinary file, made as the umask says.
-        os.fchmod(fd, 0o666 & ~_current_umask())
-    except OSError as exc:
-        raise DataDirError(f"cannot write {path}: {exc.strerror or exc}",
-                           hint="choose a writable place with --output") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            yield fh
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):  # disk full, or the path is a directory
-            raise DataDirError(f"cannot write {path}: {exc.strerror or exc}",
-                               hint="choose a writable place with --output") from None
-        raise
-
-
-def export_tess_metadata(manifest, out_dir: Path) -> list[Path]:
-    """Write ``TIC{id}_metadata.json`` (the seed project's schema) for every TESS target with
-    downloaded files; returns the paths written.
-
-    Schema: ``tic_id`` (int), ``stellar_parameters`` {teff, logg, radius, mass, tmag, distance},
-    ``observations`` [one object per done light-curve file], ``download_timestamp`` (the latest
-    file's download time, ISO-8601 UTC).
-
-    Example::
-
-        with open_manifest("data/manifest.sqlite", readonly=True) as m:
-            export_tess_metadata(m, Path("data/tess/metadata"))
-    """
-    by_target: dict[str, list] = {}
-    for row in manifest.done_files_of("tess"):
-        by_target.setdefault(row["target_id"], []).append(row)
-    targets = manifest.targets_of("tess")
-    written = []
-    for target_id, rows in by_target.items():
-        document = tess_metadata(target_id, targets.get(target_id), rows)
-        path = Path(out_dir) / f"TIC{int(target_id)}_metadata.json"
-        with atomic_output(path) as fh:
-            json.dump(document, fh, indent=2)
-            fh.write("\n")
-        written.append(path)
-    return written
-
-
-_SECTOR = re.compile(r"-s(\d{4})-")
-
-
-def tess_metadata(target_id: str, target, files: Sequence) -> dict[str, Any]:
-    """One TIC's metadata document (see ``export_tess_metadata``)."""
-    def value(column: str):
-        return target[column] if target is not None else None
-
-    observations = []
-    for f in files:
-        name = f["rel_path"].rsplit("/", 1)[-1]
-        sector = _SECTOR.search(name)
-        observations.append({
-            "filename": name, "sector": int(sector.group(1)) if sector else None,
-            "product_kind": f["product_kind"], "path": f["rel_path"], "url": f["url"],
-            "archive_uri": f["archive_uri"],
-            "size_bytes": f["observed_size_bytes"] if f["observed_size_bytes"] is not None
-            else f["expected_size_bytes"],
-            "sha256": f["observed_sha256"], "downloaded_at": f["downloaded_at"]})
-    return {
-        "tic_id": int(target_id),
-        "stellar_parameters": {"teff": value("teff_k"), "logg": value("logg_cgs"), "radius": value("radius_rsun"),
-                               "mass": value("mass_msun"), "tmag": value("magnitude"),
-                               "distance": value("distance_pc")},
-        "observations": observations,
-        # Every kind downloaded for this star (lc, tpf, dvt, cutout, ...), with how many files of each.
-        "products": {kind: sum(1 for o in observations if o["product_kind"] == kind)
-                     for kind in sorted({o["product_kind"] for o in observations})},
-        "download_timestamp": max((f["downloaded_at"] for f in files if f["downloaded_at"]), default=None),
-    }
-
-
-EXPORT_COLUMNS = ("file_id", "source", "target_id", "product_kind", "state", "rel_path", "url", "archive_uri",
-                  "expected_size_bytes", "expected_checksum", "observed_size_bytes", "observed_sha256",
-                  "verify_level", "attempts", "last_error_kind", "last_error", "downloaded_at", "verified_at",
-                  "split")
-
-
-def _export_rows(manifest, sources: Sequence[str], states: Sequence[str]):
-    return manifest.iter_files_with_split(EXPORT_COLUMNS, sources=sources, states=states)
-
-
-def export_files(manifest, out: TextIO, fmt: str = "csv", *, sources: Sequence[str] = (),
-                 states: Sequence[str] = ()) -> int:
-    """Write the files table (with each target's split) as CSV or JSON to ``out``; returns the row count.
-
-    Rows stream from SQLite, so a million-row manifest does not have to fit in memory.
-    """
-    if fmt not in ("csv", "json"):
-        raise UsageError(f"export files: unknown format {fmt!r}", hint="use --format csv or --format json")
-    count = 0
-    if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(EXPORT_COLUMNS)
-        for row in _export_rows(manifest, sources, states):
-            writer.writerow(["" if v is None else v for v in row])
-            count += 1
-        return count
-    out.write("[")
-    for row in _export_rows(manifest, sources, states):
-        out.write(("\n  " if count == 0 else ",\n  ") + json.dumps(dict(zip(EXPORT_COLUMNS, row))))
-        count += 1
-    out.write("\n]\n" if count else "]\n")
-    return count
-
-
-def export_urls(manifest, out: TextIO, fmt: str = "aria2", *, data_dir: Path | None = None,
-                sources: Sequence[str] = (), states: Sequence[str] = NOT_DONE) -> int:
-    """Write the URLs of the chosen rows for another transfer tool; returns how many.
-
-    - ``aria2``: ``aria2c -i FILE`` input: each URL, then ``dir=``, ``out=`` (the manifest's path
-      under the data directory) and ``checksum=sha-256=...`` where the manifest knows one;
-    - ``curl``: a ``curl -K FILE`` config of ``url = ...`` / ``output = ...`` pairs;
-    - ``list``: one URL per line (``wget -i``).
-    Default rows: those not done yet (pending, downloading, failed).
-    """
-    if fmt not in URL_FORMATS:
-        raise UsageError(f"export urls: unknown format {fmt!r}", hint=f"use one of {', '.join(URL_FORMATS)}")
-    root = Path(data_dir).absolute() if data_dir is not None else None
-    out.write(_URL_HEADERS[fmt].format(data_dir=root or "."))
-    count = 0
-    for row in _export_rows(manifest, sources, states):
-        record = dict(zip(EXPORT_COLUMNS, row))
-        out.write(_url_entry(fmt, record, root))
-        count += 1
-    return count
-
-
-_URL_HEADERS = {
-    "aria2": "# ratdcs export urls --format aria2; run: aria2c -i THIS_FILE --check-integrity=true "
-             "--auto-file-renaming=false\n",
-    "curl": "# ratdcs export urls --format curl; run: curl --fail --retry 3 --create-dirs -K THIS_FILE\n",
-    "list": "",
-}
-
-
-def _url_entry(fmt: str, r: dict, root: Path | None) -> str:
-    # Checked again here, not only when planned: each line of these files is an instruction to
-    # another tool, and a manifest may come from an older ratdcs or be edited by hand.
-    url, rel_path = check_url(r["url"]), check_relative_path(r["rel_path"])
-    if fmt == "list":
-        return url + "\n"
-    if fmt == "curl":
-        target = (root / rel_path) if root else Path(rel_path)
-        return f'url = "{_curl_quote(url)}"\noutput = "{_curl_quote(str(target))}"\n'
-    lines = [url]
-    if root:
-        lines.append(f"  dir={root}")
-    lines.append(f"  out={rel_path}")
-    checksum = _aria2_checksum(r["expected_checksum"]) or (
-        f"sha-256={r['observed_sha256']}" if r["observed_sha256"] else None)
-    if checksum:
-        lines.append(f"  checksum={checksum}")
-    return "\n".join(lines) + "\n"
-
-
-def _aria2_checksum(text: str | None) -> str | None:
-    """'sha256:<hex>' -> 'sha-256=<hex>' (aria2's names for hash types)."""
-    from .verify import parse_checksum
-
-    parsed = parse_checksum(text)
-    if parsed is None:
-        return None
-    algorithm, digest = parsed
-    return f"{'sha-256' if algorithm == 'sha256' else algorithm}={digest}"
-
-
-def _curl_quote(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
-
-
 # ---- split ----------------------------------------------------------------------------------
 
 def check_ratios(ratios: Sequence[float]) -> tuple[float, float, float]:
@@ -481,33 +292,138 @@ def _split_counts(n: int, ratios: Sequence[float]) -> list[int]:
     return counts
 
 
+_ZTF_NIGHT = re.compile(r"ztf_(\d{8})\d{6}_")
+
+
+def split_unit_key(source: str, row, ztf_unit: str) -> str:
+    """The unit a file is split with: its target, or for ZTF its image, its night or its field.
+
+    A ZTF night is the UTC date in the file name (ztf_YYYYMMDDffffff_...): Palomar's night falls
+    within one UTC date, so every exposure of a night shares it.
+    """
+    if source != "ztf" or ztf_unit == "field":
+        return str(row["target_id"])
+    if ztf_unit == "image":
+        return row["rel_path"]
+    night = _ZTF_NIGHT.search(row["rel_path"].rsplit("/", 1)[-1])
+    return night.group(1) if night else row["rel_path"]
+
+
 @dataclasses.dataclass
 class SplitSummary:
-    """Targets per split after ``split_targets``, and how many targets changed split."""
+    """Units per split after ``split_targets``, how many changed split, and what looks wrong.
+
+    ``targets`` counts units over every source (a target, or a ZTF image/night/field);
+    ``units`` names each source's unit; ``warnings`` says which split came out empty or far
+    from the ratios, and why.
+    """
 
     ratios: tuple[float, float, float]
     seed: int
     targets: dict[str, int]
     changed: int
+    units: dict[str, str] = dataclasses.field(default_factory=dict)
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def split_targets(manifest, *, ratios: Sequence[float], seed: int, sources: Sequence[str] = ()) -> SplitSummary:
-    """Assign and store train/val/test for every target (of ``sources``, if given) that has files.
+def split_targets(manifest, *, ratios: Sequence[float], seed: int, sources: Sequence[str] = (),
+                  ztf_unit: str = "night") -> SplitSummary:
+    """Assign and store train/val/test per split unit for every target (of ``sources``) with files.
 
-    Deterministic: the same seed and the same targets give the same splits.
+    Light-curve missions split by target (all files of a star share a split: targets.split).
+    ZTF splits by ``ztf_unit``: ``field`` (targets.split), or ``night`` / ``image`` (files.split,
+    since one field's files then fall in several splits). Deterministic: the same seed and the
+    same units give the same splits.
 
     Example::
 
         with open_manifest("data/manifest.sqlite") as m:
-            split_targets(m, ratios=(0.8, 0.1, 0.1), seed=42)
+            split_targets(m, ratios=(0.8, 0.1, 0.1), seed=42, ztf_unit="night")
     """
     ratios = check_ratios(ratios)
-    chosen = choose_splits(manifest.targets_with_files(sources=sources), ratios, seed)
-    changed = manifest.assign_splits(chosen)
+    if ztf_unit not in SPLIT_UNITS:
+        raise UsageError(f"ZTF split unit must be one of {', '.join(SPLIT_UNITS)}, found {ztf_unit!r}",
+                         hint="set data_pipeline.validation.ztf_split_unit in config.yaml")
+    keys = manifest.targets_with_files(sources=sources)
+    per_file = ztf_unit != "field" and any(source == "ztf" for source, _ in keys)
+    target_keys = [k for k in keys if not (per_file and k[0] == "ztf")]
+    chosen = choose_splits(target_keys, ratios, seed)
+    # Split below the field: the field itself has no one split, its files carry theirs.
+    cleared = {k: None for k in keys if per_file and k[0] == "ztf"}
+    changed = manifest.assign_splits({**chosen, **cleared})
+    if per_file:
+        unit_of = {row["file_id"]: split_unit_key("ztf", row, ztf_unit) for row in manifest.files_of_source("ztf")}
+        by_unit = choose_splits([("ztf", u) for u in sorted(set(unit_of.values()))], ratios, seed)
+        changed += manifest.assign_file_splits("ztf", {fid: by_unit[("ztf", u)] for fid, u in unit_of.items()})
+    elif any(k[0] == "ztf" for k in keys):  # by field now: drop the per-file splits of a split by night
+        changed += manifest.assign_file_splits("ztf", {})
+    units, unit_counts, file_counts = split_units(manifest, sources=sources, ztf_unit=ztf_unit)
+    counts = {s: sum(c[s] for c in unit_counts.values()) for s in SPLITS}
+    warnings = [w for source in units
+                for w in split_warnings(source, units[source], unit_counts[source], ratios, file_counts[source])]
+    return SplitSummary(ratios, seed, counts, changed, units, warnings)
+
+
+def split_units(manifest, *, sources: Sequence[str] = (), ztf_unit: str = "night"
+                ) -> tuple[dict[str, str], dict[str, dict[str, int]], dict[str, dict[str, int]]]:
+    """Per source: its split unit, units per split and files per split, read back from the manifest
+    (the effective split, COALESCE(files.split, targets.split)); unassigned units are not counted."""
+    units: dict[str, str] = {}
+    split_of: dict[str, dict[str, str]] = {}
+    file_counts: dict[str, dict[str, int]] = {}
+    for source, target_id, rel_path, split in manifest.iter_files_with_split(
+            ("source", "target_id", "rel_path", "split"), sources=sources):
+        unit = units.setdefault(source, "target" if source != "ztf" else ztf_unit)
+        counts = file_counts.setdefault(source, {s: 0 for s in SPLITS})
+        if split:
+            key = split_unit_key(source, {"target_id": target_id, "rel_path": rel_path}, unit)
+            split_of.setdefault(source, {})[key] = split
+            counts[split] += 1
+    unit_counts = {source: _count(split_of.get(source, {}).values()) for source in units}
+    return units, unit_counts, file_counts
+
+
+def check_splits(manifest, *, ratios: Sequence[float], ztf_unit: str = "night") -> list[str]:
+    """The warnings of ``split_warnings`` for the splits stored now (``ratdcs report splits``)."""
+    ratios = check_ratios(ratios)
+    units, unit_counts, file_counts = split_units(manifest, ztf_unit=ztf_unit)
+    return [w for source in units if sum(unit_counts[source].values())
+            for w in split_warnings(source, units[source], unit_counts[source], ratios, file_counts[source])]
+
+
+def _count(splits) -> dict[str, int]:
     counts = {s: 0 for s in SPLITS}
-    for split in chosen.values():
+    for split in splits:
         counts[split] += 1
-    return SplitSummary(ratios, seed, counts, changed)
+    return counts
+
+
+def _plural(unit: str, n: int) -> str:
+    return f"{n} {unit}{'' if n == 1 else 's'}"
+
+
+def split_warnings(source: str, unit: str, counts: dict[str, int], ratios: Sequence[float],
+                   file_counts: dict[str, int] | None = None) -> list[str]:
+    """Why a source's split is not what the ratios ask: an empty part, or files far from the ratios.
+
+    "Far" is more than 10 percentage points off: units of unequal size (nights with many images
+    and nights with few) can pull the file shares away from the unit shares.
+    """
+    n = sum(counts.values())
+    asked = "/".join(f"{r:g}" for r in ratios)
+    empty = [s for s, r in zip(SPLITS, ratios) if r > 0 and counts[s] == 0]
+    if empty:
+        parts = " and ".join(empty)
+        return [f"{source}: {_plural(unit, n)} cannot give {asked} with a {parts} part: "
+                f"{parts} {'is' if len(empty) == 1 else 'are'} empty (plan more, or split by a smaller unit)"]
+    total = sum((file_counts or {}).values())
+    if file_counts and total:
+        shares = [file_counts[s] / total for s in SPLITS]
+        if any(abs(share - r) > 0.10 for share, r in zip(shares, ratios)):
+            found = "/".join(f"{share:.2f}" for share in shares)
+            return [f"{source}: files split {found}, far from {asked}: its {_plural(unit, n)} differ in size "
+                    f"(split by a smaller unit, or plan more)"]
+    return []

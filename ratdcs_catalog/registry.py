@@ -343,6 +343,8 @@ register_source(Source(
              Option("filters", "--filter", "Filter codes, comma-separated: zg,zr,zi.", config_key="ztf.filters",
                     comma_list=True, metavar="CODES"),
              Option("ccds", "--ccd", "CCD id 1-16 (repeatable).", config_key="ztf.ccds", kind="int", multiple=True),
+             Option("sample", "--sample", "Which n images: spread (across the range's nights and fields) "
+                    "or first (by time).", config_key="ztf.sample", kind="choice", choices=("spread", "first")),
              Option("probe_sizes", "--probe-sizes", "Ask IRSA for each file's size (HEAD requests).",
                     default=False, kind="bool")),
     products=(Product("ztf_sciimg", "ztf/images"),)))

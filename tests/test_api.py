@@ -113,8 +113,20 @@ def test_tess_metadata_matches_the_seed_schema_for_every_tess_target_with_files(
     assert targets
     for tid in targets:
         doc = json.loads((config.data_dir / "tess" / "metadata" / f"TIC{tid}_metadata.json").read_text())
-        assert set(doc) == {"tic_id", "stellar_parameters", "observations", "download_timestamp", "products"}
+        assert set(doc) == {"tic_id", "ra", "dec", "toi", "disposition", "tois", "orbital_periods_days", "sectors",
+                            "stellar_parameters", "observations", "download_timestamp", "products"}
         assert doc["tic_id"] == int(tid) and isinstance(doc["download_timestamp"], str)
+        # Everything matches the manifest: position, disposition, the TOI rows and the files' sectors.
+        toi_rows = json.loads(params[tid]["catalog_row_json"])["toi"]
+        assert (doc["ra"], doc["dec"]) == (params[tid]["ra_deg"], params[tid]["dec_deg"]) and doc["ra"] is not None
+        assert doc["disposition"] == params[tid]["disposition"] is not None
+        assert doc["toi"] == [float(r["toi"]) for r in toi_rows] and doc["toi"]
+        assert doc["orbital_periods_days"] == [float(r["pl_orbper"]) for r in toi_rows if r.get("pl_orbper")]
+        with rc.open_manifest(config=config) as m:
+            sectors = sorted(r[0] for r in m.query("SELECT DISTINCT sector FROM files WHERE source = 'tess' AND "
+                                                   "state = 'done' AND target_id = ? AND sector IS NOT NULL", [tid]))
+        assert doc["sectors"] == sectors and sectors
+        assert doc["orbital_periods_days"] and all(o["size_bytes"] for o in doc["observations"])
         assert doc["stellar_parameters"] == {
             "teff": params[tid]["teff_k"], "logg": params[tid]["logg_cgs"], "radius": params[tid]["radius_rsun"],
             "mass": params[tid]["mass_msun"], "tmag": params[tid]["magnitude"], "distance": params[tid]["distance_pc"]}

@@ -21,7 +21,10 @@ def run(ds, *args):
 
 # The seed project's per-star file: these keys, these types.
 SEED_SCHEMA = {"tic_id": int, "stellar_parameters": dict, "observations": list, "download_timestamp": str,
-               "products": dict}  # products: the kinds downloaded per star (lc, tpf, dvt, cutout), counted
+               "products": dict,  # products: the kinds downloaded per star (lc, tpf, dvt, cutout), counted
+               # issue 18 item 4: position, TOIs with their periods, disposition, sectors
+               "ra": (float, type(None)), "dec": (float, type(None)), "toi": list, "disposition": (str, type(None)),
+               "tois": list, "orbital_periods_days": list, "sectors": list}
 STELLAR_KEYS = {"teff", "logg", "radius", "mass", "tmag", "distance"}
 
 

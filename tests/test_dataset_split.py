@@ -76,10 +76,10 @@ def test_splits_are_per_source_and_shown_by_report(tmp_path):
     ds = build_dataset(tmp_path)
     env = {"RATDCS_DATA_DIR": str(ds.data_dir)}
     result = run(ds.manifest_path, "split", "--json", env=env)
-    rows = json.loads(result.output)
+    rows = json.loads(result.stdout)  # warnings go to stderr
     assert {r["source"] for r in rows} == {"kepler", "tess", "ztf"}
     assert sum(r["targets"] for r in rows) == 5
-    report = json.loads(run(ds.manifest_path, "report", "splits", "--json", env=env).output)
+    report = json.loads(run(ds.manifest_path, "report", "splits", "--json", env=env).stdout)
     assert report == rows
 
 
@@ -112,3 +112,46 @@ def test_split_library_call_and_zero_ratio(tmp_path):
         assert summary.targets == {"train": 7, "val": 3, "test": 0} and summary.changed == 10
         with pytest.raises(UsageError):
             split_targets(m, ratios=[1, 1, -1], seed=1)
+
+
+def test_five_targets_warn_that_the_test_part_is_empty(tmp_path):
+    path = many_targets(tmp_path / "m.sqlite", n=5)
+    result = run(path, "split")
+    assert result.exit_code == 0, result.output
+    warning = ("Warning: kepler: 5 targets cannot give 0.8/0.1/0.1 with a test part: test is empty "
+               "(plan more, or split by a smaller unit)")
+    assert result.output.splitlines()[0].startswith("Split 5 targets") and warning in result.output.splitlines()
+    assert warning in run(path, "report", "splits").output.splitlines()
+    assert "Warning" not in run(many_targets(tmp_path / "big.sqlite"), "report", "splits").output
+
+
+def ztf_nights(path, nights=10, images_per_night=4):
+    """One field, many nights: a split by field cannot work, by night it can."""
+    with open_manifest(path) as m, m.transaction():
+        plan_id = m.begin_plan("ztf", {})
+        m.upsert_targets([{"source": "ztf", "target_id": "600"}], plan_id)
+        m.upsert_files([PlannedFile("ztf", "600", "ztf_sciimg", f"http://a.test/{d}/{i}",
+                                    f"ztf/images/ztf_202401{d:02d}{150000 + i:06d}_000600_zg_c01_o_q1_sciimg.fits")
+                        for d in range(1, nights + 1) for i in range(images_per_night)], plan_id)
+    return path
+
+
+def test_ztf_splits_by_night_per_file_and_by_field_per_target(tmp_path):
+    path = ztf_nights(tmp_path / "m.sqlite")
+    result = run(path, "split", "--json")
+    assert result.exit_code == 0, result.output
+    rows = {r["split"]: (r["targets"], r["files"]) for r in json.loads(result.stdout)}
+    assert rows == {"train": (1, 32), "val": (1, 4), "test": (1, 4)}  # 8/1/1 nights of 4 images
+    with open_manifest(path, readonly=True) as m:
+        by_night = m.query("SELECT substr(rel_path, 16, 8) AS night, COUNT(DISTINCT split) AS n FROM files "
+                           "GROUP BY night")
+        assert {r["n"] for r in by_night} == {1} and len(by_night) == 10  # a night never straddles splits
+        assert m.query("SELECT split FROM targets")[0][0] is None
+    field = run(path, "split", "--ztf-unit", "field")
+    assert "Split 1 units (targets; ztf by field)" in field.output and "0 changed split" not in field.output
+    assert ("Warning: ztf: 1 field cannot give 0.8/0.1/0.1 with a val and test part: val and test are empty "
+            "(plan more, or split by a smaller unit)") in field.output
+    with open_manifest(path, readonly=True) as m:
+        assert m.query("SELECT COUNT(*) FROM files WHERE split IS NOT NULL")[0][0] == 0
+    image = run(path, "split", "--ztf-unit", "image", "--json")
+    assert [r["files"] for r in json.loads(image.stdout)] == [32, 4, 4]

@@ -32,7 +32,7 @@ READY = ("SELECT t.target_id, t.name, t.magnitude AS tmag, t.teff_k FROM targets
          "WHERE t.source = 'tess' AND NOT EXISTS (SELECT 1 FROM files f WHERE f.source = t.source "
          "AND f.target_id = t.target_id AND f.state <> 'done') ORDER BY t.magnitude")
 TRAIN = ("SELECT f.rel_path FROM files f JOIN targets t USING (source, target_id) "
-         "WHERE t.split = 'train' AND f.state = 'done' ORDER BY f.rel_path")
+         "WHERE COALESCE(f.split, t.split) = 'train' AND f.state = 'done' ORDER BY f.rel_path")
 QUERIES = (PROGRESS, FAILURES, MISSING, SYNCS, SECTORS, RETRIED, READY, TRAIN)
 # The other queries the pages show: the listing of tables and views (docs/sql-cookbook.md), the
 # Python API's examples (docs/python-api.md) and sqlite-utils on the manifest (docs/sql-cookbook.md).

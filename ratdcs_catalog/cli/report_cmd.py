@@ -64,6 +64,14 @@ def report(app: App, section, sql, limit, sources, fmt):
         return
     rows = api.report(section, config=app.config(), limit=limit, sources=sources)
     click.echo(_render_sections(rows if section is None else {section: rows}, fmt, single=section is not None))
+    if section in (None, "splits"):
+        _echo_warnings(api.split_warnings(config=app.config()), fmt)
+
+
+def _echo_warnings(warnings: list[str], fmt: str | None) -> None:
+    """A split that came out empty or far from the ratios; beside a table, on stderr beside data."""
+    for warning in warnings:
+        click.echo(f"Warning: {warning}", err=fmt not in (None, "table"))
 
 
 def _sql_columns(app: App, sql: str) -> list[str]:
@@ -213,8 +221,9 @@ def _output_option(help_text: str):
 def export_tess_metadata_command(app: App, output):
     """Write TIC{id}_metadata.json for every TESS target with downloaded files (the seed's schema).
 
-    Keys: tic_id, stellar_parameters (teff, logg, radius, mass, tmag, distance), observations
-    (one entry per downloaded light curve), download_timestamp.
+    Keys: tic_id, ra, dec, toi, disposition, tois (with period_days), orbital_periods_days,
+    sectors, stellar_parameters (teff, logg, radius, mass, tmag, distance), observations (one
+    entry per downloaded file, with path and size), products, download_timestamp.
 
     \b
     Example:
@@ -227,6 +236,28 @@ def export_tess_metadata_command(app: App, output):
     out_dir = Path(output).expanduser().absolute() if output else app.config().data_dir / "tess" / "metadata"
     written = export_data("tess-metadata", out_dir, config=app.config())
     click.echo(f"Wrote {len(written)} TESS metadata files to {out_dir}")
+
+
+@export.command("manifest")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--with-history", is_flag=True, help="Also copy the syncs and transfers (left out by default).")
+@pass_app
+def export_manifest_command(app: App, path, with_history):
+    """A portable copy of the manifest: reproduce the dataset on another machine.
+
+    Every file pending, done files pinned by their sha256 (expected_checksum), no leases, local
+    paths or history; written to a temporary file, then renamed. There, `ratdcs --db PATH sync`
+    fetches the same files and fails any whose bytes differ (checksum_mismatch).
+
+    \b
+    Example:
+        ratdcs export manifest dataset-v1.sqlite
+        RATDCS_DATA_DIR=/elsewhere ratdcs --db dataset-v1.sqlite sync
+    """
+    from .. import export as export_data
+
+    count = export_data("manifest", path, with_history=with_history, config=app.config())
+    click.echo(f"Wrote a portable manifest of {count} files to {path}")
 
 
 @export.command("files")
@@ -277,15 +308,19 @@ def _export(app: App, what: str, output, **options) -> None:
 @click.option("--ratio", metavar="TRAIN,VAL,TEST", default=None,
               help="Fractions summing to 1 (default data_pipeline.validation.split_ratio).")
 @click.option("--seed", type=int, default=None, help="Default data_pipeline.validation.random_seed.")
+@click.option("--ztf-unit", type=click.Choice(["image", "night", "field"]), default=None,
+              help="What a ZTF split keeps together (default data_pipeline.validation.ztf_split_unit).")
 @source_option
 @format_options
 @pass_app
-def split(app: App, ratio, seed, sources, fmt):
-    """Assign train/val/test per target, so all files of one star share a split.
+def split(app: App, ratio, seed, ztf_unit, sources, fmt):
+    """Assign train/val/test per unit: a star for Kepler, K2 and TESS, so all its files share a
+    split; for ZTF an image, a night or a field (--ztf-unit, default night).
 
-    Per source, the counts follow the ratios; which target goes where follows a seeded hash of
+    Per source, the unit counts follow the ratios; which unit goes where follows a seeded hash of
     its id, so the same seed and manifest always give the same split. Stored in the manifest
-    (targets.split); `ratdcs report splits` shows the counts.
+    (targets.split, or files.split for ZTF nights and images); `ratdcs report splits` shows the
+    counts. A part that comes out empty, or files far from the ratios, is a warning.
 
     \b
     Example:
@@ -293,14 +328,19 @@ def split(app: App, ratio, seed, sources, fmt):
     """
     import ratdcs_catalog as api
 
-    config = app.config(data_pipeline__validation__split_ratio=ratio, data_pipeline__validation__random_seed=seed)
+    config = app.config(data_pipeline__validation__split_ratio=ratio, data_pipeline__validation__random_seed=seed,
+                        data_pipeline__validation__ztf_split_unit=ztf_unit)
     app.log_to_file()
     summary = api.split(sources=sources, config=config)
     rows = api.report("splits", config=config)
     if fmt:
         click.echo(render_rows(rows, None, fmt))
+        _echo_warnings(summary.warnings, fmt)
         return
     counts = ", ".join(f"{k} {v}" for k, v in summary.targets.items())
-    click.echo(f"Split {sum(summary.targets.values())} targets (seed {summary.seed}, ratios "
+    below = sorted(f"{source} by {unit}" for source, unit in summary.units.items() if unit != "target")
+    what = "targets" if not below else f"units (targets; {', '.join(below)})"
+    click.echo(f"Split {sum(summary.targets.values())} {what} (seed {summary.seed}, ratios "
                f"{'/'.join(f'{r:g}' for r in summary.ratios)}): {counts}; {summary.changed} changed split.")
     click.echo(render_rows(rows))
+    _echo_warnings(summary.warnings, None)

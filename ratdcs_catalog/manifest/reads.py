@@ -13,9 +13,8 @@ from typing import Any, Iterator, Sequence
 # Report order of the train/val/test split names.
 _SPLIT_ORDER = "CASE split WHEN 'train' THEN 0 WHEN 'val' THEN 1 WHEN 'test' THEN 2 ELSE 3 END"
 
-# The split a file belongs to: today its target's. Once ``files`` has a split of its own (splits
-# per source), this one line becomes "COALESCE(f.split, t.split)" and the loaders follow.
-_EFFECTIVE_SPLIT = "t.split"
+# The split a file belongs to: its own (a ZTF file split by night or image), else its target's.
+_EFFECTIVE_SPLIT = "COALESCE(f.split, t.split)"
 
 
 def _in(column: str, values: Sequence) -> tuple[str, list]:
@@ -88,10 +87,10 @@ class Reads:
 
     def iter_files_with_split(self, columns: Sequence[str], *, sources: Sequence[str] = (),
                               states: Sequence[str] = ()) -> Iterator[tuple]:
-        """``files`` rows (these columns; ``split`` is the target's) in file_id order, streamed."""
+        """``files`` rows (these columns; ``split`` is the file's own, else its target's) in file_id order."""
         where_source, p1 = _in("f.source", sources)
         where_state, p2 = _in("f.state", states)
-        selected = ", ".join(f"t.{c}" if c == "split" else f"f.{c}" for c in columns)
+        selected = ", ".join("COALESCE(f.split, t.split)" if c == "split" else f"f.{c}" for c in columns)
         return self.conn.execute(
             f"""SELECT {selected} FROM files f
                 LEFT JOIN targets t ON t.source = f.source AND t.target_id = f.target_id
@@ -101,8 +100,13 @@ class Reads:
         """A source's done files, by target and path (the TESS metadata export)."""
         return self.conn.execute(
             """SELECT target_id, rel_path, url, archive_uri, product_kind, observed_size_bytes, expected_size_bytes,
-                      observed_sha256, downloaded_at
+                      observed_sha256, downloaded_at, sector
                FROM files WHERE source = ? AND state = 'done' ORDER BY target_id, rel_path""", (source,)).fetchall()
+
+    def files_of_source(self, source: str) -> list[sqlite3.Row]:
+        """file_id, target_id and rel_path of a source's files, in file_id order (split units)."""
+        return self.conn.execute("SELECT file_id, target_id, rel_path FROM files WHERE source = ? ORDER BY file_id",
+                                 (source,)).fetchall()
 
     def targets_of(self, source: str) -> dict[str, sqlite3.Row]:
         """A source's targets rows by target_id."""

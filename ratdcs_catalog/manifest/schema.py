@@ -267,6 +267,30 @@ FROM (SELECT source, target_id, COUNT(*) AS files_planned, SUM(state = 'done') A
 LEFT JOIN targets t ON t.source = f.source AND t.target_id = f.target_id;
 """
 
+# 4 -> 5: files get their own split (ZTF split by night or image, below the field that is its
+# target), and split_summary counts files by the effective split COALESCE(files.split, targets.split).
+MIGRATIONS[4] = """
+ALTER TABLE files ADD COLUMN split TEXT CHECK (split IN ('train', 'val', 'test'));
+DROP VIEW IF EXISTS split_summary;
+CREATE VIEW IF NOT EXISTS split_summary AS
+SELECT source, split, SUM(targets) AS targets, SUM(files) AS files, SUM(files_done) AS files_done
+FROM (SELECT f.source,
+             COALESCE(f.split, t.split, 'unassigned') AS split,
+             COUNT(DISTINCT f.target_id)              AS targets,
+             COUNT(*)                                 AS files,
+             SUM(f.state = 'done')                    AS files_done
+      FROM files f
+      LEFT JOIN targets t ON t.source = f.source AND t.target_id = f.target_id
+      GROUP BY f.source, COALESCE(f.split, t.split, 'unassigned')
+      UNION ALL
+      SELECT t.source, COALESCE(t.split, 'unassigned'), COUNT(*), 0, 0
+      FROM targets t
+      WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.source = t.source AND f.target_id = t.target_id)
+      GROUP BY t.source, COALESCE(t.split, 'unassigned'))
+GROUP BY source, split;
+"""
+
+
 def schema_sql() -> str:
     # The package ships schema.sql as a plain file beside this module (a symlink to the top-level
     # schema.sql in a source tree). Read directly: importlib.resources cost every command 5 ms.

@@ -19,11 +19,12 @@ from ..paths import check_relative_path, check_url
 from .common import PlannerContext, SourcePlan, TargetPlan, archive_size, to_float
 from .tables import ibe_search
 
-__all__ = ["FILTER_CODES", "julian_date", "parse_date", "plan_ztf", "probe_sizes_of"]
+__all__ = ["FILTER_CODES", "SAMPLES", "julian_date", "parse_date", "plan_ztf", "probe_sizes_of", "spread_rows"]
 
 log = logging.getLogger("ratdcs.plan")
 
 FILTER_CODES = ("zg", "zr", "zi")
+SAMPLES = ("spread", "first")
 _UNIX_EPOCH_JD = 2440587.5
 
 
@@ -72,9 +73,13 @@ def check_ztf_options(start_date: str, end_date: str, filters: list[str], ccds: 
 
 
 def plan_ztf(ctx: PlannerContext, *, n: int, start_date: str, end_date: str, fields: list[int] = (),
-             filters: list[str] = FILTER_CODES, ccds: list[int] = (), probe_sizes: bool = False) -> SourcePlan:
-    """The first ``n`` science exposures (by time) in the date range, grouped by field; with
-    ``probe_sizes``, a HEAD per file for its size (``ztf.probe_concurrency`` at a time)."""
+             filters: list[str] = FILTER_CODES, ccds: list[int] = (), probe_sizes: bool = False,
+             sample: str = "spread") -> SourcePlan:
+    """``n`` science exposures in the date range, grouped by field: ``spread`` takes them across
+    the nights and fields of the range, ``first`` the first ``n`` by time; with ``probe_sizes``, a
+    HEAD per file for its size (``ztf.probe_concurrency`` at a time)."""
+    if sample not in SAMPLES:
+        raise UsageError(f"--sample: unknown ZTF sample {sample!r}", hint=f"choose from {', '.join(SAMPLES)}")
     start, end = check_ztf_options(start_date, end_date, list(filters), list(ccds), list(fields))
     where = ztf_where(start, end, list(fields), list(filters), list(ccds))
     rows = ibe_search(ctx.http, ctx.config["endpoints.irsa_ibe"], "ztf/products/sci", where)
@@ -84,6 +89,8 @@ def plan_ztf(ctx: PlannerContext, *, n: int, start_date: str, end_date: str, fie
     query = f"IRSA ztf/products/sci WHERE {where}"
     if not rows:
         raise NoTargetsError(f"no targets matched: {query}", hint="widen the dates, fields or filters")
+    if sample == "spread":
+        rows = spread_rows(rows, n)
     by_field: dict[str, TargetPlan] = {}
     refused: list[str] = []
     seen: set[str] = set()
@@ -108,6 +115,34 @@ def plan_ztf(ctx: PlannerContext, *, n: int, start_date: str, end_date: str, fie
             target.files, misses = probe_sizes_of(ctx.http, target.files, ctx.config["ztf.probe_concurrency"])
             plan.probes_failed += misses
     return plan
+
+
+def spread_rows(rows: list[dict], n: int) -> list[dict]:
+    """Up to ``n`` rows (kept in time order) spread over the (night, field) groups of ``rows``.
+
+    The first n by time are often one field on one or two nights, which no train/val/test split
+    by night or field can use. Taken in rounds instead: each round takes the next image of
+    evenly spaced groups, so n below the number of groups still spans the whole date range.
+    Deterministic: it depends only on the rows (already sorted by time). Takes a few more than
+    ``n`` (the planner stops at n), so a refused or duplicate row does not cut the sample short.
+    """
+    groups: dict[tuple[str, int], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((str(row.get("filefracday") or "")[:8], _int(row.get("field"))), []).append(row)
+    queues = [groups[k] for k in sorted(groups)]
+    chosen: list[dict] = []
+    depth = 0
+    want = n + 16
+    while len(chosen) < want:
+        live = [q for q in queues if depth < len(q)]
+        if not live:
+            break
+        need = want - len(chosen)
+        picked = live if need >= len(live) else [live[i * len(live) // need] for i in range(need)]
+        chosen.extend(q[depth] for q in picked)
+        depth += 1
+    order = {id(row): i for i, row in enumerate(rows)}
+    return sorted(chosen, key=lambda row: order[id(row)])
 
 
 def _science_image(row: dict, ibe_url: str) -> PlannedFile:
