@@ -131,9 +131,9 @@ CREATE TABLE IF NOT EXISTS transfers (
 CREATE INDEX IF NOT EXISTS files_by_state ON files (state, file_id);
 CREATE INDEX IF NOT EXISTS files_by_source_state_size
     ON files (source, state, expected_size_bytes, observed_size_bytes);
--- Covers expected_size_bytes too, so per-target reports (incomplete_targets, split_summary)
+-- Covers split and expected_size_bytes too, so per-target reports (incomplete_targets, split_summary)
 -- never read the table itself: 0.4 s -> 0.2 s on a 1M-row manifest (bench/report_scale.py).
-CREATE INDEX IF NOT EXISTS files_by_target ON files (source, target_id, state, expected_size_bytes);
+CREATE INDEX IF NOT EXISTS files_by_target ON files (source, target_id, split, state, expected_size_bytes);
 CREATE INDEX IF NOT EXISTS files_by_lease ON files (lease_expires_at) WHERE state = 'downloading';
 CREATE INDEX IF NOT EXISTS transfers_by_file ON transfers (file_id);
 CREATE INDEX IF NOT EXISTS transfers_by_sync ON transfers (sync_id);
@@ -229,20 +229,15 @@ ORDER BY sync_id DESC;
 -- file in that split (a ZTF field split by night counts once in each split it has nights in);
 -- a target with no file yet counts under its own split.
 CREATE VIEW IF NOT EXISTS split_summary AS
-SELECT source, split, SUM(targets) AS targets, SUM(files) AS files, SUM(files_done) AS files_done
-FROM (SELECT f.source,
-             COALESCE(f.split, t.split, 'unassigned') AS split,
-             COUNT(DISTINCT f.target_id)              AS targets,
-             COUNT(*)                                 AS files,
-             SUM(f.state = 'done')                    AS files_done
-      FROM files f
-      LEFT JOIN targets t ON t.source = f.source AND t.target_id = f.target_id
-      GROUP BY f.source, COALESCE(f.split, t.split, 'unassigned')
+SELECT source, split, COUNT(DISTINCT target_id) AS targets, SUM(files) AS files, SUM(files_done) AS files_done
+FROM (SELECT g.source, g.target_id, COALESCE(g.split, t.split, 'unassigned') AS split, g.files, g.files_done
+      FROM (SELECT source, target_id, split, COUNT(*) AS files, SUM(state = 'done') AS files_done
+            FROM files GROUP BY source, target_id, split) g
+      LEFT JOIN targets t ON t.source = g.source AND t.target_id = g.target_id
       UNION ALL
-      SELECT t.source, COALESCE(t.split, 'unassigned'), COUNT(*), 0, 0
+      SELECT t.source, t.target_id, COALESCE(t.split, 'unassigned'), 0, 0
       FROM targets t
-      WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.source = t.source AND f.target_id = t.target_id)
-      GROUP BY t.source, COALESCE(t.split, 'unassigned'))
+      WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.source = t.source AND f.target_id = t.target_id))
 GROUP BY source, split;
 
 -- Files planned, done and missing per target, with its name and split. Aggregated first over

@@ -280,9 +280,10 @@ def split(*, ratios: Sequence[float] | None = None, seed: int | None = None, sou
 
 
 @_named_keywords
-def split_warnings(*, config: "Config | str | None" = None) -> list[str]:
+def split_warnings(*, config: "Config | str | None" = None, splits: "Sequence[dict] | None" = None) -> list[str]:
     """Why the stored train/val/test split is not what the configured ratios ask (``ratdcs report
     splits`` prints them): a part that is empty, or files far from the ratios. Empty when all is well.
+    ``splits``: the ``split_summary`` rows, if already read (``report("splits")``), to spare a pass.
 
     Example::
 
@@ -294,7 +295,7 @@ def split_warnings(*, config: "Config | str | None" = None) -> list[str]:
     config = load_config(config)
     with open_manifest(config=config, readonly=True) as manifest:
         return check_splits(manifest, ratios=config["data_pipeline.validation.split_ratio"],
-                            ztf_unit=config["data_pipeline.validation.ztf_split_unit"])
+                            ztf_unit=config["data_pipeline.validation.ztf_split_unit"], summary=splits)
 
 
 @_named_keywords

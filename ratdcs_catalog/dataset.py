@@ -386,10 +386,34 @@ def split_units(manifest, *, sources: Sequence[str] = (), ztf_unit: str = "night
     return units, unit_counts, file_counts
 
 
-def check_splits(manifest, *, ratios: Sequence[float], ztf_unit: str = "night") -> list[str]:
-    """The warnings of ``split_warnings`` for the splits stored now (``ratdcs report splits``)."""
+def check_splits(manifest, *, ratios: Sequence[float], ztf_unit: str = "night",
+                 summary: Sequence[dict] | None = None) -> list[str]:
+    """The warnings of ``split_warnings`` for the splits stored now (``ratdcs report splits``).
+
+    Sources split by target are counted from the ``split_summary`` view (``summary``, if the
+    report read it already): one indexed pass, not a walk over a million rows in Python. Only ZTF,
+    split by night or image, walks its own rows (its unit is not a column).
+    """
     ratios = check_ratios(ratios)
-    units, unit_counts, file_counts = split_units(manifest, ztf_unit=ztf_unit)
+    units: dict[str, str] = {}
+    unit_counts: dict[str, dict[str, int]] = {}
+    file_counts: dict[str, dict[str, int]] = {}
+    # ZTF as it was split: by night or image only where its files carry splits of their own.
+    ztf_unit = ztf_unit if ztf_unit != "field" and manifest.ztf_split_by_file() else "field"
+    for row in summary if summary is not None else manifest.split_summary():
+        if row["source"] == "ztf" and ztf_unit != "field":
+            continue
+        units[row["source"]] = "target" if row["source"] != "ztf" else "field"
+        unit_counts.setdefault(row["source"], {s: 0 for s in SPLITS})
+        file_counts.setdefault(row["source"], {s: 0 for s in SPLITS})
+        if row["split"] in SPLITS:
+            unit_counts[row["source"]][row["split"]] += row["targets"]
+            file_counts[row["source"]][row["split"]] += row["files"]
+    if ztf_unit != "field":
+        for row in manifest.ztf_split_units(ztf_unit):
+            units["ztf"] = ztf_unit
+            unit_counts.setdefault("ztf", {s: 0 for s in SPLITS})[row["split"]] = row["units"]
+            file_counts.setdefault("ztf", {s: 0 for s in SPLITS})[row["split"]] = row["files"]
     return [w for source in units if sum(unit_counts[source].values())
             for w in split_warnings(source, units[source], unit_counts[source], ratios, file_counts[source])]
 

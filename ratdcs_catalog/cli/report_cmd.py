@@ -65,7 +65,8 @@ def report(app: App, section, sql, limit, sources, fmt):
     rows = api.report(section, config=app.config(), limit=limit, sources=sources)
     click.echo(_render_sections(rows if section is None else {section: rows}, fmt, single=section is not None))
     if section in (None, "splits"):
-        _echo_warnings(api.split_warnings(config=app.config()), fmt)
+        splits = rows["splits"] if section is None else rows
+        _echo_warnings(api.split_warnings(config=app.config(), splits=splits), fmt)
 
 
 def _echo_warnings(warnings: list[str], fmt: str | None) -> None:

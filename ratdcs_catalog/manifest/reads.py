@@ -96,6 +96,22 @@ class Reads:
                 LEFT JOIN targets t ON t.source = f.source AND t.target_id = f.target_id
                 WHERE 1{where_source}{where_state} ORDER BY f.file_id""", p1 + p2)
 
+    def ztf_split_by_file(self) -> bool:
+        """Whether some ZTF file has a split of its own (split by night or image, not by field)."""
+        return self.conn.execute("SELECT 1 FROM files WHERE source = 'ztf' AND split IS NOT NULL LIMIT 1"
+                                 ).fetchone() is not None
+
+    def ztf_split_units(self, unit: str) -> list[dict[str, Any]]:
+        """Per effective split of the ZTF files: how many units (``image``: files; ``night``: the
+        distinct UTC dates in the file names, ztf_YYYYMMDD...) and how many files. One pass in
+        SQLite: a report on a manifest of a million ZTF images must not walk them in Python."""
+        counted = "COUNT(*)" if unit == "image" else \
+            "COUNT(DISTINCT substr(f.rel_path, instr(f.rel_path, '/ztf_') + 5, 8))"
+        return self._dicts(
+            f"""SELECT {_EFFECTIVE_SPLIT} AS split, {counted} AS units, COUNT(*) AS files
+                FROM files f LEFT JOIN targets t ON t.source = f.source AND t.target_id = f.target_id
+                WHERE f.source = 'ztf' AND {_EFFECTIVE_SPLIT} IS NOT NULL GROUP BY 1""")
+
     def done_files_of(self, source: str) -> list[sqlite3.Row]:
         """A source's done files, by target and path (the TESS metadata export)."""
         return self.conn.execute(

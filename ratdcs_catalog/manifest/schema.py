@@ -271,22 +271,19 @@ LEFT JOIN targets t ON t.source = f.source AND t.target_id = f.target_id;
 # target), and split_summary counts files by the effective split COALESCE(files.split, targets.split).
 MIGRATIONS[4] = """
 ALTER TABLE files ADD COLUMN split TEXT CHECK (split IN ('train', 'val', 'test'));
+DROP INDEX IF EXISTS files_by_target;
+CREATE INDEX IF NOT EXISTS files_by_target ON files (source, target_id, split, state, expected_size_bytes);
 DROP VIEW IF EXISTS split_summary;
 CREATE VIEW IF NOT EXISTS split_summary AS
-SELECT source, split, SUM(targets) AS targets, SUM(files) AS files, SUM(files_done) AS files_done
-FROM (SELECT f.source,
-             COALESCE(f.split, t.split, 'unassigned') AS split,
-             COUNT(DISTINCT f.target_id)              AS targets,
-             COUNT(*)                                 AS files,
-             SUM(f.state = 'done')                    AS files_done
-      FROM files f
-      LEFT JOIN targets t ON t.source = f.source AND t.target_id = f.target_id
-      GROUP BY f.source, COALESCE(f.split, t.split, 'unassigned')
+SELECT source, split, COUNT(DISTINCT target_id) AS targets, SUM(files) AS files, SUM(files_done) AS files_done
+FROM (SELECT g.source, g.target_id, COALESCE(g.split, t.split, 'unassigned') AS split, g.files, g.files_done
+      FROM (SELECT source, target_id, split, COUNT(*) AS files, SUM(state = 'done') AS files_done
+            FROM files GROUP BY source, target_id, split) g
+      LEFT JOIN targets t ON t.source = g.source AND t.target_id = g.target_id
       UNION ALL
-      SELECT t.source, COALESCE(t.split, 'unassigned'), COUNT(*), 0, 0
+      SELECT t.source, t.target_id, COALESCE(t.split, 'unassigned'), 0, 0
       FROM targets t
-      WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.source = t.source AND f.target_id = t.target_id)
-      GROUP BY t.source, COALESCE(t.split, 'unassigned'))
+      WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.source = t.source AND f.target_id = t.target_id))
 GROUP BY source, split;
 """
 
