@@ -6,8 +6,7 @@
 - ``split_targets``: a deterministic train/val/test assignment per split unit (a star for the
   light-curve missions; a ZTF image, night or field), stored in the manifest.
 
-Exports (TESS metadata, the files table, URL lists, a portable manifest) live in ``exports``,
-and are re-exported here for older callers.
+Exports (TESS metadata, the files table, URL lists, a portable manifest) live in ``exports``.
 
 SQL writes go through ``Manifest`` methods (``requeue_files``, ``mark_verified``,
 ``assign_splits``, ``assign_file_splits``); this module only reads rows and the disk.
@@ -25,25 +24,17 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import DataDirError, UnsafeProductError, UsageError
-from .exports import (EXPORT_COLUMNS, NOT_DONE, URL_FORMATS, atomic_output, export_files,  # noqa: F401
-                      export_tess_metadata, export_urls, tess_metadata)
 from .paths import destination
 
 __all__ = [
-    "EXPORT_COLUMNS",
     "SPLITS",
     "SPLIT_UNITS",
-    "URL_FORMATS",
     "SplitSummary",
     "VerifyProblem",
     "VerifySummary",
-    "atomic_output",
     "check_ratios",
     "check_splits",
     "choose_splits",
-    "export_files",
-    "export_tess_metadata",
-    "export_urls",
     "split_targets",
     "split_unit_key",
     "split_units",

@@ -142,7 +142,7 @@ def records_table(records: Iterable[FileRecord]):
 
 def write_index(records: Iterable[FileRecord], path: str | os.PathLike, fmt: str) -> int:
     """Write the records to ``path`` as CSV or Parquet, atomically; returns the row count."""
-    from .dataset import atomic_output
+    from .exports import atomic_output
 
     if fmt not in INDEX_FORMATS:
         raise UsageError(f"unknown index format {fmt!r}", hint=f"choose {' or '.join(INDEX_FORMATS)}")

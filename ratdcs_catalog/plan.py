@@ -190,10 +190,10 @@ def _write_source(manifest: Manifest, p: SourcePlan, plan_id: int) -> SourceSumm
     counts = manifest.upsert_files(files, plan_id)
     from .logs import redact
 
-    refused, counts.refused = [redact(r) for r in p.refused + counts.refused], []
+    taken, counts.refused = counts.refused, {}
+    refused = [redact(r) for r in [*p.refused, *taken.values()]]
     for reason in refused:
         log.warning("%s: %s", p.source, reason)
-    taken = {reason.split(":", 1)[0].removeprefix("refused ") for reason in refused}
     written = [f for f in files if f.rel_path not in taken]
     return SourceSummary(p.source, len(p.targets), len(written), counts, refused,
                          sum(1 for f in written if f.expected_size_bytes is None))

@@ -83,12 +83,16 @@ class UpsertCounts:
     changed_upstream: int = 0
     bytes_total: int = 0
     bytes_new: int = 0
-    # New files refused because the manifest already has their URL under another destination.
-    refused: list[str] = dataclasses.field(default_factory=list)
+    # New files refused because the manifest already has their URL under another destination:
+    # rel_path -> the sentence saying so.
+    refused: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def add(self, other: "UpsertCounts") -> None:
         for field in dataclasses.fields(self):
-            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+            if field.name == "refused":
+                self.refused.update(other.refused)
+            else:
+                setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -534,8 +534,8 @@ def _classify(exc: Exception, received: int) -> tuple[str, str]:
         return "short_body", f"the body ended early after {received} bytes ({text}); partial file kept"
     # http.client refuses more than 100 headers or a line over 64 KiB (LineTooLong); urllib3
     # wraps both, and the text once read as a reset connection.
-    if "more than 100 headers" in lowered or "linetoolong" in lowered or "line too long" in lowered \
-            or "header line" in lowered and "long" in lowered:
+    if any(phrase in lowered for phrase in ("more than 100 headers", "linetoolong", "line too long")) \
+            or ("header line" in lowered and "long" in lowered):
         return "bad_headers", (f"the server's answer had more headers, or longer header lines, than HTTP clients "
                                f"take ({text[:200]}); nothing was written")
     if "certificate_verify_failed" in lowered:

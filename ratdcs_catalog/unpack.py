@@ -2,15 +2,16 @@
 
 A zip is an archive's answer like any other, so it is read as hostile: exactly one member, a
 plain file name (no ``../``, no directory, no link), a size bounded by ``MAX_MEMBER_BYTES``,
-and the member's CRC checked while it is copied. Nothing is written but the ``.part`` file the
-zip itself came in, rewritten in place (same inode: the sync's lock on it stays valid) to hold
-the member's bytes.
+and the member's CRC checked while it is copied. Nothing is written but an unnamed temporary file
+and the ``.part`` file the zip itself came in, rewritten in place (same inode: the sync's lock on
+it stays valid) to hold the member's bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -29,19 +30,23 @@ def unpack_single_fits(part: Path) -> tuple[int, str, str]:
 
     Raises VerifyFailed: ``zip_invalid`` (not a zip, or damaged: a CRC that does not match),
     ``zip_unsafe`` (a member name that is not a plain file name), ``zip_members`` (not exactly
-    one FITS member), ``zip_too_large``.
+    one FITS member), ``zip_too_large``. Memory stays flat: the member goes through an unnamed
+    temporary file beside the .part (nothing a crash could leave behind), then back into it.
     """
-    member, data = _read_member(part)
-    digest = hashlib.sha256(data).hexdigest()
-    with open(part, "r+b") as fh:  # in place: the same inode the sync holds its lock on
-        fh.write(data)
-        fh.truncate()
-        fh.flush()
-        os.fsync(fh.fileno())
-    return len(data), digest, member
+    with tempfile.TemporaryFile(dir=part.parent) as unpacked:
+        member, size, digest = _copy_member(part, unpacked)
+        unpacked.seek(0)
+        with open(part, "r+b") as fh:  # in place: the same inode the sync holds its lock on
+            while block := unpacked.read(_COPY_BYTES):
+                fh.write(block)
+            fh.truncate()
+            fh.flush()
+            os.fsync(fh.fileno())
+    return size, digest, member
 
 
-def _read_member(part: Path) -> tuple[str, bytes]:
+def _copy_member(part: Path, out) -> tuple[str, int, str]:
+    """Check the zip and copy its one member into ``out``: (name, size, sha256)."""
     try:
         with zipfile.ZipFile(part) as archive:
             infos = archive.infolist()
@@ -52,10 +57,10 @@ def _read_member(part: Path) -> tuple[str, bytes]:
             info = infos[0]
             _check_member(part, info)
             with archive.open(info) as fh:  # zipfile checks the CRC at the end of the member
-                data = _read_bounded(fh, info.file_size)
+                size, digest = _copy_bounded(fh, out, info.file_size)
     except zipfile.BadZipFile as exc:
         raise VerifyFailed("zip_invalid", f"{part.name}: not a readable zip ({exc})") from None
-    return info.filename, data
+    return info.filename, size, digest
 
 
 def _check_member(part: Path, info: zipfile.ZipInfo) -> None:
@@ -71,14 +76,15 @@ def _check_member(part: Path, info: zipfile.ZipInfo) -> None:
                                             f"{MAX_MEMBER_BYTES} a cutout can have")
 
 
-def _read_bounded(fh, declared: int) -> bytes:
-    chunks, total = [], 0
+def _copy_bounded(fh, out, declared: int) -> tuple[int, str]:
+    hasher, total = hashlib.sha256(), 0
     try:
         while block := fh.read(_COPY_BYTES):
             total += len(block)
             if total > min(declared, MAX_MEMBER_BYTES):
                 raise VerifyFailed("zip_invalid", "the member inflates past the size its header declares")
-            chunks.append(block)
+            hasher.update(block)
+            out.write(block)
     except (zipfile.BadZipFile, zlib.error) as exc:  # "Bad CRC-32 for file ...", a broken deflate stream
         raise VerifyFailed("zip_invalid", f"the zip's member is damaged ({exc})") from None
-    return b"".join(chunks)
+    return total, hasher.hexdigest()

@@ -27,7 +27,7 @@ from typing import Iterable, Mapping
 from .fitsheaders import FitsLayoutError, Hdu, fold, ones_complement_sum, read_layout
 
 __all__ = ["LEVELS", "VerifyFailed", "VerifyResult", "check_dv_timeseries", "check_image", "check_light_curve",
-           "check_target_pixel_file", "hash_file", "is_gzip", "parse_checksum", "verify_file"]
+           "check_target_pixel_file", "hash_file", "parse_checksum", "verify_file"]
 
 LEVELS = ("size", "checksum", "fits", "fits_checksum")
 FITS_CHECKSUM_POLICIES = ("strict", "warn", "off")
@@ -89,15 +89,6 @@ def is_fits_product(product_kind: str, path: Path) -> bool:
     from .registry import kind
 
     return kind(product_kind).is_fits or path.name.lower().endswith((".fits", ".fit", ".fits.gz"))
-
-
-def is_gzip(path: Path) -> bool:
-    """A gzip file, by its magic bytes (a .part file's name does not say)."""
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(2) == b"\x1f\x8b"
-    except OSError:
-        return False
 
 
 def _gzip_size(path: Path) -> int:

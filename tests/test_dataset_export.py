@@ -9,7 +9,7 @@ import json
 from click.testing import CliRunner
 
 from ratdcs_catalog.cli import cli
-from ratdcs_catalog.dataset import EXPORT_COLUMNS
+from ratdcs_catalog.exports import EXPORT_COLUMNS
 from ratdcs_catalog.manifest import open_manifest
 
 from build_manifest import FILES, LC_SIZE, TESS_A, TESS_B, sha256

@@ -194,3 +194,20 @@ def test_a_failed_first_plan_leaves_no_manifest_behind(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["--config", str(write_config(tmp_path)), "plan", "kepler", "--n", "1"])
     assert result.exit_code == 1 and "the disk is full" in result.output
     assert not list((tmp_path / "data").glob("manifest.sqlite*"))
+
+
+
+def test_a_destination_another_product_of_the_plan_took_is_refused_and_listed():
+    # Within one MAST answer a second row for the same file name is one file (files_from_mast);
+    # across the sources of `plan all` two planners could still name one destination.
+    from ratdcs_catalog.plan import _refuse_shared_places
+    from ratdcs_catalog.records import PlannedFile
+    from ratdcs_catalog.sources.common import SourcePlan, TargetPlan
+
+    first = PlannedFile("kepler", "42", "lc_long", "https://a.test/1", "shared/x.fits")
+    second = PlannedFile("tess", "7", "lc", "https://a.test/2", "shared/x.fits")
+    plans = [SourcePlan("kepler", "q", [TargetPlan({}, [first])]), SourcePlan("tess", "q", [TargetPlan({}, [second])])]
+    _refuse_shared_places(plans)
+    assert [f for p in plans for t in p.targets for f in t.files] == [first]
+    assert plans[1].refused == ["refused shared/x.fits: its destination shared/x.fits is already taken by "
+                                "https://a.test/1 in this plan"]

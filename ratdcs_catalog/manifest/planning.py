@@ -64,8 +64,8 @@ class PlanWrites:
             counts.bytes_total += size or 0
             old = existing.get(f.rel_path)
             if old is None and url_owners.get(f.url, f.rel_path) != f.rel_path:
-                counts.refused.append(f"refused {f.rel_path}: its URL {f.url[:200]} is already the manifest's "
-                                      f"{url_owners[f.url]}")
+                counts.refused[f.rel_path] = (f"refused {f.rel_path}: its URL {f.url[:200]} is already the "
+                                              f"manifest's {url_owners[f.url]}")
                 counts.bytes_total -= size or 0
                 continue
             if old is None:
