@@ -17,7 +17,7 @@
 --   done         verified and in its final place under the data directory
 --   failed       gave up after retries; last_error_kind / last_error say why
 
-PRAGMA user_version = 5;
+PRAGMA user_version = 6;
 
 -- One row per `ratdcs plan` run.
 CREATE TABLE IF NOT EXISTS plans (
@@ -94,7 +94,19 @@ CREATE TABLE IF NOT EXISTS files (
     -- `ratdcs split` where the unit is below the target (ZTF by night or image); NULL = the
     -- target's split holds. The effective split is COALESCE(files.split, targets.split).
     split                TEXT CHECK (split IN ('train', 'val', 'test')),
+    -- The archive's cloud copy of the same file (MAST's public S3 bucket), NULL where it has none;
+    -- sync prefers it under transport.cloud = auto|prefer and falls back to url on 403/404.
+    mirror_url           TEXT,
+    checksum_source      TEXT,                          -- where the checked checksum came from: plan, s3_etag, ...
     FOREIGN KEY (source, target_id) REFERENCES targets (source, target_id)
+);
+
+-- Facts about the manifest itself, one row per key: 'data_dir' (absolute path of the data
+-- directory its done rows live in, recorded by plan and sync).
+CREATE TABLE IF NOT EXISTS manifest_settings (
+    key         TEXT PRIMARY KEY,
+    value       TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
 );
 
 -- One row per `ratdcs sync` run.
@@ -124,7 +136,8 @@ CREATE TABLE IF NOT EXISTS transfers (
     range_start     INTEGER,                            -- first byte asked for (resume), NULL for a full GET
     bytes_received  INTEGER NOT NULL DEFAULT 0,
     error_kind      TEXT,
-    error           TEXT
+    error           TEXT,
+    url             TEXT                                -- the URL asked (the mirror or the archive), NULL before schema 6
 );
 
 -- Sync claims pending rows in file_id order, per source; report groups by source and state.

@@ -211,7 +211,7 @@ def test_report_migrates_a_version_1_manifest_but_sql_asks_for_it(tmp_path):
     path = tmp_path / "m.sqlite"
     make_v1_manifest(path)
     result = CliRunner().invoke(cli, ["--db", str(path), "report", "--sql", "SELECT COUNT(*) AS n FROM files"])
-    assert result.exit_code == 2 and "has schema version 1; it needs migrating to 5" in result.output
+    assert result.exit_code == 2 and f"has schema version 1; it needs migrating to {SCHEMA_VERSION}" in result.output
     assert CliRunner().invoke(cli, ["--db", str(path), "report"]).exit_code == 0
     result = CliRunner().invoke(cli, ["--db", str(path), "report", "--sql", "SELECT COUNT(*) AS n FROM files"])
     assert result.output == "n\n-\n2\n"

@@ -27,8 +27,8 @@ def make_v1_manifest(path: Path) -> None:
     conn.close()
 
 
-def test_schema_is_version_5():
-    assert SCHEMA_VERSION == 5
+def test_schema_is_version_6():
+    assert SCHEMA_VERSION == 6
 
 
 def test_a_version_1_manifest_is_migrated_and_keeps_its_data(tmp_path):
@@ -36,7 +36,7 @@ def test_a_version_1_manifest_is_migrated_and_keeps_its_data(tmp_path):
     make_v1_manifest(path)
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 1
     with open_manifest(path) as m:
-        assert m.query("PRAGMA user_version")[0][0] == 5
+        assert m.query("PRAGMA user_version")[0][0] == 6
         target = m.query("SELECT target_id, name, teff_k, split FROM targets")[0]
         assert tuple(target) == ("261136679", "TIC 261136679", 5600.0, None)
         assert [tuple(r) for r in m.query("SELECT rel_path, state FROM files ORDER BY rel_path")] == [
@@ -76,7 +76,7 @@ def test_a_version_3_manifest_keeps_rows_transfers_and_foreign_keys_through_the_
     conn.commit()
     conn.close()
     with open_manifest(path) as m:
-        assert m.query("PRAGMA user_version")[0][0] == 5
+        assert m.query("PRAGMA user_version")[0][0] == 6
         assert m.query("PRAGMA foreign_keys")[0][0] == 1 and m.query("PRAGMA foreign_key_check") == []
         assert [tuple(r) for r in m.query("SELECT file_id, rel_path FROM files ORDER BY file_id")] == [
             (1, "tess/1.fits"), (2, "tess/2.fits")]
@@ -92,7 +92,7 @@ def test_a_version_1_manifest_opened_read_only_asks_for_migration(tmp_path):
 
     path = tmp_path / "m.sqlite"
     make_v1_manifest(path)
-    with pytest.raises(ManifestError, match="has schema version 1; it needs migrating to 5"):
+    with pytest.raises(ManifestError, match="has schema version 1; it needs migrating to 6"):
         open_manifest(path, readonly=True)
 
 
@@ -108,10 +108,12 @@ def test_a_version_2_manifest_gets_a_source_progress_that_agrees_with_report_pro
     path = tmp_path / "m.sqlite"
     make_v1_manifest(path)
     with open_manifest(path) as m:  # now current; turn it back into what version 2 wrote
-        m.conn.executescript("DROP VIEW source_progress;" + source_progress_v2() + "PRAGMA user_version = 2;")
+        m.conn.executescript("DROP VIEW source_progress;" + source_progress_v2() + "PRAGMA user_version = 2;"
+                             # what 5 -> 6 adds outside the files table (which 3 -> 4 rebuilds)
+                             "ALTER TABLE transfers DROP COLUMN url; DROP TABLE manifest_settings;")
         m.conn.execute("UPDATE files SET state = 'pending'")  # no done or failed file: the v2 view said NULL
     with open_manifest(path) as m:
-        assert m.query("PRAGMA user_version")[0][0] == 5
+        assert m.query("PRAGMA user_version")[0][0] == 6
         view = [dict(r) for r in m.query("SELECT * FROM source_progress")]
         report = build_report(m, data_dir=tmp_path, sections=["progress"])["progress"]
     assert view == report == [{"source": "tess", "files_planned": 2, "files_done": 0, "files_failed": 0,

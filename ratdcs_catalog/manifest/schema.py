@@ -287,6 +287,20 @@ FROM (SELECT g.source, g.target_id, COALESCE(g.split, t.split, 'unassigned') AS 
 GROUP BY source, split;
 """
 
+# 5 -> 6: files get the cloud copy's URL (mirror_url) and where their checksum came from
+# (checksum_source); transfers record the URL each attempt asked; manifest_settings records
+# facts about the manifest such as its data directory.
+MIGRATIONS[5] = """
+ALTER TABLE files ADD COLUMN mirror_url TEXT;
+ALTER TABLE files ADD COLUMN checksum_source TEXT;
+ALTER TABLE transfers ADD COLUMN url TEXT;
+CREATE TABLE IF NOT EXISTS manifest_settings (
+    key         TEXT PRIMARY KEY,
+    value       TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+"""
+
 
 def schema_sql() -> str:
     # The package ships schema.sql as a plain file beside this module (a symlink to the top-level
