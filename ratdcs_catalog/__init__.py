@@ -81,9 +81,12 @@ def load_config(path: str | os.PathLike | None = None, **settings: Any) -> "Conf
     from .config import Config
     from .config import load_config as _load
 
+    from .paths import follow_recorded_data_dir
+
     config = path if isinstance(path, Config) else _load(path)
     overrides = {key.replace("__", "."): value for key, value in settings.items() if value is not None}
-    return config.with_overrides(overrides, origin="python") if overrides else config
+    # An existing manifest's recorded data directory (issue 19); a no-op once followed.
+    return follow_recorded_data_dir(config.with_overrides(overrides, origin="python") if overrides else config)
 
 
 @_named_keywords

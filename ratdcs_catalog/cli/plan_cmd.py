@@ -9,7 +9,7 @@ import click
 
 from .. import registry
 from ..sizes import format_bytes, parse_size
-from .common import App, pass_app, render_rows
+from .common import App, pass_app, render_rows, with_global_options
 
 __all__ = ["plan"]
 
@@ -25,7 +25,7 @@ class PlanGroup(click.Group):
         if name in self.commands:
             return self.commands[name]
         if name in registry.SOURCES:
-            return _source_command(registry.SOURCES[name])
+            return with_global_options(_source_command(registry.SOURCES[name]))
         return None
 
     def resolve_command(self, ctx, args):
