@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["RedactSecrets", "redact", "setup_logging"]
+__all__ = ["RedactSecrets", "redact", "route_console", "setup_logging"]
 
 LOGGER_NAME = "ratdcs"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -74,7 +74,7 @@ def setup_logging(*, verbose: bool = False, quiet: bool = False, log_path: Path 
 
     global _active
     redactor = _active = RedactSecrets([read_secret(name) or "" for name in secret_env_names])
-    console = logging.StreamHandler()
+    console = _Console()
     console.setLevel(logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     console.addFilter(redactor)
@@ -82,6 +82,30 @@ def setup_logging(*, verbose: bool = False, quiet: bool = False, log_path: Path 
     if log_path is not None:
         add_file_log(logger, log_path, verbose, redactor)
     return logger
+
+
+class _Console(logging.StreamHandler):
+    """Standard error; while a progress bar is drawn, through the bar's writer (``route_console``),
+    so a warning is printed above the bar instead of inside its line (issue 19)."""
+
+    writer = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.writer is None:
+            super().emit(record)
+            return
+        try:
+            self.writer(self.format(record))
+        except Exception:  # noqa: BLE001 - logging's own policy: a record that fails is reported, not raised
+            self.handleError(record)
+
+
+def route_console(writer) -> None:
+    """Send console log lines to ``writer(line)`` (a progress bar's ``write``), or back to
+    standard error with None."""
+    for handler in logging.getLogger(LOGGER_NAME).handlers:
+        if isinstance(handler, _Console):
+            handler.writer = writer
 
 
 class _FileLog(logging.FileHandler):

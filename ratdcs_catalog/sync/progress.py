@@ -10,7 +10,10 @@ least once a second. It never prints and draws nothing: the command line's bar l
 - ``None`` or ``False``: nothing;
 - ``True`` (the default for a library user): a line on the ``ratdcs.sync`` log every 10 s
   (``LogProgress``), nothing printed;
-- a ``ProgressReporter``: any object with ``start``, ``update`` and ``close`` (below);
+- a ``ProgressReporter``: any object with ``start``, ``update`` and ``close`` (below), and
+  optionally ``unknown_sizes(files)`` (before ``start``: how many selected files have no known
+  size) and ``sizes_learned(n_bytes, files)`` (sizes the archive announced for such files since
+  the last call: add them to the total);
 - a progress bar, as pooch takes one: any object with ``update(n_bytes)`` and ``close()``; its
   ``total`` is set to the bytes expected if it has one, and its ``set_postfix_str(text,
   refresh=False)``, if any, gets the file counts;
@@ -84,14 +87,19 @@ class ProgressFeed:
     def __init__(self, reporter: ProgressReporter):
         self.reporter = reporter
         self._counts: list[int] = []
-        self._pushed = (0, 0, 0)  # bytes, files done, files failed
+        self._learned: list[int] = []  # sizes announced for files planned without one, per worker
+        self._learned_files: list[int] = []
+        self._pushed = (0, 0, 0, 0, 0)  # bytes, files done, files failed, learned bytes, learned files
         self._pushed_at = 0.0
         self._closed = False
 
-    def start(self, total_bytes: int, total_files: int, workers: int) -> None:
+    def start(self, total_bytes: int, total_files: int, workers: int, *, unknown_size_files: int = 0) -> None:
         """Before the worker threads start: one counter slot each."""
         self._counts = [0] * workers
+        self._learned, self._learned_files = [0] * workers, [0] * workers
         self._pushed_at = time.monotonic()
+        if unknown_size_files and callable(getattr(self.reporter, "unknown_sizes", None)):
+            self.reporter.unknown_sizes(unknown_size_files)
         self.reporter.start(total_bytes, total_files)
 
     def counter(self, index: int) -> Callable[[int], None]:
@@ -103,14 +111,26 @@ class ProgressFeed:
 
         return add
 
+    def sizer(self, index: int) -> Callable[[int], None]:
+        """Worker ``index``'s callback for a size the archive announced for a file planned without one."""
+        learned, files = self._learned, self._learned_files
+
+        def learn(n: int) -> None:
+            learned[index] += n
+            files[index] += 1
+
+        return learn
+
     def refresh(self, files_done: int, files_failed: int, *, final: bool = False) -> None:
         """From the writer's loop: tell the reporter what changed since the last push."""
         now = time.monotonic()
         if not final and now - self._pushed_at < self.PUSH_SECONDS:
             return
-        state = (sum(self._counts), files_done, files_failed)
+        state = (sum(self._counts), files_done, files_failed, sum(self._learned), sum(self._learned_files))
         if state == self._pushed and (final or now - self._pushed_at < self.HEARTBEAT_SECONDS):
             return
+        if state[4] != self._pushed[4] and callable(getattr(self.reporter, "sizes_learned", None)):
+            self.reporter.sizes_learned(state[3] - self._pushed[3], state[4] - self._pushed[4])
         self.reporter.update(state[0] - self._pushed[0], files_done, files_failed)
         self._pushed, self._pushed_at = state, now
 
@@ -136,7 +156,14 @@ class LogProgress:
     def __init__(self) -> None:
         self.total_files = 0
         self.received = 0
+        self.unknown_files = 0  # selected files whose size nobody has announced yet
         self._next = 0.0
+
+    def unknown_sizes(self, files: int) -> None:
+        self.unknown_files = files
+
+    def sizes_learned(self, n_bytes: int, files: int) -> None:
+        self.unknown_files = max(0, self.unknown_files - files)
 
     def start(self, total_bytes: int, total_files: int) -> None:
         self.total_files = total_files
@@ -146,8 +173,9 @@ class LogProgress:
         self.received += n_bytes
         if time.monotonic() >= self._next:
             self._next = time.monotonic() + self.INTERVAL_SECONDS
+            unknown = f" (+ {self.unknown_files} files of unknown size)" if self.unknown_files else ""
             self.emit(f"sync: {files_done}/{self.total_files} files done, {files_failed} failed, "
-                      f"{format_bytes(self.received)} received")
+                      f"{format_bytes(self.received)} received{unknown}")
 
     def emit(self, line: str) -> None:
         log.info(line)
