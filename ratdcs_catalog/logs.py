@@ -62,7 +62,7 @@ def redact(text: str) -> str:
 
 
 def setup_logging(*, verbose: bool = False, quiet: bool = False, log_path: Path | None = None,
-                  secret_env_names: tuple[str, ...] = ("MAST_API_TOKEN",)) -> logging.Logger:
+                  secret_env_names: tuple[str, ...] = ("MAST_API_TOKEN",), defer: bool = False) -> logging.Logger:
     """Console: warnings (debug with -v, errors only with -q). File: info (debug with -v)."""
     logger = logging.getLogger(LOGGER_NAME)
     for handler in list(logger.handlers):
@@ -79,9 +79,37 @@ def setup_logging(*, verbose: bool = False, quiet: bool = False, log_path: Path 
     console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     console.addFilter(redactor)
     logger.addHandler(console)
-    if log_path is not None:
+    if log_path is not None and defer:
+        logger.addHandler(_Deferred(log_path, verbose, redactor))
+    elif log_path is not None:
         add_file_log(logger, log_path, verbose, redactor)
     return logger
+
+
+class _Deferred(logging.Handler):
+    """The log file of a command whose data directory does not exist yet (a first plan): records
+    are kept until the command succeeded and made it (``write_deferred_log``); a refused command
+    leaves no directory holding only a log file."""
+
+    def __init__(self, log_path: Path, verbose: bool, redactor: logging.Filter):
+        super().__init__(logging.DEBUG if verbose else logging.INFO)
+        self.log_path, self.verbose, self.redactor = log_path, verbose, redactor
+        self.records: list[logging.LogRecord] = []
+        self.addFilter(redactor)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def write_deferred_log() -> None:
+    """Write what a deferred log file kept, now that its directory exists (else drop it)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in [h for h in logger.handlers if isinstance(h, _Deferred)]:
+        logger.removeHandler(handler)
+        if handler.log_path.parent.is_dir():
+            add_file_log(logger, handler.log_path, handler.verbose, handler.redactor)
+            for record in handler.records:
+                logger.handlers[-1].handle(record)
 
 
 class _Console(logging.StreamHandler):

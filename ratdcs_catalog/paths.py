@@ -106,16 +106,18 @@ def ensure_data_dir(data_dir: Path) -> Path:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataDirError(f"cannot create the data directory {data_dir}: {exc.strerror}",
-                           hint="set data_dir in config.yaml or RATDCS_DATA_DIR to a writable location") from None
+                           hint="set data_dir in config.yaml or RATDCS_DATA_DIR to a writable location "
+                                "(or pass --data-dir DIR; --db moves the manifest)") from None
     if not data_dir.is_dir():
         raise DataDirError(f"data directory {data_dir} exists but is not a directory",
-                           hint="set data_dir in config.yaml or RATDCS_DATA_DIR to a directory")
+                           hint="set data_dir in config.yaml or RATDCS_DATA_DIR to a directory (or pass --data-dir DIR)")
     try:
         with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".ratdcs-write-test-"):
             pass
     except OSError as exc:
         raise DataDirError(f"cannot write in the data directory {data_dir}: {exc.strerror}",
-                           hint="fix its permissions, or set data_dir / RATDCS_DATA_DIR elsewhere") from None
+                           hint="fix its permissions, or set data_dir / RATDCS_DATA_DIR elsewhere (or pass --data-dir "
+                                "DIR; --db moves the manifest)") from None
     return data_dir
 
 

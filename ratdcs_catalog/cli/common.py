@@ -52,22 +52,25 @@ class App:
         return self._config.with_overrides(
             {key.replace("__", "."): value for key, value in flags.items()}, origin="command line")
 
-    def log_to_file(self, *, needs_manifest: bool = True, may_create_dir: bool = False) -> None:
+    def log_to_file(self, *, needs_manifest: bool = True, may_create_dir: bool = False, defer: bool = False) -> None:
         """Commands that change things (plan, sync, verify, ...) also log to data_download.log.
 
         Not when the manifest such a command needs is missing (it is about to refuse), and not
         into a directory that is not there unless the command makes it anyway (sync makes the
         data directory): a log file in a new directory would be all a refused command left.
+        ``defer`` (plan, which makes the directory only when it succeeds): keep the records and
+        write them once ``write_deferred_log`` finds the directory made.
         """
         from ..logs import setup_logging
 
         config = self.config()
         if needs_manifest and not config.manifest_path.exists():
             return
-        if not may_create_dir and not config.log_path.parent.is_dir():
+        missing = not may_create_dir and not config.log_path.parent.is_dir()
+        if missing and not defer:
             return
         setup_logging(verbose=self.verbose, quiet=self.quiet, log_path=config.log_path,
-                      secret_env_names=(config["auth.mast_token_env"],))
+                      secret_env_names=(config["auth.mast_token_env"],), defer=missing)
 
     def manifest(self, *, create: bool = True, readonly: bool = False):
         from ..manifest import open_manifest
