@@ -109,6 +109,6 @@ def test_a_data_directory_sync_cannot_create_names_the_flag_too(tmp_path):
         m.upsert_files([PlannedFile("kepler", "1", "lc_long", "http://127.0.0.1:9/a", "kepler/a.fits")], None)
     result = run("sync", "--db", str(tmp_path / "m.sqlite"), "--data-dir", "/proc/self/ratdcs-data")
     assert result.exit_code == 2
-    assert result.output == ("Error: cannot create the data directory /proc/self/ratdcs-data: No such file or directory\n"
+    assert result.output.split("\n", 1)[1] == ("Error: cannot create the data directory /proc/self/ratdcs-data: No such file or directory\n"
                              "Hint: set data_dir in config.yaml or RATDCS_DATA_DIR to a writable location (or pass "
                              "--data-dir DIR; --db moves the manifest)\n")
