@@ -276,7 +276,7 @@ def resolve_path(key: str, value: Any, base: Path) -> Any:
     if value is None or _BY_KEY[key].type != "path":
         return value
     path = Path(value).expanduser()
-    return str(path if path.is_absolute() else (base / path).absolute())
+    return os.path.normpath(path if path.is_absolute() else (base / path).absolute())  # no "sub/../"
 
 
 def _find_config_files(path, environ, cwd: Path) -> list[Path]:

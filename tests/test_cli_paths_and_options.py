@@ -41,6 +41,14 @@ def test_a_relative_data_dir_in_a_config_file_is_relative_to_that_file(sandbox, 
     assert f"data directory: {tmp_path / 'sub' / 'files'} (from {tmp_path / 'sub' / 'config.yaml'})" in shown
 
 
+def test_relative_manifest_and_log_paths_in_a_config_file_are_relative_to_it_too(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c.yaml").write_text("manifest: m/x.sqlite\nlog_file: ../logs/ratdcs.log\n")
+    config = load_config(tmp_path / "sub" / "c.yaml", environ={}, cwd=tmp_path)
+    assert config.manifest_path == tmp_path / "sub" / "m" / "x.sqlite"
+    assert config.log_path == tmp_path / "logs" / "ratdcs.log"
+
+
 def test_a_relative_path_from_the_environment_or_a_flag_is_relative_to_the_current_directory(tmp_path,
                                                                                              monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -137,6 +145,14 @@ def test_db_after_a_nested_and_a_lazily_built_subcommand(planned):
     result = run("plan", "kepler", "--n", "3", "--db", str(planned), "--dry-run", "--config", "nope.yaml")
     assert result.exit_code == 2 and "Error: configuration file nope.yaml (from --config) does not exist" \
         in result.output
+
+
+def test_plan_kepler_takes_db_and_config_after_its_options(sandbox, sandbox_config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("plan", "kepler", "--n", "1", "--db", "x.sqlite", "--config", str(sandbox_config))
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Manifest: {tmp_path / 'x.sqlite'} (")
+    assert (tmp_path / "x.sqlite").is_file() and not (tmp_path / "data" / "manifest.sqlite").exists()
 
 
 def test_quiet_and_verbose_after_the_subcommand(planned):
