@@ -63,6 +63,14 @@ def test_sizes_of_files_planned_without_one_are_learned_as_they_arrive(sync_env)
     assert sum(c[1] for c in learned) == sum(p.size for p in products) == received
 
 
+def test_a_callable_sees_the_total_grow_to_the_bytes_received(sync_env):
+    _ztf_unknown_sizes(sync_env)
+    events = []
+    sync_env.sync(progress=events.append)
+    assert events[0].total_bytes == 0 and events[-1].kind == "close"
+    assert events[-1].total_bytes == events[-1].bytes_received > 0
+
+
 def test_a_ztf_only_sync_shows_a_percentage_of_known_bytes_and_counts_unknown_files_apart(sync_env):
     products = _ztf_unknown_sizes(sync_env)
     terminal = Terminal()
@@ -73,8 +81,9 @@ def test_a_ztf_only_sync_shows_a_percentage_of_known_bytes_and_counts_unknown_fi
     last = [f for f in frames if f.startswith("sync: ")][-1]
     assert last.startswith("sync: 100%") and "3/3 done, 0 failed]" in last, last
     assert reporter.unknown_files == 0 and "unknown size" not in last
-    total = sum(p.size for p in products)
-    assert f"{total / 1000:.1f}k/{total / 1000:.1f}k" in last.replace("kB", "k") or "100%" in last
+    received, total = re.search(r"\| ?(\S+)/(\S+) \[", last).groups()
+    assert received == total  # the total grew by each announced size: all of it, no more
+    assert reporter.bar is None and len(products) == 3
 
 
 def test_dry_run_says_how_many_sizes_are_unknown_and_how_to_learn_them(sync_env):

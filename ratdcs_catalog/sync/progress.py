@@ -55,7 +55,7 @@ class ProgressEvent:
     """What a callable ``progress`` receives."""
 
     kind: str  # 'start', 'update' or 'close'
-    total_bytes: int  # expected; 0 when no size is known
+    total_bytes: int  # expected; grows as sizes of files planned without one are announced
     total_files: int
     bytes_received: int  # so far
     files_done: int  # adopted ones included
@@ -206,6 +206,10 @@ class _Bar:
         if hasattr(self.bar, "total"):
             self.bar.total = total_bytes or None
 
+    def sizes_learned(self, n_bytes: int, files: int) -> None:
+        if hasattr(self.bar, "total"):
+            self.bar.total = (self.bar.total or 0) + n_bytes
+
     def update(self, n_bytes: int, files_done: int, files_failed: int) -> None:
         if n_bytes:
             self.bar.update(n_bytes)
@@ -226,6 +230,10 @@ class _Callback:
     def start(self, total_bytes: int, total_files: int) -> None:
         self.event = ProgressEvent("start", total_bytes, total_files, 0, 0, 0)
         self.callback(self.event)
+
+    def sizes_learned(self, n_bytes: int, files: int) -> None:
+        """A size announced for a file planned without one: the events' total grows by it."""
+        self.event = dataclasses.replace(self.event, total_bytes=self.event.total_bytes + n_bytes)
 
     def update(self, n_bytes: int, files_done: int, files_failed: int) -> None:
         self.event = dataclasses.replace(self.event, kind="update", bytes_received=self.event.bytes_received + n_bytes,
