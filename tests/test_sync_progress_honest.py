@@ -34,7 +34,7 @@ class Recorder:
     def start(self, total_bytes, total_files):
         self.calls.append(("start", total_bytes, total_files))
 
-    def sizes_learned(self, n_bytes, files):
+    def total_changed(self, n_bytes, files):
         self.calls.append(("learned", n_bytes, files))
 
     def update(self, n_bytes, files_done, files_failed):
@@ -61,6 +61,29 @@ def test_sizes_of_files_planned_without_one_are_learned_as_they_arrive(sync_env)
     received = sum(c[1] for c in recorder.calls if c[0] == "update")
     assert sum(c[2] for c in learned) == 3
     assert sum(c[1] for c in learned) == sum(p.size for p in products) == received
+
+
+def test_bytes_a_failed_or_adopted_file_will_not_bring_leave_the_total(sync_env):
+    from ratdcs_catalog.sandbox import Fault
+
+    products = sync_env.kepler_products(4)
+    sync_env.plan(products)
+    sync_env.configure(**{"download.max_retries": 0})
+    sync_env.sandbox.add_fault(Fault("502", pattern=products[0].filename))
+    first = Recorder()
+    assert sync_env.sync(progress=first).files_failed == 1
+    assert sum(c[1] for c in first.calls if c[0] == "learned") == -products[0].size
+    start_total = first.calls[0][1]
+    assert start_total + sum(c[1] for c in first.calls if c[0] == "learned") == \
+        sum(c[1] for c in first.calls if c[0] == "update") == sum(p.size for p in products[1:])
+    # Adopted from disk: none of its bytes come over the network, so none stay in the total.
+    from ratdcs_catalog.manifest import open_manifest
+
+    with open_manifest(sync_env.db) as m:
+        m.reset_files(states=["done"])
+    again = Recorder()
+    assert sync_env.sync(progress=again).files_adopted == 3
+    assert again.calls[0][1] + sum(c[1] for c in again.calls if c[0] == "learned") == 0
 
 
 def test_a_callable_sees_the_total_grow_to_the_bytes_received(sync_env):

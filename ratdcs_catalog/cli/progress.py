@@ -44,10 +44,12 @@ class TerminalProgress(LogProgress):
                             desc="sync", file=stream, dynamic_ncols=True, leave=True, postfix=self._postfix())
             route_console(self.write_above)
 
-    def sizes_learned(self, n_bytes: int, files: int) -> None:
-        super().sizes_learned(n_bytes, files)
+    def total_changed(self, n_bytes: int, files: int) -> None:
+        super().total_changed(n_bytes, files)
         if self.bar is not None:
-            self.bar.total = (self.bar.total or 0) + n_bytes
+            # Never below what arrived (a restarted body counts twice): no bar past 100%.
+            total = max((self.bar.total or 0) + n_bytes, self.bar.n)
+            self.bar.total = total or None
 
     def update(self, n_bytes: int, files_done: int, files_failed: int) -> None:
         if self.bar is None:

@@ -12,8 +12,9 @@ least once a second. It never prints and draws nothing: the command line's bar l
   (``LogProgress``), nothing printed;
 - a ``ProgressReporter``: any object with ``start``, ``update`` and ``close`` (below), and
   optionally ``unknown_sizes(files)`` (before ``start``: how many selected files have no known
-  size) and ``sizes_learned(n_bytes, files)`` (sizes the archive announced for such files since
-  the last call: add them to the total);
+  size) and ``total_changed(n_bytes, files)`` (add ``n_bytes`` to the total: sizes the archive
+  announced for ``files`` such files since the last call, less the bytes that will not come this
+  run for files that ended without them: failed, adopted from disk, resumed, handed back);
 - a progress bar, as pooch takes one: any object with ``update(n_bytes)`` and ``close()``; its
   ``total`` is set to the bytes expected if it has one, and its ``set_postfix_str(text,
   refresh=False)``, if any, gets the file counts;
@@ -89,6 +90,7 @@ class ProgressFeed:
         self._counts: list[int] = []
         self._learned: list[int] = []  # sizes announced for files planned without one, per worker
         self._learned_files: list[int] = []
+        self._dropped = 0  # bytes of the total that will not come (only the writer thread adds)
         self._pushed = (0, 0, 0, 0, 0)  # bytes, files done, files failed, learned bytes, learned files
         self._pushed_at = 0.0
         self._closed = False
@@ -111,6 +113,11 @@ class ProgressFeed:
 
         return add
 
+    def drop(self, n_bytes: int) -> None:
+        """From the writer: bytes of the total that will not come this run (a file that failed, was
+        adopted, resumed or handed back), so the bar can reach 100% and the ETA is not inflated."""
+        self._dropped += max(0, n_bytes)
+
     def sizer(self, index: int) -> Callable[[int], None]:
         """Worker ``index``'s callback for a size the archive announced for a file planned without one."""
         learned, files = self._learned, self._learned_files
@@ -126,11 +133,12 @@ class ProgressFeed:
         now = time.monotonic()
         if not final and now - self._pushed_at < self.PUSH_SECONDS:
             return
-        state = (sum(self._counts), files_done, files_failed, sum(self._learned), sum(self._learned_files))
+        state = (sum(self._counts), files_done, files_failed, sum(self._learned) - self._dropped,
+                 sum(self._learned_files))
         if state == self._pushed and (final or now - self._pushed_at < self.HEARTBEAT_SECONDS):
             return
-        if state[4] != self._pushed[4] and callable(getattr(self.reporter, "sizes_learned", None)):
-            self.reporter.sizes_learned(state[3] - self._pushed[3], state[4] - self._pushed[4])
+        if state[3:] != self._pushed[3:] and callable(getattr(self.reporter, "total_changed", None)):
+            self.reporter.total_changed(state[3] - self._pushed[3], state[4] - self._pushed[4])
         self.reporter.update(state[0] - self._pushed[0], files_done, files_failed)
         self._pushed, self._pushed_at = state, now
 
@@ -162,7 +170,7 @@ class LogProgress:
     def unknown_sizes(self, files: int) -> None:
         self.unknown_files = files
 
-    def sizes_learned(self, n_bytes: int, files: int) -> None:
+    def total_changed(self, n_bytes: int, files: int) -> None:
         self.unknown_files = max(0, self.unknown_files - files)
 
     def start(self, total_bytes: int, total_files: int) -> None:
@@ -206,7 +214,7 @@ class _Bar:
         if hasattr(self.bar, "total"):
             self.bar.total = total_bytes or None
 
-    def sizes_learned(self, n_bytes: int, files: int) -> None:
+    def total_changed(self, n_bytes: int, files: int) -> None:
         if hasattr(self.bar, "total"):
             self.bar.total = (self.bar.total or 0) + n_bytes
 
@@ -231,7 +239,7 @@ class _Callback:
         self.event = ProgressEvent("start", total_bytes, total_files, 0, 0, 0)
         self.callback(self.event)
 
-    def sizes_learned(self, n_bytes: int, files: int) -> None:
+    def total_changed(self, n_bytes: int, files: int) -> None:
         """A size announced for a file planned without one: the events' total grows by it."""
         self.event = dataclasses.replace(self.event, total_bytes=self.event.total_bytes + n_bytes)
 

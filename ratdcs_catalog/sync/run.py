@@ -57,6 +57,7 @@ class Run:
         self.exhausted = False
         self.claimed_files = 0
         self.claimed_bytes = 0
+        self.expected_sizes: dict[int, int] = {}  # planned sizes of the rows in flight, for the bar's total
         self.progress = progress
         self.space = SpaceWatch(data_dir, running_margin(config["download.free_space_margin_bytes"], force=force))
         pipeline = FilePipeline(config, data_dir, self.stop, sleep, self.space)
@@ -120,6 +121,8 @@ class Run:
             self.lease_lost[row.file_id] = lost = threading.Event()
             self.claimed_files += 1
             self.claimed_bytes += row.expected_size_bytes or 0
+            if row.expected_size_bytes:
+                self.expected_sizes[row.file_id] = row.expected_size_bytes
             self.pool.work.put((row, lost))
 
     def _drain(self, timeout: float, *, force: bool = False) -> None:
@@ -205,6 +208,8 @@ class Run:
         self.lease_lost.pop(finished.outcome.file_id, None)
         if finished.busy:  # always a row handed back pending
             self.busy_ids.add(finished.outcome.file_id)
+        expected = self.expected_sizes.pop(finished.outcome.file_id, 0)
+        self.progress.drop(expected - finished.bytes_received)  # what it planned and this run did not bring
         count_outcome(self.summary, finished)
 
     def _renew(self) -> None:
