@@ -74,6 +74,16 @@ def test_a_command_on_an_existing_manifest_uses_its_recorded_data_directory(sand
     assert "all intact" in result.output and not (elsewhere / "data").exists()
 
 
+def test_run_from_inside_the_data_directory_the_hint_names_the_manifest_there(planned, tmp_path):
+    (tmp_path / "x.sqlite").rename(tmp_path / "manifest.sqlite")
+    result = run("sync")
+    assert result.exit_code == 2
+    assert result.output == (f"Error: no manifest at {tmp_path / 'data' / 'manifest.sqlite'}\n"
+                             "Hint: there is one in the current directory: `--db manifest.sqlite` (its recorded data "
+                             "directory is used), or run from the directory your configuration's data_dir is "
+                             "relative to\n")
+
+
 # ---- 4. configuration files combine -----------------------------------------------------------
 
 def test_later_config_files_override_earlier_ones_and_config_says_which_set_what(tmp_path, monkeypatch):
