@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import os
 import sys
 import types
@@ -48,6 +49,10 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "export", "export_index", "files", "iter_files", "lightcurves", "load_config",
            "open_manifest", "plan", "report", "reset", "retry", "split", "split_warnings", "sync",
            "target_pixel_files", "verify"]
+
+
+# Commands that change something say what they did in data_download.log, one line each (issue 19).
+log = logging.getLogger("ratdcs.api")
 
 
 def _named_keywords(function: Callable) -> Callable:
@@ -81,9 +86,12 @@ def load_config(path: str | os.PathLike | None = None, **settings: Any) -> "Conf
     from .config import Config
     from .config import load_config as _load
 
+    from .paths import follow_recorded_data_dir
+
     config = path if isinstance(path, Config) else _load(path)
     overrides = {key.replace("__", "."): value for key, value in settings.items() if value is not None}
-    return config.with_overrides(overrides, origin="python") if overrides else config
+    # An existing manifest's recorded data directory (issue 19); a no-op once followed.
+    return follow_recorded_data_dir(config.with_overrides(overrides, origin="python") if overrides else config)
 
 
 @_named_keywords
@@ -126,7 +134,15 @@ def plan(source: str, *, config: "Config | str | None" = None, n: int | None = N
     """
     from .plan import plan as _plan
 
-    return _plan(load_config(config), source, n=n, dry_run=dry_run, max_bytes=max_bytes, **options)
+    summary = _plan(load_config(config), source, n=n, dry_run=dry_run, max_bytes=max_bytes, **options)
+    if not dry_run:
+        t = summary.total
+        log.info("plan %s: %d targets, %d files (%d new, %d unchanged, %d updated, %d changed upstream), "
+                 "%d of unknown size, %d refused; %d catalog requests; manifest %s", source,
+                 sum(x.targets for x in summary.sources), sum(x.files for x in summary.sources), t.new, t.unchanged,
+                 t.updated, t.changed_upstream, sum(x.files_unknown_size for x in summary.sources),
+                 sum(len(x.refused) for x in summary.sources), summary.requests_sent, summary.manifest_path)
+    return summary
 
 
 @_named_keywords
@@ -213,9 +229,14 @@ def verify(*, deep: bool = False, sources: Sequence[str] = (), on_problem: str =
 
     config = load_config(config)
     with open_manifest(config=config, readonly=False) as manifest:
-        return verify_dataset(manifest, config.data_dir, deep=deep, sources=sources, on_problem=on_problem,
-                              fits_checksum=config["verify.fits_checksum"],
-                              max_nan_fraction=config["verify.max_nan_fraction"], workers=workers)
+        summary = verify_dataset(manifest, config.data_dir, deep=deep, sources=sources, on_problem=on_problem,
+                                 fits_checksum=config["verify.fits_checksum"],
+                                 max_nan_fraction=config["verify.max_nan_fraction"], workers=workers)
+    kinds = ", ".join(f"{kind} {n}" for kind, n in summary.counts().items())
+    log.info("verify (%s) of %s: %d done files checked, %d intact, %d not%s; %d rows marked %s", summary.mode,
+             config.data_dir, summary.checked, summary.files_ok, len(summary.problems), f" ({kinds})" if kinds else "",
+             summary.requeued, summary.requeued_to)
+    return summary
 
 
 @_named_keywords
@@ -231,7 +252,10 @@ def retry(*, sources: Sequence[str] = (), reason: str | None = None, config: "Co
     from .dataset import reason_like
 
     with open_manifest(config=config, readonly=False) as manifest:
-        return manifest.retry_failed(sources=sources, reason_like=reason_like(reason))
+        moved = manifest.retry_failed(sources=sources, reason_like=reason_like(reason))
+    log.info("retry: %d failed rows back to pending, attempts reset (sources: %s; reason: %s)", moved,
+             ", ".join(sources) or "all", reason or "any")
+    return moved
 
 
 @_named_keywords
@@ -250,7 +274,11 @@ def reset(*, sources: Sequence[str] = (), target_ids: Sequence[str] = (), states
         raise UsageError("reset needs a choice of rows: sources, target_ids, states or file_ids",
                          hint="or everything=True to reset every row")
     with open_manifest(config=config, readonly=False) as manifest:
-        return manifest.reset_files(sources=sources, target_ids=target_ids, states=states, file_ids=file_ids)
+        moved = manifest.reset_files(sources=sources, target_ids=target_ids, states=states, file_ids=file_ids)
+    chosen = {"sources": sources, "targets": target_ids, "states": states, "file ids": file_ids}
+    log.info("reset: %d rows back to pending, attempts and errors cleared (%s)", moved,
+             "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in chosen.items() if v) or "every row")
+    return moved
 
 
 @_named_keywords
@@ -274,9 +302,13 @@ def split(*, ratios: Sequence[float] | None = None, seed: int | None = None, sou
                          data_pipeline__validation__random_seed=seed,
                          data_pipeline__validation__ztf_split_unit=ztf_unit)
     with open_manifest(config=config, readonly=False) as manifest:
-        return split_targets(manifest, ratios=config["data_pipeline.validation.split_ratio"],
-                             seed=config["data_pipeline.validation.random_seed"], sources=sources,
-                             ztf_unit=config["data_pipeline.validation.ztf_split_unit"])
+        summary = split_targets(manifest, ratios=config["data_pipeline.validation.split_ratio"],
+                                seed=config["data_pipeline.validation.random_seed"], sources=sources,
+                                ztf_unit=config["data_pipeline.validation.ztf_split_unit"])
+    log.info("split (seed %d, ratios %s): %s; %d changed split; %d warnings", summary.seed,
+             "/".join(f"{r:g}" for r in summary.ratios), ", ".join(f"{k} {v}" for k, v in summary.targets.items()),
+             summary.changed, len(summary.warnings))
+    return summary
 
 
 @_named_keywords
@@ -320,13 +352,23 @@ def export(what: str, output: "str | os.PathLike | TextIO | None" = None, *, fmt
         ratdcs_catalog.export("urls", "todo.aria2", config="config.yaml")   # then: aria2c -i todo.aria2
         table = ratdcs_catalog.export("files", fmt="csv", states=["done"])
     """
+    config = load_config(config)
+    result = _export(what, output, fmt=fmt, sources=sources, states=states, with_history=with_history, config=config)
+    count = len(result) if isinstance(result, list) else result if isinstance(result, int) else \
+        result.count("\n") if isinstance(result, str) else "?"
+    where = "standard output" if output is None or hasattr(output, "write") else output
+    log.info("export %s: %s %s written to %s", what, count,
+             "files" if what in ("manifest", "tess-metadata") else "rows", where)
+    return result
+
+
+def _export(what: str, output, *, fmt, sources, states, with_history, config) -> Any:
     import io
     from pathlib import Path
 
     from .errors import UsageError
     from .exports import NOT_DONE, atomic_output, export_files, export_manifest, export_tess_metadata, export_urls
 
-    config = load_config(config)
     if what == "manifest" and (output is None or hasattr(output, "write")):
         raise UsageError("export manifest needs a file path to write the copy to",
                          hint="for example ratdcs export manifest dataset.sqlite")
@@ -425,7 +467,9 @@ def export_index(output: "str | os.PathLike", *, fmt: str = "csv", config: "Conf
     """
     from .loaders import write_index
 
-    return write_index(_records(config, source, split, kind), output, fmt)
+    count = write_index(_records(config, source, split, kind), output, fmt)
+    log.info("export index: %d rows written to %s (%s)", count, output, fmt)
+    return count
 
 
 @_named_keywords

@@ -18,7 +18,7 @@ import difflib
 import math
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from .errors import ConfigError
 from .strict_yaml import shorten
@@ -47,7 +47,8 @@ DAY_SECONDS = 86_400.0
 
 S = Setting
 SETTINGS: tuple[Setting, ...] = (
-    S("data_dir", "./data", "path", "where downloaded files go (relative paths are taken from the current directory)",
+    S("data_dir", "./data", "path",
+      "where downloaded files go (relative: to the config file that sets it, else the current directory)",
       env_aliases=("RATDCS_DATA_DIR",)),
     S("manifest", None, "path", "the SQLite manifest; default <data_dir>/manifest.sqlite", nullable=True,
       env_aliases=("RATDCS_DB",)),
@@ -164,10 +165,12 @@ def env_name(key: str) -> str:
 class Config(Mapping[str, Any]):
     """The effective configuration: a read-only mapping key -> value, with ``origin(key)``."""
 
-    def __init__(self, values: dict[str, Any], origins: dict[str, str], config_path: Path | None):
+    def __init__(self, values: dict[str, Any], origins: dict[str, str], config_path: Path | None,
+                 config_paths: tuple[Path, ...] | None = None):
         self._values = values
         self._origins = origins
-        self.config_path = config_path
+        self.config_path = config_path  # the last file read (later files override earlier ones)
+        self.config_paths = config_paths if config_paths is not None else ((config_path,) if config_path else ())
 
     def __getitem__(self, key: str) -> Any:
         return self._values[key]
@@ -182,14 +185,15 @@ class Config(Mapping[str, Any]):
         return self._origins[key]
 
     def with_overrides(self, overrides: Mapping[str, Any], origin: str = "command line") -> "Config":
-        """A copy with flag values applied on top (None means "flag not given")."""
+        """A copy with flag values applied on top (None means "flag not given"); a relative path
+        is taken from the current directory."""
         values, origins = dict(self._values), dict(self._origins)
         for key, value in overrides.items():
             if value is None:
                 continue
-            values[key] = coerce(key, value, origin)
+            values[key] = resolve_path(key, coerce(key, value, origin), Path.cwd())
             origins[key] = origin
-        return Config(values, origins, self.config_path)
+        return Config(values, origins, self.config_path, self.config_paths)
 
     @property
     def data_dir(self) -> Path:
@@ -207,45 +211,92 @@ class Config(Mapping[str, Any]):
 
 
 def load_config(
-    path: str | os.PathLike | None = None,
+    path: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     *,
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> Config:
-    """Read defaults, then the config file, then ``.env`` and the environment.
+    """Read defaults, then the config file(s), then ``.env`` and the environment.
 
-    The file is ``path`` if given, else ``$RATDCS_CONFIG``, else ``./config.yaml`` if present.
+    The file is ``path`` if given (a list: several files, each later one overriding the earlier
+    ones), else ``$RATDCS_CONFIG``, else ``./config.yaml`` if present. A relative path in a file
+    (``data_dir: ./data``) is taken from that file's directory; from ``.env``, the environment or a
+    flag, from the current directory. Every problem found (unknown keys, bad values, in every
+    file and variable) is reported in one ``ConfigError``.
     """
     environ = os.environ if environ is None else environ
     cwd = Path.cwd() if cwd is None else cwd
     values = {s.key: s.default for s in SETTINGS}
     origins = {s.key: "default" for s in SETTINGS}
-    config_path = _find_config_file(path, environ, cwd)
-    if config_path is not None:
-        for key, value in _read_yaml_settings(config_path).items():
-            values[key] = coerce(key, value, f"{config_path}")
-            origins[key] = str(config_path)
-    for key, (value, origin) in _environment_settings(environ, cwd).items():
-        values[key] = coerce(key, value, origin)
-        origins[key] = origin
-    return Config(values, origins, config_path)
+    problems = _Problems()
+    config_paths = _find_config_files(path, environ, cwd)
+    for config_path in config_paths:
+        for key, value in problems.collect(_read_yaml_settings, config_path, problems, default={}).items():
+            converted = problems.collect(coerce, key, value, f"{config_path}", default=_INVALID)
+            if converted is not _INVALID:
+                values[key] = resolve_path(key, converted, config_path.parent)
+                origins[key] = str(config_path)
+    for key, (value, origin) in _environment_settings(environ, cwd, problems).items():
+        converted = problems.collect(coerce, key, value, origin, default=_INVALID)
+        if converted is not _INVALID:
+            values[key] = resolve_path(key, converted, cwd)
+            origins[key] = origin
+    problems.raise_if_any()
+    return Config(values, origins, config_paths[-1] if config_paths else None, tuple(config_paths))
 
 
-def _find_config_file(path, environ, cwd: Path) -> Path | None:
+class _Problems:
+    """Configuration errors gathered across files and variables, so that one run names them all."""
+
+    def __init__(self) -> None:
+        self.errors: list[ConfigError] = []
+
+    def add(self, error: ConfigError) -> None:
+        self.errors.append(error)
+
+    def collect(self, function, *args, default=None):
+        try:
+            return function(*args)
+        except ConfigError as exc:
+            self.add(exc)
+            return default
+
+    def raise_if_any(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            lines = [f"  {e.message}" + (f" ({e.hint.split('? ')[0]}?)" if e.hint and "did you mean" in e.hint
+                                          else "") for e in self.errors]
+            raise ConfigError(f"{len(self.errors)} problems in the configuration:\n" + "\n".join(lines),
+                              hint="fix each one; `ratdcs config` lists every setting with its default")
+
+
+def resolve_path(key: str, value: Any, base: Path) -> Any:
+    """A path setting made absolute: ``~`` expanded, a relative one joined to ``base``."""
+    if value is None or _BY_KEY[key].type != "path":
+        return value
+    path = Path(value).expanduser()
+    return os.path.normpath(path if path.is_absolute() else (base / path).absolute())  # no "sub/../"
+
+
+def _find_config_files(path, environ, cwd: Path) -> list[Path]:
     if path is not None:
-        candidate, how = Path(path), "--config"
-    elif environ.get("RATDCS_CONFIG"):
-        candidate, how = Path(environ["RATDCS_CONFIG"]), "RATDCS_CONFIG"
-    else:
-        default = cwd / "config.yaml"
-        return default if default.is_file() else None
+        paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+        return [_existing(Path(p), "--config") for p in paths]
+    if environ.get("RATDCS_CONFIG"):
+        return [_existing(Path(environ["RATDCS_CONFIG"]), "RATDCS_CONFIG")]
+    default = cwd / "config.yaml"
+    return [default.absolute()] if default.is_file() else []
+
+
+def _existing(candidate: Path, how: str) -> Path:
     if not candidate.is_file():
         raise ConfigError(f"configuration file {candidate} (from {how}) does not exist",
                           hint="check the path, or run without it to use the defaults")
     return candidate.absolute()
 
 
-def _read_yaml_settings(path: Path) -> dict[str, Any]:
+def _read_yaml_settings(path: Path, problems: _Problems) -> dict[str, Any]:
     from .strict_yaml import load_config_yaml
 
     tree = load_config_yaml(path)
@@ -253,23 +304,23 @@ def _read_yaml_settings(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(tree, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level, found {type(tree).__name__}")
-    return _flatten(tree, path)
+    return _flatten(tree, path, problems)
 
 
-def _flatten(tree: dict, path: Path, prefix: str = "") -> dict[str, Any]:
+def _flatten(tree: dict, path: Path, problems: _Problems, prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for name, value in tree.items():
         key = f"{prefix}{name}"
         if key in _BY_KEY:
             flat[key] = value
         elif isinstance(value, dict) and any(k.startswith(key + ".") for k in _BY_KEY):
-            flat.update(_flatten(value, path, key + "."))
+            flat.update(_flatten(value, path, problems, key + "."))
         else:
-            raise ConfigError(f"{path}: unknown setting {shorten(key)}", hint=_suggest(key))
+            problems.add(ConfigError(f"{path}: unknown setting {shorten(key)}", hint=_suggest(key)))
     return flat
 
 
-def _refuse_unknown_variables(variables: Mapping[str, str], where: str) -> None:
+def _refuse_unknown_variables(variables: Mapping[str, str], where: str, problems: _Problems) -> None:
     """A RATDCS_ variable that names no setting is a typo (RATDCS_DOWNLOAD__WORKERZ), refused as
     an unknown key in config.yaml is: silently ignoring it would run with the default."""
     known = {"RATDCS_CONFIG"} | {name for s in SETTINGS for name in (*s.env_aliases, env_name(s.key))}
@@ -277,9 +328,9 @@ def _refuse_unknown_variables(variables: Mapping[str, str], where: str) -> None:
         if name.startswith("RATDCS_") and name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
             hint = f"did you mean ${close[0]}? " if close else ""
-            raise ConfigError(f"{where} ${name}: no ratdcs setting has this name",
-                              hint=hint + "variables are RATDCS_ + the key in capitals, __ for each dot "
-                                          "(RATDCS_DOWNLOAD__WORKERS); the shipped config.yaml lists every key")
+            problems.add(ConfigError(f"{where} ${name}: no ratdcs setting has this name",
+                                     hint=hint + "variables are RATDCS_ + the key in capitals, __ for each dot "
+                                                 "(RATDCS_DOWNLOAD__WORKERS); the shipped config.yaml lists every key"))
 
 
 def _suggest(key: str) -> str:
@@ -292,7 +343,8 @@ def _suggest(key: str) -> str:
     return "`ratdcs config` lists every setting"
 
 
-def _environment_settings(environ: Mapping[str, str], cwd: Path) -> dict[str, tuple[Any, str]]:
+def _environment_settings(environ: Mapping[str, str], cwd: Path, problems: _Problems
+                          ) -> dict[str, tuple[Any, str]]:
     """Settings from .env (in the current directory) overlaid by the real environment."""
     sources: list[tuple[Mapping[str, str], str]] = []
     dotenv_path = cwd / ".env"
@@ -303,7 +355,7 @@ def _environment_settings(environ: Mapping[str, str], cwd: Path) -> dict[str, tu
     sources.append((environ, "environment"))
     found: dict[str, tuple[Any, str]] = {}
     for variables, where in sources:
-        _refuse_unknown_variables(variables, where)
+        _refuse_unknown_variables(variables, where, problems)
         for setting in SETTINGS:
             for name in (*setting.env_aliases, env_name(setting.key)):
                 if name in variables:

@@ -116,7 +116,9 @@ def verify_dataset(manifest, data_dir: Path, *, deep: bool = False, sources: Seq
     data_dir = Path(data_dir).absolute()
     rows = manifest.done_files(sources=sources)
     summary = VerifySummary("deep" if deep else "fast", checked=len(rows), requeued_to=on_problem)
-    problems = {row["file_id"]: p for row in rows if (p := _check_fast(row, data_dir))}
+    # What the row's reason says was done with it: what is really done (issue 19).
+    then = "row back for download" if on_problem == "pending" else "row marked failed"
+    problems = {row["file_id"]: p for row in rows if (p := _check_fast(row, data_dir, then))}
     _refuse_moved_data_dir(manifest, data_dir, rows, problems)
     survivors = [row for row in rows if row["file_id"] not in problems]
     levels: dict[int, str | None] = {row["file_id"]: None for row in survivors}
@@ -148,7 +150,7 @@ def _recorded_size(row) -> int | None:
     return row["observed_size_bytes"] if row["observed_size_bytes"] is not None else row["expected_size_bytes"]
 
 
-def _check_fast(row, data_dir: Path) -> VerifyProblem | None:
+def _check_fast(row, data_dir: Path, then: str = "row back for download") -> VerifyProblem | None:
     def problem(kind: str, error: str) -> VerifyProblem:
         return VerifyProblem(row["file_id"], row["source"], row["rel_path"], kind, error)
 
@@ -158,12 +160,12 @@ def _check_fast(row, data_dir: Path) -> VerifyProblem | None:
     except UnsafeProductError as exc:
         return problem("unsafe_path", str(exc))
     except FileNotFoundError:
-        return problem("missing_on_disk", f"{row['rel_path']} is missing from {data_dir}; row back for download")
+        return problem("missing_on_disk", f"{row['rel_path']} is missing from {data_dir}; {then}")
     except OSError as exc:
         return problem("unreadable_on_disk", f"{row['rel_path']}: cannot read it ({exc.strerror})")
     if stat.S_ISLNK(found.st_mode):
         return problem("symlink_refused", f"{row['rel_path']} is a symbolic link, not the file ratdcs placed "
-                                          "(ratdcs never follows a link at a file): remove it; row back for download")
+                                          f"(ratdcs never follows a link at a file): remove it; {then}")
     size, recorded = found.st_size, _recorded_size(row)
     if recorded is not None and size != recorded:
         return problem("size_changed_on_disk", f"size of {row['rel_path']} changed on disk: the manifest "

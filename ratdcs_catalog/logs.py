@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["RedactSecrets", "redact", "setup_logging"]
+__all__ = ["RedactSecrets", "redact", "route_console", "setup_logging"]
 
 LOGGER_NAME = "ratdcs"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -62,7 +62,7 @@ def redact(text: str) -> str:
 
 
 def setup_logging(*, verbose: bool = False, quiet: bool = False, log_path: Path | None = None,
-                  secret_env_names: tuple[str, ...] = ("MAST_API_TOKEN",)) -> logging.Logger:
+                  secret_env_names: tuple[str, ...] = ("MAST_API_TOKEN",), defer: bool = False) -> logging.Logger:
     """Console: warnings (debug with -v, errors only with -q). File: info (debug with -v)."""
     logger = logging.getLogger(LOGGER_NAME)
     for handler in list(logger.handlers):
@@ -74,14 +74,66 @@ def setup_logging(*, verbose: bool = False, quiet: bool = False, log_path: Path 
 
     global _active
     redactor = _active = RedactSecrets([read_secret(name) or "" for name in secret_env_names])
-    console = logging.StreamHandler()
+    console = _Console()
     console.setLevel(logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     console.addFilter(redactor)
     logger.addHandler(console)
-    if log_path is not None:
+    if log_path is not None and defer:
+        logger.addHandler(_Deferred(log_path, verbose, redactor))
+    elif log_path is not None:
         add_file_log(logger, log_path, verbose, redactor)
     return logger
+
+
+class _Deferred(logging.Handler):
+    """The log file of a command whose data directory does not exist yet (a first plan): records
+    are kept until the command succeeded and made it (``write_deferred_log``); a refused command
+    leaves no directory holding only a log file."""
+
+    def __init__(self, log_path: Path, verbose: bool, redactor: logging.Filter):
+        super().__init__(logging.DEBUG if verbose else logging.INFO)
+        self.log_path, self.verbose, self.redactor = log_path, verbose, redactor
+        self.records: list[logging.LogRecord] = []
+        self.addFilter(redactor)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def write_deferred_log() -> None:
+    """Write what a deferred log file kept, now that its directory exists (else drop it)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in [h for h in logger.handlers if isinstance(h, _Deferred)]:
+        logger.removeHandler(handler)
+        if handler.log_path.parent.is_dir():
+            add_file_log(logger, handler.log_path, handler.verbose, handler.redactor)
+            for record in handler.records:
+                logger.handlers[-1].handle(record)
+
+
+class _Console(logging.StreamHandler):
+    """Standard error; while a progress bar is drawn, through the bar's writer (``route_console``),
+    so a warning is printed above the bar instead of inside its line (issue 19)."""
+
+    writer = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.writer is None:
+            super().emit(record)
+            return
+        try:
+            self.writer(self.format(record))
+        except Exception:  # noqa: BLE001 - logging's own policy: a record that fails is reported, not raised
+            self.handleError(record)
+
+
+def route_console(writer) -> None:
+    """Send console log lines to ``writer(line)`` (a progress bar's ``write``), or back to
+    standard error with None."""
+    for handler in logging.getLogger(LOGGER_NAME).handlers:
+        if isinstance(handler, _Console):
+            handler.writer = writer
 
 
 class _FileLog(logging.FileHandler):

@@ -106,16 +106,18 @@ def ensure_data_dir(data_dir: Path) -> Path:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataDirError(f"cannot create the data directory {data_dir}: {exc.strerror}",
-                           hint="set data_dir in config.yaml or RATDCS_DATA_DIR to a writable location") from None
+                           hint="set data_dir in config.yaml or RATDCS_DATA_DIR to a writable location "
+                                "(or pass --data-dir DIR; --db moves the manifest)") from None
     if not data_dir.is_dir():
         raise DataDirError(f"data directory {data_dir} exists but is not a directory",
-                           hint="set data_dir in config.yaml or RATDCS_DATA_DIR to a directory")
+                           hint="set data_dir in config.yaml or RATDCS_DATA_DIR to a directory (or pass --data-dir DIR)")
     try:
         with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".ratdcs-write-test-"):
             pass
     except OSError as exc:
         raise DataDirError(f"cannot write in the data directory {data_dir}: {exc.strerror}",
-                           hint="fix its permissions, or set data_dir / RATDCS_DATA_DIR elsewhere") from None
+                           hint="fix its permissions, or set data_dir / RATDCS_DATA_DIR elsewhere (or pass --data-dir "
+                                "DIR; --db moves the manifest)") from None
     return data_dir
 
 
@@ -208,3 +210,52 @@ def free_bytes(path: Path) -> int:
     """Free bytes available to this user on the file system holding ``path``."""
     stat = os.statvfs(path)
     return stat.f_bavail * stat.f_frsize
+
+
+def follow_recorded_data_dir(config):
+    """The configuration with the data directory its existing manifest recorded (issue 19).
+
+    plan and sync record the data directory in the manifest; a command run from another directory,
+    or with another configuration, on that manifest then works on the same files. What wins:
+
+    - ``--data-dir`` (a flag says what this one command is for): it, with a warning;
+    - else the recorded directory, while it exists, with a warning naming both;
+    - else (the recorded directory is gone: the data moved) the configured one, with a warning.
+
+    The manifest path is pinned first: by default it lives in the data directory, and it must
+    stay the manifest that was asked for.
+    """
+    import logging
+
+    path = config.manifest_path
+    if not path.is_file():
+        return config
+    recorded = _recorded_data_dir(path)
+    configured, origin = config.data_dir, config.origin("data_dir")
+    if recorded is None or Path(recorded) == configured:
+        return config
+    log = logging.getLogger("ratdcs.paths")
+    if origin in ("--data-dir", "python"):  # a flag, or a keyword of the Python API
+        log.warning("using the data directory %s (from %s), not %s recorded in the manifest %s",
+                    configured, origin, recorded, path)
+        return config
+    if not Path(recorded).is_dir():
+        log.warning("the data directory %s recorded in the manifest %s is gone; using %s (from %s)",
+                    recorded, path, configured, origin)
+        return config
+    log.warning("using the data directory %s recorded in the manifest %s, not %s (from %s); "
+                "pass --data-dir %s to use that one instead", recorded, path, configured, origin, configured)
+    if config["manifest"] is None:
+        config = config.with_overrides({"manifest": str(path)}, origin=f"default (<data_dir>/{path.name})")
+    return config.with_overrides({"data_dir": recorded}, origin=f"manifest {path}")
+
+
+def _recorded_data_dir(manifest_path: Path) -> str | None:
+    from .errors import ManifestError
+    from .manifest import open_manifest
+
+    try:
+        with open_manifest(manifest_path, create=False, readonly=True) as manifest:
+            return manifest.recorded_setting("data_dir")
+    except ManifestError:  # damaged or foreign: the command itself says so when it opens it
+        return None

@@ -93,7 +93,7 @@ def plan(config, source: str, *, n: int | None = None, dry_run: bool = False, ma
         for p in plans:  # `plan all`: one budget, spent in the order the sources are listed
             skipped[p.source], remaining = _apply_max_bytes(p, remaining)
     _refuse_shared_places(plans)
-    summaries = _write(config.manifest_path, source, arguments, plans, dry_run)
+    summaries = _write(config.manifest_path, source, arguments, plans, dry_run, config.data_dir)
     for s, p in zip(summaries, plans):
         s.targets_skipped_by_max_bytes = skipped.get(s.source, 0)
         s.probes_failed = p.probes_failed
@@ -149,15 +149,15 @@ class _RollBack(Exception):
 
 
 def _write(manifest_path: Path, source: str, arguments: dict, plans: list[SourcePlan],
-           dry_run: bool) -> list[SourceSummary]:
+           dry_run: bool, data_dir: Path) -> list[SourceSummary]:
     if dry_run and not manifest_path.exists():
         import tempfile
 
         with tempfile.TemporaryDirectory() as scratch:  # counts against an empty manifest
-            return _write_into(Path(scratch) / "dry-run.sqlite", source, arguments, plans, dry_run)
+            return _write_into(Path(scratch) / "dry-run.sqlite", source, arguments, plans, dry_run, data_dir)
     new = not manifest_path.exists()
     try:
-        return _write_into(manifest_path, source, arguments, plans, dry_run)
+        return _write_into(manifest_path, source, arguments, plans, dry_run, data_dir)
     except BaseException:
         if new:  # a failed first plan leaves no schema-only manifest where there was none
             for suffix in ("", "-wal", "-shm", "-journal"):
@@ -166,7 +166,7 @@ def _write(manifest_path: Path, source: str, arguments: dict, plans: list[Source
 
 
 def _write_into(manifest_path: Path, source: str, arguments: dict, plans: list[SourcePlan],
-                dry_run: bool) -> list[SourceSummary]:
+                dry_run: bool, data_dir: Path) -> list[SourceSummary]:
     summaries: list[SourceSummary] = []
     with open_manifest(manifest_path) as manifest:
         try:
@@ -177,6 +177,8 @@ def _write_into(manifest_path: Path, source: str, arguments: dict, plans: list[S
                     summaries.append(_write_source(manifest, p, plan_id))
                     total.add(summaries[-1].counts)
                 manifest.finish_plan(plan_id, sum(s.targets for s in summaries), total)
+                # Where this manifest's files go: a command run from elsewhere finds them (issue 19).
+                manifest.record_setting("data_dir", str(data_dir))
                 if dry_run:
                     raise _RollBack
         except _RollBack:

@@ -115,17 +115,23 @@ class Fetcher:
 
     def __init__(self, client: FileClient, gates: HostGates, options: TransferOptions, *,
                  stop: threading.Event | None = None, sleep: Callable[[float], None] | None = None,
-                 rng: random.Random | None = None, on_bytes: Callable[[int], None] | None = None):
+                 rng: random.Random | None = None, on_bytes: Callable[[int], None] | None = None,
+                 on_size: Callable[[int], None] | None = None):
         self.client, self.gates, self.options = client, gates, options
         self.stop = stop or threading.Event()
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.on_bytes = on_bytes or (lambda n: None)
+        # Told once per file planned without a size (ZTF), when the archive first announces it, so a
+        # progress bar's total grows before the bytes arrive (issue 19).
+        self.on_size = on_size or (lambda n: None)
+        self._size_told = True
 
     def fetch(self, url: str, temp_path: Path, *, expected_size: int | None = None,
               want_md5: bool = False) -> FetchResult:
         """Bring ``temp_path`` to the complete body of ``url``, resuming what is already there."""
         result = FetchResult(outcome="failed")
+        self._size_told = expected_size is not None
         want = ("sha256", "md5") if (want_md5 or self.options.hash_md5) else ("sha256",)
         attempt, last = _Attempt("failed"), False
         for retry in range(self.options.max_retries + 1):
@@ -231,6 +237,9 @@ class Fetcher:
             result.announced_checksum = announced_checksum(response.headers) or result.announced_checksum
             result.announced_size = _announced_size(response, offset) or result.announced_size
             _check_planned_size(url, result.announced_size, expected_size)
+            if not self._size_told and result.announced_size:
+                self._size_told = True
+                self.on_size(result.announced_size)
             if not offset and (result.announced_size is None or result.announced_size > self.options.chunk_size):
                 # The bytes now written are this version's: a resume (in a later sync too) asks
                 # for it. A body of one chunk or less is written in one go, so it is not recorded.

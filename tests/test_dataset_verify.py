@@ -101,7 +101,11 @@ def test_deep_verify_without_a_recorded_hash_still_catches_damage_by_fits_checks
 def test_problem_rows_can_go_to_failed_instead(ds):
     ds.path(KEPLER_DONE).unlink()
     result = run(ds, "verify", "--on-problem", "failed")
-    assert result.exit_code == 1 and "1 rows moved to failed - `ratdcs retry` queues them again" in result.output
+    assert result.exit_code == 1
+    assert ("1 rows marked failed (not fetched again) - `ratdcs retry` queues them for download. Dataset NOT "
+            "intact.") in result.output
+    assert f"{KEPLER_DONE} is missing from {ds.data_dir}; row marked failed" in result.output
+    assert "row back for download" not in result.output
     assert states(ds)[KEPLER_DONE] == ("failed", "missing_on_disk")
 
 

@@ -76,8 +76,9 @@ def test_hostile_product_rows_are_refused_and_reported(tmp_path):
     ]
     conn = sqlite3.connect(tmp_path / "data" / "manifest.sqlite")
     assert conn.execute("SELECT rel_path FROM files").fetchall() == [(f"kepler/{GOOD}",)]
-    # Planning writes nothing but the manifest (and SQLite's WAL files beside it).
-    assert all(p.name.startswith("manifest.sqlite") for p in tmp_path.joinpath("data").rglob("*"))
+    # Planning writes nothing but the manifest (and SQLite's WAL files beside it) and its log line.
+    assert all(p.name.startswith(("manifest.sqlite", "data_download.log"))
+               for p in tmp_path.joinpath("data").rglob("*"))
 
 
 @responses.activate

@@ -310,7 +310,8 @@ def test_cli_sync_prints_the_summary_and_exits_by_outcome(sync_env):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1, result.output
     assert "Downloaded 2, adopted 0, failed 1 of 3 files" in result.output
-    assert f"failed: kepler/{products[0].target_id}/{products[0].filename}: html_body: " in result.output
+    assert "1 failed: 1 html_body; `ratdcs report failed` lists them." in result.output
+    assert f"  html_body: 1, e.g. kepler/{products[0].target_id}/{products[0].filename}: " in result.output
     log_text = (sync_env.data_dir / "data_download.log").read_text()
     assert "html_body" in log_text and products[1].filename in log_text
     sync_env.sandbox.clear_faults()

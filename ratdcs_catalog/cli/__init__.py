@@ -13,7 +13,7 @@ import sys
 import click
 
 from ..errors import RatdcsError
-from .common import App, pass_app, render_rows
+from .common import App, pass_app, render_rows, with_global_options
 
 __all__ = ["cli", "main"]
 
@@ -87,24 +87,30 @@ def _fail(ctx: click.Context, exc: BaseException, message: str, hint: str | None
 
 @click.group(cls=RatdcsGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ratdcs")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar=None,
-              help="Configuration file (default: $RATDCS_CONFIG, else ./config.yaml if present).")
+@click.option("--config", "config_paths", type=click.Path(dir_okay=False), envvar=None, multiple=True,
+              help="Configuration file (repeatable: later files override earlier ones; default: "
+                   "$RATDCS_CONFIG, else ./config.yaml if present).")
 @click.option("--db", type=click.Path(dir_okay=False),
               help="Manifest database (default: <data_dir>/manifest.sqlite).")
+@click.option("--data-dir", "data_dir", type=click.Path(file_okay=False),
+              help="Data directory (default: data_dir of the configuration).")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail; show tracebacks.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors and final results.")
 @click.pass_context
-def cli(ctx: click.Context, config_path, db, verbose, quiet):
+def cli(ctx: click.Context, config_paths, db, data_dir, verbose, quiet):
     """ratdcs: catalog-first downloads of Kepler, K2, TESS and ZTF data.
 
     \b
     1. ratdcs plan kepler --n 100    write every intended file into the manifest
     2. ratdcs sync --workers 4       download, verify and place the pending files
     3. ratdcs report                 what is planned, done, failed and why
+
+    The global options (--config, --db, --data-dir, -v, -q) may also follow the subcommand
+    (`ratdcs sync -q`); given after it, they override the ones given before.
     """
     if verbose and quiet:
         raise click.UsageError("--verbose and --quiet cannot be used together")
-    ctx.obj = App(config_path=config_path, db=db, verbose=verbose, quiet=quiet)
+    ctx.obj = App(config_paths=config_paths, db=db, data_dir=data_dir, verbose=verbose, quiet=quiet)
 
 
 @cli.command("config")
@@ -118,12 +124,16 @@ def config_command(app: App, as_json: bool):
         ratdcs --config my.yaml config
     """
     config = app.config()
-    rows = [{"key": key, "value": config[key], "origin": config.origin(key)} for key in config]
+    rows = [{"key": key, "value": str(config.data_dir) if key == "data_dir" else config[key],
+             "origin": config.origin(key)} for key in config]
     if as_json:
         click.echo(render_rows(rows, fmt="json"))
         return
-    click.echo(f"configuration file: {config.config_path or '(none: defaults and environment only)'}")
-    click.echo(f"manifest: {config.manifest_path}")
+    files = ", ".join(str(p) for p in config.config_paths)
+    click.echo("configuration file" + (f"s (later override earlier): {files}" if len(config.config_paths) > 1 else
+                                       f": {files or '(none: defaults and environment only)'}"))
+    click.echo(f"data directory: {config.data_dir} (from {config.origin('data_dir')})")
+    click.echo(f"manifest: {config.manifest_path}" + (f" (from {config.origin('manifest')})" if config["manifest"] else ""))
     click.echo(f"log file: {config.log_path}")
     click.echo(render_rows([{**r, "value": _show(r["value"])} for r in rows], ["key", "value", "origin"]))
 
@@ -154,3 +164,5 @@ from .sync_cmd import sync  # noqa: E402
 for _command in (plan, sync, report, verify, retry, reset, export, split, ls, sandbox, demo):
     cli.add_command(_command)
 export.add_command(export_index_command)  # `export index` lives beside `ls`, in data_cmd.py
+for _command in cli.commands.values():  # `plan`'s source commands get theirs when built (plan_cmd.py)
+    with_global_options(_command)

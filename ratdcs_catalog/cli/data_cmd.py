@@ -65,5 +65,6 @@ def export_index_command(app: App, fmt, output, sources, splits, kinds):
     """
     import ratdcs_catalog as api
 
+    app.log_to_file()
     count = api.export_index(output, fmt=fmt, config=app.config(), source=sources, split=splits, kind=kinds)
     click.echo(f"Wrote {count} rows to {output}", err=True)

@@ -45,7 +45,7 @@ def demo(app: App, directory, workers, scale):
     click.echo(f"Files:         {run.data_dir}")
     click.echo(f"Manifest:      {run.manifest_path}")
     click.echo(f"Configuration: {run.config_path} (its endpoints pointed at the demo's sandbox, now stopped;")
-    click.echo(f"               `ratdcs sandbox serve --scale {scale} --write-config {run.config_path} "
+    click.echo(f"               `ratdcs sandbox serve --scale {scale} --write-config {run.config_path} --force "
                f"--data-dir {run.data_dir}` brings one back)")
     click.echo(f"Done in {run.elapsed_seconds:.1f} s. Try:")
     # --config, not --db: the report's file counts look in the data directory the config names.

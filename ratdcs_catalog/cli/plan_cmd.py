@@ -9,7 +9,7 @@ import click
 
 from .. import registry
 from ..sizes import format_bytes, parse_size
-from .common import App, pass_app, render_rows
+from .common import App, pass_app, render_rows, with_global_options
 
 __all__ = ["plan"]
 
@@ -25,7 +25,7 @@ class PlanGroup(click.Group):
         if name in self.commands:
             return self.commands[name]
         if name in registry.SOURCES:
-            return _source_command(registry.SOURCES[name])
+            return with_global_options(_source_command(registry.SOURCES[name]))
         return None
 
     def resolve_command(self, ctx, args):
@@ -65,9 +65,12 @@ def common_options(func):
 def run_plan(app: App, source: str, n, dry_run, max_bytes, as_json, **options) -> None:
     import ratdcs_catalog as api
 
-    app.log_to_file(needs_manifest=False)
+    from ..logs import write_deferred_log
+
+    app.log_to_file(needs_manifest=False, defer=True)
     limit = parse_size(max_bytes) if max_bytes is not None else None
     summary = api.plan(source, config=app.config(), n=n, dry_run=dry_run, max_bytes=limit, **options)
+    write_deferred_log()
     click.echo(json.dumps(summary.as_dict(), indent=2) if as_json else render_summary(summary))
 
 

@@ -144,10 +144,11 @@ def _verify_line(summary) -> str:
     if summary.intact:
         return f"{head}: all intact.{warned}"
     kinds = ", ".join(f"{kind} {n}" for kind, n in summary.counts().items())
-    advice = "run `ratdcs sync` to fetch them again" if summary.requeued_to == "pending" else \
-        "`ratdcs retry` queues them again"
+    done = f"{summary.requeued} rows moved to pending - run `ratdcs sync` to fetch them again" \
+        if summary.requeued_to == "pending" else \
+        f"{summary.requeued} rows marked failed (not fetched again) - `ratdcs retry` queues them for download"
     return (f"{head}: {summary.files_ok} intact, {len(summary.problems)} not ({kinds}). "
-            f"{summary.requeued} rows moved to {summary.requeued_to} - {advice}. Dataset NOT intact.{warned}")
+            f"{done}. Dataset NOT intact.{warned}")
 
 
 @click.command("retry")
@@ -234,6 +235,7 @@ def export_tess_metadata_command(app: App, output):
 
     from .. import export as export_data
 
+    app.log_to_file()
     out_dir = Path(output).expanduser().absolute() if output else app.config().data_dir / "tess" / "metadata"
     written = export_data("tess-metadata", out_dir, config=app.config())
     click.echo(f"Wrote {len(written)} TESS metadata files to {out_dir}")
@@ -257,6 +259,7 @@ def export_manifest_command(app: App, path, with_history):
     """
     from .. import export as export_data
 
+    app.log_to_file()
     count = export_data("manifest", path, with_history=with_history, config=app.config())
     click.echo(f"Wrote a portable manifest of {count} files to {path}")
 
@@ -300,6 +303,7 @@ def _export(app: App, what: str, output, **options) -> None:
     """Rows to standard output as they come, or to ``output`` atomically (then say how many)."""
     from .. import export as export_data
 
+    app.log_to_file()
     count = export_data(what, output or sys.stdout, config=app.config(), **options)
     if output is not None:
         click.echo(f"Wrote {count} rows to {output}", err=True)

@@ -38,17 +38,24 @@ def sandbox():
 @click.option("--cache-dir", type=click.Path(file_okay=False),
               help="Also keep generated files in this folder (kept across runs).")
 @click.option("--write-config", "config_out", type=click.Path(dir_okay=False),
-              help="Write a ratdcs configuration pointing every endpoint here to this file.")
+              help="Write the endpoint keys pointing here (only those: layer the file over your own "
+                   "configuration with a second --config) to this file; an existing file is refused.")
+@click.option("--force", "overwrite_config", is_flag=True,
+              help="With --write-config: replace the file if it exists.")
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="data_dir to put in the written configuration.")
 @click.option("--redirect-downloads", is_flag=True,
               help="Answer MAST downloads with a 302 to the static copy, as MAST does.")
-def serve(host, port, seed, scale, fault_specs, cache_dir, config_out, data_dir, redirect_downloads):
+def serve(host, port, seed, scale, fault_specs, cache_dir, config_out, overwrite_config, data_dir,
+          redirect_downloads):
     """Serve a deterministic archive on HTTP until Ctrl-C or SIGTERM.
 
     Prints the configuration that points ratdcs at it (and writes it with
     --write-config), so `ratdcs --config PATH plan ...` and `ratdcs --config PATH sync`
-    run against the sandbox as they would against the real archives. TESScut
+    run against the sandbox as they would against the real archives. The file holds
+    only the endpoint keys (and data_dir with --data-dir), so it layers over your own:
+    `ratdcs --config config.yaml --config PATH sync`. An existing file is left alone
+    unless --force. TESScut
     (FFI cutouts, as astroquery's Tesscut asks for them) is under
     /tesscut/api/v0.1/ (sector, astrocut).
 
@@ -84,6 +91,7 @@ def serve(host, port, seed, scale, fault_specs, cache_dir, config_out, data_dir,
         faults = [parse_fault(spec) for spec in fault_specs]
     except FaultSpecError as err:
         raise click.BadParameter(str(err), param_hint="--faults") from None
+    _refuse_to_overwrite(config_out, overwrite_config)
     archive = Sandbox(seed=seed, scale=scale, cache_dir=cache_dir, faults=faults, host=host,
                       port=port, redirect_downloads=redirect_downloads)
     try:
@@ -106,12 +114,23 @@ def serve(host, port, seed, scale, fault_specs, cache_dir, config_out, data_dir,
             raise click.BadParameter(f"cannot write {config_out}: {err.strerror}", param_hint="--write-config") \
                 from None
     click.echo(text, nl=False)
-    click.echo(f"Sandbox archive (seed {seed}, scale {scale:g}) at {archive.base_url}"
-               f"{' - wrote ' + config_out if config_out else ''}; Ctrl-C or SIGTERM stops it.",
-               err=True)
+    wrote = (f" - wrote {config_out} (endpoint keys only; layer it: `ratdcs --config config.yaml "
+             f"--config {config_out} ...`)") if config_out else ""
+    click.echo(f"Sandbox archive (seed {seed}, scale {scale:g}) at {archive.base_url}{wrote}; "
+               "Ctrl-C or SIGTERM stops it.", err=True)
     _wait_for_stop()
     archive.stop()
     click.echo("Sandbox stopped.", err=True)
+
+
+def _refuse_to_overwrite(config_out: str | None, overwrite: bool) -> None:
+    """A user's own configuration is not replaced by six lines of endpoints (issue 19)."""
+    if config_out and Path(config_out).exists() and not overwrite:
+        from ..errors import UsageError
+
+        raise UsageError(f"--write-config {config_out}: the file exists; not overwritten",
+                         hint=f"pass --force to replace it, or write another file and layer both: "
+                              f"`ratdcs --config {config_out} --config sandbox.yaml ...`")
 
 
 def _wait_for_stop() -> None:

@@ -63,6 +63,11 @@ def sync(app: App, workers, sources, target_ids, limit, max_bytes, retry_failed,
 def render_dry_run(summary) -> str:
     unknown = f" ({summary.unknown_size_files} of unknown size)" if summary.unknown_size_files else ""
     lines = [f"Dry run: would fetch {summary.selected_files} files, {format_bytes(summary.selected_bytes)}{unknown}."]
+    if summary.unknown_size_files:
+        lines.append(f"{summary.unknown_size_files} files have no known size, so the total above leaves them out "
+                     "(IRSA lists none for ZTF images): `ratdcs plan ztf --probe-sizes` with the same options asks "
+                     "the archive for each (one HEAD request per file); otherwise sync learns each size as the "
+                     "file arrives.")
     rows = [{"source": r["source"], "target": r["target_id"], "state": r["state"], "path": r["rel_path"],
              "bytes": format_bytes(r["size_bytes"])} for r in summary.planned[:DRY_RUN_LISTED]]
     if rows:
@@ -90,10 +95,7 @@ def render_summary(summary) -> str:
              + (f", left pending {s.files_released}" if s.files_released and not s.stopped_by else "")
              + f" of {s.selected_files} files; {format_bytes(s.bytes_received)} in {s.elapsed_seconds:.1f} s "
              f"({format_bytes(s.throughput_bytes_per_second)}/s)."]
-    for rel_path, kind, error in s.failures[:20]:
-        lines.append(f"failed: {rel_path}: {kind}: {error}")
-    if len(s.failures) > 20:
-        lines.append(f"... and {len(s.failures) - 20} more failures (`ratdcs report` lists them)")
+    lines += failure_lines(s.failures)
     pending = f" {s.still_pending} selected files are still pending." if s.still_pending else ""
     if s.stopped_by == "signal":
         lines.append(f"Stopped by a signal: partial files are kept.{pending} Run `ratdcs sync` again to resume.")
@@ -106,6 +108,27 @@ def render_summary(summary) -> str:
     if s.busy_files:
         lines.append(busy_sentence(s) + " Run `ratdcs sync` again after it ends.")
     return "\n".join(lines)
+
+
+def failure_lines(failures: list[tuple[str, str, str]]) -> list[str]:
+    """Failures grouped by kind: one headline, then one line per kind with one example (issue 19:
+    35 failures used to print 20 lines of ~280 characters each). Each line fits the terminal."""
+    import shutil
+
+    if not failures:
+        return []
+    width = max(60, shutil.get_terminal_size((100, 24)).columns) - 1
+    by_kind: dict[str, list[tuple[str, str]]] = {}
+    for rel_path, kind, error in failures:
+        by_kind.setdefault(kind, []).append((rel_path, error))
+    ranked = sorted(by_kind.items(), key=lambda item: (-len(item[1]), item[0]))
+    counts = ", ".join(f"{len(items)} {kind}" for kind, items in ranked)
+    lines = [f"{len(failures)} failed: {counts}; `ratdcs report failed` lists them."]
+    for kind, items in ranked:
+        rel_path, error = items[0]
+        line = f"  {kind}: {len(items)}, e.g. {rel_path}: {error}"
+        lines.append(line if len(line) <= width else line[:width - 3] + "...")
+    return lines
 
 
 def busy_sentence(summary) -> str:

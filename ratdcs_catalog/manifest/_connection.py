@@ -25,8 +25,7 @@ class Connection:
         new = not path.exists()
         if new:
             if readonly or not create:
-                raise ManifestError(f"no manifest at {path}",
-                                    hint="run `ratdcs plan ...` first, or pass --db with the right path")
+                raise ManifestError(f"no manifest at {path}", hint=_no_manifest_hint(path))
             schema.make_parent(path)
         elif path.is_dir():
             raise ManifestError(f"{path} is a directory, not a manifest file", hint="pass --db with a file path")
@@ -128,3 +127,13 @@ def _remove_if_empty(path: Path) -> None:
     with contextlib.suppress(OSError):
         if path.stat().st_size == 0:
             path.unlink()
+
+
+def _no_manifest_hint(path: Path) -> str:
+    """Run from inside the data directory, the default <data_dir>/manifest.sqlite is one level too
+    deep (issue 19: data/data/): name the manifest that is right here."""
+    here = Path.cwd() / path.name
+    if here != path and here.is_file():
+        return (f"there is one in the current directory: `--db {path.name}` (its recorded data directory is "
+                "used), or run from the directory your configuration's data_dir is relative to")
+    return "run `ratdcs plan ...` first, or pass --db with the right path"

@@ -96,6 +96,18 @@ class MaintenanceWrites:
                 "UPDATE files SET split = ? WHERE file_id = ? AND source = ? AND split IS NOT ?",
                 [(split, file_id, source, split) for file_id, split in splits.items()]).rowcount
 
+    def record_setting(self, key: str, value: str) -> None:
+        """A fact about the manifest (``data_dir``: where its done files live), by plan and sync;
+        inside the caller's transaction when there is one (a plan's: a dry run keeps nothing)."""
+        sql = ("INSERT INTO manifest_settings (key, value, updated_at) VALUES (?, ?, ?) "
+               "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at "
+               "WHERE value IS NOT excluded.value")
+        if self.conn.in_transaction:
+            self.conn.execute(sql, (key, value, utc_now()))
+            return
+        with self.transaction():
+            self.conn.execute(sql, (key, value, utc_now()))
+
     # ---- a portable copy (`ratdcs export manifest`) ----------------------------------------
 
     def write_portable_copy(self, path: Path, *, with_history: bool = False) -> int:

@@ -35,6 +35,15 @@ class Reads:
         """Any read-only query (the Python API's escape hatch; ratdcs's own code uses the named reads)."""
         return self.conn.execute(sql, params).fetchall()
 
+    def recorded_setting(self, key: str) -> str | None:
+        """What ``record_setting`` stored (None: never recorded, or a manifest older than schema 6
+        opened read-only, which has no such table)."""
+        try:
+            row = self.conn.execute("SELECT value FROM manifest_settings WHERE key = ?", (key,)).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return row[0] if row else None
+
     def _dicts(self, sql: str, params: Sequence = ()) -> list[dict[str, Any]]:
         return [dict(r) for r in self.conn.execute(sql, params)]
 

@@ -339,7 +339,9 @@ def make_parent(path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ManifestError(f"cannot create the manifest's directory {path.parent}: {exc.strerror}",
-                            hint="pass --db with a writable location") from None
+                            hint="pass --db with a writable location for the manifest; by default it lives in "
+                                 "the data directory, so setting data_dir (--data-dir, RATDCS_DATA_DIR or data_dir "
+                                 "in config.yaml) to a writable directory moves both") from None
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"

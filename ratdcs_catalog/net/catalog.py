@@ -85,8 +85,9 @@ class CatalogHTTP:
                 retry_after = retry_after_seconds(response.headers)
             if attempt == self.max_retries:
                 raise ArchiveError(f"{what}: {problem} after {self.max_retries + 1} attempts",
-                                   hint="the archive may be down or overloaded; try again later "
-                                        "(the manifest was not changed)")
+                                   hint=_no_answer_hint(parts) if problem.startswith("no answer") else
+                                   "the archive may be down or overloaded; try again later "
+                                   "(the manifest was not changed)")
             delay = retry_after if retry_after is not None else self.policy.back_off_seconds(attempt + 1)
             log.warning("%s: %s; retrying in %.1f s", what, problem, delay)
             self.sleep(delay)
@@ -120,6 +121,16 @@ class CatalogHTTP:
                                hint="the service may be down for maintenance, or the endpoint URL is wrong; "
                                     "check `ratdcs config`")
         return response
+
+
+def _no_answer_hint(parts) -> str:
+    """No connection at all is the network (or a stopped sandbox), not an overloaded archive (issue 19)."""
+    if parts.hostname in ("127.0.0.1", "localhost", "::1"):
+        return (f"nothing answers at {parts.netloc}: is the sandbox still running (`ratdcs sandbox serve "
+                "--write-config sandbox.yaml`)? The manifest was not changed")
+    return (f"check this machine's network connection (and https_proxy) to {parts.hostname}; to try ratdcs "
+            "offline, `ratdcs demo` runs everything against a local sandbox archive, or `ratdcs sandbox serve "
+            "--write-config sandbox.yaml` then `ratdcs --config sandbox.yaml ...`. The manifest was not changed")
 
 
 class _PolicyAdapter(requests.adapters.HTTPAdapter):

@@ -131,6 +131,7 @@ def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None
             manifest.requeue_retryable_failed(sources=selection.sources, target_ids=selection.target_ids,
                                               max_attempts=selection.max_attempts)
             selection = dataclasses.replace(selection, include_failed=False)
+        manifest.record_setting("data_dir", str(data_dir))  # where the done rows' files are (issue 19)
         run = Run(config, manifest, data_dir, selection, summary, workers=workers or config["download.workers"],
                   owner=owner or _make_owner(), progress=feed, sleep=sleep, force=force)
         try:

@@ -79,7 +79,7 @@ class FilePipeline:
         self.max_nan_fraction = config["verify.max_nan_fraction"]
         self.policy = NetworkPolicy.from_config(config)
 
-    def make_fetcher(self, on_bytes: Callable[[int], None]) -> Fetcher:
+    def make_fetcher(self, on_bytes: Callable[[int], None], on_size: Callable[[int], None] | None = None) -> Fetcher:
         client = self.policy.file_client()
         space = self.space
 
@@ -87,7 +87,8 @@ class FilePipeline:
             on_bytes(n)
             space.note(n)
 
-        return Fetcher(client, self.gates, self.options, stop=self.stop, sleep=self.sleep, on_bytes=count)
+        return Fetcher(client, self.gates, self.options, stop=self.stop, sleep=self.sleep, on_bytes=count,
+                       on_size=on_size)
 
     def run(self, row: ClaimedFile, fetcher: Fetcher, lost: threading.Event | None = None) -> Finished:
         """``process``, with whatever it raises turned into this row's outcome: one bad file

@@ -57,14 +57,16 @@ class Run:
         self.exhausted = False
         self.claimed_files = 0
         self.claimed_bytes = 0
+        self.expected_sizes: dict[int, int] = {}  # planned sizes of the rows in flight, for the bar's total
         self.progress = progress
         self.space = SpaceWatch(data_dir, running_margin(config["download.free_space_margin_bytes"], force=force))
         pipeline = FilePipeline(config, data_dir, self.stop, sleep, self.space)
-        self.pool = WorkerPool(pipeline, workers, self.stop, self.space, self.progress.counter)
+        self.pool = WorkerPool(pipeline, workers, self.stop, self.space, self.progress.counter, self.progress.sizer)
 
     def execute(self) -> None:
         # Before the syncs row exists: a reporter that raises leaves nothing to clean up.
-        self.progress.start(self.summary.selected_bytes, self.summary.selected_files, self.workers)
+        self.progress.start(self.summary.selected_bytes, self.summary.selected_files, self.workers,
+                            unknown_size_files=self.summary.unknown_size_files)
         self.summary.sync_id = self.manifest.start_sync(self.owner, self.workers, self._arguments())
         restore = install_signal_handlers(self._stop_on_signal)
         try:
@@ -119,6 +121,8 @@ class Run:
             self.lease_lost[row.file_id] = lost = threading.Event()
             self.claimed_files += 1
             self.claimed_bytes += row.expected_size_bytes or 0
+            if row.expected_size_bytes:
+                self.expected_sizes[row.file_id] = row.expected_size_bytes
             self.pool.work.put((row, lost))
 
     def _drain(self, timeout: float, *, force: bool = False) -> None:
@@ -168,6 +172,9 @@ class Run:
             return
         for finished in batch:
             self._account(finished)
+            if finished.outcome.state == "failed":  # the bar counts a failure as its warning is printed
+                self.progress.refresh(self.summary.files_done + self.summary.files_adopted,
+                                      self.summary.files_failed, final=True)
 
     def _manifest_write(self, what: str, write: Callable, *args, **kwargs):
         """One manifest write; SQLite refusing it (SQLITE_FULL: "database or disk is full", the
@@ -201,6 +208,8 @@ class Run:
         self.lease_lost.pop(finished.outcome.file_id, None)
         if finished.busy:  # always a row handed back pending
             self.busy_ids.add(finished.outcome.file_id)
+        expected = self.expected_sizes.pop(finished.outcome.file_id, 0)
+        self.progress.drop(expected - finished.bytes_received)  # what it planned and this run did not bring
         count_outcome(self.summary, finished)
 
     def _renew(self) -> None:
@@ -258,8 +267,9 @@ class WorkerPool:
     puts a ``Finished`` on ``finished``. They never touch the manifest."""
 
     def __init__(self, pipeline: FilePipeline, size: int, stop: threading.Event, space: SpaceWatch,
-                 counter: Callable[[int], Callable[[int], None]]):
-        self.pipeline, self.stop, self.space, self.counter = pipeline, stop, space, counter
+                 counter: Callable[[int], Callable[[int], None]],
+                 sizer: Callable[[int], Callable[[int], None]] | None = None):
+        self.pipeline, self.stop, self.space, self.counter, self.sizer = pipeline, stop, space, counter, sizer
         self.work: queue.Queue = queue.Queue()
         self.finished: queue.Queue = queue.Queue()
         self.threads = [threading.Thread(target=self._work, args=(i,), name=f"ratdcs-sync-{i}", daemon=True)
@@ -276,7 +286,7 @@ class WorkerPool:
 
     def _work(self, index: int) -> None:
         # One byte counter per thread (``counter(index)``): no lock on the per-chunk path.
-        fetcher = self.pipeline.make_fetcher(self.counter(index))
+        fetcher = self.pipeline.make_fetcher(self.counter(index), self.sizer(index) if self.sizer else None)
         while (item := self.work.get()) is not None:
             row, lost = item
             self.finished.put(self._skipped(row, lost) or self.pipeline.run(row, fetcher, lost))
@@ -354,8 +364,9 @@ def _fsync_dir(directory: Path) -> None:
 def _log_outcome(finished: Finished) -> None:
     o = finished.outcome
     for t in o.transfers:
-        log.info("%s: %s%s, HTTP %s, %d bytes%s%s", finished.rel_path, t.outcome,
-                 f" from byte {t.range_start}" if t.range_start else "", t.http_status, t.bytes_received,
+        log.info("%s: %s%s, %s, %d bytes%s%s", finished.rel_path, t.outcome,
+                 f" from byte {t.range_start}" if t.range_start else "",
+                 f"HTTP {t.http_status}" if t.http_status is not None else "no HTTP answer", t.bytes_received,
                  f", {t.error_kind}" if t.error_kind else "", f": {t.error}" if t.error else "")
     if o.state == "failed":
         log.warning("%s failed: %s", finished.rel_path, o.error)
