@@ -14,7 +14,6 @@ __all__ = ["ELLIPSIS", "cut_end", "cut_middle", "fit_rows", "terminal_width"]
 
 ELLIPSIS = "…"
 GAP = 2  # spaces between columns in render_rows' aligned table
-MIN_CUT_WIDTH = 12  # a cut column never gets narrower than this (or its header)
 
 
 def terminal_width(fallback: int = 100) -> int:
@@ -55,12 +54,12 @@ def _text(value: Any, collapse: bool) -> str:
 
 
 def _share(room: int, natural: dict[str, int]) -> dict[str, int]:
-    """Widths for the cut columns: the narrow ones get all they need, the rest share equally."""
+    """Widths for the cut columns: the narrow ones get all they need, the rest share equally
+    (never narrower than their header: on a very narrow terminal the lines overflow instead)."""
     widths, left = {}, dict(sorted(natural.items(), key=lambda kv: kv[1]))
     while left:
         column, need = next(iter(left.items()))
-        share = room // len(left)
-        widths[column] = max(min(need, share), min(need, max(MIN_CUT_WIDTH, len(column))))
+        widths[column] = max(min(need, room // len(left)), len(column))
         room -= widths[column]
         del left[column]
     return widths

@@ -95,14 +95,15 @@ def _write_html(app: App, path: str, *, fmt, **options) -> None:
     click.echo(f"Wrote the report ({written.figures} plots, {written.size_bytes / 1e3:,.0f} KB) to {written.path}")
 
 
-# `report failed` on a terminal: these columns, the path and message cut to fit (--wide: the view's all).
-_FAILED_COLUMNS = ("file_id", "source", "target_id", "attempts", "last_error_kind", "rel_path", "last_error")
+# `report failed` on a terminal: these columns, the path and message cut to fit (--wide: all of the
+# view's; the target is in the path, and at 80 columns every character goes to the path and message).
+_FAILED_COLUMNS = ("file_id", "source", "last_error_kind", "rel_path", "last_error")
 _FAILED_CUTS = {"rel_path": "middle", "last_error": "end"}
 
 
 def _render_failed(rows: list[dict], width: int) -> str:
     fitted = fit_rows(rows, _FAILED_COLUMNS, width, _FAILED_CUTS)
-    note = (f"{len(rows)} failed file{'s' if len(rows) != 1 else ''}; URLs, quarantine paths and full messages: "
+    note = (f"{len(rows)} failed file{'s' if len(rows) != 1 else ''}; targets, attempts, URLs and full messages: "
             "--wide or --json")
     return render_rows(fitted, _FAILED_COLUMNS) + "\n" + cut_end(note, width)
 
