@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 
 from .report import build_report
 
-__all__ = ["HtmlReport", "bucket_seconds", "render_page", "read_page_data", "write_html_report"]
+__all__ = ["HtmlReport", "bucket_seconds", "read_page_data", "read_throughput", "render_page", "write_html_report"]
 
 # Up to this many targets the sky map draws each one (as vectors); above, targets per cell of SKY_STEP_DEG.
 SKY_POINTS_MAX = 1_000
@@ -76,12 +76,7 @@ def bucket_seconds(span_seconds: float) -> int:
 def read_page_data(manifest, *, limit: int = 20) -> dict[str, Any]:
     """Every row the page shows, read from the manifest: the report's sections and the chart reads."""
     data: dict[str, Any] = build_report(manifest, sections=_SECTIONS, limit=limit)
-    first, last, attempts = manifest.transfer_time_span()
-    data["transfer_attempts"] = attempts
-    if attempts:
-        data["bucket_seconds"] = bucket_seconds(last - first + 1)
-        data["time_start"] = first
-        data["throughput"] = manifest.transfer_buckets(first, data["bucket_seconds"])
+    data.update(read_throughput(manifest))
     data["transfer_failures"] = manifest.transfer_failures()
     positioned = manifest.targets_with_position()
     data["targets_with_position"] = positioned
@@ -89,6 +84,43 @@ def read_page_data(manifest, *, limit: int = 20) -> dict[str, Any]:
     data["sky_bins"] = manifest.target_sky_bins(SKY_STEP_DEG) if positioned > SKY_POINTS_MAX else []
     data["completeness"] = manifest.target_completeness(COMPLETENESS_BUCKETS)
     return data
+
+
+# Characters of an ISO-8601 time that name its day, hour, minute and second, and their formats.
+_MOMENTS = ((86400, 10, "%Y-%m-%d"), (3600, 13, "%Y-%m-%dT%H"), (60, 16, "%Y-%m-%dT%H:%M"), (1, 19, "%Y-%m-%dT%H:%M:%S"))
+
+
+def read_throughput(manifest) -> dict[str, Any]:
+    """The transfer log in time buckets: ``throughput`` rows (``bucket`` numbered from
+    ``time_start``, Unix seconds, a multiple of ``bucket_seconds``), with the bucket's bytes,
+    attempts and failed attempts. SQLite groups the log by the text of a whole day, hour, minute
+    or second (the largest that divides the bucket); Python adds those up into buckets."""
+    first, last, attempts = manifest.transfer_time_span()
+    start, end = _epoch(first), _epoch(last)
+    if not attempts or start is None or end is None:
+        return {"transfer_attempts": 0}
+    size = bucket_seconds(end - start + 1)
+    unit, chars, fmt = next(m for m in _MOMENTS if size % m[0] == 0)
+    start -= start % size
+    buckets: dict[int, dict[str, Any]] = {}
+    for row in manifest.transfers_by_moment(chars):
+        moment = _epoch(row["moment"], fmt)
+        if moment is None:  # a time ratdcs did not write; it has no place on the axis
+            continue
+        bucket = buckets.setdefault((moment - start) // size, {"bytes": 0, "attempts": 0, "failed_attempts": 0})
+        for key in bucket:
+            bucket[key] += row[key] or 0
+    return {"transfer_attempts": attempts, "bucket_seconds": size, "time_start": start,
+            "throughput": [{"bucket": n, **counts} for n, counts in sorted(buckets.items())]}
+
+
+def _epoch(text: str | None, fmt: str = "%Y-%m-%dT%H:%M:%S") -> int | None:
+    """Unix seconds of an ISO-8601 UTC time, read to the precision ``fmt`` names; None if unreadable."""
+    try:
+        moment = datetime.strptime((text or "")[:len(datetime(2000, 1, 1).strftime(fmt))], fmt)
+    except ValueError:
+        return None
+    return int(moment.replace(tzinfo=timezone.utc).timestamp())
 
 
 @dataclasses.dataclass
@@ -235,8 +267,8 @@ h1{margin:0 0 .2em}h2{margin:1.6em 0 .3em;border-bottom:1px solid #cfd8dc}
 .tiles{display:flex;flex-wrap:wrap;gap:.8em}.tiles div{background:#eceff1;border-radius:6px;padding:.5em .9em}
 .tiles b{display:block;font-size:18px}.tiles span{color:#546e7a;font-size:12px}
 .row{display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start}figure{margin:0}
-img.plot{max-width:100%;height:auto}.tables{flex:1 1 420px;overflow-x:auto}
-table{border-collapse:collapse;margin:0 0 1em;font-size:12px}caption{text-align:left;font-weight:600;padding:.3em 0}
+img.plot{max-width:100%;height:auto}.tables{flex:1 1 28em;min-width:0;overflow-x:auto}
+table{border-collapse:collapse;margin:0 0 1em;font-size:12px}caption{text-align:left;font-weight:600;padding:.3em 0;white-space:nowrap}
 th,td{border-bottom:1px solid #eceff1;padding:.2em .6em;text-align:left;vertical-align:top;white-space:nowrap}
 th{background:#f5f7f8;white-space:normal}td.long{white-space:normal;overflow-wrap:anywhere;min-width:16em;max-width:38em}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .empty{color:#78909c;font-style:italic}code{font-size:12px}

@@ -88,7 +88,7 @@ def states_figure(states: Sequence[dict[str, Any]]) -> str:
         ax = fig.add_subplot()
         _hbars(ax, sources, stacks, STATE_COLORS)
         ax.set_xlabel("files")
-    return _draw(6, 0.5 + 0.45 * len(sources), paint)
+    return _draw(5.6, 0.5 + 0.45 * len(sources), paint)
 
 
 def kinds_figure(kinds: Sequence[dict[str, Any]]) -> str:
@@ -101,7 +101,7 @@ def kinds_figure(kinds: Sequence[dict[str, Any]]) -> str:
         ax = fig.add_subplot()
         _hbars(ax, labels, stacks, STATE_COLORS)
         ax.set_xlabel("files")
-    return _draw(6, 0.5 + 0.35 * len(labels), paint)
+    return _draw(5.6, 0.5 + 0.35 * len(labels), paint)
 
 
 def _byte_unit(largest: float) -> tuple[float, str]:
@@ -128,7 +128,7 @@ def bytes_figure(states: Sequence[dict[str, Any]]) -> str:
         ax.invert_yaxis()
         ax.set_xlabel(unit)
         ax.legend(loc="lower right", fontsize=8, frameon=False)
-    return _draw(6, 0.6 + 0.5 * len(sources), paint)
+    return _draw(5.6, 0.6 + 0.5 * len(sources), paint)
 
 
 def throughput_figure(buckets: Sequence[dict[str, Any]], start: int, bucket_seconds: int) -> str:
@@ -149,7 +149,7 @@ def throughput_figure(buckets: Sequence[dict[str, Any]], start: int, bucket_seco
         bottom.set_ylabel("attempts")
         bottom.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
         _date_axis(bottom)
-    return _draw(7, 3.6, paint)
+    return _draw(6.4, 3.4, paint)
 
 
 def _date_axis(ax) -> None:
@@ -178,7 +178,7 @@ def failures_figure(failures: Sequence[dict[str, Any]]) -> str:
         ax = fig.add_subplot()
         _hbars(ax, kinds, stacks, {"gave up": STATE_COLORS["failed"], "retried": "#ef9a9a"})
         ax.set_xlabel("attempts")
-    return _draw(6, 0.6 + 0.35 * len(kinds), paint)
+    return _draw(5.6, 0.6 + 0.35 * len(kinds), paint)
 
 
 def sky_figure(*, points: Sequence[tuple[str, float, float]] = (), bins: Sequence[tuple[int, int, int]] = (),
@@ -194,7 +194,7 @@ def sky_figure(*, points: Sequence[tuple[str, float, float]] = (), bins: Sequenc
         ticks = list(range(-150, 180, 30))
         ax.set_xticks([math.radians(t) for t in ticks], [f"{(-t) % 360}°" for t in ticks], fontsize=7)
         ax.grid(True, color="#cfd8dc", linewidth=0.5)
-    return _draw(7, 3.8, paint)
+    return _draw(6.4, 3.5, paint)
 
 
 def _sky_x(ra_deg: float) -> float:
@@ -247,7 +247,7 @@ def completeness_figure(rows: Sequence[dict[str, Any]], buckets: int = 10) -> st
         ax.set_xlabel("files done, per target")
         ax.set_ylabel("targets")
         ax.legend(fontsize=8, frameon=False)
-    return _draw(6, 3.2, paint)
+    return _draw(5.6, 3.2, paint)
 
 
 def splits_figure(splits: Sequence[dict[str, Any]]) -> str:
@@ -261,4 +261,4 @@ def splits_figure(splits: Sequence[dict[str, Any]]) -> str:
         ax = fig.add_subplot()
         _hbars(ax, sources, stacks, SPLIT_COLORS)
         ax.set_xlabel("files")
-    return _draw(6, 0.6 + 0.45 * len(sources), paint)
+    return _draw(5.6, 0.6 + 0.45 * len(sources), paint)

@@ -85,11 +85,14 @@ def test_the_page_loads_nothing_from_outside(manifest, tmp_path):
 
 def test_the_chart_reads_aggregate_in_sql(manifest):
     with open_manifest(manifest, readonly=True) as m:
-        first, last, attempts = m.transfer_time_span()
-        assert (last - first, attempts) == (119, 7)
-        buckets = m.transfer_buckets(first, 60)
-        assert [(b["bucket"], b["bytes"], b["attempts"], b["failed_attempts"]) for b in buckets] == [
-            (0, 3 * 1_000_000, 4, 1), (1, 1_000_000, 3, 2)]
+        assert m.transfer_time_span() == ("2026-11-25T10:00:00.000000Z", "2026-11-25T10:01:59.000000Z", 7)
+        assert [(b["moment"], b["bytes"], b["attempts"], b["failed_attempts"]) for b in m.transfers_by_moment(16)] == [
+            ("2026-11-25T10:00", 3 * 1_000_000, 4, 1), ("2026-11-25T10:01", 1_000_000, 3, 2)]
+        throughput = report_html.read_throughput(m)  # 120 s of log: 2 s buckets, from a whole minute
+        assert (throughput["bucket_seconds"], throughput["time_start"] % 60) == (2, 0)
+        assert [(b["bucket"], b["bytes"], b["attempts"]) for b in throughput["throughput"]] == [
+            (0, 1_000_000, 1), (5, 1_000_000, 1), (10, 0, 1), (20, 1_000_000, 1), (30, 0, 1), (45, 1_000_000, 1),
+            (59, 0, 1)]
         assert m.transfer_failures() == [{"error_kind": "http_503", "attempts": 2, "gave_up": 1},
                                          {"error_kind": "timeout", "attempts": 1, "gave_up": 0}]
         assert m.target_completeness(10) == [{"source": "kepler", "bucket": 5, "targets": 1},

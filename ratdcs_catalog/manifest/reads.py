@@ -156,26 +156,27 @@ class Reads:
 
 
 # A transfer's moment on the time axis: when it ended (an attempt cut short has only its start).
-_TRANSFER_EPOCH = "CAST(strftime('%s', COALESCE(ended_at, started_at)) AS INTEGER)"
+_TRANSFER_MOMENT = "COALESCE(ended_at, started_at)"
 
 
 class ChartReads:
     """Aggregates the HTML report draws (``report_html.py``). Each is one GROUP BY in SQLite, so
     what reaches Python is a few hundred rows however large the manifest (bench/report_scale.py)."""
 
-    def transfer_time_span(self) -> tuple[int | None, int | None, int]:
-        """First and last moment of the transfer log (Unix seconds) and how many attempts it holds."""
+    def transfer_time_span(self) -> tuple[str | None, str | None, int]:
+        """First and last moment of the transfer log (its ISO-8601 text) and how many attempts it holds."""
         first, last, attempts = self.conn.execute(
-            f"SELECT MIN({_TRANSFER_EPOCH}), MAX({_TRANSFER_EPOCH}), COUNT(*) FROM transfers").fetchone()
+            f"SELECT MIN({_TRANSFER_MOMENT}), MAX({_TRANSFER_MOMENT}), COUNT(*) FROM transfers").fetchone()
         return first, last, attempts
 
-    def transfer_buckets(self, start: int, bucket_seconds: int) -> list[dict[str, Any]]:
-        """Bytes received, attempts and failed attempts per time bucket of the transfer log, from
-        ``start`` (Unix seconds); ``bucket`` is the bucket's number, empty buckets are left out."""
+    def transfers_by_moment(self, prefix_chars: int) -> list[dict[str, Any]]:
+        """Bytes received, attempts and failed attempts per ``moment``: the first ``prefix_chars``
+        characters of when each attempt ended (ISO-8601 text: 10 a day, 13 an hour, 16 a minute,
+        19 a second). Grouping on text, not on parsed times: a million rows in a fraction of the time."""
         return self._dicts(
-            f"""SELECT ({_TRANSFER_EPOCH} - ?) / ? AS bucket, SUM(bytes_received) AS bytes, COUNT(*) AS attempts,
-                       SUM(outcome IN ('retry', 'failed')) AS failed_attempts
-                FROM transfers GROUP BY bucket ORDER BY bucket""", (int(start), max(1, int(bucket_seconds))))
+            f"""SELECT substr({_TRANSFER_MOMENT}, 1, ?) AS moment, SUM(bytes_received) AS bytes,
+                       COUNT(*) AS attempts, SUM(outcome IN ('retry', 'failed')) AS failed_attempts
+                FROM transfers GROUP BY moment ORDER BY moment""", (int(prefix_chars),))
 
     def transfer_failures(self) -> list[dict[str, Any]]:
         """Failed attempts of the transfer log by kind, most frequent first: every ``retry`` and
