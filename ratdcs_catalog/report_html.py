@@ -65,12 +65,12 @@ def write_html_report(manifest, path: str | os.PathLike, *, limit: int = 20) -> 
 
 
 def bucket_seconds(span_seconds: float) -> int:
-    """The smallest round bucket (1 s, 2 s, 5 s, ... 1 day, 1 week, 30 days) giving at most
-    MAX_TIME_BUCKETS bars over ``span_seconds``."""
+    """The smallest round bucket (1 s, 2 s, 5 s, ... 1 day, 1 week, 30 days, then whole days)
+    giving at most MAX_TIME_BUCKETS bars over ``span_seconds``."""
     for seconds in _NICE_SECONDS:
         if span_seconds / seconds < MAX_TIME_BUCKETS:
             return seconds
-    return int(span_seconds // MAX_TIME_BUCKETS) + 1
+    return (int(span_seconds // MAX_TIME_BUCKETS) // 86400 + 1) * 86400  # whole days: grouped by day in SQL
 
 
 def read_page_data(manifest, *, limit: int = 20) -> dict[str, Any]:

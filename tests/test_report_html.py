@@ -104,7 +104,7 @@ def test_the_chart_reads_aggregate_in_sql(manifest):
 
 
 @pytest.mark.parametrize("span, bucket", [(1, 1), (119, 1), (120, 2), (600, 10), (3600, 60), (20 * 86400, 21600),
-                                          (10 * 365 * 86400, 2_628_001)])
+                                          (10 * 365 * 86400, 31 * 86400)])
 def test_the_throughput_bucket_is_round_and_gives_at_most_120_bars(span, bucket):
     assert report_html.bucket_seconds(span) == bucket
     assert span // bucket + 1 <= 120  # bucket numbers 0 .. span // bucket
