@@ -75,7 +75,7 @@ def _hbars(ax, labels: Sequence[str], stacks: dict[str, Sequence[float]], colors
         left = [a + b for a, b in zip(left, values)]
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)  # beside, never on a bar
 
 
 def states_figure(states: Sequence[dict[str, Any]]) -> str:
@@ -127,7 +127,7 @@ def bytes_figure(states: Sequence[dict[str, Any]]) -> str:
         ax.set_yticks(list(y), sources)
         ax.invert_yaxis()
         ax.set_xlabel(unit)
-        ax.legend(loc="lower right", fontsize=8, frameon=False)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     return _draw(5.6, 0.6 + 0.5 * len(sources), paint)
 
 

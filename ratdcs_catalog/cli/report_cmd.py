@@ -9,8 +9,8 @@ import click
 
 from ..config import MAX_WORKERS
 from .common import App, pass_app, render_rows
-from .fit import cut_end, fit_rows, terminal_width
 from .common import source_option as source_option_with
+from .fit import cut_end, fit_rows, terminal_width
 
 __all__ = ["export", "report", "reset", "retry", "split", "verify"]
 
