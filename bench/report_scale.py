@@ -2,10 +2,14 @@
 
     python bench/report_scale.py                    # 1,000,000 files, 50,000 targets, in a temp dir
     python bench/report_scale.py --files 200000 --keep /tmp/m.sqlite
+    python bench/report_scale.py --html             # also `ratdcs report --html`: seconds and bytes
+    python bench/report_scale.py --html --targets 1000000   # a sky map of a million targets
 
 The manifest is made by ratdcs (schema, indexes, views) and then filled with plain executemany
 in one transaction, because 1M rows through the planner would time the planner, not the report.
-States: 70% done, 24% pending, 5% failed (six kinds of reason), 1% downloading; 20 syncs.
+States: 70% done, 24% pending, 5% failed (six kinds of reason), 1% downloading; 20 syncs, one
+transfer row per file that is not pending (spread over the syncs' windows, a failed file's last
+attempt and a retry before it); every target has a position spread evenly over the sky.
 Each line printed is the best of --repeat runs: the whole command in a fresh process
 (Python start-up included), then each report section in-process.
 """
@@ -13,6 +17,7 @@ Each line printed is the best of --repeat runs: the whole command in a fresh pro
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import sqlite3
 import subprocess
@@ -39,9 +44,10 @@ def build(path: Path, n_files: int, n_targets: int, seed: int = 1) -> None:
     conn.execute("PRAGMA synchronous = OFF")
     with conn:
         conn.executemany(
-            "INSERT INTO targets (source, target_id, name, teff_k, updated_at, split) VALUES (?, ?, ?, ?, ?, ?)",
-            [(SOURCES[t % 4], str(t), f"T {t}", 5000 + t % 1000, now, _split(t))
-             for t in range(n_targets)])
+            """INSERT INTO targets (source, target_id, name, ra_deg, dec_deg, teff_k, updated_at, split)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            ((SOURCES[t % 4], str(t), f"T {t}", 360 * rng.random(), math.degrees(math.asin(2 * rng.random() - 1)),
+              5000 + t % 1000, now, _split(t)) for t in range(n_targets)))
         conn.executemany(
             """INSERT INTO files (source, target_id, product_kind, url, rel_path, expected_size_bytes, state,
                    attempts, last_error_kind, last_error, observed_size_bytes, planned_at)
@@ -51,7 +57,26 @@ def build(path: Path, n_files: int, n_targets: int, seed: int = 1) -> None:
             """INSERT INTO syncs (owner, arguments_json, started_at, finished_at, workers, files_done, bytes_received)
                VALUES ('bench', '{}', ?, ?, 4, 1000, 450000000)""",
             [(f"2026-11-{d:02d}T10:00:00.000000Z", f"2026-11-{d:02d}T10:07:30.000000Z") for d in range(1, 21)])
+        conn.executemany(
+            """INSERT INTO transfers (file_id, sync_id, started_at, ended_at, outcome, http_status, bytes_received,
+                   error_kind, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""", _transfer_rows(conn, rng))
     conn.close()
+
+
+def _transfer_rows(conn: sqlite3.Connection, rng: random.Random):
+    """One attempt per file that is not pending (a failed one: a retry, then the attempt that gave
+    up), in the 450 s window of one of the 20 syncs."""
+    rows = conn.execute("SELECT file_id, state, expected_size_bytes, last_error_kind, last_error FROM files "
+                        "WHERE state <> 'pending'")
+    for file_id, state, size, kind, error in rows:
+        sync = file_id % 20 + 1
+        second = rng.randrange(450)
+        when = f"2026-11-{sync:02d}T10:{second // 60:02d}:{second % 60:02d}.000000Z"
+        if state == "failed":
+            yield file_id, sync, when, when, "retry", 503, 0, kind, error
+            yield file_id, sync, when, when, "failed", 503, 0, kind, error
+        else:
+            yield file_id, sync, when, when, "done" if state == "done" else "interrupted", 200, size, None, None
 
 
 def _split(target: int) -> str:
@@ -85,6 +110,7 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="build (or reuse) the manifest here instead of a temp dir")
+    parser.add_argument("--html", action="store_true", help="also time `ratdcs report --html` (needs matplotlib)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or Path(tmp) / "manifest.sqlite"
@@ -100,7 +126,29 @@ def main() -> None:
             print(f"ratdcs report {' '.join(extra):<8} {seconds:6.3f} s  (whole process, best of {args.repeat})")
         baseline = best_of(args.repeat, lambda: subprocess.run([sys.executable, "-c", "pass"], check=True))
         print(f"python -c pass           {baseline:6.3f} s  (interpreter start-up alone)")
+        if args.html:
+            _time_html(cmd, Path(tmp) / "report.html", args.repeat)
         _time_sections(path, args.repeat)
+
+
+def _time_html(cmd: list[str], out: Path, repeat: int) -> None:
+    """`ratdcs report --html` in a fresh process (matplotlib's import included), the file's size, and
+    the process's CPU seconds (user + system, best of ``repeat``): on a shared machine the wall time
+    follows the load, the CPU time much less."""
+    import resource
+
+    html = cmd + ["--html", str(out)]
+    cpu = []
+
+    def run() -> None:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(html, check=True, capture_output=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+
+    seconds = best_of(repeat, run)
+    print(f"ratdcs report --html     {seconds:6.3f} s  (whole process, best of {repeat}; CPU {min(cpu):.2f} s); "
+          f"{out.stat().st_size / 1e6:.2f} MB")
 
 
 def _time_sections(path: Path, repeat: int) -> None:

@@ -175,23 +175,29 @@ def sync(*, config: "Config | str | None" = None, manifest_path: str | os.PathLi
 
 @_named_keywords
 def report(section: str | None = None, *, config: "Config | str | None" = None, sql: str | None = None,
-           limit: int | None = None, sources: Sequence[str] = ()) -> Any:
+           limit: int | None = None, sources: Sequence[str] = (), html: str | os.PathLike | None = None) -> Any:
     """The report ``ratdcs report`` prints, as data.
 
     - no arguments: {section: rows} for every section (progress, states, failures, incomplete,
       syncs, stats, splits), each a list of dicts; ``limit`` rows of the long ones (default 10);
     - ``section``: that section's rows; ``"failed"`` lists every failed file (of ``sources``);
-    - ``sql``: one read-only query's rows as dicts (writes raise ``UsageError``).
+    - ``sql``: one read-only query's rows as dicts (writes raise ``UsageError``);
+    - ``html``: write the whole report, with plots, as one self-contained HTML file at that path
+      (needs matplotlib: ``pip install 'ratdcs[plots]'``); returns a ``report_html.HtmlReport``
+      (``.path``, ``.size_bytes``, ``.figures``); ``limit`` rows per long table (default 20).
 
     Example::
 
         ratdcs_catalog.report("progress", config="config.yaml")
         ratdcs_catalog.report(sql="SELECT error_kind, files FROM failure_reasons")
+        ratdcs_catalog.report(config="config.yaml", html="report.html")
     """
     from .errors import UsageError
     from .report import SECTIONS, build_report, failed_files, run_readonly_sql
 
     config = load_config(config)
+    if html is not None:
+        return _html_report(html, config=config, section=section, sql=sql, limit=limit, sources=sources)
     if sql is not None:
         if not sql.strip():
             raise UsageError("--sql needs a query",
@@ -210,6 +216,18 @@ def report(section: str | None = None, *, config: "Config | str | None" = None, 
         sections = build_report(manifest, data_dir=config.data_dir, sections=[section] if section else SECTIONS,
                                 limit=limit or 10)
     return sections[section] if section else sections
+
+
+def _html_report(path, *, config: "Config", section, sql, limit, sources):
+    from .errors import UsageError
+    from .report_html import write_html_report
+
+    if section or sql is not None or sources:
+        given = f"the section {section!r}" if section else "--sql" if sql is not None else "--source"
+        raise UsageError(f"--html writes the whole report; {given} cannot go with it",
+                         hint="`ratdcs report --html report.html`, or the section alone as text")
+    with open_manifest(config=config, readonly=False) as manifest:
+        return write_html_report(manifest, path, limit=limit or 20)
 
 
 @_named_keywords

@@ -45,9 +45,10 @@ def _current_umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[TextIO]:
+def atomic_output(path: str | os.PathLike, *, option: str = "--output") -> Iterator[TextIO]:
     """Write a text file via a temporary file in the same directory, renamed into place on success;
-    a failure leaves no half-written file. Unwritable places raise ``DataDirError``."""
+    a failure leaves no half-written file. Unwritable places raise ``DataDirError`` (its hint
+    names ``option``, the flag that chose the path)."""
     path = Path(path).expanduser().absolute()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,7 +57,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[TextIO]:
         os.fchmod(fd, 0o666 & ~_current_umask())
     except OSError as exc:
         raise DataDirError(f"cannot write {path}: {exc.strerror or exc}",
-                           hint="choose a writable place with --output") from None
+                           hint=f"choose a writable place with {option}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             yield fh
@@ -66,7 +67,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[TextIO]:
             os.unlink(tmp)
         if isinstance(exc, OSError):  # disk full, or the path is a directory
             raise DataDirError(f"cannot write {path}: {exc.strerror or exc}",
-                               hint="choose a writable place with --output") from None
+                               hint=f"choose a writable place with {option}") from None
         raise
 
 

@@ -27,7 +27,7 @@ def test_help_does_not_import_astropy_or_astroquery():
     code = ("import sys\n"
             "from ratdcs_catalog.cli import cli\n"
             "try:\n    cli(['--help'])\nexcept SystemExit:\n    pass\n"
-            "print([m for m in sys.modules if m.split('.')[0] in ('astropy', 'astroquery', 'numpy')])\n")
+            "print([m for m in sys.modules if m.split('.')[0] in ('astropy', 'astroquery', 'numpy', 'matplotlib')])\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
 
@@ -82,11 +82,12 @@ def test_a_data_dir_that_cannot_be_written(tmp_path):
     assert "Error: cannot write in the data directory /proc/self" in result.output
 
 
-def test_report_starts_without_astropy_or_requests(tmp_path):
+def test_report_starts_without_astropy_requests_or_matplotlib(tmp_path):
     db = _manifest_with_a_pending_file(tmp_path)
     code = ("import sys\nfrom ratdcs_catalog.cli import cli\n"
             f"try:\n    cli(['--db', {str(db)!r}, 'report', 'progress'])\nexcept SystemExit:\n    pass\n"
-            "print([m for m in sys.modules if m.split('.')[0] in ('astropy', 'astroquery', 'numpy', 'requests')])\n")
+            "print([m for m in sys.modules if m.split('.')[0] in ('astropy', 'astroquery', 'numpy', 'requests',\n"
+            "                                                  'matplotlib')])\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "kepler" in out and out.strip().splitlines()[-1] == "[]"
 

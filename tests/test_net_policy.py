@@ -262,6 +262,11 @@ SECOND_COPIES = {
 }
 
 
+# Modules that match a pattern without holding the rule: the HTML report writes an HTML page
+# (its <!DOCTYPE html>) and reads none.
+NOT_A_COPY = {"report_html.py": {"an HTML sniffer"}}
+
+
 def test_no_second_copy_of_a_network_rule_outside_the_policy():
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):
@@ -270,7 +275,7 @@ def test_no_second_copy_of_a_network_rule_outside_the_policy():
             continue
         for number, line in enumerate(path.read_text().splitlines(), start=1):
             found += [f"{relative}:{number}: {what}: {line.strip()}" for what, pattern in SECOND_COPIES.items()
-                      if pattern.search(line)]
+                      if pattern.search(line) and what not in NOT_A_COPY.get(relative, ())]
     assert found == []
 
 

@@ -90,7 +90,7 @@ def test_report_failed_lists_failed_files_with_reasons(ds):
         ("150428135", "size_mismatch", 1), ("5110407", "http_503", 1)]
     only_tess = json.loads(run(ds, "report", "failed", "--source", "tess", "--json").output)
     assert [r["source"] for r in only_tess] == ["tess"]
-    table = run(ds, "report", "failed").output
+    table = run(ds, "report", "failed", "--wide").output  # in full: the default cuts to the terminal
     assert "503 Service Unavailable after 3 retries" in table and "size_mismatch" in table
 
 

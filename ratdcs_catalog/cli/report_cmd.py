@@ -10,6 +10,7 @@ import click
 from ..config import MAX_WORKERS
 from .common import App, pass_app, render_rows
 from .common import source_option as source_option_with
+from .fit import cut_end, fit_rows, terminal_width
 
 __all__ = ["export", "report", "reset", "retry", "split", "verify"]
 
@@ -38,35 +39,73 @@ source_option = source_option_with()
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Rows per long section (default 10; `report failed` lists all).")
 @source_option_with("With `report failed`: only this source (repeatable).")
+@click.option("--wide", is_flag=True,
+              help="With `report failed`: every column in full, however wide (default: cut to the terminal).")
+@click.option("--html", "html_path", metavar="PATH", type=click.Path(dir_okay=False),
+              help="Write the whole report, with plots, as one self-contained HTML file (needs matplotlib).")
 @format_options
 @pass_app
-def report(app: App, section, sql, limit, sources, fmt):
+def report(app: App, section, sql, limit, sources, wide, html_path, fmt):
     """What is planned, done, failed and why, from the manifest's named views.
 
     Sections: progress (planned/downloaded/remaining GB per source), kinds (the same per product
     kind: light curves, target pixel files, DV files, cutouts), states, failures (by
     reason, with an example), incomplete (targets with files missing), syncs (throughput),
     stats (dataset totals; TESS FITS vs metadata files), splits. `report failed` lists every
-    failed file. --sql runs one read-only query (writes are refused, exit 2).
+    failed file, its path and message cut to the terminal's width (--wide or --json: in full).
+    --sql runs one read-only query (writes are refused, exit 2). --html PATH writes the report
+    with plots (progress, bytes, throughput, failures, a sky map, completeness, splits) as one
+    HTML file that opens offline (pip install 'ratdcs[plots]').
 
     \b
     Example:
         ratdcs report
         ratdcs report failed --csv
         ratdcs report --sql "SELECT state, COUNT(*) FROM files GROUP BY state"
+        ratdcs report --html report.html
     """
     import ratdcs_catalog as api
 
+    if html_path is not None:
+        _write_html(app, html_path, section=section, sql=sql, limit=limit, sources=sources, fmt=fmt)
+        return
     fmt = fmt or "table"
     if sql is not None:
         rows = api.report(section, config=app.config(), sql=sql)
         click.echo(render_rows(rows, list(rows[0]) if rows else _sql_columns(app, sql), fmt))
         return
     rows = api.report(section, config=app.config(), limit=limit, sources=sources)
+    if section == "failed" and fmt == "table" and rows and not wide:
+        click.echo(_render_failed(rows, terminal_width()))
+        return
     click.echo(_render_sections(rows if section is None else {section: rows}, fmt, single=section is not None))
     if section in (None, "splits"):
         splits = rows["splits"] if section is None else rows
         _echo_warnings(api.split_warnings(config=app.config(), splits=splits), fmt)
+
+
+def _write_html(app: App, path: str, *, fmt, **options) -> None:
+    import ratdcs_catalog as api
+    from ..errors import UsageError
+
+    if fmt:
+        raise UsageError(f"--html and --{fmt} ask for two outputs: give one of them",
+                         hint="`ratdcs report --html report.html`")
+    written = api.report(config=app.config(), html=path, **options)
+    click.echo(f"Wrote the report ({written.figures} plots, {written.size_bytes / 1e3:,.0f} KB) to {written.path}")
+
+
+# `report failed` on a terminal: these columns, the path and message cut to fit (--wide: all of the
+# view's; the target is in the path, and at 80 columns every character goes to the path and message).
+_FAILED_COLUMNS = ("file_id", "source", "last_error_kind", "rel_path", "last_error")
+_FAILED_CUTS = {"rel_path": "middle", "last_error": "end"}
+
+
+def _render_failed(rows: list[dict], width: int) -> str:
+    fitted = fit_rows(rows, _FAILED_COLUMNS, width, _FAILED_CUTS)
+    note = (f"{len(rows)} failed file{'s' if len(rows) != 1 else ''}; targets, attempts, URLs and full messages: "
+            "--wide or --json")
+    return render_rows(fitted, _FAILED_COLUMNS) + "\n" + cut_end(note, width)
 
 
 def _echo_warnings(warnings: list[str], fmt: str | None) -> None:

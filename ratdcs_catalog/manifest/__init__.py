@@ -21,7 +21,7 @@ from ._connection import Connection
 from .leases import SyncWrites
 from .maintenance import MaintenanceWrites
 from .planning import PlanWrites
-from .reads import Reads
+from .reads import ChartReads, Reads
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["FILE_STATES", "MIGRATIONS", "Manifest", "SCHEMA_VERSION", "open_manifest"]
@@ -29,7 +29,7 @@ __all__ = ["FILE_STATES", "MIGRATIONS", "Manifest", "SCHEMA_VERSION", "open_mani
 FILE_STATES = ("pending", "downloading", "done", "failed")
 
 
-class Manifest(Connection, PlanWrites, SyncWrites, MaintenanceWrites, Reads):
+class Manifest(Connection, PlanWrites, SyncWrites, MaintenanceWrites, Reads, ChartReads):
     """One manifest: its connection (``Connection``), and every read and write, grouped by who needs them."""
 
 
