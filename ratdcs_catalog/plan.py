@@ -33,6 +33,7 @@ class SourceSummary:
     files_unknown_size: int
     targets_skipped_by_max_bytes: int = 0
     probes_failed: int = 0
+    files_from_mast: int = 0  # of ``files``: MAST products (mast: URIs), the ones a cloud copy is looked up for
     files_with_cloud_copy: int = 0  # of ``files``: those with a mirror_url (MAST's cloud copy)
     cloud_lookup_failed: int = 0
     cloud_lookup: bool = False  # whether the cloud copies were asked for (transport.cloud != never)
@@ -206,4 +207,5 @@ def _write_source(manifest: Manifest, p: SourcePlan, plan_id: int) -> SourceSumm
     written = [f for f in files if f.rel_path not in taken]
     return SourceSummary(p.source, len(p.targets), len(written), counts, refused,
                          sum(1 for f in written if f.expected_size_bytes is None),
+                         files_from_mast=sum(1 for f in written if (f.archive_uri or "").startswith("mast:")),
                          files_with_cloud_copy=sum(1 for f in written if f.mirror_url))

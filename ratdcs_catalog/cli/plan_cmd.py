@@ -105,7 +105,7 @@ def render_summary(summary) -> str:
 def _cloud_lines(s) -> list[str]:
     """How many files have a copy in MAST's cloud bucket (asked only for MAST files)."""
     lines = []
-    if s.cloud_lookup and (s.files_with_cloud_copy or s.source != "ztf"):
+    if s.cloud_lookup and s.files_from_mast:
         lines.append(f"{s.source}: {s.files_with_cloud_copy} of {s.files} files have a cloud copy "
                      "(sync fetches them from it first; --no-cloud or transport.cloud = never turns it off)")
     if s.cloud_lookup_failed:
