@@ -10,7 +10,9 @@ order, ``--rounds`` times each:
 - ``mast x4``:  ``transport.cloud = never``, 4 workers, ``download.per_host_connections`` 4: every file
   from ``/api/v0.1/Download/file`` (what ratdcs did before the cloud route);
 - ``s3 x4``:    the bucket route with MAST's 4 connections, to tell the route's own cost from the
-  parallelism it allows.
+  parallelism it allows;
+- ``mast x4 +md5``: MAST's route hashing md5 too (``download.hash_md5``), as the bucket route must
+  to check its ETag: the verification's cost apart from the route's.
 
 Prints the median wall time and MB/s of each and the ratios to ``mast x4``, and checks every run
 ended with 40 files done from the route it was meant to use (the sandbox's request log).
@@ -38,10 +40,11 @@ from urllib.parse import quote
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 FILES = 40
-VARIANTS = {  # name: (transport.cloud, workers, connections to the route's host)
-    "s3 x16": ("auto", 16, 16),
-    "mast x4": ("never", 4, 4),
-    "s3 x4": ("auto", 4, 4),
+VARIANTS = {  # name: (transport.cloud, workers, connections to the route's host, download.hash_md5)
+    "s3 x16": ("auto", 16, 16, False),
+    "mast x4": ("never", 4, 4, False),
+    "s3 x4": ("auto", 4, 4, False),
+    "mast x4 +md5": ("never", 4, 4, True),
 }
 
 
@@ -90,14 +93,14 @@ def one_run(archive, chosen, variant: str, workdir: Path) -> float:
     from ratdcs_catalog.sandbox import endpoint_config_yaml
     from ratdcs_catalog.sync import sync
 
-    cloud, workers, connections = VARIANTS[variant]
+    cloud, workers, connections, md5 = VARIANTS[variant]
     shutil.rmtree(workdir, ignore_errors=True)
     (workdir / "data").mkdir(parents=True)
     config_path = workdir / "config.yaml"
     config_path.write_text(endpoint_config_yaml(archive.endpoints(), str(workdir / "data")))
     config = load_config(config_path, environ={}, cwd=workdir).with_overrides(
         {"transport.cloud": cloud, "download.workers": workers, "transport.cloud_connections": connections,
-         "download.per_host_connections": connections}, origin="bench")
+         "download.per_host_connections": connections, "download.hash_md5": md5}, origin="bench")
     plan(archive, chosen, config.manifest_path)
     archive.clear_requests()
     started = time.perf_counter()
@@ -126,6 +129,8 @@ def main(argv=None) -> int:
         total = sum(p.size for p in chosen)
         for p in chosen:
             archive.file_bytes(p), archive.cloud.etag(p)  # built once, so runs measure transfers only
+        for name in VARIANTS:  # warm-up, not counted: first imports (verify's numpy), first connections
+            one_run(archive, chosen, name, scratch / "warm-up")
         times = {name: [] for name in VARIANTS}
         for round_ in range(args.rounds):
             order = list(VARIANTS) if round_ % 2 == 0 else list(reversed(VARIANTS))
@@ -135,10 +140,10 @@ def main(argv=None) -> int:
     print(f"{FILES} TESS light curves, {total / 1e6:.1f} MB, sandbox scale {args.scale:g}, {args.rounds} rounds; "
           f"{network}")
     base = statistics.median(times["mast x4"])
-    print(f"{'route':<10} {'median s':>9} {'MB/s':>7} {'vs mast x4':>11}   runs")
+    print(f"{'route':<13} {'median s':>9} {'MB/s':>7} {'vs mast x4':>11}   runs")
     for name, walls in times.items():
         median = statistics.median(walls)
-        print(f"{name:<10} {median:>9.2f} {total / 1e6 / median:>7.1f} {base / median:>10.2f}x   "
+        print(f"{name:<13} {median:>9.2f} {total / 1e6 / median:>7.1f} {base / median:>10.2f}x   "
               + " ".join(f"{w:.2f}" for w in walls))
     return 0
 
