@@ -116,7 +116,7 @@ def open_manifest(path: str | os.PathLike | None = None, *, config: "Config | st
 
 
 def plan(source: str, *, config: "Config | str | None" = None, n: int | None = None, dry_run: bool = False,
-         max_bytes: int | None = None, **options: Any):
+         max_bytes: int | None = None, cloud: bool = True, **options: Any):
     """Ask the catalogs which files ``source`` (kepler, k2, tess, ztf, all) needs; write them to the
     manifest. Returns a ``PlanSummary`` (``.as_dict()`` is what ``ratdcs plan --json`` prints).
 
@@ -124,7 +124,8 @@ def plan(source: str, *, config: "Config | str | None" = None, n: int | None = N
     plural where the flag repeats: kepler ``cadence``, ``quarters``; k2 ``cadence``,
     ``campaigns``; tess ``dispositions``, ``cadence``, ``sectors``; ztf ``start_date``,
     ``end_date``, ``fields``, ``filters``, ``ccds``, ``probe_sizes``. A name the source does not
-    have raises ``OptionError`` (a TypeError) naming the closest one.
+    have raises ``OptionError`` (a TypeError) naming the closest one. ``cloud=False`` is
+    ``--no-cloud``: no cloud copies are looked up (``transport.cloud = never`` for this call).
 
     Example::
 
@@ -134,7 +135,8 @@ def plan(source: str, *, config: "Config | str | None" = None, n: int | None = N
     """
     from .plan import plan as _plan
 
-    summary = _plan(load_config(config), source, n=n, dry_run=dry_run, max_bytes=max_bytes, **options)
+    config = load_config(config, transport__cloud=None if cloud else "never")
+    summary = _plan(config, source, n=n, dry_run=dry_run, max_bytes=max_bytes, **options)
     if not dry_run:
         t = summary.total
         log.info("plan %s: %d targets, %d files (%d new, %d unchanged, %d updated, %d changed upstream), "
@@ -149,11 +151,12 @@ def plan(source: str, *, config: "Config | str | None" = None, n: int | None = N
 def sync(*, config: "Config | str | None" = None, manifest_path: str | os.PathLike | None = None,
          workers: int | None = None, sources: Sequence[str] = (), target_ids: Sequence[str] = (),
          limit: int | None = None, max_bytes: int | None = None, retry_failed: bool = False, dry_run: bool = False,
-         force: bool = False, progress: Any = None):
+         force: bool = False, progress: Any = None, cloud: bool = True):
     """Download, verify and place every pending file; returns a ``SyncSummary``.
 
     The keywords are ``ratdcs sync``'s flags (``workers=4``, ``sources=["tess"]``,
-    ``target_ids=[...]``, ``limit``, ``max_bytes``, ``retry_failed``, ``dry_run``, ``force``).
+    ``target_ids=[...]``, ``limit``, ``max_bytes``, ``retry_failed``, ``dry_run``, ``force``;
+    ``cloud=False`` is ``--no-cloud``: every file from the archive's own URL).
     ``progress``: None prints nothing; or any object with ``update(n_bytes)`` and ``close()``
     (a tqdm bar works), or a callback - see ``ratdcs_catalog.sync`` the module.
 
@@ -167,7 +170,7 @@ def sync(*, config: "Config | str | None" = None, manifest_path: str | os.PathLi
         source(name)  # an unknown source is a usage error, not an empty selection
     from .sync import sync as _sync
 
-    config = load_config(config, download__workers=workers)
+    config = load_config(config, download__workers=workers, transport__cloud=None if cloud else "never")
     return _sync(config, manifest_path or config.manifest_path, sources=sources, target_ids=target_ids,
                        limit=limit, max_bytes=max_bytes, retry_failed=retry_failed, dry_run=dry_run, force=force,
                        progress=progress)

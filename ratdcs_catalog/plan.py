@@ -33,6 +33,10 @@ class SourceSummary:
     files_unknown_size: int
     targets_skipped_by_max_bytes: int = 0
     probes_failed: int = 0
+    files_from_mast: int = 0  # of ``files``: MAST products (mast: URIs), the ones a cloud copy is looked up for
+    files_with_cloud_copy: int = 0  # of ``files``: those with a mirror_url (MAST's cloud copy)
+    cloud_lookup_failed: int = 0
+    cloud_lookup: bool = False  # whether the cloud copies were asked for (transport.cloud != never)
 
     def as_dict(self) -> dict[str, Any]:
         """One flat row: the source's numbers and its upsert counts side by side."""
@@ -93,10 +97,16 @@ def plan(config, source: str, *, n: int | None = None, dry_run: bool = False, ma
         for p in plans:  # `plan all`: one budget, spent in the order the sources are listed
             skipped[p.source], remaining = _apply_max_bytes(p, remaining)
     _refuse_shared_places(plans)
+    lookup = config["transport.cloud"] != "never"
+    if lookup:
+        from .sources.cloud import attach_cloud_copies
+
+        attach_cloud_copies(ctx, plans)
     summaries = _write(config.manifest_path, source, arguments, plans, dry_run, config.data_dir)
     for s, p in zip(summaries, plans):
         s.targets_skipped_by_max_bytes = skipped.get(s.source, 0)
         s.probes_failed = p.probes_failed
+        s.cloud_lookup, s.cloud_lookup_failed = lookup, p.cloud_lookup_failed
     return PlanSummary(summaries, dry_run, http.requests_sent, config.manifest_path)
 
 
@@ -198,4 +208,6 @@ def _write_source(manifest: Manifest, p: SourcePlan, plan_id: int) -> SourceSumm
         log.warning("%s: %s", p.source, reason)
     written = [f for f in files if f.rel_path not in taken]
     return SourceSummary(p.source, len(p.targets), len(written), counts, refused,
-                         sum(1 for f in written if f.expected_size_bytes is None))
+                         sum(1 for f in written if f.expected_size_bytes is None),
+                         files_from_mast=sum(1 for f in written if (f.archive_uri or "").startswith("mast:")),
+                         files_with_cloud_copy=sum(1 for f in written if f.mirror_url))

@@ -44,6 +44,8 @@ class PlannedFile:
     campaign: int | None = None
     campaign_part: int | None = None
     sector: int | None = None
+    # The same file in the archive's cloud copy (MAST's public S3 bucket), None where it has none.
+    mirror_url: str | None = None
 
 
 # The PlannedFile fields that say when a file was observed (files columns of the same names).
@@ -65,6 +67,7 @@ class ClaimedFile:
     expected_checksum: str | None = None
     observed_sha256: str | None = None  # recorded at an earlier download: an adopted file must still match
     attempts: int = 0
+    mirror_url: str | None = None  # the cloud copy, tried first when transport.cloud allows
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "ClaimedFile":
@@ -107,6 +110,7 @@ class TransferRecord:
     bytes_received: int = 0
     error_kind: str | None = None
     error: str | None = None
+    url: str | None = None  # the URL asked: the cloud copy's or the archive's
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,3 +127,4 @@ class FileOutcome:
     error: str | None = None
     quarantine_path: str | None = None
     transfers: tuple[TransferRecord, ...] = ()
+    checksum_source: str | None = None  # where the checksum verified came from: plan, s3_etag, header

@@ -80,6 +80,8 @@ class FetchResult:
     size: int = 0
     hashes: dict[str, str] = dataclasses.field(default_factory=dict)
     announced_checksum: str | None = None  # from Digest / Repr-Digest / Content-MD5
+    checksum_source: str | None = None     # who announced it, when a caller says (cloud.py: s3_etag)
+    etag: str | None = None                # the last answer's ETag (the cloud copy's is its MD5)
     announced_size: int | None = None      # from Content-Length or Content-Range
     bytes_received: int = 0                # over the network, all attempts
     http_status: int | None = None
@@ -137,7 +139,7 @@ class Fetcher:
         for retry in range(self.options.max_retries + 1):
             if retry and not self._wait_before_retry(retry, attempt):
                 attempt = _Attempt("interrupted", error_kind="interrupted", error="stopped while waiting to retry")
-                result.records.append(self._record(attempt, utc_now()))
+                result.records.append(self._record(attempt, utc_now(), url))
                 break
             started = utc_now()
             attempt = self._attempt(url, temp_path, expected_size, want, result)
@@ -145,7 +147,7 @@ class Fetcher:
             last = attempt.outcome == "retry" and retry == self.options.max_retries
             if last:
                 attempt.outcome = "failed"
-            result.records.append(self._record(attempt, started))
+            result.records.append(self._record(attempt, started, url))
             self._log_attempt(url, attempt, retry)
             if attempt.outcome != "retry":
                 break
@@ -169,13 +171,14 @@ class Fetcher:
         return not self.stop.is_set()
 
     @staticmethod
-    def _record(attempt: _Attempt, started: str) -> TransferRecord:
+    def _record(attempt: _Attempt, started: str, url: str) -> TransferRecord:
         # The transfer log's outcomes are done/adopted/retry/failed/interrupted (schema.sql);
         # a full disk interrupts the transfer, and error_kind says why.
         outcome = "interrupted" if attempt.outcome == "disk_full" else attempt.outcome
         return TransferRecord(started_at=started, ended_at=utc_now(), outcome=outcome,
                               http_status=attempt.status, range_start=attempt.range_start,
-                              bytes_received=attempt.received, error_kind=attempt.error_kind, error=attempt.error)
+                              bytes_received=attempt.received, error_kind=attempt.error_kind, error=attempt.error,
+                              url=url)
 
     @staticmethod
     def _log_attempt(url: str, attempt: _Attempt, retry: int) -> None:
@@ -235,6 +238,7 @@ class Fetcher:
             attempt.status = response.status
             offset = self._check_response(url, response, offset, attempt, sent)
             result.announced_checksum = announced_checksum(response.headers) or result.announced_checksum
+            result.etag = response.headers.get("ETag") or result.etag
             result.announced_size = _announced_size(response, offset) or result.announced_size
             _check_planned_size(url, result.announced_size, expected_size)
             if not self._size_told and result.announced_size:

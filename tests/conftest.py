@@ -127,11 +127,8 @@ class SyncEnv:
 
     def body(self, rel_path):
         """The exact bytes the sandbox serves for a planned file (no fault)."""
-        import requests
-
         if rel_path not in self._bodies:
-            url = self.sandbox.base_url + self.products[rel_path].path + "?ratdcs_test_body=1"
-            self._bodies[rel_path] = requests.get(url, timeout=30).content
+            self._bodies[rel_path] = self.sandbox.file_bytes(self.products[rel_path])
         return self._bodies[rel_path]
 
     def file_requests(self):

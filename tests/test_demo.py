@@ -21,7 +21,8 @@ def test_demo_plans_syncs_and_reports(tmp_path):
         assert (tmp_path / "demo" / "data" / rel_path).stat().st_size == size
     assert f"Manifest:      {manifest}" in result.output
     assert "Downloaded" in result.output and "Try:" in result.output
-    assert (tmp_path / "demo" / "demo-config.yaml").read_text().count("http://127.0.0.1:") == 5  # mast, mast_download, tesscut, exoplanet_tap, irsa_ibe
+    assert (tmp_path / "demo" / "demo-config.yaml").read_text().count("http://127.0.0.1:") == 7  # mast, mast_download, tesscut, exoplanet_tap, irsa_ibe,
+    # mast_path_lookup, cloud_mirror
     suggested = f"  ratdcs --config {tmp_path / 'demo' / 'demo-config.yaml'} report"
     assert suggested in result.output.splitlines()
     report = CliRunner().invoke(cli, suggested.split()[1:] + ["stats", "--json"])  # what the user would run

@@ -60,7 +60,9 @@ def test_kepler_pixel_files_are_verified_through_gzip_and_a_damaged_one_is_quara
     assert planned and all(r["rel_path"].endswith("_lpd-targ.fits.gz") for r in planned)
     damaged = planned[0]["rel_path"].rsplit("/", 1)[1]
     sandbox.add_fault(Fault("flip_bytes", pattern=damaged.replace(".", r"\.")))
-    run(sandbox_config, "sync", "--workers", "2", code=1)
+    # MAST's own route, which gives no checksum: the gzip stream is what catches the damage (on the
+    # cloud copy the ETag's MD5 catches it first: tests/test_cloud.py).
+    run(sandbox_config, "sync", "--workers", "2", "--no-cloud", code=1)
     synced = {r["rel_path"]: r for r in rows(sandbox_config)}
     data = sandbox_config.parent / "data"
     for rel, r in synced.items():

@@ -50,7 +50,9 @@ def replay(observations: str, products: str, tic_rows: list | None = None):
 def configure(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text(f"data_dir: {tmp_path / 'data'}\nendpoints:\n  mast: {MAST}\n  exoplanet_tap: {TAP}\n"
-                      f"  mast_download: {MAST}/api/v0.1/Download/file\ncatalog:\n  rate_limit_delay: 0\n")
+                      f"  mast_download: {MAST}/api/v0.1/Download/file\ncatalog:\n  rate_limit_delay: 0\n"
+                      # No recording of MAST's path lookup: these plans do not ask for cloud copies.
+                      "transport:\n  cloud: never\n")
     return config
 
 

@@ -40,7 +40,10 @@ TABLES = "SELECT name, type FROM sqlite_master"
 API_FAILURES = "SELECT error_kind, files FROM failure_reasons"
 API_DONE = "SELECT rel_path FROM files WHERE state = 'done'"
 SQLITE_UTILS_PROGRESS = "SELECT * FROM source_progress"
-TESTED = {*QUERIES, TABLES, API_FAILURES, API_DONE, SQLITE_UTILS_PROGRESS}
+# docs/cloud.md: files with a cloud copy that came from MAST (run in tests/test_cloud.py, on a fallback).
+FALLBACKS = ("SELECT f.rel_path, t.url, t.http_status, t.outcome FROM transfers t JOIN files f USING (file_id) "
+             "WHERE f.mirror_url IS NOT NULL AND t.url <> f.mirror_url")
+TESTED = {*QUERIES, TABLES, API_FAILURES, API_DONE, SQLITE_UTILS_PROGRESS, FALLBACKS}
 
 
 @pytest.fixture(scope="module")

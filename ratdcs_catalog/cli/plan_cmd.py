@@ -56,20 +56,23 @@ def common_options(func):
                   help="Stop at whole targets before this many bytes (e.g. 3GB); `plan all` shares it "
                        "across kepler, tess, ztf in that order; files of unknown size count as 0.")
     @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+    @click.option("--no-cloud", "no_cloud", is_flag=True,
+                  help="Do not look up MAST's cloud copy of each file (transport.cloud = never for this plan).")
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         return func(*args, **kwargs)
     return wrapper
 
 
-def run_plan(app: App, source: str, n, dry_run, max_bytes, as_json, **options) -> None:
+def run_plan(app: App, source: str, n, dry_run, max_bytes, as_json, no_cloud=False, **options) -> None:
     import ratdcs_catalog as api
 
     from ..logs import write_deferred_log
 
     app.log_to_file(needs_manifest=False, defer=True)
     limit = parse_size(max_bytes) if max_bytes is not None else None
-    summary = api.plan(source, config=app.config(), n=n, dry_run=dry_run, max_bytes=limit, **options)
+    summary = api.plan(source, config=app.config(), n=n, dry_run=dry_run, max_bytes=limit, cloud=not no_cloud,
+                       **options)
     write_deferred_log()
     click.echo(json.dumps(summary.as_dict(), indent=2) if as_json else render_summary(summary))
 
@@ -95,10 +98,23 @@ def render_summary(summary) -> str:
             lines.append(f"{s.source}: {s.files_unknown_size} files of unknown size (the archive does not say; "
                          "`--probe-sizes` asks it)" if s.source == "ztf" else
                          f"{s.source}: {s.files_unknown_size} files of unknown size")
+        lines += _cloud_lines(s)
         lines += [f"{s.source}: refused: {reason}" for reason in s.refused]
     if not summary.dry_run and summary.total.new:
         lines.append("Next: ratdcs sync")
     return "\n".join(lines)
+
+
+def _cloud_lines(s) -> list[str]:
+    """How many files have a copy in MAST's cloud bucket (asked only for MAST files)."""
+    lines = []
+    if s.cloud_lookup and s.files_from_mast:
+        lines.append(f"{s.source}: {s.files_with_cloud_copy} of {s.files} files have a cloud copy "
+                     "(sync fetches them from it first; --no-cloud or transport.cloud = never turns it off)")
+    if s.cloud_lookup_failed:
+        lines.append(f"{s.source}: the cloud copy lookup failed for {s.cloud_lookup_failed} files; they come from "
+                     "MAST (the log says why; plan again to retry the lookup)")
+    return lines
 
 
 def _click_option(option):

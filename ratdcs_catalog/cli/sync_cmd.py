@@ -26,8 +26,10 @@ DRY_RUN_LISTED = 50
 @click.option("--retry-failed", is_flag=True, help="Also take failed files that have attempts left.")
 @click.option("--dry-run", is_flag=True, help="Show what would be fetched and how many bytes; fetch nothing.")
 @click.option("--force", is_flag=True, help="Start even if the free disk space looks too small.")
+@click.option("--no-cloud", "no_cloud", is_flag=True,
+              help="Fetch every file from the archive's own URL, not from MAST's cloud copy (transport.cloud = never).")
 @pass_app
-def sync(app: App, workers, sources, target_ids, limit, max_bytes, retry_failed, dry_run, force):
+def sync(app: App, workers, sources, target_ids, limit, max_bytes, retry_failed, dry_run, force, no_cloud):
     """Download, verify and place every pending file of the manifest.
 
     Each file is streamed to <data_dir>/temp/, resumed with a Range request after an
@@ -50,7 +52,7 @@ def sync(app: App, workers, sources, target_ids, limit, max_bytes, retry_failed,
         app.log_to_file(may_create_dir=True)
     summary = api.sync(config=app.config(), workers=workers, sources=sources, target_ids=target_ids, limit=limit,
                        max_bytes=parse_size(max_bytes) if max_bytes is not None else None,
-                       retry_failed=retry_failed, dry_run=dry_run, force=force,
+                       retry_failed=retry_failed, dry_run=dry_run, force=force, cloud=not no_cloud,
                        progress=None if app.quiet else TerminalProgress())
     click.echo(render_dry_run(summary) if dry_run else render_summary(summary))
     if max_bytes is not None and summary.unknown_size_files:

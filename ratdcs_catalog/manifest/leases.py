@@ -127,6 +127,7 @@ class SyncWrites:
                            observed_size_bytes = COALESCE(?, observed_size_bytes),
                            observed_sha256 = COALESCE(?, observed_sha256),
                            verify_level = CASE WHEN ? THEN ? ELSE verify_level END,
+                           checksum_source = CASE WHEN ? THEN ? ELSE checksum_source END,
                            nan_fraction = COALESCE(?, nan_fraction),
                            last_error_kind = ?, last_error = ?,
                            quarantine_path = COALESCE(?, quarantine_path),
@@ -137,15 +138,15 @@ class SyncWrites:
                            attempts = attempts + (? <> 'pending' OR (? IS NOT NULL AND ?))
                        WHERE file_id = ? AND lease_owner = ? AND state = 'downloading'""",
                     (o.state, o.observed_size_bytes, o.observed_sha256, done, o.verify_level,
-                     o.nan_fraction, o.error_kind, o.error, o.quarantine_path, done, o.error_kind, done, now, done, now,
+                     done and _downloaded(o), o.checksum_source, o.nan_fraction, o.error_kind, o.error, o.quarantine_path, done, o.error_kind, done, now, done, now,
                      o.state, o.error_kind, bool(o.transfers), o.file_id, owner))
                 applied += cur.rowcount
                 self.conn.executemany(
                     """INSERT INTO transfers (file_id, sync_id, started_at, ended_at, outcome, http_status,
-                           range_start, bytes_received, error_kind, error)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                           range_start, bytes_received, error_kind, error, url)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     [(o.file_id, sync_id, t.started_at, t.ended_at, t.outcome, t.http_status, t.range_start,
-                      t.bytes_received, t.error_kind, t.error) for t in o.transfers])
+                      t.bytes_received, t.error_kind, t.error, t.url) for t in o.transfers])
         return applied
 
     def start_sync(self, owner: str, workers: int, arguments: dict) -> int:
@@ -206,3 +207,8 @@ class SyncWrites:
             cur = self.conn.execute(f"UPDATE files SET state = 'pending' WHERE {where}", params)
         return cur.rowcount
 
+
+def _downloaded(outcome: FileOutcome) -> bool:
+    """A done outcome whose bytes came over the network this time (not adopted from disk): its
+    checksum source replaces the row's; an adoption keeps what the download recorded."""
+    return bool(outcome.transfers) and outcome.transfers[-1].outcome == "done"

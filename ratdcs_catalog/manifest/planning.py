@@ -49,7 +49,9 @@ class PlanWrites:
         - a new path is inserted as pending;
         - a pending/failed/downloading row whose archive size changed gets the new size (updated);
         - a done row whose archive size changed goes back to pending, flagged changed_upstream;
-        - a row whose URL changed (e.g. another endpoint configured) gets the new URL (updated).
+        - a row whose URL changed (e.g. another endpoint configured) gets the new URL (updated);
+        - a row that learns its cloud copy (``mirror_url``) gets it (updated); a plan that did not
+          ask (``transport.cloud = never``) leaves a known one alone.
         """
         unknown = sorted({f.source for f in files} - set(registry.source_names()))
         if unknown:  # a planner's bug, not a user's: the schema no longer lists the sources itself
@@ -72,7 +74,8 @@ class PlanWrites:
                 counts.new += 1
                 counts.bytes_new += size or 0
                 inserts.append((f.source, f.target_id, f.product_kind, f.archive_uri, f.url, f.rel_path,
-                                size, f.expected_checksum, now, plan_id, *(getattr(f, c) for c in PERIOD_FIELDS)))
+                                size, f.expected_checksum, now, plan_id, f.mirror_url,
+                                *(getattr(f, c) for c in PERIOD_FIELDS)))
                 continue
             if any(getattr(f, c) is not None and getattr(f, c) != old[c] for c in PERIOD_FIELDS):
                 periods.append((*(getattr(f, c) for c in PERIOD_FIELDS), old["file_id"]))
@@ -82,18 +85,21 @@ class PlanWrites:
             if old["state"] == "done" and (size_changed or sum_changed):
                 counts.changed_upstream += 1
                 upstream.append(old["file_id"])
-                updates.append(("pending", 1, size, f.expected_checksum, f.url, f.archive_uri, old["file_id"]))
+                updates.append(("pending", 1, size, f.expected_checksum, f.url, f.archive_uri, f.mirror_url,
+                                old["file_id"]))
             elif size_changed or sum_changed or old["url"] != f.url or (
-                    old["expected_size_bytes"] is None and size is not None):
+                    old["expected_size_bytes"] is None and size is not None) or (
+                    f.mirror_url is not None and old["mirror_url"] != f.mirror_url):
                 counts.updated += 1
                 updates.append((old["state"], old["changed_upstream"], size, f.expected_checksum, f.url,
-                                f.archive_uri, old["file_id"]))
+                                f.archive_uri, f.mirror_url, old["file_id"]))
             else:
                 counts.unchanged += 1
         self.conn.executemany(
             f"""INSERT INTO files (source, target_id, product_kind, archive_uri, url, rel_path,
-                   expected_size_bytes, expected_checksum, planned_at, plan_id, {", ".join(PERIOD_FIELDS)})
-               VALUES ({", ".join("?" * (10 + len(PERIOD_FIELDS)))})""", inserts)
+                   expected_size_bytes, expected_checksum, planned_at, plan_id, mirror_url,
+                   {", ".join(PERIOD_FIELDS)})
+               VALUES ({", ".join("?" * (11 + len(PERIOD_FIELDS)))})""", inserts)
         # A row planned before the archive's metadata was read (or before schema 4) learns when
         # it was observed; this changes no state, so it counts as unchanged.
         self.conn.executemany(
@@ -103,13 +109,13 @@ class PlanWrites:
             """UPDATE files SET state = ?, changed_upstream = ?,
                    expected_size_bytes = COALESCE(?, expected_size_bytes),
                    expected_checksum = COALESCE(?, expected_checksum), url = ?,
-                   archive_uri = COALESCE(?, archive_uri)
+                   archive_uri = COALESCE(?, archive_uri), mirror_url = COALESCE(?, mirror_url)
                WHERE file_id = ?""", updates)
         # The old file's size, hash and verification describe bytes the archive no longer serves;
         # an export (aria2 checksum=) or an adoption must not hold the new file to them.
         self.conn.executemany(
             """UPDATE files SET observed_size_bytes = NULL, observed_sha256 = NULL, verify_level = NULL,
-                   verified_at = NULL WHERE file_id = ?""", [(fid,) for fid in upstream])
+                   verified_at = NULL, checksum_source = NULL WHERE file_id = ?""", [(fid,) for fid in upstream])
         return counts
 
     def _paths_by_url(self, urls: list[str]) -> dict[str, str]:
@@ -126,7 +132,8 @@ class PlanWrites:
         for start in range(0, len(paths), 500):
             chunk = paths[start:start + 500]
             rows = self.conn.execute(
-                f"""SELECT file_id, rel_path, url, state, expected_size_bytes, expected_checksum, changed_upstream,
+                f"""SELECT file_id, rel_path, url, mirror_url, state, expected_size_bytes, expected_checksum,
+                           changed_upstream,
                            {", ".join(PERIOD_FIELDS)}
                     FROM files WHERE rel_path IN ({", ".join("?" * len(chunk))})""", chunk)
             found.update((r["rel_path"], r) for r in rows)

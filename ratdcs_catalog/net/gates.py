@@ -68,19 +68,33 @@ class HostGate:
 
 
 class HostGates:
-    """One ``HostGate`` per host name, made on first use; shared by all workers of a sync."""
+    """One ``HostGate`` per politeness domain, made on first use; shared by all workers of a sync.
+
+    A domain is a host name, or one of ``domains``: a URL prefix with its own connection limit
+    (MAST's cloud copy takes far more parallelism than MAST, issue 16). A prefix is matched
+    before the host, so a copy served from the archive's own host (the sandbox) is still apart.
+    """
 
     def __init__(self, max_concurrent: int, requests_per_second: float | None = None, *,
+                 domains: dict[str, int] | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
-        self._make = lambda: HostGate(max_concurrent, requests_per_second, clock=clock, sleep=sleep)
+        self._make = lambda limit: HostGate(limit, requests_per_second, clock=clock, sleep=sleep)
+        self._max_concurrent = max_concurrent
+        self._domains = {prefix.rstrip("/") + "/": limit for prefix, limit in (domains or {}).items()}
         self._gates: dict[str, HostGate] = {}
         self._lock = threading.Lock()
 
     def for_url(self, url: str) -> HostGate:
-        host = (urlsplit(url).hostname or "").lower()
+        key, limit = self._domain(url)
         with self._lock:
-            if host not in self._gates:
-                self._gates[host] = self._make()
-            return self._gates[host]
+            if key not in self._gates:
+                self._gates[key] = self._make(limit)
+            return self._gates[key]
+
+    def _domain(self, url: str) -> tuple[str, int]:
+        for prefix, limit in self._domains.items():
+            if url.startswith(prefix):
+                return prefix, limit
+        return (urlsplit(url).hostname or "").lower(), self._max_concurrent
 
 

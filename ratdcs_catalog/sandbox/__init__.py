@@ -18,7 +18,8 @@ Endpoints (paths under ``sb.base_url``)
     Mast.Catalogs.Filtered.Tic[.Position].Rows, Mast.Catalogs.All.Tic),
     ``POST /portal/Mashup/Mashup.asmx/columnsconfig``,
     ``GET|HEAD /api/v0.1/Download/file?uri=mast:...`` (Range, 206, optional 302 to
-    ``/stpubdata/...``), ``GET|HEAD /stpubdata/...`` and ``/missions/...`` static copies,
+    ``/stpubdata/...``), ``GET /api/v0.1/path_lookup/?uri=...`` and ``GET|HEAD /stpubdata/...``
+    (MAST's cloud copy, S3-shaped: see ``s3``), ``/missions/...`` static copies,
     ``GET|POST /TAP/sync`` (and ``/TAP//sync``), ``GET /ibe/search/ztf/products/sci``,
     ``GET|HEAD /ibe/data/ztf/products/sci/...``, ``GET|POST /tesscut/api/v0.1/sector`` and
     ``/tesscut/api/v0.1/astrocut`` (see ``tesscut``). Any other path is a 404.
@@ -102,6 +103,6 @@ def endpoint_config_yaml(endpoints: dict, data_dir: str | None = None) -> str:
     if data_dir:
         lines.append(f'data_dir: "{data_dir}"')
     lines.append("endpoints:")
-    for key in ("mast", "mast_download", "tesscut", "exoplanet_tap", "irsa_ibe"):
+    for key in ("mast", "mast_download", "tesscut", "exoplanet_tap", "irsa_ibe", "mast_path_lookup", "cloud_mirror"):
         lines.append(f'  {key}: "{endpoints[key]}"')
     return "\n".join(lines) + "\n"

@@ -17,6 +17,9 @@ same size with other bytes (a light curve is still valid FITS with valid checksu
 It counts requests per file, and combines with the other faults (a ``reset`` on the first
 request, then the new version on the second).
 
+``no_such_key`` and ``access_denied`` fire on the cloud copy (``/stpubdata/...``) only: S3's
+404 ``NoSuchKey`` or 403 ``AccessDenied`` XML error for an object that is there (s3.py).
+
 ``zip_slip`` and ``zip_many`` fire on TESScut's zip answers only: a zip whose one member is named
 ``../../evil.fits``, or one holding two cutouts where one sector was asked for.
 
@@ -39,12 +42,13 @@ from dataclasses import dataclass, field
 
 KINDS = ("429", "500", "502", "503", "reset", "short_body", "flip_bytes", "ignore_range",
          "no_content_length", "slow", "stall", "html_200", "redirect_loop", "mast_executing",
-         "mast_error", "bad_json", "replace", "zip_slip", "zip_many")
+         "mast_error", "bad_json", "replace", "zip_slip", "zip_many", "no_such_key", "access_denied")
 STATUS_KINDS = ("429", "500", "502", "503")
 PARAMS = ("retry_after", "cut_at", "n_bytes", "bytes_per_second", "stall_seconds", "msg", "after")
 BODY_KINDS = ("reset", "short_body", "flip_bytes", "ignore_range", "no_content_length",
               "slow", "stall")
 ZIP_KINDS = ("zip_slip", "zip_many")  # TESScut zips only: hostile members
+S3_KINDS = ("no_such_key", "access_denied")  # the cloud copy (/stpubdata/) only: S3's 404 / 403
 
 
 class FaultSpecError(ValueError):
@@ -65,6 +69,7 @@ class Fault:
     - ``replace``: ``after`` (default 1) requests of a file get the old version, later ones the
       new; ``count`` and ``rate`` do not apply
     - ``zip_slip``, ``zip_many``: no parameters; TESScut zip answers only
+    - ``no_such_key``, ``access_denied``: no parameters; cloud-copy objects only
     """
 
     kind: str

@@ -14,6 +14,7 @@ from .ibe import IbeService
 from .mast import MastService
 from .reply import Reply, not_found
 from .requestlog import RequestLog, RequestRecord
+from .s3 import LOOKUP_PATH, PART_BYTES, CloudCopy
 from .store import BodyStore
 from .tap import TapService
 from .tesscut import BASE as TESSCUT_BASE
@@ -31,13 +32,14 @@ class Sandbox:
     """A fake MAST (with TESScut) + Exoplanet Archive + IRSA on ``http://127.0.0.1:PORT``.
 
     ``scale`` shrinks light curves (rows) and ZTF images (each axis) for fast tests;
-    ``redirect_downloads`` makes MAST downloads answer 302 to the static cloud-copy path, as
-    MAST does. Use as a context manager, or call ``start()`` / ``stop()``.
+    ``redirect_downloads`` makes MAST downloads answer 302 to the file's cloud copy (when it has
+    one), as MAST does; ``s3_part_bytes`` is the size from which a cloud-copy object has a
+    multipart ETag (s3.py). Use as a context manager, or call ``start()`` / ``stop()``.
     """
 
     def __init__(self, seed: int = 42, scale: float = 1.0, cache_dir=None, faults=(), *,
                  host: str = LOOPBACK, port: int = 0, redirect_downloads: bool = False,
-                 memory_cache_bytes: int = 512 * 1024 * 1024):
+                 memory_cache_bytes: int = 512 * 1024 * 1024, s3_part_bytes: int = PART_BYTES):
         self.seed = int(seed)
         self.scale = float(scale)
         self.host = host
@@ -52,6 +54,7 @@ class Sandbox:
         self._tap = TapService(self.universe)
         self._ibe = IbeService(self.universe)
         self._tesscut = TesscutService(self.universe, self._store, self.seed, self.scale)
+        self.cloud = CloudCopy(self, s3_part_bytes)  # /stpubdata/ and the path lookup (s3.py)
         self._server = None
         self._thread = None
 
@@ -92,7 +95,8 @@ class Sandbox:
         """The configuration ``endpoints`` block that points ratdcs at this sandbox."""
         base = self.base_url
         return {"mast": base, "mast_download": base + "/api/v0.1/Download/file",
-                "exoplanet_tap": base + "/TAP", "irsa_ibe": base + "/ibe", "tesscut": base + TESSCUT_BASE.rstrip("/")}
+                "exoplanet_tap": base + "/TAP", "irsa_ibe": base + "/ibe", "tesscut": base + TESSCUT_BASE.rstrip("/"),
+                "mast_path_lookup": base + LOOKUP_PATH, "cloud_mirror": base + "/stpubdata"}
 
     # ----------------------------------------------------------------- faults and log
     def add_fault(self, fault: Fault) -> None:
@@ -180,7 +184,11 @@ class Sandbox:
             return self._mast.columns_config(params)
         if path == "/api/v0.1/Download/file":
             return self._download(query, match_text)
-        if path.startswith(("/stpubdata/", "/missions/")):
+        if path == LOOKUP_PATH:
+            return self.cloud.path_lookup(query)
+        if path.startswith("/stpubdata/"):
+            return self.cloud.object_reply(path, match_text)
+        if path.startswith("/missions/"):
             product = self.universe.product_by_path(path)
             return self._file_reply(product, match_text) if product else not_found(path)
         if path.rstrip("/") in ("/TAP/sync", "/TAP//sync") or path == "/TAP//sync":
@@ -198,7 +206,7 @@ class Sandbox:
         product, uri = self._mast.find_download(query)
         if product is None:
             return not_found(uri or "a download without ?uri=")
-        if self.redirect_downloads:
+        if self.redirect_downloads and self.cloud.has_copy(product):
             return Reply(status=302, headers={"Location": self.base_url + product.path},
                          service=product.kind)
         return self._file_reply(product, match_text, download=True)

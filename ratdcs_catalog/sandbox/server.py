@@ -141,8 +141,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._redirect(self._loop_location(path, query))
         if kind in ("mast_executing", "mast_error", "bad_json"):
             return self._send(_service_fault(fault), None)
-        if kind in faultmod.ZIP_KINDS:  # a hostile zip, served as any file (Range included)
-            hostile = dataclasses.replace(reply, body_bytes=reply.variants[kind](), build=None, size=None)
+        if kind in reply.variants:  # a hostile zip, served as any file (Range included), or an S3 error
+            made = reply.variants[kind]()
+            if isinstance(made, Reply):
+                return self._send(made, None)
+            hostile = dataclasses.replace(reply, body_bytes=made, build=None, size=None)
             return self._send(hostile, None)
         if reply.status in (301, 302, 303, 307):
             return self._redirect(reply.headers["Location"])

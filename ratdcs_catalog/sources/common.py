@@ -42,6 +42,7 @@ class SourcePlan:
     targets: list[TargetPlan]
     refused: list[str] = dataclasses.field(default_factory=list)
     probes_failed: int = 0  # size probes (HEAD) that got no usable answer
+    cloud_lookup_failed: int = 0  # files whose cloud copy could not be looked up (sources/cloud.py)
 
 
 @dataclasses.dataclass

@@ -37,6 +37,7 @@ from ..net.gates import HostGates
 from ..partials import forget_validator, validator_path
 from ..transfer import FetchResult, Fetcher, TransferOptions
 from ..verify import VerifyResult, hash_file, parse_checksum, verify_file
+from .routes import Routes, checksum_source, fetch_by_route
 from .space import SpaceWatch
 
 __all__ = ["FilePipeline", "Finished"]
@@ -73,7 +74,9 @@ class FilePipeline:
         self.own_dirs = OwnDirs(data_dir)  # temp/ and quarantine/ directories, checked once per sync
         self.space = space or SpaceWatch(data_dir, 0)
         self.options = TransferOptions.from_config(config)
-        self.gates = HostGates(config["download.per_host_connections"], config["download.requests_per_second"])
+        self.routes = Routes.from_config(config)  # the cloud copy first (issue 16), its own host gate
+        self.gates = HostGates(config["download.per_host_connections"], config["download.requests_per_second"],
+                               domains=self.routes.gate_domains())
         self.fits_checksum = config["verify.fits_checksum"]
         self.max_attempts = config["download.max_attempts"]
         self.max_nan_fraction = config["verify.max_nan_fraction"]
@@ -145,8 +148,8 @@ class FilePipeline:
             with _part_lock(temp) as held:
                 if not held:
                     return self._busy(row, records)
-                fetched = fetcher.fetch(row.url, temp, expected_size=row.expected_size_bytes,
-                                        want_md5=(parse_checksum(row.expected_checksum) or ("",))[0] == "md5")
+                fetched = fetch_by_route(fetcher, row, temp, self.routes,
+                                         want_md5=(parse_checksum(row.expected_checksum) or ("",))[0] == "md5")
                 records += fetched.records
                 received += fetched.bytes_received
                 if lost.is_set():
@@ -221,7 +224,7 @@ class FilePipeline:
             outcome = FileOutcome(fid, "done", observed_size_bytes=fetched.size, observed_sha256=sha,
                                   verify_level=result.level, nan_fraction=result.nan_fraction,
                                   error_kind=FITS_WARNING_KIND if warning else None, error=warning,
-                                  transfers=tuple(records))
+                                  transfers=tuple(records), checksum_source=checksum_source(row, fetched))
             return Finished(outcome, row.rel_path, placed_dir=dest.parent, bytes_received=received)
         quarantined = quarantine(self.own_dirs, temp, row.rel_path)
         self._forget_version(temp, fetched)
