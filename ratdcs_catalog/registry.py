@@ -203,8 +203,9 @@ class Source:
                 continue
             for name in o.requires:
                 if not _given(resolved.get(name)):
-                    raise UsageError(f"{o.flag} needs {flags[name]}", hint=f"for example: ratdcs plan {self.name} "
-                                     f"{flags[name]} 40 {o.flag}")
+                    key = self.option(name).config_key
+                    raise UsageError(f"{o.flag} needs {flags[name]}",
+                                     hint=f"add {flags[name]}" + (f" (or set {key})" if key else ""))
             for name in o.excludes:
                 if _given(n if name == "n" else given.get(name)):
                     raise UsageError(f"{o.flag} cannot be combined with {flags[name]}",
