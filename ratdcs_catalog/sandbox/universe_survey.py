@@ -77,7 +77,7 @@ class SurveySector:
         def u(k: int) -> float:
             return draws[k - 1][i]
 
-        # Sector 40 looked north of the ecliptic: a band of RA 240-330, Dec +20..+85.
+        # Sector 40 looked north of the ecliptic: a band of RA 240-330, Dec +20..+82.
         return {"ID": self.tid(i), "ra": round(240 + 90 * u(1), 6),
                 "dec": round(math.degrees(math.asin(0.34 + 0.65 * u(2))), 6),
                 "Tmag": round(7.0 + 8.0 * u(3), 3), "Teff": round(3400 + 3600 * u(4)),
