@@ -107,25 +107,32 @@ class SurveySector:
                     make_row: Callable[[int], dict]) -> Sequence[dict]:
         """The survey rows a Mast.Caom.Filtered query's ``filters`` match, lazily.
 
-        A filter on a column every survey row shares is decided once, on the first row; one on
-        ``target_name`` or ``obsid`` picks indexes by arithmetic; any other (a position column)
-        is checked row by row, which makes every row (still no file).
+        A filter on ``target_name`` or ``obsid`` values picks indexes by arithmetic (a query for
+        other stars ends there, having made nothing); one on a column every survey row shares is
+        decided once, on a first row; any other (a position column) is checked row by row, which
+        makes every row (still no file).
         """
-        sample = make_row(0)
         indexes: Sequence[int] = range(N_SURVEY)
-        per_row = []
+        rest = []
         for spec in filters:
             name = spec["paramName"]
-            if name not in VARYING:
-                if not matches(sample.get(name), spec):
-                    return []
-            elif name in ("target_name", "obsid") and not spec.get("freeText") and \
+            if name in ("target_name", "obsid") and not spec.get("freeText") and \
                     not any(isinstance(v, dict) for v in spec.get("values") or []):
                 lookup = self.index_of_tid if name == "target_name" else self.index_of_obsid
-                wanted = {lookup(v) for v in spec.get("values") or []} - {None}
-                indexes = sorted(wanted.intersection(indexes))
+                wanted = sorted({lookup(v) for v in spec.get("values") or []} - {None})
+                indexes = [i for i in wanted if i in indexes]
             else:
+                rest.append(spec)
+        if not indexes:
+            return []
+        sample, per_row = None, []
+        for spec in rest:
+            if spec["paramName"] in VARYING:
                 per_row.append(spec)
+                continue
+            sample = sample or make_row(indexes[0])
+            if not matches(sample.get(spec["paramName"]), spec):
+                return []
         if per_row:
             rows = [make_row(i) for i in indexes]
             return [r for r in rows if all(matches(r.get(s["paramName"]), s) for s in per_row)]
