@@ -13,6 +13,7 @@ import fnmatch
 import functools
 import json
 import math
+import threading
 from urllib.parse import parse_qs, quote
 
 from . import mast_rows, schemas
@@ -34,6 +35,7 @@ class MastService:
     def __init__(self, universe):
         self.universe = universe
         self._recent: dict[str, list[dict]] = {}
+        self._recent_lock = threading.Lock()  # the server answers requests on several threads
 
     # ----------------------------------------------------------------- observations
     @functools.cached_property
@@ -123,11 +125,15 @@ class MastService:
         """The main catalog's rows these filters match; the last few answers are kept, so the
         pages of one long query filter the catalog once (the catalog never changes)."""
         key = json.dumps(filters, sort_keys=True, default=str)
-        if key not in self._recent:
-            while len(self._recent) >= 8:
-                self._recent.pop(next(iter(self._recent)))
-            self._recent[key] = _apply_filters(self.observations, filters, {n for n, _ in schemas.CAOM_FIELDS})
-        return self._recent[key]
+        with self._recent_lock:
+            found = self._recent.get(key)
+        if found is None:
+            found = _apply_filters(self.observations, filters, {n for n, _ in schemas.CAOM_FIELDS})
+            with self._recent_lock:
+                while len(self._recent) >= 8:
+                    self._recent.pop(next(iter(self._recent)))
+                self._recent[key] = found
+        return found
 
     def _caom_cone(self, params: dict, request: dict) -> dict:
         """Cone search (astroquery's query_region / query_object): ra, dec, radius in degrees."""
