@@ -122,7 +122,9 @@ def plan(source: str, *, config: "Config | str | None" = None, n: int | None = N
 
     ``options`` are the source's options, named as the README's flags without dashes and
     plural where the flag repeats: kepler ``cadence``, ``quarters``; k2 ``cadence``,
-    ``campaigns``; tess ``dispositions``, ``cadence``, ``sectors``; ztf ``start_date``,
+    ``campaigns``; tess ``dispositions``, ``cadence``, ``sectors``, ``products``, ``cutout_size``,
+    ``all_targets`` (every SPOC target of ``sectors``: ``plan("tess", sectors=[40], all_targets=True)``);
+    ztf ``start_date``,
     ``end_date``, ``fields``, ``filters``, ``ccds``, ``probe_sizes``. A name the source does not
     have raises ``OptionError`` (a TypeError) naming the closest one. ``cloud=False`` is
     ``--no-cloud``: no cloud copies are looked up (``transport.cloud = never`` for this call).

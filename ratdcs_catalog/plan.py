@@ -75,14 +75,14 @@ def plan(config, source: str, *, n: int | None = None, dry_run: bool = False, ma
 
     ``options`` are the source's options in the registry (``registry.source(name).options``:
     kepler ``cadence``, ``quarters``; k2 ``cadence``, ``campaigns``; tess ``dispositions``,
-    ``cadence``, ``sectors``; ztf ``start_date``, ``end_date``, ``fields``, ``filters``, ``ccds``,
+    ``cadence``, ``sectors``, ``products``, ``all_targets``; ztf ``start_date``, ``end_date``, ``fields``, ``filters``, ``ccds``,
     ``probe_sizes``). An unknown or misspelt option raises ``OptionError`` (a TypeError) naming
     the closest valid one; ``plan all`` takes none.
     """
     names = registry.PLAN_ALL if source == "all" else (registry.source(source).name,)
     if source == "all":
         registry.check_keywords("plan('all')", options, ())
-    resolved = {name: registry.source(name).resolve_options(options, config) for name in names}
+    resolved = {name: registry.source(name).resolve_options(options, config, n=n) for name in names}
     if n is not None and n < 1:
         raise UsageError(f"--n must be at least 1, got {n}")
     if config.manifest_path.exists():

@@ -67,6 +67,8 @@ class Option:
     A value that is None (or an empty list) means "not given": the config key's value is used,
     else ``default``. ``kind`` is str, int, bool or choice; ``multiple`` makes a repeatable flag
     (a list); ``comma_list`` takes one flag value split at commas (``--filter zg,zr``).
+    When the option is given (true, or a value), each option named in ``requires`` must have a
+    value (given or configured), and no option named in ``excludes`` (``"n"``: ``--n``) may be given.
     """
 
     name: str
@@ -81,6 +83,8 @@ class Option:
     minimum: int | None = None
     maximum: int | None = None
     metavar: str | None = None
+    requires: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
 
     def resolve(self, value: Any, config: Mapping[str, Any]) -> Any:
         """The value the planner gets: the caller's (checked), else the configuration's, else the default."""
@@ -187,10 +191,31 @@ class Source:
         """The products ``--products`` and ``--cadence`` choose, in registry order."""
         return [p for p in self.products if p.group in groups and (p.cadence is None or p.cadence == cadence)]
 
-    def resolve_options(self, given: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
-        """Every option's value for the planner: given (checked) < configuration < default."""
+    def resolve_options(self, given: Mapping[str, Any], config: Mapping[str, Any], *,
+                        n: int | None = None) -> dict[str, Any]:
+        """Every option's value for the planner: given (checked) < configuration < default.
+        ``n`` is ``--n`` as given (None: not given), for options that exclude it."""
         check_keywords(f"plan({self.name!r})", given, (o.name for o in self.options))
-        return {o.name: o.resolve(given.get(o.name), config) for o in self.options}
+        resolved = {o.name: o.resolve(given.get(o.name), config) for o in self.options}
+        flags = {o.name: o.flag for o in self.options} | {"n": "--n"}
+        for o in self.options:
+            if not _given(given.get(o.name)) or given.get(o.name) is False:
+                continue
+            for name in o.requires:
+                if not _given(resolved.get(name)):
+                    key = self.option(name).config_key
+                    raise UsageError(f"{o.flag} needs {flags[name]}",
+                                     hint=f"add {flags[name]}" + (f" (or set {key})" if key else ""))
+            for name in o.excludes:
+                if _given(n if name == "n" else given.get(name)):
+                    raise UsageError(f"{o.flag} cannot be combined with {flags[name]}",
+                                     hint=f"{o.flag} plans every target; drop {flags[name]}, or drop {o.flag} "
+                                          "to choose targets")
+        return resolved
+
+
+def _given(value: Any) -> bool:
+    return value is not None and not (isinstance(value, (list, tuple)) and not value)
 
 
 KINDS: dict[str, ProductKind] = {}
@@ -321,7 +346,11 @@ register_source(Source(
                     multiple=True, minimum=1),
              _products_option("tess", ("lc", "tpf", "dv", "cutout")),
              Option("cutout_size", "--cutout-size", "Side of an FFI cutout in pixels (with --products cutout); "
-                    "default 10.", config_key="tess.cutout_size", kind="int", minimum=1, maximum=100)),
+                    "default 10.", config_key="tess.cutout_size", kind="int", minimum=1, maximum=100),
+             Option("all_targets", "--all-targets", "Every SPOC target of the --sector(s), not TOI hosts: "
+                    "MAST's observations of the sector, page by page (no TOI list; not with --n or "
+                    "--disposition).", default=False, kind="bool", requires=("sectors",),
+                    excludes=("n", "dispositions"))),
     # The 20-s files end "-a_fast-lc.fits", the 120-s ones "-s_lc.fits" (docs/archive-facts.md section 2).
     products=(Product("lc", "tess/fits", "LC", "_lc.fits", cadence="120s"),
               Product("lc_fast", "tess/fits", "FAST-LC", "_fast-lc.fits", cadence="20s"),

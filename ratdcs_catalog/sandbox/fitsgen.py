@@ -137,7 +137,7 @@ def lightcurve_meta(universe, product) -> dict:
         meta.update(ra=host["ra"], dec=host["dec"], teff=float(host["teff"]), logg=4.4,
                     radius=host["radius"], mag=12.5)
     else:
-        star = universe.tic[target]
+        star = universe.tic_params(target)
         meta.update(ra=star["ra"], dec=star["dec"], teff=float(star["Teff"]),
                     logg=star["logg"], radius=star["rad"], mag=star["Tmag"])
         meta["planets"] = tuple((t["pl_orbper"], TESS_SECTOR1_BTJD + 1.0, 2000.0, 2.5)

@@ -13,9 +13,12 @@ import fnmatch
 import functools
 import json
 import math
+import threading
 from urllib.parse import parse_qs, quote
 
 from . import mast_rows, schemas
+from .mast_survey import SurveyRows
+from .universe_survey import Chain
 from .reply import Reply, json_reply
 
 FIRST_OBSID = 9_000_000_000
@@ -31,6 +34,8 @@ class MastService:
 
     def __init__(self, universe):
         self.universe = universe
+        self._recent: dict[str, list[dict]] = {}
+        self._recent_lock = threading.Lock()  # the server answers requests on several threads
 
     # ----------------------------------------------------------------- observations
     @functools.cached_property
@@ -56,12 +61,24 @@ class MastService:
 
     def product_rows(self, obsid) -> list[dict]:
         """Mast.Caom.Products rows of one observation (empty if the obsid is unknown)."""
+        survey_index = self.universe.survey.index_of_obsid(obsid)
+        if survey_index is not None:
+            return self.survey.product_rows(survey_index)
         _, by_id = self._catalog
         try:
             row, obs = by_id[int(str(obsid).strip())]
         except (KeyError, ValueError):
             return []
         return [mast_rows.product_row(row, obs, p) for p in self.universe.observation_files(obs)]
+
+    @functools.cached_property
+    def survey(self) -> SurveyRows:
+        """The survey sector's rows (universe_survey), made when a query reaches them."""
+        return SurveyRows(self.universe)
+
+    def _survey_rows(self, filters: list):
+        """The survey sector's rows these (checked, canonically named) filters match, made lazily."""
+        return self.universe.survey.filter_rows(filters, _matches, self.survey.observation_row)
 
     # ----------------------------------------------------------------- invoke
     def invoke(self, form: dict) -> Reply:
@@ -90,9 +107,11 @@ class MastService:
         return json_reply(answer, service=service, mast=True)
 
     def _caom_filtered(self, params: dict, request: dict) -> dict:
-        rows = _apply_filters(self.observations, params.get("filters") or [],
-                              {n for n, _ in schemas.CAOM_FIELDS})
+        filters = _canonical(params.get("filters") or [], {n for n, _ in schemas.CAOM_FIELDS})
+        rows = self._filtered(filters)
         fields = schemas.CAOM_FIELDS
+        if not params.get("position"):  # the survey sector answers filters, not position searches
+            rows = Chain(rows, self._survey_rows(filters))
         if params.get("position"):
             # A position search adds objID1 and distance (recorded: Kepler-10, AU Mic).
             rows = [{**row, "objID1": row["objID"], "distance": distance}
@@ -101,6 +120,20 @@ class MastService:
         if str(params.get("columns", "*")).upper().startswith("COUNT"):
             return _complete([{"Column1": len(rows)}], [("Column1", "int")], request)
         return _complete(rows, fields, request)
+
+    def _filtered(self, filters: list) -> list[dict]:
+        """The main catalog's rows these filters match; the last few answers are kept, so the
+        pages of one long query filter the catalog once (the catalog never changes)."""
+        key = json.dumps(filters, sort_keys=True, default=str)
+        with self._recent_lock:
+            found = self._recent.get(key)
+        if found is None:
+            found = _apply_filters(self.observations, filters, {n for n, _ in schemas.CAOM_FIELDS})
+            with self._recent_lock:
+                while len(self._recent) >= 8:
+                    self._recent.pop(next(iter(self._recent)))
+                self._recent[key] = found
+        return found
 
     def _caom_cone(self, params: dict, request: dict) -> dict:
         """Cone search (astroquery's query_region / query_object): ra, dec, radius in degrees."""
@@ -199,6 +232,18 @@ def _complete(rows: list[dict], fields, request: dict) -> dict:
             "fields": [{"name": n, "type": t} for n, t in fields],
             "paging": {"page": page, "pageSize": page_size, "pagesFiltered": pages,
                        "rows": len(chunk), "rowsFiltered": len(rows), "rowsTotal": len(rows)}}
+
+
+def _canonical(filters: list, columns: set) -> list[dict]:
+    """The filters with each paramName spelt as the column is (MAST matches names case-blind)."""
+    lookup = {c.lower(): c for c in columns}
+    out = []
+    for spec in filters:
+        name = lookup.get(str(spec.get("paramName", "")).lower()) if isinstance(spec, dict) else None
+        if name is None:
+            raise QueryError(f"Invalid column name: {spec.get('paramName') if isinstance(spec, dict) else spec}")
+        out.append({**spec, "paramName": name})
+    return out
 
 
 def _apply_filters(rows: list[dict], filters: list, columns: set) -> list[dict]:

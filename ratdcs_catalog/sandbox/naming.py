@@ -10,6 +10,7 @@ scids, and the TESS DV stamps and pipeline-run numbers, are synthesised in the s
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 
 KEPLER_LC_STAMPS = (
@@ -113,6 +114,7 @@ def k2_obs_id(epic: int, campaign: int, part: int, cadence: str) -> str:
 
 
 # ----------------------------------------------------------------- TESS
+@functools.lru_cache(maxsize=None)  # one stamp a sector; asked for once a file row
 def tess_stamp(sector: int) -> str:
     if sector in TESS_RECORDED:
         return TESS_RECORDED[sector][0]

@@ -21,6 +21,7 @@ from . import naming
 from . import universe_k2 as k2
 from . import universe_tesscut as tesscut_sky
 from . import universe_kepler as kepler
+from . import universe_survey as survey_sector
 from . import universe_tess as tess
 from . import universe_ztf as ztf
 from .model import Observation, Product
@@ -78,7 +79,13 @@ class Universe:
         return self.tess_stars[tid]["fast_sectors"]
 
     def tic_params(self, tid: int) -> dict:
-        return self.tic[tid]
+        """A TESS star's TIC row: a TOI host's, or a survey star's (sector 40, made on demand)."""
+        return self.tic.get(int(tid)) or self.survey.tic_row(tid) or self.tic[tid]
+
+    @functools.cached_property
+    def survey(self) -> survey_sector.SurveySector:
+        """Sector 40's ~20,000 further 2-min targets, made when asked for (universe_survey)."""
+        return survey_sector.SurveySector(self.seed)
 
     def ztf_rows(self, fields=None, jd_min=None, jd_max=None, filtercodes=None, ccdids=None,
                  qids=None) -> list[dict]:
@@ -187,7 +194,8 @@ class Universe:
 
     def _star(self, mission: str, target_id: int) -> dict | None:
         stars = {"kepler": self.kepler_stars, "k2": self.k2_hosts, "tess": self.tess_stars}[mission]
-        return stars.get(int(target_id))
+        found = stars.get(int(target_id))
+        return found if found is not None or mission != "tess" else self.survey.star(target_id)
 
     def _light_curves(self, mission: str, target_id: int, cadence: str) -> list[Product]:
         return [p for obs in self.observations_of(mission, target_id) if obs.cadence == cadence

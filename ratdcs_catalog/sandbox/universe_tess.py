@@ -120,7 +120,7 @@ def observation_files(star: dict, obs: Observation, scale: float) -> list[Produc
     (the recorded order for AU Mic's sector 27)."""
     tid, sector, (lc,) = star["tid"], obs.sequence_number, obs.light_curves
     files = []
-    if obs.cadence == "120s":
+    if obs.cadence == "120s" and star.get("n_tces", 1):  # a survey star (n_tces 0) has no DV products
         for kind, names in naming.tess_dv_names(tid, sector, star.get("n_tces", 1)).items():
             files += [other_file(kind, naming.tess_file(tid, sector, name), target=tid, obs_id=obs.obs_id,
                                  period=sector, rows=lc.nrows, scale=scale, n_tces=star.get("n_tces", 1))

@@ -20,7 +20,7 @@ from ..net.catalog import CatalogHTTP
 from .mast import MastClient
 
 __all__ = ["PlannerContext", "SourcePlan", "TargetPlan", "archive_size", "batched", "files_from_mast",
-           "mast_light_curves", "to_float"]
+           "mast_files", "mast_light_curves", "to_float"]
 
 log = logging.getLogger("ratdcs.plan")
 
@@ -58,7 +58,8 @@ class PlannerContext:
 
     def mast(self) -> MastClient:
         return MastClient(self.http, self.config["endpoints.mast"],
-                          executing_polls=self.config["catalog.executing_polls"])
+                          executing_polls=self.config["catalog.executing_polls"],
+                          page_size=self.config["catalog.page_size"])
 
 
 def batched(items: Sequence, size: int) -> Iterable[Sequence]:
@@ -116,8 +117,26 @@ def mast_light_curves(
     for names in batched(list(target_names), ctx.batch_size):
         observations += [obs for obs in mast.observations(collection, names)
                          if str(obs.get("target_name")) in target_names]
+    return mast_files(ctx, observations, source=source, target_names=target_names, products=products,
+                      period_of=period_of, keep=keep, obsids_per_request=ctx.batch_size)
+
+
+def mast_files(
+    ctx: PlannerContext,
+    observations: list[dict],
+    *,
+    source: str,
+    target_names: dict[str, str],
+    products: list[Product],
+    obsids_per_request: int,
+    period_of: Callable[[dict, dict | None], dict] = lambda product, observation: {},
+    keep: Callable[[PlannedFile], bool] = lambda planned: True,
+) -> tuple[dict[str, list[PlannedFile]], list[str]]:
+    """The files of ``products`` among these observations' products, asked of MAST
+    ``obsids_per_request`` observations at a time (each answer followed page by page)."""
+    mast = ctx.mast()
     obsids = sorted({str(obs["obsid"]) for obs in observations}, key=_numeric_first)
-    rows = [row for batch in batched(obsids, ctx.batch_size) for row in mast.products(batch)] if products else []
+    rows = [row for batch in batched(obsids, obsids_per_request) for row in mast.products(batch)] if products else []
     files: dict[str, list[PlannedFile]] = {}
     refused: list[str] = []
     for product in products:

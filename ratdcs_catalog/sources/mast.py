@@ -19,14 +19,15 @@ __all__ = ["MastClient"]
 
 log = logging.getLogger("ratdcs.catalog")
 
-PAGE_SIZE = 50000
+PAGE_SIZE = 50000  # astroquery's; catalog.page_size
 
 
 class MastClient:
-    def __init__(self, http: CatalogHTTP, base_url: str, *, executing_polls: int = 30):
+    def __init__(self, http: CatalogHTTP, base_url: str, *, executing_polls: int = 30, page_size: int = PAGE_SIZE):
         self.http = http
         self.invoke_url = base_url.rstrip("/") + "/api/v0/invoke"
         self.executing_polls = executing_polls
+        self.page_size = page_size
 
     def invoke(self, service: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         """All rows of one service call, following pages; EXECUTING is re-asked, ERROR raised."""
@@ -34,14 +35,17 @@ class MastClient:
         page, pages = 1, 1
         while page <= pages:
             answer = self._complete_answer(service, params, page)
-            rows.extend(answer.get("data") or [])
+            data = answer.get("data") or []
+            rows.extend(data)
             pages = int((answer.get("paging") or {}).get("pagesFiltered") or 1)
+            if not data:  # a page past the rows: no more to follow, whatever pagesFiltered said
+                break
             page += 1
         return rows
 
     def _complete_answer(self, service: str, params: dict, page: int) -> dict:
         what = f"MAST {service} ({_describe(params)})"
-        body = {"service": service, "params": params, "format": "json", "pagesize": PAGE_SIZE, "page": page,
+        body = {"service": service, "params": params, "format": "json", "pagesize": self.page_size, "page": page,
                 "removenullcolumns": False}
         for _ in range(self.executing_polls):
             response = self.http.request("POST", self.invoke_url, what=what,
@@ -68,6 +72,17 @@ class MastClient:
         filters = [{"paramName": "obs_collection", "values": [collection]},
                    {"paramName": "dataproduct_type", "values": [dataproduct_type]},
                    {"paramName": "target_name", "values": list(target_names)}]
+        return self.invoke("Mast.Caom.Filtered", {"columns": "*", "filters": filters})
+
+    def sector_observations(self, collection: str, sector: int, exptime: float,
+                            provenance: str = "SPOC") -> list[dict]:
+        """Every time-series observation of one sector at one exposure time (TESS's
+        ``sequence_number`` is the sector; ``t_exptime`` 120 or 20 s), in pages of ``page_size``."""
+        filters = [{"paramName": "obs_collection", "values": [collection]},
+                   {"paramName": "dataproduct_type", "values": ["timeseries"]},
+                   {"paramName": "provenance_name", "values": [provenance]},
+                   {"paramName": "sequence_number", "values": [int(sector)]},
+                   {"paramName": "t_exptime", "values": [{"min": exptime, "max": exptime}]}]
         return self.invoke("Mast.Caom.Filtered", {"columns": "*", "filters": filters})
 
     def products(self, obsids: Iterable[str]) -> list[dict]:

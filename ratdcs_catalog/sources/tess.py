@@ -23,10 +23,17 @@ def toi_query(dispositions: list[str]) -> str:
 
 
 def plan_tess(ctx: PlannerContext, *, n: int, dispositions: list[str], cadence: str = "120s",
-              sectors: list[int] = (), products: list[str] = ("lc",), cutout_size: int = 10) -> SourcePlan:
+              sectors: list[int] = (), products: list[str] = ("lc",), cutout_size: int = 10,
+              all_targets: bool = False) -> SourcePlan:
     """The first ``n`` distinct TIC hosts of TOIs with these dispositions, their TIC rows, and their
     SPOC products (light curves; with ``products``, target pixel files, DV time series and FFI
-    cutouts from TESScut, ``cutout_size`` pixels square)."""
+    cutouts from TESScut, ``cutout_size`` pixels square). With ``all_targets``: every SPOC target
+    of ``sectors`` instead, from MAST's observations of the sectors (``tess_sector``)."""
+    if all_targets:
+        from .tess_sector import plan_sectors
+
+        return plan_sectors(ctx, sectors=list(sectors), cadence=cadence,
+                            products=registry.source("tess").selected(products, cadence))
     dispositions = check_dispositions(dispositions)
     query = toi_query(dispositions)
     hosts: OrderedDict[str, list[dict]] = OrderedDict()
