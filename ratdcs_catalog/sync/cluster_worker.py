@@ -35,7 +35,9 @@ from .space import SpaceWatch, running_margin
 __all__ = ["pause_variable_name", "run_batch", "stop_event_name", "write_probe"]
 
 PROBE_PREFIX = ".ratdcs-cluster-probe-"
-PAUSE_READ_SECONDS = 0.5  # how long a worker trusts the last pause it read from the scheduler
+# How long a worker trusts the last pause it read from the scheduler: 0, read before every request
+# (one round trip, about a millisecond, against a file transfer), so a pause holds for all at once.
+PAUSE_READ_SECONDS = 0.0
 
 
 def pause_variable_name(owner: str, host: str) -> str:
@@ -106,7 +108,7 @@ class ClusterHostGate(HostGate):
     def __init__(self, variable_name: str, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._variable_name = variable_name
-        self._read_at = -PAUSE_READ_SECONDS
+        self._read_at = float("-inf")
 
     def pause(self, seconds: float) -> None:
         super().pause(seconds)
