@@ -152,7 +152,7 @@ class ClusterPool:
         self.buffers: dict[str, collections.deque] = collections.defaultdict(collections.deque)
         self.outstanding: collections.Counter = collections.Counter()  # batches in flight per host
         self.batches: dict = {}  # future -> (host, [(row, lost), ...])
-        self.completed = as_completed()
+        self.completed = as_completed(loop=client.loop)
         self.paused_until: dict[str, tuple[float, float]] = {}  # host -> (wall-clock end, read at)
         self.count_bytes = None  # the progress slot exists once the run has started
         self.stopping = False
@@ -171,17 +171,32 @@ class ClusterPool:
     def _dispatch(self) -> None:
         signalled = False
         while True:
-            self._take_work()
-            if self.run.stop.is_set() or self.stopping:
-                self._give_back_buffered()
-                if not signalled:
-                    signalled = self._signal_stop()
-            else:
-                self._submit_ready()
-            self._collect()
+            try:
+                self._take_work()
+                if self.run.stop.is_set() or self.stopping:
+                    self._give_back_buffered()
+                    if not signalled:
+                        signalled = self._signal_stop()
+                else:
+                    self._submit_ready()
+                self._collect()
+            except Exception as exc:  # the scheduler went away, ...: stop, and every row goes back
+                self._fail(exc)
             if self.stopping and not self.batches and self.work.empty() and not any(self.buffers.values()):
                 self._forget_shared_state()
                 return
+
+    def _fail(self, exc: Exception) -> None:
+        """The writer waits for every row it handed over: each one comes back, as pending."""
+        log.error("stopping the sync: the Dask cluster failed (%s: %s)", type(exc).__name__, exc)
+        self.run.summary.stopped_by = self.run.summary.stopped_by or "error"
+        self.run.stop.set()
+        for _host, items in self.batches.values():
+            for row, _ in items:
+                self.finished.put(Finished(FileOutcome(row.file_id, "pending"), row.rel_path))
+        self.batches.clear()
+        self.completed.clear()
+        self._give_back_buffered()
 
     def _take_work(self) -> None:
         room = self.per_host * self.batch_files * 2 - sum(map(len, self.buffers.values()))
