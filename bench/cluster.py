@@ -12,8 +12,9 @@ row: first claim to last outcome written) is reported beside it. Both runs get
 `download.per_host_connections = 8`, so the politeness cap is not what separates them.
 
 Profiles: loopback always; the WAN profile (latency and bandwidth per connection) only when the
-sandbox offers it (`Sandbox(latency_seconds=..., bandwidth_bytes_per_second=...)`, checked at
-run time): without it the script says so and measures loopback alone.
+sandbox offers it (`Sandbox(network=NetworkProfile(latency_seconds=..., bandwidth_bytes_per_second=...))`
+from `ratdcs_catalog.sandbox.network`, checked at run time): without it the script says so and
+measures loopback alone.
 """
 
 from __future__ import annotations
@@ -41,7 +42,12 @@ def serve(scale: float, profile: dict, pipe) -> None:
     """Child process: a sandbox until the pipe says stop."""
     from ratdcs_catalog.sandbox import Sandbox
 
-    with Sandbox(seed=42, scale=scale, **profile) as sandbox:
+    shaping = {}
+    if profile:
+        from ratdcs_catalog.sandbox.network import NetworkProfile
+
+        shaping["network"] = NetworkProfile(**profile)
+    with Sandbox(seed=42, scale=scale, **shaping) as sandbox:
         pipe.send(sandbox.endpoints())
         pipe.recv()
 
@@ -49,7 +55,12 @@ def serve(scale: float, profile: dict, pipe) -> None:
 def wan_supported() -> bool:
     from ratdcs_catalog.sandbox import Sandbox
 
-    return set(WAN) <= set(inspect.signature(Sandbox.__init__).parameters)
+    try:
+        from ratdcs_catalog.sandbox.network import NetworkProfile
+    except ImportError:
+        return False
+    fields = set(inspect.signature(NetworkProfile).parameters)
+    return "network" in inspect.signature(Sandbox.__init__).parameters and set(WAN) <= fields
 
 
 def config_text(endpoints: dict) -> str:

@@ -31,8 +31,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..net.policy import check_ca_environment
 from ..errors import ManifestError
-from ..manifest import Manifest, open_manifest
 from ..filesystems import network_filesystem_warning
+from ..manifest import Manifest, open_manifest
 from ..paths import check_own_dirs, ensure_data_dir
 from .progress import ProgressEvent, ProgressFeed, ProgressReporter, as_reporter
 from .run import Run
@@ -127,6 +127,8 @@ def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None
         # Before the dry run and the nothing-to-do check: a dead sync's rows are pending again.
         manifest.reclaim_expired_leases()
         release_dead_local_syncs(manifest)
+        if (warning := network_filesystem_warning(manifest.path)) is not None:  # SQLite's locks cannot be trusted
+            log.warning("%s", warning)
         if dry_run:
             return _dry_run(manifest, selection, started)
         files, nbytes, unknown = manifest.selection_totals(**selection.filters(), limit=limit, max_bytes=max_bytes)
@@ -143,8 +145,6 @@ def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None
             manifest.requeue_retryable_failed(sources=selection.sources, target_ids=selection.target_ids,
                                               max_attempts=selection.max_attempts)
             selection = dataclasses.replace(selection, include_failed=False)
-        if (warning := network_filesystem_warning(manifest.path)) is not None:
-            log.warning("%s", warning)
         workers = workers or config["download.workers"]
         with _executor(cluster, workers, data_dir, force) as (make_pool, workers):
             run = Run(config, manifest, data_dir, selection, summary, workers=workers,
