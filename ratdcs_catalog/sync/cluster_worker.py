@@ -11,7 +11,10 @@ Politeness across the cluster: the coordinator caps the batches in flight per ho
 runs its files one after the other, so no more than ``download.per_host_connections`` requests
 reach one host at once. A 429/503 with Retry-After seen here pauses the host in this process (the
 pipeline's ``HostGate``) and is published in a Dask ``Variable``, which every worker reads before
-each request to that host and the coordinator reads before sending more.
+its requests to that host (at most a tenth of a second old) and the coordinator before sending more.
+
+One ``FilePipeline`` per sync serves all batches of a worker process, and each worker thread keeps
+its fetcher (its kept-alive connections) from batch to batch.
 """
 
 from __future__ import annotations
@@ -35,9 +38,9 @@ from .space import SpaceWatch, running_margin
 __all__ = ["pause_variable_name", "run_batch", "stop_event_name", "write_probe"]
 
 PROBE_PREFIX = ".ratdcs-cluster-probe-"
-# How long a worker trusts the last pause it read from the scheduler: 0, read before every request
-# (one round trip, about a millisecond, against a file transfer), so a pause holds for all at once.
-PAUSE_READ_SECONDS = 0.0
+# How long a worker trusts the last pause it read from the scheduler: a tenth of a second (one
+# round trip, about a millisecond, for a file transfer or several), so a pause holds for all at once.
+PAUSE_READ_SECONDS = 0.1
 
 
 def pause_variable_name(owner: str, host: str) -> str:
@@ -57,32 +60,55 @@ def run_batch(config: dict, data_dir: str, owner: str, rows: Sequence[ClaimedFil
     Returns one ``Finished`` per row, in order; rows not started because the sync is stopping
     come back as pending. Nothing here writes the manifest.
     """
-    stop = threading.Event()
-    root = Path(data_dir)
-    space = SpaceWatch(root, running_margin(config["download.free_space_margin_bytes"], force=force))
-    pipeline = FilePipeline(config, root, stop, None, space)
-    # Up to per_host_connections batches of one host run at once: each gets its share of the rate cap.
-    rate = config["download.requests_per_second"]
-    share = rate / config["download.per_host_connections"] if rate else None
-    pipeline.gates = ClusterGates(config["download.per_host_connections"], share, owner=owner)
+    pipeline = _pipeline_for(config, data_dir, owner, force)
+    fetcher = _fetcher_for(pipeline)
     stopping = _StopSignal(owner)
-    fetcher = pipeline.make_fetcher(lambda n: None)  # bytes are counted by the coordinator per file
     results = []
-    try:
-        for row in rows:
-            if stopping.is_set() or stop.is_set():
-                results.append(Finished(FileOutcome(row.file_id, "pending"), row.rel_path))
-                continue
-            finished = pipeline.run(row, fetcher)
-            if finished.stop_run:  # a full disk: the rest of the batch goes back too
-                stop.set()
-            results.append(finished)
-    finally:
-        fetcher.client.close()
+    for row in rows:
+        if stopping.is_set() or pipeline.stop.is_set():  # the sync stops, or a batch here found the disk full
+            results.append(Finished(FileOutcome(row.file_id, "pending"), row.rel_path))
+            continue
+        finished = pipeline.run(row, fetcher)
+        if finished.stop_run:  # a full disk: the rest goes back too
+            pipeline.stop.set()
+        results.append(finished)
     # The renames of this batch made durable here, on the machine that made them (one fsync per directory).
     for directory in {f.placed_dir for f in results if f.placed_dir is not None}:
         fsync_dir(directory)
     return results
+
+
+_pipelines: dict[str, tuple[str, FilePipeline]] = {}
+_pipelines_lock = threading.Lock()
+_this_thread = threading.local()
+
+
+def _pipeline_for(config: dict, data_dir: str, owner: str, force: bool) -> FilePipeline:
+    """One pipeline per sync in this worker process, shared by its batches and their threads: the
+    network policy, TLS context and host gates are built once, not once a batch."""
+    with _pipelines_lock:
+        held = _pipelines.get("current")
+        if held is None or held[0] != owner:  # a new sync: the last one's pipeline is dropped
+            root = Path(data_dir)
+            space = SpaceWatch(root, running_margin(config["download.free_space_margin_bytes"], force=force))
+            pipeline = FilePipeline(config, root, threading.Event(), None, space)
+            # Up to per_host_connections batches of one host run at once: each gets its share of the rate cap.
+            rate = config["download.requests_per_second"]
+            share = rate / config["download.per_host_connections"] if rate else None
+            pipeline.gates = ClusterGates(config["download.per_host_connections"], share, owner=owner)
+            held = _pipelines["current"] = (owner, pipeline)
+        return held[1]
+
+
+def _fetcher_for(pipeline: FilePipeline):
+    """This worker thread's fetcher for ``pipeline``: its connections stay open from batch to batch."""
+    held = getattr(_this_thread, "fetcher", None)
+    if held is None or held[0] is not pipeline:
+        if held is not None:
+            held[1].client.close()
+        # Bytes are counted by the coordinator, per file, when the batch comes back.
+        _this_thread.fetcher = held = (pipeline, pipeline.make_fetcher(lambda n: None))
+    return held[1]
 
 
 def write_probe(data_dir: str, token: str) -> dict:
