@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["NETWORK_FILESYSTEMS", "filesystem_of", "network_filesystem_warning"]
+__all__ = ["NETWORK_FILESYSTEMS", "filesystem_of", "network_filesystem_warning", "parse_mountinfo"]
 
 MOUNTINFO = "/proc/self/mountinfo"
 

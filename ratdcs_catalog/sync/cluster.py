@@ -40,7 +40,7 @@ from .pipeline import Finished
 if TYPE_CHECKING:  # pragma: no cover
     from .run import Run
 
-__all__ = ["ClusterPool", "check_shared_data_dir", "connect", "parse_address", "require_dask"]
+__all__ = ["ClusterPool", "check_shared_data_dir", "cluster_pool", "connect", "parse_address", "require_dask"]
 
 log = logging.getLogger("ratdcs.sync")
 
