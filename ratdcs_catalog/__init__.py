@@ -153,12 +153,13 @@ def plan(source: str, *, config: "Config | str | None" = None, n: int | None = N
 def sync(*, config: "Config | str | None" = None, manifest_path: str | os.PathLike | None = None,
          workers: int | None = None, sources: Sequence[str] = (), target_ids: Sequence[str] = (),
          limit: int | None = None, max_bytes: int | None = None, retry_failed: bool = False, dry_run: bool = False,
-         force: bool = False, progress: Any = None, cloud: bool = True):
+         force: bool = False, progress: Any = None, cloud: bool = True, cluster: str | None = None):
     """Download, verify and place every pending file; returns a ``SyncSummary``.
 
     The keywords are ``ratdcs sync``'s flags (``workers=4``, ``sources=["tess"]``,
     ``target_ids=[...]``, ``limit``, ``max_bytes``, ``retry_failed``, ``dry_run``, ``force``;
-    ``cloud=False`` is ``--no-cloud``: every file from the archive's own URL).
+    ``cloud=False`` is ``--no-cloud``: every file from the archive's own URL;
+    ``cluster="tcp://scheduler:8786"`` or ``cluster="local:4"`` with ``pip install 'ratdcs[dask]'``).
     ``progress``: None prints nothing; or any object with ``update(n_bytes)`` and ``close()``
     (a tqdm bar works), or a callback - see ``ratdcs_catalog.sync`` the module.
 
@@ -175,7 +176,7 @@ def sync(*, config: "Config | str | None" = None, manifest_path: str | os.PathLi
     config = load_config(config, download__workers=workers, transport__cloud=None if cloud else "never")
     return _sync(config, manifest_path or config.manifest_path, sources=sources, target_ids=target_ids,
                        limit=limit, max_bytes=max_bytes, retry_failed=retry_failed, dry_run=dry_run, force=force,
-                       progress=progress)
+                       progress=progress, cluster=cluster)
 
 
 @_named_keywords

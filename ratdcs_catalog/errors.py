@@ -13,6 +13,8 @@ Hierarchy::
     |   +-- NoTargetsError       a catalog query matched nothing
     +-- UnsafeProductError       an archive listed a file whose path or URL is not acceptable
     +-- DiskSpaceError           not enough free space for what is about to be downloaded
+    +-- ClusterError             `sync --cluster`: Dask missing, the scheduler unreachable, or workers
+                                 that do not share the data directory (exit code 2)
 
 Per-file download failures are not exceptions: they are data, recorded in the manifest with a
 reason, so one bad file never stops a run.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 __all__ = [
     "ArchiveError",
+    "ClusterError",
     "ConfigError",
     "DataDirError",
     "DiskSpaceError",
@@ -86,3 +89,10 @@ class UnsafeProductError(RatdcsError):
 
 class DiskSpaceError(RatdcsError):
     """The data directory's file system has less free space than the download needs."""
+
+
+class ClusterError(RatdcsError):
+    """`sync --cluster` cannot start: Dask distributed is not installed, the scheduler cannot be
+    reached, or the workers do not see the data directory this process sees."""
+
+    exit_code = 2

@@ -27,7 +27,10 @@ def test_help_does_not_import_astropy_or_astroquery():
     code = ("import sys\n"
             "from ratdcs_catalog.cli import cli\n"
             "try:\n    cli(['--help'])\nexcept SystemExit:\n    pass\n"
-            "print([m for m in sys.modules if m.split('.')[0] in ('astropy', 'astroquery', 'numpy', 'matplotlib')])\n")
+            "try:\n    cli(['sync', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print([m for m in sys.modules if m.split('.')[0] in ('astropy', 'astroquery', 'numpy', 'matplotlib', "
+            "'dask', "
+            "'distributed')])\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
 

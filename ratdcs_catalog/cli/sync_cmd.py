@@ -28,8 +28,13 @@ DRY_RUN_LISTED = 50
 @click.option("--force", is_flag=True, help="Start even if the free disk space looks too small.")
 @click.option("--no-cloud", "no_cloud", is_flag=True,
               help="Fetch every file from the archive's own URL, not from MAST's cloud copy (transport.cloud = never).")
+@click.option("--cluster", metavar="ADDRESS", default=None,
+              help="Run the transfers on Dask workers: a scheduler address (tcp://host:8786) or local:N "
+                   "(N worker processes here, --workers threads in all); needs pip install 'ratdcs[dask]' "
+                   "and a data directory every worker shares (docs/scale.md).")
 @pass_app
-def sync(app: App, workers, sources, target_ids, limit, max_bytes, retry_failed, dry_run, force, no_cloud):
+def sync(app: App, workers, sources, target_ids, limit, max_bytes, retry_failed, dry_run, force, no_cloud,
+         cluster):
     """Download, verify and place every pending file of the manifest.
 
     Each file is streamed to <data_dir>/temp/, resumed with a Range request after an
@@ -38,11 +43,15 @@ def sync(app: App, workers, sources, target_ids, limit, max_bytes, retry_failed,
     <data_dir>/quarantine/ with its reason in the manifest. Ctrl-C stops cleanly (twice: at once);
     a second sync with nothing pending sends no request.
 
+    With --cluster the files are fetched, verified and placed by Dask workers, and this
+    process, beside the manifest, claims the rows and records every outcome.
+
     Exit code 0 when every selected file is done, 1 when any failed or the run was stopped.
 
     \b
     Example:
         ratdcs sync --workers 8 --source kepler --max-bytes 2GB
+        ratdcs sync --cluster local:2 --workers 8
     """
     import ratdcs_catalog as api
 
@@ -52,7 +61,7 @@ def sync(app: App, workers, sources, target_ids, limit, max_bytes, retry_failed,
         app.log_to_file(may_create_dir=True)
     summary = api.sync(config=app.config(), workers=workers, sources=sources, target_ids=target_ids, limit=limit,
                        max_bytes=parse_size(max_bytes) if max_bytes is not None else None,
-                       retry_failed=retry_failed, dry_run=dry_run, force=force, cloud=not no_cloud,
+                       retry_failed=retry_failed, dry_run=dry_run, force=force, cloud=not no_cloud, cluster=cluster,
                        progress=None if app.quiet else TerminalProgress())
     click.echo(render_dry_run(summary) if dry_run else render_summary(summary))
     if max_bytes is not None and summary.unknown_size_files:

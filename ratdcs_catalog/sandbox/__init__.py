@@ -11,7 +11,7 @@ response shapes, real FITS files, reproducible faults and a request log::
                          #  "tesscut": ...}
         ...
         sb.requests      # [RequestRecord(method, path, query, status, bytes_sent, range_header,
-                         #                fault, service, if_range), ...]
+                         #                fault, service, if_range, started_at, ended_at), ...]
 
 Endpoints (paths under ``sb.base_url``)
     ``POST /api/v0/invoke`` (Mast.Caom.Filtered[.Position], Mast.Caom.Products,

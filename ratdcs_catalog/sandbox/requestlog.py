@@ -26,6 +26,10 @@ class RequestRecord:
     fault: str | None
     service: str = ""       # MAST service, ADQL table or file kind the request asked for
     if_range: str | None = None  # the request's If-Range header, if any
+    # time.monotonic() of the server when the request was read and when its answer was written:
+    # how many requests were in flight at once (politeness across workers, issue 17).
+    started_at: float = 0.0
+    ended_at: float = 0.0
 
 
 class RequestLog:

@@ -73,6 +73,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _handle(self):
         self.server.sandbox._log.begin()
         self._record = None
+        self._started_at = time.monotonic()
         try:
             self._answer()
         finally:
@@ -127,7 +128,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._record = (RequestRecord(
             method=self.command, path=path, query=query, status=self._status,
             bytes_sent=self._sent, range_header=self.headers.get("Range"),
-            fault=self._fault_name, service=service, if_range=self.headers.get("If-Range")))
+            fault=self._fault_name, service=service, if_range=self.headers.get("If-Range"),
+            started_at=self._started_at, ended_at=time.monotonic()))
 
     # ----------------------------------------------------------------- response
     def _respond(self, reply: Reply, fault, path: str, query: str):

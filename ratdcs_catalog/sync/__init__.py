@@ -31,6 +31,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..net.policy import check_ca_environment
 from ..errors import ManifestError
+from ..filesystems import network_filesystem_warning
 from ..manifest import Manifest, open_manifest
 from ..paths import check_own_dirs, ensure_data_dir
 from .progress import ProgressEvent, ProgressFeed, ProgressReporter, as_reporter
@@ -94,7 +95,8 @@ class _Selection:
 def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None, sources: Sequence[str] = (),
          target_ids: Sequence[str] = (), limit: int | None = None, max_bytes: int | None = None,
          retry_failed: bool = False, dry_run: bool = False, force: bool = False, progress: Any = True,
-         owner: str | None = None, sleep: Callable[[float], None] | None = None) -> SyncSummary:
+         owner: str | None = None, sleep: Callable[[float], None] | None = None,
+         cluster: str | None = None) -> SyncSummary:
     """Fetch, verify and place the selected pending files; return what happened.
 
     Raises ``DiskSpaceError`` before any transfer when the selection does not fit (unless
@@ -107,14 +109,26 @@ def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None
     True: a line on the ``ratdcs.sync`` log every 10 s; a ``ProgressReporter`` (``start``,
     ``update``, ``close``); a progress bar (``update(n_bytes)``, ``close()``); or a callable
     taking a ``ProgressEvent``. See ``ratdcs_catalog.sync.progress``.
+
+    ``cluster``: a Dask scheduler address (``tcp://host:8786``) or ``local:N``; the transfers run
+    on its workers, this process stays the only one that writes the manifest (``sync/cluster.py``).
+    Raises ``ClusterError`` when Dask is not installed, the scheduler cannot be reached, or the
+    workers do not see the data directory.
     """
     started = time.monotonic()
+    if cluster is not None:  # a typo or a missing extra fails before the manifest is touched
+        from .cluster import parse_address, require_dask
+
+        parse_address(cluster)
+        require_dask()
     selection = _Selection(tuple(sources), tuple(str(t) for t in target_ids), limit, max_bytes, retry_failed,
                            config["download.max_attempts"])
     with ProgressFeed(as_reporter(progress)) as feed, open_manifest(manifest_path, create=False) as manifest:
         # Before the dry run and the nothing-to-do check: a dead sync's rows are pending again.
         manifest.reclaim_expired_leases()
         release_dead_local_syncs(manifest)
+        if (warning := network_filesystem_warning(manifest.path)) is not None:  # SQLite's locks cannot be trusted
+            log.warning("%s", warning)
         if dry_run:
             return _dry_run(manifest, selection, started)
         files, nbytes, unknown = manifest.selection_totals(**selection.filters(), limit=limit, max_bytes=max_bytes)
@@ -132,14 +146,16 @@ def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None
                                               max_attempts=selection.max_attempts)
             selection = dataclasses.replace(selection, include_failed=False)
         manifest.record_setting("data_dir", str(data_dir))  # where the done rows' files are (issue 19)
-        run = Run(config, manifest, data_dir, selection, summary, workers=workers or config["download.workers"],
-                  owner=owner or _make_owner(), progress=feed, sleep=sleep, force=force)
-        try:
-            run.execute()
-        except sqlite3.OperationalError as exc:  # only start_sync is left unguarded
-            raise ManifestError(f"cannot write the manifest {manifest.path}: {exc}",
-                                hint="free some space on its file system (or fix its permissions) "
-                                     "and run `ratdcs sync` again") from None
+        workers = workers or config["download.workers"]
+        with _executor(cluster, workers, data_dir, force) as (make_pool, workers):
+            run = Run(config, manifest, data_dir, selection, summary, workers=workers,
+                      owner=owner or _make_owner(cluster), progress=feed, sleep=sleep, force=force, make_pool=make_pool)
+            try:
+                run.execute()
+            except sqlite3.OperationalError as exc:  # only start_sync is left unguarded
+                raise ManifestError(f"cannot write the manifest {manifest.path}: {exc}",
+                                    hint="free some space on its file system (or fix its permissions) "
+                                         "and run `ratdcs sync` again") from None
         if summary.stopped_by and max_bytes is None:  # under --max-bytes "how many are left" has no one answer
             _count_still_pending(manifest, selection, summary)
         summary.elapsed_seconds = time.monotonic() - started
@@ -172,8 +188,24 @@ def _data_dir(config) -> Path:
     return getattr(config, "data_dir", None) or Path(config["data_dir"]).expanduser().absolute()
 
 
-def _make_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+def _make_owner(cluster: str | None = None) -> str:
+    """host:pid:random, the lease owner; a cluster sync names its cluster after it."""
+    owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    return owner if cluster is None else f"{owner}:cluster={cluster}"
+
+
+@contextlib.contextmanager
+def _executor(cluster: str | None, workers: int, data_dir: Path, force: bool):
+    """(make_pool, workers) for ``Run``: threads here by default; with ``cluster``, a Dask client
+    whose workers passed the shared-directory probe (``workers``: their threads in all)."""
+    if cluster is None:
+        yield None, workers
+        return
+    from .cluster import check_shared_data_dir, cluster_pool, connect
+
+    with connect(cluster, threads=workers) as client:
+        check_shared_data_dir(client, data_dir)
+        yield cluster_pool(client, force=force), sum(client.nthreads().values())
 
 
 def release_dead_local_syncs(manifest: Manifest) -> int:

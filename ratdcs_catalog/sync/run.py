@@ -42,7 +42,8 @@ class Run:
     """One sync run. Only ``execute`` (the calling thread) uses the manifest."""
 
     def __init__(self, config, manifest: Manifest, data_dir: Path, selection: "_Selection", summary: "SyncSummary",
-                 *, workers: int, owner: str, progress: ProgressFeed, sleep, force: bool = False):
+                 *, workers: int, owner: str, progress: ProgressFeed, sleep, force: bool = False,
+                 make_pool: "Callable[[Run], WorkerPool] | None" = None):
         self.config, self.manifest, self.data_dir = config, manifest, data_dir
         self.selection, self.summary = selection, summary
         self.workers, self.owner = workers, owner
@@ -58,10 +59,10 @@ class Run:
         self.claimed_files = 0
         self.claimed_bytes = 0
         self.expected_sizes: dict[int, int] = {}  # planned sizes of the rows in flight, for the bar's total
-        self.progress = progress
+        self.progress, self.sleep = progress, sleep
         self.space = SpaceWatch(data_dir, running_margin(config["download.free_space_margin_bytes"], force=force))
-        pipeline = FilePipeline(config, data_dir, self.stop, sleep, self.space)
-        self.pool = WorkerPool(pipeline, workers, self.stop, self.space, self.progress.counter, self.progress.sizer)
+        # Threads by default; ``make_pool`` hands the same queues to another executor (sync/cluster.py).
+        self.pool = (make_pool or thread_pool)(self)
 
     def execute(self) -> None:
         # Before the syncs row exists: a reporter that raises leaves nothing to clean up.
@@ -206,7 +207,9 @@ class Run:
     def _account(self, finished: Finished) -> None:
         self.in_flight.discard(finished.outcome.file_id)
         self.lease_lost.pop(finished.outcome.file_id, None)
-        if finished.busy:  # always a row handed back pending
+        # A busy row (another process holds its .part) or one whose cluster worker died is not
+        # claimed again by this run: it goes to the next sync.
+        if finished.busy or finished.outcome.error_kind == "worker_lost":
             self.busy_ids.add(finished.outcome.file_id)
         expected = self.expected_sizes.pop(finished.outcome.file_id, 0)
         self.progress.drop(expected - finished.bytes_received)  # what it planned and this run did not bring
@@ -260,6 +263,12 @@ class Run:
         placed = sum(f.outcome.state == "done" for f in batch)
         log.error("%d outcomes could not be recorded; %d of those files are verified and in place, and the "
                   "next `ratdcs sync` adopts them without downloading", len(batch), placed)
+
+
+def thread_pool(run: Run) -> "WorkerPool":
+    """The default executor: ``run.workers`` threads of this process, one pipeline shared by all."""
+    pipeline = FilePipeline(run.config, run.data_dir, run.stop, run.sleep, run.space)
+    return WorkerPool(pipeline, run.workers, run.stop, run.space, run.progress.counter, run.progress.sizer)
 
 
 class WorkerPool:
