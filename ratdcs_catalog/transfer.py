@@ -1,8 +1,8 @@
 """One file over HTTP: temporary file, Range resume, streaming hash, retries, host politeness.
 
-``Fetcher.fetch(url, temp_path)`` leaves ``temp_path`` holding the complete, fsynced body (or a
-partial one to resume later) and reports what happened, one ``TransferRecord`` per HTTP attempt.
-It never touches a final destination: placing the file after verification is ``sync``'s job.
+``Fetcher.fetch(url, temp_path)`` leaves ``temp_path`` holding the complete body (fsynced unless
+``TransferOptions.fsync`` is off), or a partial one to resume later, and reports what happened,
+one ``TransferRecord`` per HTTP attempt. It never touches a final destination: placing the file after verification is ``sync``'s job.
 
 Rules forced by what archives and users' tools do (docs/archive-facts.md sections 1 and 5):
 
@@ -62,6 +62,7 @@ class TransferOptions:
     timeout_seconds: float = 60.0
     max_retries: int = 3
     hash_md5: bool = False
+    fsync: bool = True  # False: the caller makes the file durable (sync's group commit, a batch at once)
 
     @classmethod
     def from_config(cls, config: Mapping) -> "TransferOptions":
@@ -331,8 +332,8 @@ class Fetcher:
                     if self.stop.is_set():
                         raise _AttemptFailed("interrupted", "interrupted",
                                              f"stopped after {offset + attempt.received} bytes; partial file kept")
-                fh.flush()
-                os.fsync(fh.fileno())
+                if self.options.fsync:
+                    os.fsync(fh.fileno())
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 # What reached the disk, not what was counted: a short write can land part of a chunk.

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ..manifest import Manifest
 from ..records import FileOutcome
+from .commit import commit_batch
 from .pipeline import FilePipeline, Finished
 from .progress import ProgressFeed
 from .space import SpaceWatch, running_margin
@@ -157,9 +158,11 @@ class Run:
         # must not be stored in the manifest or printed in the summary.
         for finished in batch:
             finished.outcome = redact_outcome(finished.outcome)
-        # One fsync per directory per batch makes the renames durable before the rows say done.
-        for directory in {f.placed_dir for f in batch if f.placed_dir is not None}:
-            _fsync_dir(directory)
+        # The group commit: one durability pass, the renames, one fsync per directory; only then
+        # the one transaction that marks the batch done. A row whose lease went to another sync
+        # while it waited is not placed.
+        commit_batch(batch, lost=self._lease_lost, on_error=self.pool.pipeline.local_error)
+        self._stop_if_asked(batch)
         written = self._manifest_write("record outcomes", self.manifest.record_outcomes, self.owner,
                                        self.summary.sync_id, [f.outcome for f in batch])
         if written is None:  # kept, and tried once more at shut-down; their files are in place
@@ -168,6 +171,10 @@ class Run:
             return
         for finished in batch:
             self._account(finished)
+
+    def _lease_lost(self, file_id: int) -> bool:
+        event = self.lease_lost.get(file_id)
+        return event is not None and event.is_set()
 
     def _manifest_write(self, what: str, write: Callable, *args, **kwargs):
         """One manifest write; SQLite refusing it (SQLITE_FULL: "database or disk is full", the
@@ -340,15 +347,6 @@ def redact_outcome(outcome: FileOutcome) -> FileOutcome:
         return outcome
     transfers = tuple(dataclasses.replace(t, error=redact(t.error)) if t.error else t for t in outcome.transfers)
     return dataclasses.replace(outcome, error=redact(outcome.error), transfers=transfers)
-
-
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):  # some file systems cannot fsync a directory
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _log_outcome(finished: Finished) -> None:
