@@ -6,7 +6,8 @@
 
 Parts: limits (the machine's ceilings), peers (ratdcs sync vs aria2c, wget, curl on nginx),
 verify (ratdcs's verification alone on the same files: where sync's time goes), astroquery
-(stock astroquery vs ratdcs on the sandbox), scale (a 1,000,000-row manifest). Not a test: no
+(stock astroquery vs ratdcs on the sandbox), wan (the sandbox with an 80 ms / 20 MB/s network
+profile: ratdcs vs astroquery, wget, aria2c, curl), scale (a 1,000,000-row manifest). Not a test: no
 assertions on timings; a developer runs it by hand. Needs root or the peer tools installed
 (nginx, aria2, wget, curl, time from apt).
 """
@@ -28,19 +29,20 @@ import verify_cost  # noqa: E402
 from _util import fresh_dir, log  # noqa: E402
 from fileset import SetSpec, ensure_set  # noqa: E402
 
-PARTS = ("limits", "peers", "profile", "verify", "astroquery", "scale")
+PARTS = ("limits", "peers", "profile", "verify", "astroquery", "wan", "scale")
 SLOWER = 1.10  # ratdcs more than 10% behind the best peer: profile it
 FULL = {
     "sets": [SetSpec("a", "400 x 500 KB", 400, 500 * 1024), SetSpec("b", "4 x 256 MB", 4, 256 << 20),
              SetSpec("c", "5,000 x 4 KB", 5000, 4 * 1024)],
     "rounds": {"a": 7, "b": 5, "c": 5}, "astroquery_files": 200, "astroquery_rounds": 3,
-    "scale_rows": 1_000_000,
+    "scale_rows": 1_000_000, "wan_sets": None, "wan_rounds": 2,
 }
 QUICK = {
     "sets": [SetSpec("a", "100 x 500 KB", 100, 500 * 1024), SetSpec("b", "2 x 64 MB", 2, 64 << 20),
              SetSpec("c", "500 x 4 KB", 500, 4 * 1024)],
     "rounds": {"a": 1, "b": 1, "c": 1}, "astroquery_files": 50, "astroquery_rounds": 1,
-    "scale_rows": 100_000,
+    "scale_rows": 100_000, "wan_sets": (("kepler", "40 Kepler long-cadence light curves", 40),
+                                        ("tess", "8 TESS 2-min light curves", 8)), "wan_rounds": 1,
 }
 
 
@@ -178,6 +180,8 @@ def run_parts(parts: list[str], mode: dict, workdir: Path, results: dict) -> Non
                     smallest, lambda f: server.url(f"{smallest.spec.name}/{f.name}"), workdir / "per-file")}
     if "astroquery" in parts:
         results["astroquery"] = _astroquery(workdir, mode)
+    if "wan" in parts:
+        results["wan"] = _wan(workdir, mode)
     if "scale" in parts:
         import scale
 
@@ -240,6 +244,15 @@ def _astroquery(workdir: Path, mode: dict) -> dict:
     try:
         return astroquery_vs.run(workdir / "astroquery", mode["astroquery_files"], mode["astroquery_rounds"])
     except Exception as exc:  # the sandbox or astroquery not usable: report it, run the rest
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _wan(workdir: Path, mode: dict) -> dict:
+    import wan
+
+    try:
+        return wan.run(workdir / "wan", mode["wan_rounds"], mode["wan_sets"] or wan.SETS)
+    except Exception as exc:  # the sandbox or a peer not usable: report it, run the rest
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 

@@ -38,7 +38,7 @@ __all__ = ["commit_batch", "fsync_dir", "process_batch"]
 
 SYNC_THREADS = 8
 # Tests only: the process exits (os._exit) right after a batch's durability pass, before its renames.
-EXIT_AFTER_DURABILITY_ENV = "RATDCS_TEST_EXIT_AFTER_DURABILITY"
+EXIT_AFTER_DURABILITY_ENV = "RATDCSTEST_EXIT_AFTER_DURABILITY"
 
 
 def commit_batch(batch: Sequence[Finished], *, lost: Callable[[int], bool] = lambda file_id: False,
