@@ -160,7 +160,7 @@ class FilePipeline:
                 return self._busy(row, records)
             finished = None
             try:
-                fetched = fetcher.fetch(row.url, temp, expected_size=row.expected_size_bytes,
+                fetched = fetcher.fetch(row.url, temp, expected_size=row.expected_size_bytes, fd=fd,
                                         want_md5=(parse_checksum(row.expected_checksum) or ("",))[0] == "md5")
                 records += fetched.records
                 received += fetched.bytes_received
