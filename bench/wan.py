@@ -9,14 +9,15 @@ TESS 2-min light curves, full size. Each round, cold (empty directories), in thi
 - ``ratdcs sync --workers 4``; ``--workers 8`` with ``download.per_host_connections: 8``;
   ``--workers 16`` with 16 (each on a fresh copy of the planned manifest, full verification);
 - astroquery ``Observations.download_products`` (stock, pointed at the sandbox; start-up + call);
-- ``wget -N -i list``, ``aria2c -j4``, ``aria2c -j16``, ``xargs -P4 curl`` (K = ceil(n / 4) URLs per curl).
+- ``wget --content-disposition -i list``, ``aria2c -j4`` and ``-j16`` (an input file with
+  ``out=NAME`` under each URL), ``xargs -P4 curl -K`` (four curl processes, each with a config
+  file of a quarter of the ``url``/``output`` pairs, as MAST's own curl scripts name each file).
 
 Then warm, a second run on the first run's result: ratdcs ``--workers 4`` (nothing pending: it
-must send no request), astroquery (a HEAD per file), ``wget -N`` (one conditional request per
+must send no request), astroquery (a HEAD per file), ``wget -N --content-disposition`` (a HEAD per
 file). aria2c and curl have no mode that skips a finished file without asking the server, so they
-are not run warm. The peers get the static copies' URLs (``/stpubdata/...``, as MAST's cloud and
-archive copies are named), so they save each file under its own name; ratdcs and astroquery use
-``Download/file``, as they do against MAST. Requests are counted from the sandbox's log.
+are not run warm. Every tool asks ``Download/file?uri=mast:...``, as against MAST. Requests are
+counted from the sandbox's log.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 from _util import PYTHON, fresh_dir, log, median, ratdcs_cmd, ratdcs_env, settle, timed_run, tree_bytes
 from astroquery_vs import SandboxProcess, plan_manifest
@@ -62,8 +64,7 @@ def _rounds(sandbox: SandboxProcess, work: Path, mission: str, rounds: int) -> d
     spec = work / "spec.json"
     spec.write_text(json.dumps({"kics": info["kics"], "mission": info["mission"],
                                 "target_names": info["target_names"], "uris": [p["uri"] for p in products]}))
-    urls = work / "urls.txt"
-    urls.write_text("".join(info["base_url"] + p["path"] + "\n" for p in products))
+    urls = _peer_inputs(work, info["base_url"], products)
     want = (len(products), sum(p["size"] for p in products))
     runs: dict[str, list] = {f"{t} cold": [] for t in COLD} | {f"{t} warm": [] for t in WARM}
     for r in range(rounds):
@@ -89,7 +90,7 @@ def _one(sandbox, tool: str, directory: Path, planned: Path, spec: Path, urls: P
     if tool == "astroquery":
         result = _astroquery(sandbox, spec, directory, work)
     else:
-        cmd, env = _command(tool, directory, urls, want[0])
+        cmd, env = _command(tool, directory, urls, want[0], warm)
         run_ = timed_run(cmd, env=env, cwd=directory)
         result = {"wall_s": run_.wall_s, "peak_rss_mb": run_.peak_rss_mb, "ok": run_.returncode == 0,
                   "note": "" if run_.returncode == 0 else run_.output_tail[-400:]}
@@ -101,20 +102,35 @@ def _one(sandbox, tool: str, directory: Path, planned: Path, spec: Path, urls: P
     return result
 
 
-def _command(tool: str, directory: Path, urls: Path, n_files: int) -> tuple[list[str] | str, dict | None]:
+def _peer_inputs(work: Path, base_url: str, products: list[dict]) -> Path:
+    """The peers' inputs, in ``work/peers/``: a URL list (wget), an aria2c input file with the
+    file name under each URL, and four curl config files (quarters of the url/output pairs,
+    output names relative to the directory curl runs in)."""
+    inputs = fresh_dir(work / "peers")
+    urls = [f"{base_url}/api/v0.1/Download/file?uri={quote(p['uri'], safe=':/')}" for p in products]
+    names = [p["filename"] for p in products]
+    (inputs / "urls.txt").write_text("".join(u + "\n" for u in urls))
+    (inputs / "aria2c.txt").write_text("".join(f"{u}\n  out={n}\n" for u, n in zip(urls, names)))
+    quarter = math.ceil(len(urls) / 4)
+    for i in range(4):
+        pairs = zip(urls[i * quarter:(i + 1) * quarter], names[i * quarter:(i + 1) * quarter])
+        (inputs / f"curl-{i}.cfg").write_text("".join(f'url = "{u}"\noutput = "{n}"\n' for u, n in pairs))
+    return inputs
+
+
+def _command(tool: str, directory: Path, inputs: Path, n_files: int, warm: bool = False):
     if tool in RATDCS_WORKERS:
         workers = RATDCS_WORKERS[tool]
         env = ratdcs_env(directory / "data", RATDCS_DOWNLOAD__PER_HOST_CONNECTIONS=str(max(4, workers)))
         return ratdcs_cmd(directory / "manifest.sqlite", "sync", "--workers", str(workers)), env
-    out = shlex.quote(str(directory))
-    if tool == "wget":
-        return ["wget", "-q", "-N", "-i", str(urls), "-P", str(directory)], None
+    if tool == "wget":  # -N only when warm: cold, it would send a HEAD before every GET
+        return ["wget", "-q", *(["-N"] if warm else []), "--content-disposition", "-i", str(inputs / "urls.txt"),
+                "-P", str(directory)], None
     if tool.startswith("aria2c"):
         jobs = tool.split("-j")[1]
-        return ["aria2c", "-q", f"-j{jobs}", "-i", str(urls), "-d", str(directory)], None
-    per_curl = math.ceil(n_files / 4)
-    return (f"xargs -P4 -n {per_curl} curl -sS --fail --remote-name-all --output-dir {out} "
-            f"< {shlex.quote(str(urls))}"), None
+        return ["aria2c", "-q", f"-j{jobs}", "-i", str(inputs / "aria2c.txt"), "-d", str(directory)], None
+    configs = " ".join(shlex.quote(str(inputs / f"curl-{i}.cfg")) for i in range(4))
+    return f"printf '%s\\n' {configs} | xargs -P4 -n1 curl -sS --fail -K", None
 
 
 def _astroquery(sandbox, spec: Path, directory: Path, work: Path) -> dict:
