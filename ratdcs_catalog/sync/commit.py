@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -89,6 +88,8 @@ def _flush_all(fds: Iterable[int]) -> None:
     if len(fds) == 1:
         os.fdatasync(fds[0])
         return
+    from concurrent.futures import ThreadPoolExecutor  # here: a no-op sync does not import it
+
     with ThreadPoolExecutor(min(SYNC_THREADS, len(fds)), thread_name_prefix="ratdcs-fdatasync") as pool:
         for _ in pool.map(os.fdatasync, fds):
             pass
@@ -118,6 +119,8 @@ def process_batch(pipeline: FilePipeline, rows: Sequence[ClaimedFile], *, worker
     file is durable under its final name. ``workers`` threads share the batch, each with its own
     connections; ``pipeline.stop`` stops them between files and transfers.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     local = threading.local()
     fetchers = []
     lock = threading.Lock()
