@@ -69,6 +69,9 @@ class Run:
         self.summary.sync_id = self.manifest.start_sync(self.owner, self.workers, self._arguments())
         restore = install_signal_handlers(self._stop_on_signal)
         try:
+            # numpy (FITS checksums) takes a few hundred ms to import: imported while the first
+            # requests wait for their answers, not after the first body (issue 15, WAN profile).
+            threading.Thread(target=_import_ahead, name="ratdcs-import-ahead", daemon=True).start()
             self.pool.start()
             self._loop()
         except BaseException:
@@ -347,6 +350,11 @@ def redact_outcome(outcome: FileOutcome) -> FileOutcome:
         return outcome
     transfers = tuple(dataclasses.replace(t, error=redact(t.error)) if t.error else t for t in outcome.transfers)
     return dataclasses.replace(outcome, error=redact(outcome.error), transfers=transfers)
+
+
+def _import_ahead() -> None:
+    with contextlib.suppress(ImportError):
+        import numpy  # noqa: F401
 
 
 def _log_outcome(finished: Finished) -> None:
