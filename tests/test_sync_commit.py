@@ -61,3 +61,18 @@ def test_process_batch_places_claimed_rows_without_a_manifest(sync_env):
     for row in rows:
         assert (sync_env.data_dir / row.rel_path).read_bytes() == sync_env.body(row.rel_path)
     assert {r["state"] for r in sync_env.rows().values()} == {"pending"}  # the manifest is the caller's
+
+
+def test_a_full_disk_found_by_the_durability_pass_stops_the_run_with_nothing_placed(sync_env, monkeypatch):
+    import errno
+
+    sync_env.plan(sync_env.kepler_products(3))
+
+    def no_space(fd):  # delayed allocation: the disk is found full when the data is flushed
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fdatasync", no_space)
+    summary = sync_env.sync(workers=1)
+    assert (summary.files_done, summary.files_failed, summary.stopped_by) == (0, 0, "disk_full")
+    rows = sync_env.rows().values()
+    assert {r["state"] for r in rows} == {"pending"} and sync_env.files_on_disk() == []

@@ -52,7 +52,15 @@ def commit_batch(batch: Sequence[Finished], *, lost: Callable[[int], bool] = lam
     if not staged:
         return list(batch)
     try:
-        _flush_all(f.staged.fd for f in staged)
+        try:
+            _flush_all(f.staged.fd for f in staged)
+        except OSError as exc:  # ENOSPC can surface only here (delayed allocation), or EIO
+            if on_error is None:
+                raise
+            for finished in staged:
+                replaced = on_error(finished, exc)
+                finished.outcome, finished.stop_run = replaced.outcome, replaced.stop_run
+            return list(batch)
         if os.environ.get(EXIT_AFTER_DURABILITY_ENV):
             os._exit(int(os.environ[EXIT_AFTER_DURABILITY_ENV]))
         directories = {d for f in staged if (d := _place_one(f, lost, on_error)) is not None}
