@@ -2,7 +2,7 @@
 
     python bench/_astroquery_fetch.py BASE_URL SPEC.json DOWNLOAD_DIR RESULT.json
 
-SPEC.json holds the KIC ids and the dataURIs to fetch. The script points astroquery's MAST
+SPEC.json holds the KIC ids (or the mission and target names) and the dataURIs to fetch. The script points astroquery's MAST
 connection at the sandbox (astroquery builds its URLs as class attributes at import time, so
 they are set on the connection object, as tests/test_sandbox_astroquery.py does), queries the
 observations and product list (not timed), keeps the rows whose dataURI is in the spec, and
@@ -33,8 +33,9 @@ def point_at(base: str):
 
 
 def products_for(observations, spec: dict):
-    obs = observations.query_criteria(obs_collection="Kepler", dataproduct_type="timeseries",
-                                      target_name=[f"kplr{k:09d}" for k in spec["kics"]])
+    names = spec.get("target_names") or [f"kplr{k:09d}" for k in spec["kics"]]
+    obs = observations.query_criteria(obs_collection=spec.get("mission", "Kepler"), dataproduct_type="timeseries",
+                                      target_name=names)
     products = observations.get_product_list(obs)
     wanted = set(spec["uris"])
     keep = [i for i, uri in enumerate(products["dataURI"]) if uri in wanted]

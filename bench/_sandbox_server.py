@@ -1,10 +1,12 @@
-"""The sandbox archive in its own process, for the astroquery comparison (run by astroquery_vs.py).
+"""The sandbox archive in its own process, for the astroquery and WAN comparisons.
 
-    python bench/_sandbox_server.py N_FILES
+    python bench/_sandbox_server.py N_FILES [--mission kepler|tess] [--latency 80ms]
+                                    [--bandwidth 20MB/s] [--max-connections N]
 
-Starts ``ratdcs_catalog.sandbox.Sandbox`` on 127.0.0.1, picks the first N Kepler long-cadence
-light curves of the confirmed hosts, builds their bytes once (so neither client pays the
-sandbox's FITS generation), prints one JSON line ``{"base_url", "kics", "products"}`` and then
+Starts ``ratdcs_catalog.sandbox.Sandbox`` on 127.0.0.1 (with a network profile when asked),
+picks the first N light curves of the confirmed Kepler hosts (long cadence) or of the TOI hosts
+(TESS 2-min), builds their bytes once (so no client pays the sandbox's FITS generation), prints
+one JSON line ``{"base_url", "kics", "targets", "target_names", "mission", "products"}`` and then
 answers commands on stdin, one JSON line each:
 
     count   -> {"GET": n, "HEAD": n, "POST": n, "bytes": n} since the last clear
@@ -16,32 +18,52 @@ A separate process so the sandbox's server threads do not share a GIL with the c
 
 from __future__ import annotations
 
+import argparse
 import collections
 import json
 import sys
 
 
-def pick_products(universe, n_files: int) -> tuple[list[int], list]:
-    kics, products = [], []
-    for kic in universe.confirmed_kepler_hosts():
-        kics.append(kic)
-        products += universe.kepler_products(kic, "long")
+def pick_products(universe, n_files: int, mission: str = "kepler") -> tuple[list[int], list]:
+    if mission == "tess":
+        hosts, products_of = universe.toi_hosts(), lambda t: universe.tess_products(t, "120s")
+    else:
+        hosts, products_of = universe.confirmed_kepler_hosts(), lambda t: universe.kepler_products(t, "long")
+    targets, products = [], []
+    for target in hosts:
+        targets.append(target)
+        products += products_of(target)
         if len(products) >= n_files:
-            return kics, products[:n_files]
-    return kics, products
+            return targets, products[:n_files]
+    return targets, products
 
 
 def main() -> None:
-    from ratdcs_catalog.sandbox import Sandbox
+    from ratdcs_catalog.sandbox import NetworkProfile, Sandbox
+    from ratdcs_catalog.sandbox.mast_rows import target_name
 
-    n_files = int(sys.argv[1])
-    with Sandbox(seed=42, scale=1.0, memory_cache_bytes=1 << 30) as sb:
-        kics, products = pick_products(sb.universe, n_files)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("n_files", type=int)
+    parser.add_argument("--mission", choices=("kepler", "tess"), default="kepler")
+    parser.add_argument("--latency")
+    parser.add_argument("--bandwidth")
+    parser.add_argument("--max-connections", type=int)
+    args = parser.parse_args()
+    network = NetworkProfile.parse(latency=args.latency, bandwidth=args.bandwidth,
+                                   max_connections=args.max_connections)
+    with Sandbox(seed=42, scale=1.0, memory_cache_bytes=1 << 30, network=network) as sb:
+        targets, products = pick_products(sb.universe, args.n_files, args.mission)
         for p in products:
             sb.file_bytes(p)
-        print(json.dumps({"base_url": sb.base_url, "kics": kics,
+            # The lookups of Download/file and the static paths build their indexes on first use
+            # (seconds): built now, so no client timed pays for them.
+            sb.universe.product_by_uri(p.data_uri), sb.universe.product_by_path(p.path)
+        mission = {"kepler": "Kepler", "tess": "TESS"}[args.mission]
+        print(json.dumps({"base_url": sb.base_url, "kics": targets, "targets": targets, "mission": mission,
+                          "target_names": [target_name(mission, t) for t in targets],
                           "products": [{"uri": p.data_uri, "filename": p.filename, "size": p.size,
-                                        "kic": p.target_id} for p in products]}), flush=True)
+                                        "kic": p.target_id, "target": p.target_id, "path": p.path}
+                                       for p in products]}), flush=True)
         for line in sys.stdin:
             command = line.strip()
             if command == "count":

@@ -31,8 +31,8 @@ HERE = Path(__file__).resolve().parent
 
 
 class SandboxProcess:
-    def __init__(self, n_files: int, cwd: Path):
-        self.proc = subprocess.Popen([PYTHON, str(HERE / "_sandbox_server.py"), str(n_files)], cwd=cwd,
+    def __init__(self, n_files: int, cwd: Path, *extra: str):
+        self.proc = subprocess.Popen([PYTHON, str(HERE / "_sandbox_server.py"), str(n_files), *extra], cwd=cwd,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if not line:
@@ -51,19 +51,21 @@ class SandboxProcess:
             self.proc.wait(timeout=30)
 
 
-def plan_manifest(path: Path, base_url: str, products: list[dict]) -> None:
+def plan_manifest(path: Path, base_url: str, products: list[dict], source: str = "kepler") -> None:
+    """The products as ``ratdcs plan kepler`` (or ``plan tess``) would write them, archive sizes included."""
     from ratdcs_catalog.manifest import Manifest
     from ratdcs_catalog.records import PlannedFile
 
     download = base_url + "/api/v0.1/Download/file"
-    planned = [PlannedFile(source="kepler", target_id=str(p["kic"]), product_kind="lc_long",
+    kind, folder = ("lc", "tess/fits") if source == "tess" else ("lc_long", "kepler")
+    planned = [PlannedFile(source=source, target_id=str(p["kic"]), product_kind=kind,
                            archive_uri=p["uri"], url=f"{download}?uri={quote(p['uri'], safe=':/')}",
-                           rel_path=f"kepler/{p['kic']}/{p['filename']}", expected_size_bytes=p["size"])
+                           rel_path=f"{folder}/{p['kic']}/{p['filename']}", expected_size_bytes=p["size"])
                for p in products]
     kics = sorted({p["kic"] for p in products})
     with Manifest.open(path) as m, m.transaction():
-        plan_id = m.begin_plan("kepler", {"bench": "astroquery comparison"})
-        m.upsert_targets([{"source": "kepler", "target_id": str(k), "name": f"KIC {k}"} for k in kics], plan_id)
+        plan_id = m.begin_plan(source, {"bench": "astroquery comparison"})
+        m.upsert_targets([{"source": source, "target_id": str(k), "name": f"{source} {k}"} for k in kics], plan_id)
         counts = m.upsert_files(planned, plan_id)
         m.finish_plan(plan_id, len(kics), counts)
 

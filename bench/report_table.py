@@ -140,6 +140,11 @@ def failures(results: dict) -> list[str]:
     if "error" in aq:
         out.append(f"astroquery: {aq['error']}")
     out += [f"astroquery: {k}: {v['note']}" for k, v in aq.get("runs", {}).items() if not v["ok"]]
+    wan = results.get("wan", {})
+    if "error" in wan:
+        out.append(f"wan: {wan['error']}")
+    out += [f"wan {m}: {k}: {v['note']}" for m, st in wan.get("sets", {}).items() for k, v in st["runs"].items()
+            if not v["ok"]]
     scale = results.get("scale", {})
     out += [f"scale: {k}: {scale[k]['note']}" for k in ("report", "noop_sync") if k in scale and not scale[k]["ok"]]
     for name, views in results.get("profile", {}).items():
@@ -179,6 +184,28 @@ def render_astroquery(aq: dict) -> str:
     return head + table(["run", "astroquery s (start-up + download_products)", "download_products call s",
                          "astroquery requests", "astroquery peak RSS MB", "ratdcs sync s", "ratdcs requests",
                          "ratdcs peak RSS MB", "ratdcs / astroquery", "status"], rows) + profile
+
+
+def render_wan(wan: dict) -> str:
+    """One table per set: each tool's median wall time, requests, and its ratio to ratdcs -w4 and to astroquery."""
+    if "error" in wan:
+        return f"WAN comparison did not run: {wan['error']}"
+    parts = [f"Sandbox network profile: {wan['profile']['latency']} to first byte (one round trip; two on a new "
+             f"connection), {wan['profile']['bandwidth']} per connection; median of {wan['rounds']} round(s)."]
+    for st in wan["sets"].values():
+        runs = st["runs"]
+        base, aq = runs["ratdcs -w4 cold"]["wall_s"], runs["astroquery cold"]["wall_s"]
+        rows = [[name.rsplit(" ", 1)[0], name.rsplit(" ", 1)[1], r["wall_s"], _requests(r["requests"]),
+                 r["peak_rss_mb"], _ratio(r["wall_s"], base), _ratio(aq, r["wall_s"]),
+                 "ok" if r["ok"] else "FAILED (see below)"] for name, r in runs.items()]
+        parts += ["", f"**{st['label']}** ({st['files']} files, {st['bytes'] / MB:.1f} MB)", "",
+                  table(["tool", "run", "median wall s", "requests (last round)", "peak RSS MB",
+                         "wall / ratdcs -w4 cold", "astroquery cold / wall (speed-up)", "status"], rows)]
+    return "\n".join(parts)
+
+
+def _ratio(a, b) -> str:
+    return f"{a / b:.2f}x" if _number(a) and _number(b) and b else "-"
 
 
 def _requests(counts: dict) -> str:
@@ -229,6 +256,7 @@ def render(results: dict) -> str:
                 ("per_file_costs", "Per-file costs of ratdcs's steps on small files",
                  lambda: render_per_file(results)),
                 ("astroquery", "astroquery comparison (sandbox)", lambda: render_astroquery(results["astroquery"])),
+                ("wan", "WAN: the sandbox at 80 ms and 20 MB/s per connection", lambda: render_wan(results["wan"])),
                 ("scale", "Scale: 1,000,000-row manifest" if results.get("scale", {}).get("rows") == 1_000_000
                  else "Scale", lambda: render_scale(results["scale"])))
     for key, title, fn in sections:

@@ -6,7 +6,8 @@
 
 Parts: limits (the machine's ceilings), peers (ratdcs sync vs aria2c, wget, curl on nginx),
 verify (ratdcs's verification alone on the same files: where sync's time goes), astroquery
-(stock astroquery vs ratdcs on the sandbox), scale (a 1,000,000-row manifest). Not a test: no
+(stock astroquery vs ratdcs on the sandbox), wan (the sandbox with an 80 ms / 20 MB/s network
+profile: ratdcs vs astroquery, wget, aria2c, curl), scale (a 1,000,000-row manifest). Not a test: no
 assertions on timings; a developer runs it by hand. Needs root or the peer tools installed
 (nginx, aria2, wget, curl, time from apt).
 """
@@ -28,19 +29,20 @@ import verify_cost  # noqa: E402
 from _util import fresh_dir, log  # noqa: E402
 from fileset import SetSpec, ensure_set  # noqa: E402
 
-PARTS = ("limits", "peers", "profile", "verify", "astroquery", "scale")
+PARTS = ("limits", "peers", "profile", "verify", "astroquery", "wan", "scale")
 SLOWER = 1.10  # ratdcs more than 10% behind the best peer: profile it
 FULL = {
     "sets": [SetSpec("a", "400 x 500 KB", 400, 500 * 1024), SetSpec("b", "4 x 256 MB", 4, 256 << 20),
              SetSpec("c", "5,000 x 4 KB", 5000, 4 * 1024)],
     "rounds": {"a": 7, "b": 5, "c": 5}, "astroquery_files": 200, "astroquery_rounds": 3,
-    "scale_rows": 1_000_000,
+    "scale_rows": 1_000_000, "wan_sets": None, "wan_rounds": 2, "quick": False,
 }
 QUICK = {
     "sets": [SetSpec("a", "100 x 500 KB", 100, 500 * 1024), SetSpec("b", "2 x 64 MB", 2, 64 << 20),
              SetSpec("c", "500 x 4 KB", 500, 4 * 1024)],
     "rounds": {"a": 1, "b": 1, "c": 1}, "astroquery_files": 50, "astroquery_rounds": 1,
-    "scale_rows": 100_000,
+    "scale_rows": 100_000, "wan_sets": (("kepler", "40 Kepler long-cadence light curves", 40),
+                                        ("tess", "8 TESS 2-min light curves", 8)), "wan_rounds": 1, "quick": True,
 }
 
 
@@ -54,6 +56,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--ratdcs", default="worktree", metavar="worktree|COMMIT",
                         help="which ratdcs to measure: a copy of the working tree (default) or a git commit "
                              "such as HEAD, extracted with git archive")
+    parser.add_argument("--rounds", type=int, default=None, metavar="N",
+                        help="at most N rounds per set, astroquery and WAN comparison (a shorter run on a busy machine)")
     parser.add_argument("--readme", choices=("auto", "yes", "no"), default="auto",
                         help="write the results into bench/README.md (auto: full runs of every part only)")
     return parser.parse_args(argv)
@@ -62,6 +66,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     mode = QUICK if args.quick else FULL
+    if args.rounds:
+        mode = {**mode, "rounds": {k: min(v, args.rounds) for k, v in mode["rounds"].items()},
+                "astroquery_rounds": min(mode["astroquery_rounds"], args.rounds),
+                "wan_rounds": min(mode["wan_rounds"], args.rounds)}
     args.workdir = args.workdir or Path("/var/tmp/ratdcs-bench-quick" if args.quick else "/var/tmp/ratdcs-bench")
     args.lock = lock_workdir(args.workdir)  # held (open) until the process exits
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
@@ -78,6 +86,8 @@ def main(argv=None) -> int:
         results["machine"]["ratdcs_uncommitted"] = False
         results["machine"]["ratdcs_commit"] = machine.commit_of(args.ratdcs)
         results["command"] += f" --ratdcs {args.ratdcs}"
+    if args.rounds:
+        results["command"] += f" --rounds {args.rounds}"
     run_parts(parts, mode, args.workdir, results)
     results["elapsed_s"] = time.perf_counter() - started
     results["machine"]["load_avg_at_end"] = __import__("os").getloadavg()
@@ -160,13 +170,13 @@ def run_parts(parts: list[str], mode: dict, workdir: Path, results: dict) -> Non
                                          "file_bytes": s.spec.file_bytes()} for s in sets}
         with Nginx(workdir / "serve", workdir / "nginx") as server:
             if "limits" in parts:
-                results["limits_before"] = _limits(sets, server, workdir, mode is QUICK)
+                results["limits_before"] = _limits(sets, server, workdir, mode["quick"])
             if "peers" in parts:
                 results["peers"] = _peers(sets, server, workdir, mode["rounds"])
             if "limits" in parts:
                 # Measured again after the transfers: other load on the machine moves them, and the
                 # fractions use the better of the two (what the machine can do).
-                results["limits_after"] = _limits(sets, server, workdir, mode is QUICK)
+                results["limits_after"] = _limits(sets, server, workdir, mode["quick"])
                 results["limits"] = {k: max(v, results["limits_after"][k]) for k, v in results["limits_before"].items()}
             if "profile" in parts and "peers" in results:
                 results["profile"] = _profile(sets, server, workdir, results)
@@ -178,6 +188,8 @@ def run_parts(parts: list[str], mode: dict, workdir: Path, results: dict) -> Non
                     smallest, lambda f: server.url(f"{smallest.spec.name}/{f.name}"), workdir / "per-file")}
     if "astroquery" in parts:
         results["astroquery"] = _astroquery(workdir, mode)
+    if "wan" in parts:
+        results["wan"] = _wan(workdir, mode)
     if "scale" in parts:
         import scale
 
@@ -240,6 +252,15 @@ def _astroquery(workdir: Path, mode: dict) -> dict:
     try:
         return astroquery_vs.run(workdir / "astroquery", mode["astroquery_files"], mode["astroquery_rounds"])
     except Exception as exc:  # the sandbox or astroquery not usable: report it, run the rest
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _wan(workdir: Path, mode: dict) -> dict:
+    import wan
+
+    try:
+        return wan.run(workdir / "wan", mode["wan_rounds"], mode["wan_sets"] or wan.SETS)
+    except Exception as exc:  # the sandbox or a peer not usable: report it, run the rest
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 

@@ -1,8 +1,8 @@
 """One file over HTTP: temporary file, Range resume, streaming hash, retries, host politeness.
 
-``Fetcher.fetch(url, temp_path)`` leaves ``temp_path`` holding the complete, fsynced body (or a
-partial one to resume later) and reports what happened, one ``TransferRecord`` per HTTP attempt.
-It never touches a final destination: placing the file after verification is ``sync``'s job.
+``Fetcher.fetch(url, temp_path)`` leaves ``temp_path`` holding the complete body (fsynced unless
+``TransferOptions.fsync`` is off), or a partial one to resume later, and reports what happened,
+one ``TransferRecord`` per HTTP attempt. It never touches a final destination: placing the file after verification is ``sync``'s job.
 
 Rules forced by what archives and users' tools do (docs/archive-facts.md sections 1 and 5):
 
@@ -62,6 +62,7 @@ class TransferOptions:
     timeout_seconds: float = 60.0
     max_retries: int = 3
     hash_md5: bool = False
+    fsync: bool = True  # False: the caller makes the file durable (sync's group commit, a batch at once)
 
     @classmethod
     def from_config(cls, config: Mapping) -> "TransferOptions":
@@ -130,8 +131,11 @@ class Fetcher:
         self._size_told = True
 
     def fetch(self, url: str, temp_path: Path, *, expected_size: int | None = None,
-              want_md5: bool = False) -> FetchResult:
-        """Bring ``temp_path`` to the complete body of ``url``, resuming what is already there."""
+              want_md5: bool = False, fd: int | None = None) -> FetchResult:
+        """Bring ``temp_path`` to the complete body of ``url``, resuming what is already there.
+
+        ``fd``: a read-write descriptor of ``temp_path`` the caller holds (sync's lock on the
+        .part): written through, so the file is not opened a second time per attempt."""
         result = FetchResult(outcome="failed")
         self._size_told = expected_size is not None
         want = ("sha256", "md5") if (want_md5 or self.options.hash_md5) else ("sha256",)
@@ -142,7 +146,7 @@ class Fetcher:
                 result.records.append(self._record(attempt, utc_now(), url))
                 break
             started = utc_now()
-            attempt = self._attempt(url, temp_path, expected_size, want, result)
+            attempt = self._attempt(url, temp_path, expected_size, want, result, fd)
             result.bytes_received += attempt.received
             last = attempt.outcome == "retry" and retry == self.options.max_retries
             if last:
@@ -189,8 +193,8 @@ class Fetcher:
     # ---- one attempt ---------------------------------------------------------------------
 
     def _attempt(self, url: str, temp: Path, expected_size: int | None, want: tuple[str, ...],
-                 result: FetchResult) -> _Attempt:
-        offset = _partial_size(temp, expected_size)
+                 result: FetchResult, fd: int | None = None) -> _Attempt:
+        offset = _partial_size(temp, expected_size, fd)
         if expected_size and offset == expected_size:
             # A complete body from an earlier process (killed between fsync and rename).
             result.size, result.hashes = offset, _hash_existing(temp, want, offset)
@@ -201,7 +205,7 @@ class Fetcher:
             with self.gates.for_url(url).slot(self.stop) as allowed:
                 if not allowed:
                     raise _AttemptFailed("interrupted", "interrupted", "stopped before the request was sent")
-                self._get(url, temp, offset, want, attempt, result, expected_size)
+                self._get(url, temp, offset, want, attempt, result, expected_size, fd)
         except _AttemptFailed as failed:
             attempt.outcome, attempt.error_kind, attempt.error = failed.outcome, failed.kind, failed.message
             attempt.retry_after, attempt.restart = failed.retry_after, failed.restart
@@ -214,7 +218,7 @@ class Fetcher:
         return attempt
 
     def _get(self, url: str, temp: Path, offset: int, want: tuple[str, ...], attempt: _Attempt,
-             result: FetchResult, expected_size: int | None = None) -> None:
+             result: FetchResult, expected_size: int | None = None, fd: int | None = None) -> None:
         # Range offsets count bytes of the encoded body: resuming a gzip-encoded transfer at the
         # offset of the decoded bytes on disk would splice garbage. Ask for the file as stored.
         headers = {"Accept-Encoding": "identity"}
@@ -252,7 +256,7 @@ class Fetcher:
             cap = _SizeCap.choose(expected_size, result.announced_size, url)
             if offset:
                 _feed_existing(temp, hashers, offset, cap)
-            self._stream(response, temp, offset, hashers, attempt, cap)
+            self._stream(response, temp, offset, hashers, attempt, cap, fd)
             size = offset + attempt.received
             _check_complete(url, size, result.announced_size)
             complete = True
@@ -321,10 +325,11 @@ class Fetcher:
                                  restart=True)
         return offset
 
-    def _stream(self, response, temp: Path, offset: int, hashers: dict, attempt: _Attempt, cap: "_SizeCap") -> None:
+    def _stream(self, response, temp: Path, offset: int, hashers: dict, attempt: _Attempt, cap: "_SizeCap",
+                fd: int | None = None) -> None:
         first = not offset
         try:
-            with _open_for_writing(temp, offset) as fh:
+            with (_open_for_writing(temp, offset) if fd is None else _write_through(fd, temp, offset)) as fh:
                 # read1, not read: when a connection breaks, read drops the bytes of the chunk it
                 # was filling, and resuming needs every byte that arrived on disk. Undecoded when
                 # the body is sent as stored: decoding copies every chunk through a buffer.
@@ -344,8 +349,8 @@ class Fetcher:
                     if self.stop.is_set():
                         raise _AttemptFailed("interrupted", "interrupted",
                                              f"stopped after {offset + attempt.received} bytes; partial file kept")
-                fh.flush()
-                os.fsync(fh.fileno())
+                if self.options.fsync:
+                    os.fsync(fh.fileno())
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 # What reached the disk, not what was counted: a short write can land part of a chunk.
@@ -380,6 +385,16 @@ def _open_for_writing(temp: Path, offset: int):
     return fh
 
 
+def _write_through(fd: int, temp: Path, offset: int):
+    """The caller's descriptor of the temp file as an unbuffered file object (not closed with it),
+    cut to ``offset`` and positioned there."""
+    os.ftruncate(fd, offset)
+    os.lseek(fd, offset, os.SEEK_SET)
+    fh = open(fd, "wb", buffering=0, closefd=False)
+    fh.name = str(temp)
+    return fh
+
+
 def _write_chunk(fh, chunk: bytes) -> None:
     """The one place bytes reach the disk (tests replace it to simulate a full disk).
 
@@ -396,9 +411,9 @@ def _refuse_html(chunk: bytes) -> None:
                              "(an error or maintenance page); nothing was written", restart=True)
 
 
-def _partial_size(temp: Path, expected_size: int | None) -> int:
+def _partial_size(temp: Path, expected_size: int | None, fd: int | None = None) -> int:
     try:
-        size = temp.stat().st_size
+        size = temp.stat().st_size if fd is None else os.fstat(fd).st_size
     except FileNotFoundError:
         return 0
     if expected_size is not None and size > expected_size:

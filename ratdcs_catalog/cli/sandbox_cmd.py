@@ -46,8 +46,16 @@ def sandbox():
               help="data_dir to put in the written configuration.")
 @click.option("--redirect-downloads", is_flag=True,
               help="Answer MAST downloads with a 302 to the static copy, as MAST does.")
+@click.option("--latency", metavar="TIME",
+              help="Time to first byte of every answer and redirect hop (one round trip; two on a new "
+                   "connection), like 80ms or 0.2s. Default: none (loopback).")
+@click.option("--bandwidth", metavar="RATE",
+              help="Rate cap per connection, like 500KB/s or 20MB/s. Default: none.")
+@click.option("--max-connections", type=click.IntRange(min=1), metavar="N",
+              help="At most N requests at once per client address; one more gets 503 with Retry-After. "
+                   "Default: no cap.")
 def serve(host, port, seed, scale, fault_specs, cache_dir, config_out, overwrite_config, data_dir,
-          redirect_downloads):
+          redirect_downloads, latency, bandwidth, max_connections):
     """Serve a deterministic archive on HTTP until Ctrl-C or SIGTERM.
 
     Prints the configuration that points ratdcs at it (and writes it with
@@ -79,6 +87,9 @@ def serve(host, port, seed, scale, fault_specs, cache_dir, config_out, overwrite
       zip_slip and zip_many fire on TESScut zips only: a member named
       ../../evil.fits, or two cutouts where one sector was asked for.
     \b
+    Network profile (MAST or IRSA from a university network, docs/sandbox.md):
+        ratdcs sandbox serve --scale 0.2 --latency 80ms --bandwidth 20MB/s
+    \b
     Examples:
         ratdcs sandbox serve --faults '503@Download/file:count=2,retry_after=1'
         ratdcs sandbox serve --faults 'reset@_llc\\.fits:rate=0.1' --faults 'mast_executing@Mast.Caom.Filtered:count=3'
@@ -92,8 +103,9 @@ def serve(host, port, seed, scale, fault_specs, cache_dir, config_out, overwrite
     except FaultSpecError as err:
         raise click.BadParameter(str(err), param_hint="--faults") from None
     _refuse_to_overwrite(config_out, overwrite_config)
+    network = _network_profile(latency, bandwidth, max_connections)
     archive = Sandbox(seed=seed, scale=scale, cache_dir=cache_dir, faults=faults, host=host,
-                      port=port, redirect_downloads=redirect_downloads)
+                      port=port, redirect_downloads=redirect_downloads, network=network)
     try:
         archive.start()
     except OSError as err:
@@ -118,6 +130,8 @@ def serve(host, port, seed, scale, fault_specs, cache_dir, config_out, overwrite
              f"--config {config_out} ...`)") if config_out else ""
     click.echo(f"Sandbox archive (seed {seed}, scale {scale:g}) at {archive.base_url}{wrote}; "
                "Ctrl-C or SIGTERM stops it.", err=True)
+    if network.active:
+        click.echo(f"Network profile: {network.describe()}.", err=True)
     _wait_for_stop()
     archive.stop()
     click.echo("Sandbox stopped.", err=True)
@@ -131,6 +145,18 @@ def _refuse_to_overwrite(config_out: str | None, overwrite: bool) -> None:
         raise UsageError(f"--write-config {config_out}: the file exists; not overwritten",
                          hint=f"pass --force to replace it, or write another file and layer both: "
                               f"`ratdcs --config {config_out} --config sandbox.yaml ...`")
+
+
+def _network_profile(latency, bandwidth, max_connections):
+    from ..sandbox import NetworkProfile
+    from ..sandbox.network import parse_bandwidth, parse_latency
+
+    for option, value, parse in (("--latency", latency, parse_latency), ("--bandwidth", bandwidth, parse_bandwidth)):
+        try:
+            value and parse(value)
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint=option) from None
+    return NetworkProfile.parse(latency=latency, bandwidth=bandwidth, max_connections=max_connections)
 
 
 def _wait_for_stop() -> None:

@@ -89,12 +89,13 @@ Faults: see ``ratdcs_catalog.sandbox.faults`` (kinds, parameters, CLI syntax).
 
 from .faults import KINDS as FAULT_KINDS
 from .faults import Fault, FaultSpecError, parse_fault
+from .network import NetworkProfile
 from .requestlog import RequestRecord
 from .sandbox import Sandbox
 from .universe import Observation, Product, Universe
 
-__all__ = ["FAULT_KINDS", "Fault", "FaultSpecError", "Observation", "Product", "RequestRecord", "Sandbox",
-           "Universe", "endpoint_config_yaml", "parse_fault"]
+__all__ = ["FAULT_KINDS", "Fault", "FaultSpecError", "NetworkProfile", "Observation", "Product", "RequestRecord",
+           "Sandbox", "Universe", "endpoint_config_yaml", "parse_fault"]
 
 
 def endpoint_config_yaml(endpoints: dict, data_dir: str | None = None) -> str:

@@ -12,6 +12,7 @@ from . import dvt, fitsgen, pixels, placeholders
 from .faults import Fault, FaultPlan
 from .ibe import IbeService
 from .mast import MastService
+from .network import ConnectionLimit, NetworkProfile
 from .reply import Reply, not_found
 from .requestlog import RequestLog, RequestRecord
 from .s3 import LOOKUP_PATH, PART_BYTES, CloudCopy
@@ -34,17 +35,21 @@ class Sandbox:
     ``scale`` shrinks light curves (rows) and ZTF images (each axis) for fast tests;
     ``redirect_downloads`` makes MAST downloads answer 302 to the file's cloud copy (when it has
     one), as MAST does; ``s3_part_bytes`` is the size from which a cloud-copy object has a
-    multipart ETag (s3.py). Use as a context manager, or call ``start()`` / ``stop()``.
+    multipart ETag (s3.py). ``network`` (a ``NetworkProfile``) adds latency,
+    a per-connection rate cap and a cap on requests at once per client. Use as a context manager, or call ``start()`` / ``stop()``.
     """
 
     def __init__(self, seed: int = 42, scale: float = 1.0, cache_dir=None, faults=(), *,
                  host: str = LOOPBACK, port: int = 0, redirect_downloads: bool = False,
-                 memory_cache_bytes: int = 512 * 1024 * 1024, s3_part_bytes: int = PART_BYTES):
+                 memory_cache_bytes: int = 512 * 1024 * 1024, s3_part_bytes: int = PART_BYTES,
+                 network: NetworkProfile | None = None):
         self.seed = int(seed)
         self.scale = float(scale)
         self.host = host
         self.port = int(port)
         self.redirect_downloads = redirect_downloads
+        self.network = network or NetworkProfile()
+        self._connections = ConnectionLimit(self.network.max_connections_per_client)
         self.universe = Universe(self.seed, self.scale)
         self._faults = FaultPlan(self.seed, faults)
         self._log = RequestLog()

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from . import faults as faultmod
 from .mast import envelope
+from .network import RateClock
 from .reply import Reply, json_reply, text_reply
 from .requestlog import RequestRecord
 
@@ -71,15 +72,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # ----------------------------------------------------------------- request
     def _handle(self):
-        self.server.sandbox._log.begin()
+        sandbox = self.server.sandbox
+        sandbox._log.begin()
         self._record = None
         self._started_at = time.monotonic()
+        client = self.client_address[0]
+        admitted = sandbox._connections.enter(client)
         try:
-            self._answer()
+            self._answer(admitted)
         finally:
-            self.server.sandbox._log.end(self._record)
+            if admitted:
+                sandbox._connections.leave(client)
+            sandbox._log.end(self._record)
 
-    def _answer(self):
+    def _answer(self, admitted: bool = True):
         sandbox = self.server.sandbox
         split = urlsplit(self.path)
         path, query = split.path, split.query
@@ -89,6 +95,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._sent = 0
         self._status = 0
         self._fault_name = None
+        # The network profile (network.py): one round trip before any answer, two on a new connection.
+        sandbox.network.wait_first_byte(new_connection=not getattr(self, "_answered", False))
+        self._answered = True
+        if not admitted:
+            self._fault_name = "connection_limit"
+            self._over_limit()
+            return self._log(path, query, "")
         if LOOP_MARK in query:  # once in a redirect loop, never out of it
             self._fault_name = "redirect_loop"
             self._redirect(self._loop_location(path, query))
@@ -162,6 +175,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         reply = text_reply(f"{status} {http.server.BaseHTTPRequestHandler.responses[status][0]}"
                            " (sandbox fault)\n", status=status)
         reply.headers = headers
+        self._send(reply, None)
+
+    def _over_limit(self):
+        """More requests at once from this client than the profile allows: 503, Retry-After, close."""
+        network = self.server.sandbox.network
+        reply = text_reply(f"503 Service Unavailable (more than {network.max_connections_per_client} "
+                           "connections at once from your address)\n", status=503)
+        reply.headers = {"Retry-After": str(network.retry_after_seconds), "Connection": "close"}
+        self.close_connection = True
         self._send(reply, None)
 
     def _loop_location(self, path: str, query: str) -> str:
@@ -244,10 +266,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._write(view)
 
     def _write(self, view):
-        for start in range(0, len(view), CHUNK):
-            piece = view[start:start + CHUNK]
+        network = self.server.sandbox.network
+        if network.bandwidth_bytes_per_second:  # the profile's per-connection rate cap
+            clock, step = RateClock(network.bandwidth_bytes_per_second), network.slice_bytes()
+        else:
+            clock, step = None, CHUNK
+        for start in range(0, len(view), step):
+            piece = view[start:start + step]
             self.wfile.write(piece)
             self._sent += len(piece)
+            if clock is not None:
+                clock.after(len(piece))
 
     def _write_slowly(self, view, rate: float):
         step = max(1, int(rate / 20))

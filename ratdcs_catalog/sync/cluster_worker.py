@@ -1,5 +1,6 @@
 """What runs on a Dask worker for `ratdcs sync --cluster`: a batch of claimed files through the
-ordinary file pipeline (``pipeline.FilePipeline``: adopt, lock, fetch, verify, quarantine, place).
+ordinary file pipeline (``pipeline.FilePipeline``: adopt, lock, fetch, verify, quarantine, stage)
+and its group commit (``commit.commit_batch``: flush, rename, directory fsync).
 
 A worker never opens the manifest (SQLite's locking does not hold across machines or on network
 file systems): it gets plain ``ClaimedFile`` records and hands back ``Finished`` records (plain
@@ -32,7 +33,7 @@ from urllib.parse import urlsplit
 from ..net.gates import HostGate, HostGates
 from ..records import ClaimedFile, FileOutcome
 from .pipeline import FilePipeline, Finished
-from .run import _fsync_dir as fsync_dir  # the writer's own; one place for it
+from .commit import commit_batch
 from .space import SpaceWatch, running_margin
 
 __all__ = ["pause_variable_name", "run_batch", "stop_event_name", "write_probe"]
@@ -72,10 +73,9 @@ def run_batch(config: dict, data_dir: str, owner: str, rows: Sequence[ClaimedFil
         if finished.stop_run:  # a full disk: the rest goes back too
             pipeline.stop.set()
         results.append(finished)
-    # The renames of this batch made durable here, on the machine that made them (one fsync per directory).
-    for directory in {f.placed_dir for f in results if f.placed_dir is not None}:
-        fsync_dir(directory)
-    return results
+    # The group commit of this batch, here on the machine that wrote it (commit.py): one durability
+    # pass, the renames, one fsync per directory; a done outcome goes back only for a placed file.
+    return commit_batch(results, on_error=pipeline.local_error)
 
 
 _pipelines: dict[str, tuple[str, FilePipeline]] = {}

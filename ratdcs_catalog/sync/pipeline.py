@@ -8,7 +8,9 @@ Crash-safe at every step (README "State machine"):
    an exclusive ``flock`` on the .part held until the rename (leases alone cannot stop a sync
    that slept past its lease from writing the same file as the one that took over);
 3. verify (``verify``); a file that fails goes to ``<data_dir>/quarantine/<rel_path>``;
-4. fsync, atomic rename into place; the directory is fsynced by the writer once per batch;
+4. hand the verified .part over *staged*, its descriptor (and so its lock) still open: the batch's
+   group commit (``commit``) makes it durable with the others, renames it into place, fsyncs the
+   directories;
 5. only then (by the writer, ``run``) is the row marked done.
 
 Nothing here touches the manifest: the result is a ``Finished`` for the writer to record.
@@ -26,6 +28,7 @@ import shutil
 import stat
 import threading
 import time
+import types
 from pathlib import Path
 from typing import Callable
 
@@ -40,7 +43,7 @@ from ..verify import VerifyResult, hash_file, parse_checksum, verify_file
 from .routes import Routes, checksum_source, fetch_by_route
 from .space import SpaceWatch
 
-__all__ = ["FilePipeline", "Finished"]
+__all__ = ["FilePipeline", "Finished", "Staged"]
 
 log = logging.getLogger("ratdcs.sync")
 
@@ -54,6 +57,15 @@ BUSY_PAUSE_SECONDS = 1.0
 
 
 @dataclasses.dataclass
+class Staged:
+    """A verified .part waiting for its batch's commit; ``fd`` holds the flock until the rename."""
+
+    temp: Path
+    dest: Path
+    fd: int
+
+
+@dataclasses.dataclass
 class Finished:
     """A worker's report on one row, for the writer."""
 
@@ -64,6 +76,7 @@ class Finished:
     bytes_received: int = 0
     stop_run: str | None = None  # 'disk_full' stops the whole run
     busy: bool = False  # another process holds the .part file: handed back, not tried
+    staged: Staged | None = None  # verified, waiting for the group commit (``commit``) to place it
 
 
 class FilePipeline:
@@ -73,7 +86,8 @@ class FilePipeline:
         self.data_dir, self.stop, self.sleep = data_dir, stop, sleep
         self.own_dirs = OwnDirs(data_dir)  # temp/ and quarantine/ directories, checked once per sync
         self.space = space or SpaceWatch(data_dir, 0)
-        self.options = TransferOptions.from_config(config)
+        # No fsync per file: the group commit flushes a batch of verified files at once (commit.py).
+        self.options = dataclasses.replace(TransferOptions.from_config(config), fsync=False)
         self.routes = Routes.from_config(config)  # the cloud copy first (issue 16), its own host gate
         self.gates = HostGates(config["download.per_host_connections"], config["download.requests_per_second"],
                                domains=self.routes.gate_domains())
@@ -95,7 +109,9 @@ class FilePipeline:
 
     def run(self, row: ClaimedFile, fetcher: Fetcher, lost: threading.Event | None = None) -> Finished:
         """``process``, with whatever it raises turned into this row's outcome: one bad file
-        (or a bug in its handling) must not lose the others."""
+        (or a bug in its handling) must not lose the others. A ``done`` file comes back staged
+        (verified, not yet durable or placed): hand the batch to ``commit.commit_batch``, or run
+        rows through ``commit.process_batch``, which does both."""
         try:
             return self.process(row, fetcher, lost)
         except UnsafeProductError as exc:
@@ -145,10 +161,12 @@ class FilePipeline:
         received, previous_sha = 0, None
         for round_ in (1, 2):
             # Locked per round: a bad first copy is moved to quarantine, and the second one is a new file.
-            with _part_lock(temp) as held:
-                if not held:
-                    return self._busy(row, records)
-                fetched = fetch_by_route(fetcher, row, temp, self.routes,
+            fd = _lock_part(temp)
+            if fd is None:
+                return self._busy(row, records)
+            finished = None
+            try:
+                fetched = fetch_by_route(fetcher, row, temp, self.routes, fd=fd,
                                          want_md5=(parse_checksum(row.expected_checksum) or ("",))[0] == "md5")
                 records += fetched.records
                 received += fetched.bytes_received
@@ -158,6 +176,11 @@ class FilePipeline:
                     return self._not_fetched(row, fetched, records, received)
                 finished = self._verify_and_place(row, temp, dest, fetched, records, received, last=round_ == 2,
                                                   lost=lost, previous_sha=previous_sha)
+                if finished is not None and finished.outcome.state == "done":
+                    finished.staged = Staged(temp, dest, fd)  # the lock travels with it to the commit
+            finally:
+                if finished is None or finished.staged is None:
+                    _unlock_part(fd, temp)
             if finished is not None:
                 return finished
             previous_sha = fetched.hashes.get("sha256")
@@ -218,14 +241,13 @@ class FilePipeline:
         if result.ok:
             if lost.is_set():
                 return _abandoned(row, records, received)
-            _place(temp, dest)
             self._forget_version(temp, fetched)
             warning = self._accepted_warning(row, result, sha, previous_sha)
             outcome = FileOutcome(fid, "done", observed_size_bytes=fetched.size, observed_sha256=sha,
                                   verify_level=result.level, nan_fraction=result.nan_fraction,
                                   error_kind=FITS_WARNING_KIND if warning else None, error=warning,
                                   transfers=tuple(records), checksum_source=checksum_source(row, fetched))
-            return Finished(outcome, row.rel_path, placed_dir=dest.parent, bytes_received=received)
+            return Finished(outcome, row.rel_path, bytes_received=received)
         quarantined = quarantine(self.own_dirs, temp, row.rel_path)
         self._forget_version(temp, fetched)
         retry = not last and result.error_kind in (*REFETCH_KINDS, FITS_WARNING_KIND)
@@ -261,6 +283,11 @@ class FilePipeline:
         log.warning("%s: %s", row.rel_path, warning)
         return warning
 
+    def local_error(self, finished: Finished, exc: OSError) -> Finished:
+        """A staged file whose rename the file system refused: that row's outcome (commit.py)."""
+        row = types.SimpleNamespace(file_id=finished.outcome.file_id, rel_path=finished.rel_path, attempts=0)
+        return local_error(row, exc, self.how_to_retry(row))
+
     def _adopt(self, row: ClaimedFile, dest: Path) -> tuple[Finished | None, list[TransferRecord], str | None]:
         """A file already at the destination that verifies is kept without a request (e.g. a sync
         killed between the rename and the manifest commit); one that does not, or whose sha256
@@ -295,6 +322,12 @@ class FilePipeline:
         error = f"{row.rel_path} was in place but {reason}; moved to {quarantined}, downloading it again"
         log.warning("%s", error)
         return None, [TransferRecord(started, utc_now(), "retry", error_kind=kind, error=error)], quarantined
+
+
+def abandoned_outcome(finished: Finished) -> FileOutcome:
+    """A staged file whose lease went to another sync before its commit: not placed, not recorded."""
+    log.warning("%s: lease lost to another sync before the commit; not placed, partial file kept", finished.rel_path)
+    return FileOutcome(finished.outcome.file_id, "pending", transfers=finished.outcome.transfers)
 
 
 def _abandoned(row: ClaimedFile, records: list, received: int) -> Finished:
@@ -387,7 +420,20 @@ def local_error(row: ClaimedFile, exc: OSError, how_to_retry: str) -> Finished:
 
 @contextlib.contextmanager
 def _part_lock(temp: Path):
-    """Hold ``flock(LOCK_EX | LOCK_NB)`` on the .part file from fetch to rename; yields False if taken.
+    """``_lock_part`` and ``_unlock_part`` around a block; yields False if another process holds it."""
+    fd = _lock_part(temp)
+    if fd is None:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        _unlock_part(fd, temp)
+
+
+def _lock_part(temp: Path) -> int | None:
+    """``flock(LOCK_EX | LOCK_NB)`` on the .part file's own descriptor, held from fetch to rename
+    (the group commit closes it after the rename); None if another process holds it.
 
     Leases alone cannot keep two processes off one file: a sync stopped (SIGSTOP, a sleeping
     laptop) past its lease wakes up still writing while another has taken the row over. The
@@ -403,20 +449,26 @@ def _part_lock(temp: Path):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            yield False
-            return
+            return None
         with contextlib.suppress(FileNotFoundError):
             if os.lstat(temp).st_ino == os.fstat(fd).st_ino:
                 break
         os.close(fd)
     try:
         _refuse_link_at(validator_path(temp), "a partial download's .validator")
-        yield True
-    finally:
-        with contextlib.suppress(OSError):  # an empty .part left by a failed first request is noise
-            if os.fstat(fd).st_size == 0 and os.lstat(temp).st_ino == os.fstat(fd).st_ino:
-                os.unlink(temp)
+    except BaseException:
         os.close(fd)
+        raise
+    return fd
+
+
+def _unlock_part(fd: int, temp: Path) -> None:
+    """Close the .part's descriptor (releasing the lock); an empty .part left by a failed first
+    request is noise, removed first."""
+    with contextlib.suppress(OSError):
+        if os.fstat(fd).st_size == 0 and os.lstat(temp).st_ino == os.fstat(fd).st_ino:
+            os.unlink(temp)
+    os.close(fd)
 
 
 _PART_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
@@ -462,7 +514,7 @@ class _AnyEvent:
 
 
 def _place(temp: Path, dest: Path) -> None:
-    """Atomic placement: the temp file was fsynced by the fetch; rename is all-or-nothing.
+    """Atomic placement: the temp file was made durable by the group commit; rename is all-or-nothing.
     The directory is made only when missing (fewer system calls per file).
 
     The rename replaces a link at the destination instead of writing through it. A folder the

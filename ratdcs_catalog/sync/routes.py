@@ -63,12 +63,12 @@ class Routes:
 
 
 def fetch_by_route(fetcher: Fetcher, row: ClaimedFile, temp: Path, routes: Routes, *,
-                   want_md5: bool = False) -> FetchResult:
+                   want_md5: bool = False, fd: int | None = None) -> FetchResult:
     """``fetcher.fetch`` of the file from the copy, else (or after the copy failed) from ``row.url``."""
     mirror_url = routes.mirror_of(row)
     if mirror_url is None:
-        return fetcher.fetch(row.url, temp, expected_size=row.expected_size_bytes, want_md5=want_md5)
-    mirror = fetcher.fetch(mirror_url, temp, expected_size=row.expected_size_bytes, want_md5=True)
+        return fetcher.fetch(row.url, temp, expected_size=row.expected_size_bytes, want_md5=want_md5, fd=fd)
+    mirror = fetcher.fetch(mirror_url, temp, expected_size=row.expected_size_bytes, want_md5=True, fd=fd)
     if mirror.outcome == "done":
         md5 = s3_etag_md5(mirror.etag)
         if md5 and not mirror.announced_checksum:
@@ -79,7 +79,7 @@ def fetch_by_route(fetcher: Fetcher, row: ClaimedFile, temp: Path, routes: Route
     last = mirror.records[-1]
     note = f"{last.error}; fetching it from the archive's URL instead"
     _restart_unversioned(temp)
-    archive = fetcher.fetch(row.url, temp, expected_size=row.expected_size_bytes, want_md5=want_md5)
+    archive = fetcher.fetch(row.url, temp, expected_size=row.expected_size_bytes, want_md5=want_md5, fd=fd)
     archive.records = [*mirror.records[:-1], dataclasses.replace(last, outcome="retry", error=note),
                        *archive.records]
     archive.bytes_received += mirror.bytes_received

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ..manifest import Manifest
 from ..records import FileOutcome
+from .commit import commit_batch
 from .pipeline import FilePipeline, Finished
 from .progress import ProgressFeed
 from .space import SpaceWatch, running_margin
@@ -71,6 +72,9 @@ class Run:
         self.summary.sync_id = self.manifest.start_sync(self.owner, self.workers, self._arguments())
         restore = install_signal_handlers(self._stop_on_signal)
         try:
+            # numpy (FITS checksums) takes a few hundred ms to import: imported while the first
+            # requests wait for their answers, not after the first body (issue 15, WAN profile).
+            threading.Thread(target=_import_ahead, name="ratdcs-import-ahead", daemon=True).start()
             self.pool.start()
             self._loop()
         except BaseException:
@@ -162,9 +166,13 @@ class Run:
         # must not be stored in the manifest or printed in the summary.
         for finished in batch:
             finished.outcome = redact_outcome(finished.outcome)
-        # One fsync per directory per batch makes the renames durable before the rows say done.
-        for directory in {f.placed_dir for f in batch if f.placed_dir is not None}:
-            _fsync_dir(directory)
+        # The group commit: one durability pass, the renames, one fsync per directory; only then
+        # the one transaction that marks the batch done. A row whose lease went to another sync
+        # while it waited is not placed. (A cluster's batches come back committed by their worker,
+        # cluster_worker.py, with nothing staged: its pool has no pipeline here.)
+        pipeline = getattr(self.pool, "pipeline", None)
+        commit_batch(batch, lost=self._lease_lost, on_error=pipeline.local_error if pipeline else None)
+        self._stop_if_asked(batch)
         written = self._manifest_write("record outcomes", self.manifest.record_outcomes, self.owner,
                                        self.summary.sync_id, [f.outcome for f in batch])
         if written is None:  # kept, and tried once more at shut-down; their files are in place
@@ -176,6 +184,10 @@ class Run:
             if finished.outcome.state == "failed":  # the bar counts a failure as its warning is printed
                 self.progress.refresh(self.summary.files_done + self.summary.files_adopted,
                                       self.summary.files_failed, final=True)
+
+    def _lease_lost(self, file_id: int) -> bool:
+        event = self.lease_lost.get(file_id)
+        return event is not None and event.is_set()
 
     def _manifest_write(self, what: str, write: Callable, *args, **kwargs):
         """One manifest write; SQLite refusing it (SQLITE_FULL: "database or disk is full", the
@@ -361,13 +373,9 @@ def redact_outcome(outcome: FileOutcome) -> FileOutcome:
     return dataclasses.replace(outcome, error=redact(outcome.error), transfers=transfers)
 
 
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):  # some file systems cannot fsync a directory
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+def _import_ahead() -> None:
+    with contextlib.suppress(ImportError):
+        import numpy  # noqa: F401
 
 
 def _log_outcome(finished: Finished) -> None:
