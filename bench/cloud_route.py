@@ -17,18 +17,16 @@ order, ``--rounds`` times each:
 Prints the median wall time and MB/s of each and the ratios to ``mast x4``, and checks every run
 ended with 40 files done from the route it was meant to use (the sandbox's request log).
 
-Network shaping: when the sandbox takes latency/bandwidth settings (``Sandbox(...)`` parameters
-whose names contain ``latency`` or ``bandwidth``; added by the performance issue's WAN profile),
-``--latency`` and ``--bandwidth`` are passed through; otherwise the run is on plain loopback and
-says so (with no latency, parallel connections help only as far as the 2 cores allow).
+Network shaping: ``--latency`` and ``--bandwidth`` give the sandbox its network profile
+(``Sandbox(network=NetworkProfile(...))``, docs/sandbox.md); without them the run is on plain
+loopback and says so (with no latency, parallel connections help only as far as the cores allow).
 
-    PYTHONPATH=. python bench/cloud_route.py [--rounds 3] [--scale 1] [--latency 80ms --bandwidth 100mbit]
+    PYTHONPATH=. python bench/cloud_route.py [--rounds 3] [--scale 1] [--latency 80ms --bandwidth 20MB/s]
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
 import shutil
 import statistics
 import sys
@@ -49,20 +47,13 @@ VARIANTS = {  # name: (transport.cloud, workers, connections to the route's host
 
 
 def shaping(args) -> tuple[dict, str]:
-    """Sandbox keyword arguments for the asked latency/bandwidth, if this sandbox takes them."""
-    from ratdcs_catalog.sandbox import Sandbox
+    """Sandbox keyword arguments for the asked latency/bandwidth (``Sandbox(network=...)``)."""
+    if args.latency is None and args.bandwidth is None:
+        return {}, "loopback, unshaped"
+    from ratdcs_catalog.sandbox import NetworkProfile
 
-    names = inspect.signature(Sandbox).parameters
-    wanted = {"latency": args.latency, "bandwidth": args.bandwidth}
-    given = {}
-    for word, value in wanted.items():
-        if value is None:
-            continue
-        match = next((n for n in names if word in n), None)
-        if match is None:
-            return {}, f"loopback only: this sandbox takes no {word} setting (asked {value})"
-        given[match] = value
-    return given, ("shaped: " + ", ".join(f"{k}={v}" for k, v in given.items())) if given else "loopback, unshaped"
+    network = NetworkProfile.parse(latency=args.latency, bandwidth=args.bandwidth)
+    return {"network": network}, f"shaped: {network.describe()}"
 
 
 def products(archive) -> list:

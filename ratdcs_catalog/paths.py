@@ -218,7 +218,8 @@ def follow_recorded_data_dir(config):
     plan and sync record the data directory in the manifest; a command run from another directory,
     or with another configuration, on that manifest then works on the same files. What wins:
 
-    - ``--data-dir`` (a flag says what this one command is for): it, with a warning;
+    - ``--data-dir``, or ``RATDCS_DATA_DIR`` set in the environment (each says what this one
+      command is for): it, with a warning;
     - else the recorded directory, while it exists, with a warning naming both;
     - else (the recorded directory is gone: the data moved) the configured one, with a warning.
 
@@ -235,7 +236,8 @@ def follow_recorded_data_dir(config):
     if recorded is None or Path(recorded) == configured:
         return config
     log = logging.getLogger("ratdcs.paths")
-    if origin in ("--data-dir", "python"):  # a flag, or a keyword of the Python API
+    # A flag, a keyword of the Python API, or the environment variable (not a .env file's line).
+    if origin in ("--data-dir", "python") or origin.startswith("environment $"):
         log.warning("using the data directory %s (from %s), not %s recorded in the manifest %s",
                     configured, origin, recorded, path)
         return config

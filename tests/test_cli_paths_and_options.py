@@ -72,6 +72,12 @@ def test_a_command_on_an_existing_manifest_uses_its_recorded_data_directory(sand
             f"not {elsewhere / 'data'} (from default); pass --data-dir {elsewhere / 'data'} to use that one "
             "instead") in result.output
     assert "all intact" in result.output and not (elsewhere / "data").exists()
+    # The environment variable, set for this one command, is as explicit as the flag.
+    monkeypatch.setenv("RATDCS_DATA_DIR", str(elsewhere / "copy"))
+    result = run("--db", str(db), "sync", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert (f"WARNING: using the data directory {elsewhere / 'copy'} (from environment $RATDCS_DATA_DIR), "
+            f"not {tmp_path / 'sub' / 'files'} recorded in the manifest {db}") in result.output
 
 
 def test_run_from_inside_the_data_directory_the_hint_names_the_manifest_there(planned, tmp_path):
