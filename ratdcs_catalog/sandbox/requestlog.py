@@ -56,10 +56,15 @@ class RequestLog:
             self._records.append(record)
 
     def snapshot(self, settle_seconds: float = SETTLE_SECONDS) -> list[RequestRecord]:
-        """A copy of the log, after requests in flight finish (or settle_seconds pass)."""
+        """A copy of the log in the order the requests arrived, after requests in flight finish
+        (or settle_seconds pass).
+
+        A record is appended when its answer ends, and a client that has read one answer may
+        send its next request, to another handler thread, before the first thread gets there:
+        so the list is sorted by arrival (``started_at``), not by when the records landed."""
         with self._cond:
             self._cond.wait_for(lambda: self._in_flight == 0, timeout=settle_seconds)
-            return list(self._records)
+            return sorted(self._records, key=lambda record: record.started_at)
 
     def clear(self, settle_seconds: float = SETTLE_SECONDS) -> None:
         """Forget every record, after requests in flight finish (so none lands afterwards)."""
