@@ -1,7 +1,6 @@
 """Issue 19: paths mean what they say, configuration files combine, global options go anywhere."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest

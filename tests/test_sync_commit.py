@@ -6,7 +6,7 @@ import sys
 import threading
 
 from ratdcs_catalog.records import ClaimedFile
-from ratdcs_catalog.sync.commit import EXIT_AFTER_DURABILITY_ENV, process_batch
+from ratdcs_catalog.sync.commit import EXIT_AFTER_DURABILITY_ENV, commit_batch
 from ratdcs_catalog.verify import verify_file
 
 
@@ -47,14 +47,20 @@ def test_a_kill_between_the_durability_pass_and_the_renames_loses_nothing(sync_e
     assert not fetched_again & {rel.rsplit("/", 1)[-1] for rel in complete}
 
 
-def test_process_batch_places_claimed_rows_without_a_manifest(sync_env):
+def test_a_batch_is_fetched_and_committed_without_a_manifest(sync_env):
+    """What a Dask worker does (cluster_worker.run_batch): the pipeline on each row, then the
+    group commit, with no manifest."""
     from ratdcs_catalog.sync.pipeline import FilePipeline
 
     products = sync_env.kepler_products(5)
     sync_env.plan(products)
     rows = [ClaimedFile.from_row(r) for r in sync_env.rows().values()]
     pipeline = FilePipeline(sync_env.config, sync_env.data_dir, threading.Event(), None)
-    finished = process_batch(pipeline, rows, workers=2)
+    fetcher = pipeline.make_fetcher(lambda n: None)
+    try:
+        finished = commit_batch([pipeline.run(row, fetcher) for row in rows], on_error=pipeline.local_error)
+    finally:
+        fetcher.client.close()
     assert [f.outcome.file_id for f in finished] == [r.file_id for r in rows]
     assert {f.outcome.state for f in finished} == {"done"}
     assert all(f.staged is None and f.placed_dir is not None for f in finished)

@@ -12,7 +12,6 @@ from typing import Any, Iterable, Sequence
 
 import click
 
-from ..errors import UsageError
 
 
 __all__ = ["App", "SourceChoice", "pass_app", "render_rows", "source_option", "with_global_options"]

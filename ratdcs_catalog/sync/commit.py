@@ -17,23 +17,21 @@ its verified bytes are durable under their final name. A crash before step 2 lea
 verified .part files that the next sync finishes without a request; a crash after it leaves
 files in place that the next sync adopts.
 
-``process_batch`` runs the whole path (adopt, lock, fetch, verify, commit) for a batch of claimed
-rows without a manifest: the entry point for an executor that runs elsewhere (a Dask worker).
+Nothing here touches the manifest: a Dask worker (``cluster_worker.run_batch``) runs the pipeline
+on its batch and commits it here before it hands the outcomes back.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from ..records import ClaimedFile, FileOutcome
 from . import pipeline as _pipeline
-from .pipeline import FilePipeline, Finished, abandoned_outcome
+from .pipeline import Finished, abandoned_outcome
 
-__all__ = ["commit_batch", "fsync_dir", "process_batch"]
+__all__ = ["commit_batch", "fsync_dir"]
 
 SYNC_THREADS = 8
 # Tests only: the process exits (os._exit) right after a batch's durability pass, before its renames.
@@ -116,36 +114,3 @@ def fsync_dir(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def process_batch(pipeline: FilePipeline, rows: Sequence[ClaimedFile], *, workers: int = 4,
-                  on_bytes: Callable[[int], None] = lambda n: None) -> list[Finished]:
-    """Adopt, fetch, verify and durably place a batch of claimed rows; no manifest needed.
-
-    The rows' ``Finished`` come back in the order given, committed (``commit_batch``): each
-    ``.outcome`` is the ``FileOutcome`` for ``Manifest.record_outcomes``, and a ``done`` one's
-    file is durable under its final name. ``workers`` threads share the batch, each with its own
-    connections; ``pipeline.stop`` stops them between files and transfers.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    local = threading.local()
-    fetchers = []
-    lock = threading.Lock()
-
-    def one(row: ClaimedFile) -> Finished:
-        if not hasattr(local, "fetcher"):
-            local.fetcher = pipeline.make_fetcher(on_bytes)
-            with lock:
-                fetchers.append(local.fetcher)
-        if pipeline.stop.is_set():
-            return Finished(FileOutcome(row.file_id, "pending"), row.rel_path)
-        return pipeline.run(row, local.fetcher)
-
-    try:
-        with ThreadPoolExecutor(max(1, min(workers, len(rows))), thread_name_prefix="ratdcs-batch") as pool:
-            finished = list(pool.map(one, rows))
-    finally:
-        for fetcher in fetchers:
-            fetcher.client.close()
-    return commit_batch(finished, on_error=lambda f, exc: pipeline.local_error(f, exc))

@@ -110,8 +110,7 @@ class FilePipeline:
     def run(self, row: ClaimedFile, fetcher: Fetcher, lost: threading.Event | None = None) -> Finished:
         """``process``, with whatever it raises turned into this row's outcome: one bad file
         (or a bug in its handling) must not lose the others. A ``done`` file comes back staged
-        (verified, not yet durable or placed): hand the batch to ``commit.commit_batch``, or run
-        rows through ``commit.process_batch``, which does both."""
+        (verified, not yet durable or placed): hand the batch to ``commit.commit_batch``."""
         try:
             return self.process(row, fetcher, lost)
         except UnsafeProductError as exc:
