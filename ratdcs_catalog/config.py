@@ -17,6 +17,7 @@ import datetime as _dt
 import difflib
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -392,13 +393,16 @@ def read_secret(name: str, *, cwd: Path | None = None) -> str | None:
     return dotenv_values(dotenv_path).get(name) or None
 
 
-def _parse_env_value(setting: Setting, raw: str) -> Any:
-    import yaml
+_PLAIN_NUMBER = re.compile(r"\s*-?[0-9]+(\.[0-9]+)?\s*")
 
+
+def _parse_env_value(setting: Setting, raw: str) -> Any:
     if setting.type.startswith("list[") and not raw.strip().startswith("["):
         return [item.strip() for item in raw.split(",") if item.strip()]
-    if setting.type in ("str", "path"):
-        return raw
+    if setting.type in ("str", "path") or (setting.type in ("int", "float") and _PLAIN_NUMBER.fullmatch(raw)):
+        return raw  # coerce() converts a plain number as YAML would
+    import yaml  # only here: RATDCS_DATA_DIR=... alone must not cost a sync yaml's import (40 ms)
+
     try:
         return yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -89,16 +90,37 @@ def _place_one(finished: Finished, lost: Callable[[int], bool], on_error) -> Pat
 
 
 def _flush_all(fds: Iterable[int]) -> None:
-    """fdatasync every descriptor, several at once: concurrent syncs share journal commits."""
+    """fdatasync every descriptor, several at once: concurrent syncs share journal commits.
+
+    The descriptors are dealt into at most SYNC_THREADS lists, one task each, on threads kept for
+    the process's life: a thread pool made per batch (and a future per file) cost thread starts
+    and futex traffic on every batch of small files."""
     fds = list(fds)
     if len(fds) == 1:
         os.fdatasync(fds[0])
         return
-    from concurrent.futures import ThreadPoolExecutor  # here: a no-op sync does not import it
+    lanes = min(SYNC_THREADS, len(fds))
+    for _ in _flush_pool().map(_fdatasync_each, [fds[i::lanes] for i in range(lanes)]):
+        pass
 
-    with ThreadPoolExecutor(min(SYNC_THREADS, len(fds)), thread_name_prefix="ratdcs-fdatasync") as pool:
-        for _ in pool.map(os.fdatasync, fds):
-            pass
+
+def _fdatasync_each(fds: list[int]) -> None:
+    for fd in fds:
+        os.fdatasync(fd)
+
+
+_pool: tuple[int, object] | None = None  # (pid, executor): a forked child makes its own
+_pool_lock = threading.Lock()
+
+
+def _flush_pool():
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            from concurrent.futures import ThreadPoolExecutor  # here: a no-op sync does not import it
+
+            _pool = (os.getpid(), ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="ratdcs-fdatasync"))
+        return _pool[1]
 
 
 def _release(finished: Finished) -> None:
