@@ -153,13 +153,15 @@ def plan(source: str, *, config: "Config | str | None" = None, n: int | None = N
 def sync(*, config: "Config | str | None" = None, manifest_path: str | os.PathLike | None = None,
          workers: int | None = None, sources: Sequence[str] = (), target_ids: Sequence[str] = (),
          limit: int | None = None, max_bytes: int | None = None, retry_failed: bool = False, dry_run: bool = False,
-         force: bool = False, progress: Any = None, cloud: bool = True, cluster: str | None = None):
+         force: bool = False, progress: Any = None, cloud: bool = True, cluster: str | None = None,
+         processes: int | str | None = None):
     """Download, verify and place every pending file; returns a ``SyncSummary``.
 
     The keywords are ``ratdcs sync``'s flags (``workers=4``, ``sources=["tess"]``,
     ``target_ids=[...]``, ``limit``, ``max_bytes``, ``retry_failed``, ``dry_run``, ``force``;
     ``cloud=False`` is ``--no-cloud``: every file from the archive's own URL;
-    ``cluster="tcp://scheduler:8786"`` or ``cluster="local:4"`` with ``pip install 'ratdcs[dask]'``).
+    ``cluster="tcp://scheduler:8786"`` or ``cluster="local:4"`` with ``pip install 'ratdcs[dask]'``;
+    ``processes=2`` or ``"auto"``: worker processes the transfers are split among, download.processes).
     ``progress``: None prints nothing; or any object with ``update(n_bytes)`` and ``close()``
     (a tqdm bar works), or a callback - see ``ratdcs_catalog.sync`` the module.
 
@@ -173,7 +175,8 @@ def sync(*, config: "Config | str | None" = None, manifest_path: str | os.PathLi
         source(name)  # an unknown source is a usage error, not an empty selection
     from .sync import sync as _sync
 
-    config = load_config(config, download__workers=workers, transport__cloud=None if cloud else "never")
+    config = load_config(config, download__workers=workers, transport__cloud=None if cloud else "never",
+                         download__processes=processes)
     return _sync(config, manifest_path or config.manifest_path, sources=sources, target_ids=target_ids,
                        limit=limit, max_bytes=max_bytes, retry_failed=retry_failed, dry_run=dry_run, force=force,
                        progress=progress, cluster=cluster)

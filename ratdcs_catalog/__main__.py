@@ -2,4 +2,5 @@
 
 from .cli import main
 
-main()
+if __name__ == "__main__":  # not in a spawned worker process, which imports this module again (sync/processes.py)
+    main()

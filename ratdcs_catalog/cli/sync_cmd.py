@@ -28,13 +28,16 @@ DRY_RUN_LISTED = 50
 @click.option("--force", is_flag=True, help="Start even if the free disk space looks too small.")
 @click.option("--no-cloud", "no_cloud", is_flag=True,
               help="Fetch every file from the archive's own URL, not from MAST's cloud copy (transport.cloud = never).")
+@click.option("--processes", metavar="N|auto", default=None,
+              help="Worker processes to split the transfers among (default: download.processes, auto: "
+                   "one per core for 1,000 or more small files).")
 @click.option("--cluster", metavar="ADDRESS", default=None,
               help="Run the transfers on Dask workers: a scheduler address (tcp://host:8786) or local:N "
                    "(N worker processes here, --workers threads in all); needs pip install 'ratdcs[dask]' "
                    "and a data directory every worker shares (docs/scale.md).")
 @pass_app
 def sync(app: App, workers, sources, target_ids, limit, max_bytes, retry_failed, dry_run, force, no_cloud,
-         cluster):
+         processes, cluster):
     """Download, verify and place every pending file of the manifest.
 
     Each file is streamed to <data_dir>/temp/, resumed with a Range request after an
@@ -62,6 +65,7 @@ def sync(app: App, workers, sources, target_ids, limit, max_bytes, retry_failed,
     summary = api.sync(config=app.config(), workers=workers, sources=sources, target_ids=target_ids, limit=limit,
                        max_bytes=parse_size(max_bytes) if max_bytes is not None else None,
                        retry_failed=retry_failed, dry_run=dry_run, force=force, cloud=not no_cloud, cluster=cluster,
+                       processes=processes,
                        progress=None if app.quiet else TerminalProgress())
     click.echo(render_dry_run(summary) if dry_run else render_summary(summary))
     if max_bytes is not None and summary.unknown_size_files:

@@ -34,6 +34,7 @@ from ..errors import ManifestError
 from ..filesystems import network_filesystem_warning
 from ..manifest import Manifest, open_manifest
 from ..paths import check_own_dirs, ensure_data_dir
+from .processes import choose_processes, process_pool
 from .progress import ProgressEvent, ProgressFeed, ProgressReporter, as_reporter
 from .run import Run
 from .space import check_free_space
@@ -147,7 +148,10 @@ def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None
             selection = dataclasses.replace(selection, include_failed=False)
         manifest.record_setting("data_dir", str(data_dir))  # where the done rows' files are (issue 19)
         workers = workers or config["download.workers"]
-        with _executor(cluster, workers, data_dir, force) as (make_pool, workers):
+        processes = 1 if cluster is not None else choose_processes(
+            config["download.processes"], workers, config["download.per_host_connections"], files, nbytes,
+            files - unknown)
+        with _executor(cluster, workers, data_dir, force, processes) as (make_pool, workers):
             run = Run(config, manifest, data_dir, selection, summary, workers=workers,
                       owner=owner or _make_owner(cluster), progress=feed, sleep=sleep, force=force, make_pool=make_pool)
             try:
@@ -195,10 +199,15 @@ def _make_owner(cluster: str | None = None) -> str:
 
 
 @contextlib.contextmanager
-def _executor(cluster: str | None, workers: int, data_dir: Path, force: bool):
-    """(make_pool, workers) for ``Run``: threads here by default; with ``cluster``, a Dask client
-    whose workers passed the shared-directory probe (``workers``: their threads in all)."""
+def _executor(cluster: str | None, workers: int, data_dir: Path, force: bool, processes: int = 1):
+    """(make_pool, workers) for ``Run``: threads here by default; worker processes of this machine
+    when ``processes`` > 1 (``processes.py``); with ``cluster``, a Dask client whose workers passed
+    the shared-directory probe (``workers``: their threads in all)."""
     if cluster is None:
+        if processes > 1:
+            log.info("sync: %d worker processes, %d transfers in all", processes, workers)
+            yield process_pool(processes, force=force), workers
+            return
         yield None, workers
         return
     from .cluster import check_shared_data_dir, cluster_pool, connect

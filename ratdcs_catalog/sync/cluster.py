@@ -141,6 +141,8 @@ class ClusterPool:
     ``finished`` as it completes. ``Run`` joins the thread at shut-down.
     """
 
+    verifies_here = False  # the workers verify: no numpy import in this process
+
     def __init__(self, client, run: "Run", *, force: bool = False, batch_files: int = BATCH_FILES):
         from distributed import as_completed
 

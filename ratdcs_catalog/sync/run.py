@@ -79,7 +79,8 @@ class Run:
         try:
             # numpy (FITS checksums) takes a few hundred ms to import: imported while the first
             # requests wait for their answers, not after the first body (issue 15, WAN profile).
-            threading.Thread(target=_import_ahead, name="ratdcs-import-ahead", daemon=True).start()
+            if getattr(self.pool, "verifies_here", True):  # not when worker processes verify
+                threading.Thread(target=_import_ahead, name="ratdcs-import-ahead", daemon=True).start()
             self.pool.start()
             self._loop()
         except BaseException:

@@ -1,0 +1,300 @@
+"""`download.processes`: the file pipeline in worker processes of this machine, when Python is the limit.
+
+A sync of many small files is bound by the interpreter, not by the network or the disk: every
+file costs a request, a parse of its answer, a FITS verification and a few system calls, all in
+Python under one GIL, so more threads only trade the GIL among themselves (bench/README.md: one
+process of 4 threads used 1.2 of 2 cores on 5,000 x 4 KB files; two processes of 2 threads, the same
+4 connections, finished in 0.7 of the time). So for such runs the transfers go to worker processes.
+
+``Run`` (the writer: claims, leases, outcomes, progress, signals) is unchanged; ``ProcessPool`` is
+its executor, in the seam ``sync --cluster`` uses (``make_pool``): a dispatcher thread takes the
+claimed rows off ``work``, sends batches to a ``concurrent.futures.ProcessPoolExecutor`` and puts
+each batch's ``Finished`` records on ``finished`` as they come back. A worker process runs the
+ordinary ``FilePipeline`` on its batch, on its share of the threads, and the batch's group commit
+(``commit.commit_batch``: flush, renames, directory fsyncs), as a Dask worker does
+(``cluster_worker``); it never opens the manifest, so the one-writer rule holds.
+
+- Politeness: each process's host gates allow ``per_host_connections / processes`` requests at
+  once (and that share of ``requests_per_second``), so the host sees no more than one process
+  would send. A Retry-After pause is written to shared memory, one slot per host (by hash), which
+  every process reads before its next request to that host.
+- Stopping: the processes ignore SIGINT and SIGTERM (a terminal sends Ctrl-C to the whole process
+  group); the writer's stop reaches them as a ``multiprocessing.Event`` read between files, and
+  rows not started come back pending. A process whose parent is gone (kill -9) exits within half a
+  second, leaving its partial files for the next sync; the parent's leases expire as always.
+- Start: on Linux the processes are forked when the pool is made, before any other thread of the
+  sync exists (no lock held by another thread is copied into them), so they start in milliseconds
+  with every module already imported; elsewhere, or when the caller already runs other threads,
+  they are spawned (a fresh interpreter each, a few tenths of a second).
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import contextlib
+import logging
+import math
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from ..net.gates import HostGate, HostGates
+from ..records import ClaimedFile, FileOutcome
+from .commit import commit_batch
+from .pipeline import FilePipeline, Finished
+from .space import SpaceWatch, running_margin
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .run import Run
+
+__all__ = ["AUTO_MIN_FILES", "ProcessPool", "choose_processes", "process_pool"]
+
+log = logging.getLogger("ratdcs.sync")
+
+# auto: processes only for runs bound by Python's per-file cost: many files, each small.
+AUTO_MIN_FILES = 1000
+AUTO_MAX_MEAN_BYTES = 1 << 20
+AUTO_MAX_PROCESSES = 4
+BATCH_FILES = 16  # files per task: enough to spread the cost of a hand-over, few enough to spread the work
+PAUSE_SLOTS = 256
+ORPHAN_CHECK_SECONDS = 0.5
+WORKER_LOST = "worker_lost"
+
+
+def choose_processes(setting: Any, workers: int, per_host_connections: int, files: int, known_bytes: int,
+                     known_files: int) -> int:
+    """How many worker processes this run gets: 1 means threads in this process (the default path).
+
+    ``auto``: one per core (at most AUTO_MAX_PROCESSES) when the selection has AUTO_MIN_FILES files
+    or more and their known sizes average under 1 MiB; a number is taken as asked. Never more than
+    the workers (each process has at least one) or than ``per_host_connections`` (each has a share).
+    """
+    if setting == "auto":
+        mean = known_bytes / known_files if known_files else 0
+        if files < AUTO_MIN_FILES or mean >= AUTO_MAX_MEAN_BYTES:
+            return 1
+        wanted = min(os.cpu_count() or 1, AUTO_MAX_PROCESSES)
+    else:
+        wanted = int(setting)
+    return max(1, min(wanted, workers, per_host_connections))
+
+
+def process_pool(processes: int, *, force: bool):
+    """``Run``'s ``make_pool`` for ``processes`` worker processes."""
+    return lambda run: ProcessPool(run, processes, force=force)
+
+
+class ProcessPool:
+    """The executor ``Run`` feeds with worker processes: same ``work``/``finished`` queues as ``WorkerPool``."""
+
+    verifies_here = False  # the workers verify: no numpy import in this process
+
+    def __init__(self, run: "Run", processes: int, *, force: bool = False):
+        self.run, self.processes = run, processes
+        self.threads_each = max(1, math.ceil(run.workers / processes))
+        self.work: queue.Queue = queue.Queue()
+        self.finished: queue.Queue = queue.Queue()
+        self.buffer: collections.deque = collections.deque()
+        self.batches: dict[concurrent.futures.Future, list] = {}
+        self.stopping = False
+        self.count_bytes = None
+        # Fork only on Linux and only from a single thread (the CLI, here): forked beside other threads
+        # (a notebook's, a test's server) a process could inherit a lock one of them held.
+        fork = sys.platform.startswith("linux") and threading.active_count() == 1
+        context = multiprocessing.get_context("fork" if fork else "spawn")
+        self.stop_event = context.Event()
+        self.pauses = context.Array("d", PAUSE_SLOTS)
+        self.executor = concurrent.futures.ProcessPoolExecutor(
+            processes, mp_context=context, initializer=_start_worker,
+            initargs=(dict(run.config), str(run.data_dir), force, processes, self.threads_each, self.stop_event,
+                      self.pauses, os.getpid()))
+        # Made now, from Run's constructor: the processes are forked while this is the only thread.
+        self.executor.submit(_ready).result()
+        self.threads = [threading.Thread(target=self._dispatch, name="ratdcs-processes", daemon=True)]
+
+    def start(self) -> None:
+        self.count_bytes = self.run.progress.counter(0)  # bytes arrive per batch, counted on this thread
+        self.threads[0].start()
+
+    def ask_to_stop(self) -> None:
+        """Rows not yet sent come back pending; batches out stop between files."""
+        self.stopping = True
+        self.stop_event.set()
+
+    # ---- the dispatcher thread -------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        try:
+            while True:
+                self._take_work()
+                if self.run.stop.is_set() or self.stopping:
+                    self.stop_event.set()
+                    self._give_back(self.buffer)
+                else:
+                    self._submit_ready()
+                self._collect()
+                if self.stopping and not self.batches and not self.buffer and self.work.empty():
+                    return
+        finally:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def _take_work(self) -> None:
+        room = self.processes * BATCH_FILES * 2 - len(self.buffer)
+        with contextlib.suppress(queue.Empty):
+            while room > 0:
+                item = self.work.get(timeout=0.02) if not self.buffer and not self.batches else self.work.get_nowait()
+                if item is not None:
+                    self.buffer.append(item)
+                    room -= 1
+
+    def _submit_ready(self) -> None:
+        # Two batches per process: the next one waits in its queue while one runs.
+        while self.buffer and len(self.batches) < self.processes * 2:
+            size = min(BATCH_FILES, max(1, math.ceil(len(self.buffer) / (self.processes * 2))))
+            items = [self.buffer.popleft() for _ in range(min(size, len(self.buffer)))]
+            items = [item for item in items if not self._lost(item)]
+            if items:
+                future = self.executor.submit(run_batch, [row for row, _ in items])
+                self.batches[future] = items
+
+    def _lost(self, item) -> bool:
+        row, lost = item
+        if lost.is_set():  # our lease went to another sync while the row waited here
+            self.finished.put(Finished(FileOutcome(row.file_id, "pending"), row.rel_path))
+            return True
+        return False
+
+    def _collect(self) -> None:
+        if not self.batches:
+            return
+        done, _ = concurrent.futures.wait(self.batches, timeout=0.02, return_when=concurrent.futures.FIRST_COMPLETED)
+        for future in done:
+            items = self.batches.pop(future)
+            for finished in self._results(future, items):
+                self.count_bytes(finished.bytes_received)
+                self.finished.put(finished)
+
+    def _results(self, future, items: list) -> list[Finished]:
+        try:
+            return future.result()
+        except Exception as exc:  # a worker process died (killed, out of memory): its rows go back
+            why = (f"the worker process running this file's batch was lost ({type(exc).__name__}: {exc}); row back "
+                   "to pending, any partial file kept - run `ratdcs sync` again")
+            if not self.run.stop.is_set():
+                log.error("stopping the sync: %s", why)
+                self.run.summary.stopped_by = self.run.summary.stopped_by or "error"
+                self.run.stop.set()
+            return [Finished(FileOutcome(row.file_id, "pending", error_kind=WORKER_LOST, error=why), row.rel_path)
+                    for row, _ in items]
+
+    def _give_back(self, items) -> None:
+        while items:
+            row, _ = items.popleft()
+            self.finished.put(Finished(FileOutcome(row.file_id, "pending"), row.rel_path))
+
+
+# ---- in the worker process ------------------------------------------------------------------
+
+_worker: dict[str, Any] = {}
+
+
+def _start_worker(config: dict, data_dir: str, force: bool, processes: int, threads: int, stop, pauses,
+                  parent_pid: int) -> None:
+    """Once per worker process: signals left to the parent, the pipeline and its gates, a thread pool."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), name="ratdcs-orphan-check", daemon=True).start()
+    root = Path(data_dir)
+    space = SpaceWatch(root, running_margin(config["download.free_space_margin_bytes"], force=force))
+    pipeline = FilePipeline(config, root, stop, None, space)
+    rate = config["download.requests_per_second"]
+    pipeline.gates = SharedPauseGates(pauses, max(1, config["download.per_host_connections"] // processes),
+                                      rate / processes if rate else None,
+                                      domains={prefix: max(1, limit // processes)
+                                               for prefix, limit in pipeline.routes.gate_domains().items()})
+    _worker.update(pipeline=pipeline, threads=concurrent.futures.ThreadPoolExecutor(
+        threads, thread_name_prefix="ratdcs-sync"), fetchers=threading.local())
+    threading.Thread(target=_import_numpy, name="ratdcs-import-ahead", daemon=True).start()
+
+
+def _ready() -> bool:
+    return True
+
+
+def run_batch(rows: Sequence[ClaimedFile]) -> list[Finished]:
+    """Run ``rows`` through the file pipeline on this process's threads, then commit them.
+
+    Returns one ``Finished`` per row, in order; rows not started because the sync is stopping come
+    back pending. Nothing here writes the manifest.
+    """
+    pipeline: FilePipeline = _worker["pipeline"]
+    results = list(_worker["threads"].map(_run_one, rows))
+    if any(f.stop_run for f in results):  # a full disk: what this process has queued goes back too
+        pipeline.stop.set()
+    # The group commit of this batch (commit.py): one durability pass, the renames, one fsync per
+    # directory; a done outcome goes back only for a placed file.
+    return commit_batch(results, on_error=pipeline.local_error)
+
+
+def _run_one(row: ClaimedFile) -> Finished:
+    pipeline: FilePipeline = _worker["pipeline"]
+    if pipeline.stop.is_set():
+        return Finished(FileOutcome(row.file_id, "pending"), row.rel_path)
+    fetchers = _worker["fetchers"]
+    if getattr(fetchers, "fetcher", None) is None:  # one per thread: its kept-alive connections
+        fetchers.fetcher = pipeline.make_fetcher(lambda n: None)  # bytes are counted per batch by the parent
+    return pipeline.run(row, fetchers.fetcher)
+
+
+def _exit_when_orphaned(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(ORPHAN_CHECK_SECONDS)
+    os._exit(1)
+
+
+def _import_numpy() -> None:
+    with contextlib.suppress(ImportError):
+        import numpy  # noqa: F401
+
+
+class SharedPauseGate(HostGate):
+    """A ``HostGate`` whose Retry-After pause is shared with the other worker processes (shared memory)."""
+
+    def __init__(self, pauses, slot: int, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._pauses, self._slot = pauses, slot
+
+    def pause(self, seconds: float) -> None:
+        super().pause(seconds)
+        with self._pauses.get_lock():
+            self._pauses[self._slot] = max(self._pauses[self._slot], time.time() + seconds)
+
+    def _wait_for_pause(self, stop) -> bool:
+        remaining = self._pauses[self._slot] - time.time()
+        if remaining > 0:
+            super().pause(remaining)
+        return super()._wait_for_pause(stop)
+
+
+class SharedPauseGates(HostGates):
+    """One ``SharedPauseGate`` per politeness domain, its slot chosen by a hash of the domain."""
+
+    def __init__(self, pauses, max_concurrent: int, requests_per_second: float | None, **kwargs):
+        super().__init__(max_concurrent, requests_per_second, **kwargs)
+        self._pauses, self._rate = pauses, requests_per_second
+
+    def for_url(self, url: str) -> HostGate:
+        key, limit = self._domain(url)
+        with self._lock:
+            if key not in self._gates:
+                slot = zlib.crc32(key.encode()) % len(self._pauses)
+                self._gates[key] = SharedPauseGate(self._pauses, slot, limit, self._rate)
+            return self._gates[key]
