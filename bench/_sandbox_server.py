@@ -71,6 +71,10 @@ def main() -> None:
                 counts = collections.Counter(r.method for r in records)
                 counts["bytes"] = sum(r.bytes_sent for r in records)
                 print(json.dumps(counts), flush=True)
+            elif command == "times":  # time.monotonic() of the first request's arrival and the last answer's end
+                records = sb.requests
+                print(json.dumps({"first_started": min((r.started_at for r in records), default=None),
+                                  "last_ended": max((r.ended_at for r in records), default=None)}), flush=True)
             elif command == "clear":
                 sb.clear_requests()
                 print(json.dumps({"cleared": True}), flush=True)

@@ -101,13 +101,13 @@ class Run:
             self._stop_if_low_on_space()
             if not self.stop.is_set():
                 self._top_up()
+            if not self.in_flight and (self.exhausted or self.stop.is_set()):
+                break  # all written, nothing left to claim: no last wait on an empty queue
             self._drain(timeout=0.05)
             if time.monotonic() >= next_renewal:
                 self._renew()
                 next_renewal = time.monotonic() + self.lease_seconds / 3
             self.progress.refresh(self.summary.files_done + self.summary.files_adopted, self.summary.files_failed)
-            if not self.in_flight and (self.exhausted or self.stop.is_set()):
-                return
 
     def _top_up(self) -> None:
         """Keep rows claimed ahead of the workers: batches keep claims cheap, and small
