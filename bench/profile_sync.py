@@ -59,7 +59,9 @@ def record_on(fileset, server, workdir: Path, *, idle=False, native=False, gil=F
     db = out / "manifest.sqlite"
     shutil.copyfile(prepared.manifest, db)
     raw = workdir / f"profile-{name}{'-idle' if idle else ''}{'-gil' if gil else ''}.txt"
-    cmd = [py_spy(workdir), "record", "--format", "raw", "--rate", "250", "--output", str(raw),
+    # --subprocesses: with download.processes (auto on the 5,000-file set) the transfers run in
+    # worker processes, whose samples count as the sync's.
+    cmd = [py_spy(workdir), "record", "--subprocesses", "--format", "raw", "--rate", "250", "--output", str(raw),
            *(["--idle"] if idle else []), *(["--native"] if native else []), *(["--gil"] if gil else []),
            "--", *ratdcs_cmd(db, "sync", "--workers", "4")]
     subprocess.run(cmd, check=True, env=ratdcs_env(out / "data"), cwd=out, capture_output=True)
@@ -68,7 +70,7 @@ def record_on(fileset, server, workdir: Path, *, idle=False, native=False, gil=F
 
 
 # Frames that every sample passes through and that say nothing about where the time goes.
-PLUMBING = ("(threading.py)", "(<frozen runpy>)", "(click/", "cli/", "__main__.py)", "WorkerPool._work",
+PLUMBING = ("(threading.py)", "(<frozen runpy>)", "(concurrent/futures/", "(multiprocessing/", "(click/", "cli/", "__main__.py)", "WorkerPool._work",
             "Run.execute", "sync (sync/__init__.py)", "process_", "thread_run", "FilePipeline.run",
             "FilePipeline.process", "Fetcher.fetch", "Fetcher._attempt")
 
@@ -79,7 +81,7 @@ def counts(raw: Path) -> tuple[int, collections.Counter, collections.Counter]:
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        frames = [_name(f) for f in stack.split(";") if f]
+        frames = [_name(f) for f in stack.split(";") if f and not f.startswith("process ")]  # the pid frame
         n = int(count)
         total += n
         if frames:

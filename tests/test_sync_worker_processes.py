@@ -162,3 +162,26 @@ def test_ctrl_c_to_the_terminal_stops_the_sync_and_its_worker_processes_cleanly(
     sync_env.sandbox.clear_faults()
     assert sync_env.sync().exit_code == 0
     assert_every_file_done_and_verified(sync_env, products)
+
+
+@pytest.mark.skipif(not LINUX, reason="finds the worker processes in /proc")
+def test_a_killed_worker_process_stops_the_sync_and_its_rows_go_back(sync_env):
+    products = sync_env.kepler_products(24)
+    sync_env.plan(products)
+    sync_env.sandbox.add_fault(Fault("slow", pattern=r"_llc\.fits", bytes_per_second=150_000))
+    proc = start_sync(sync_env, "--processes", "2")
+    workers = wait_for(lambda: len(children_of(proc.pid)) >= 2 and children_of(proc.pid), timeout=20)
+    assert workers
+    wait_for(lambda: any((sync_env.data_dir / "temp").rglob("*.part")), timeout=20)
+    os.kill(workers[0], signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)  # the sync ends: it does not wait for rows that cannot come back
+    assert proc.returncode == 1, err.decode()
+    assert "the worker processes failed" in err.decode() or "worker process running this file's batch" in err.decode()
+    rows = sync_env.rows()
+    assert {r["state"] for r in rows.values()} <= {"pending", "done"}
+    assert all(r["lease_owner"] is None for r in rows.values())
+    assert any(r["last_error_kind"] == "worker_lost" for r in rows.values())
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    sync_env.sandbox.clear_faults()
+    assert sync_env.sync().exit_code == 0
+    assert_every_file_done_and_verified(sync_env, products)

@@ -134,17 +134,32 @@ class ProcessPool:
     def _dispatch(self) -> None:
         try:
             while True:
-                self._take_work()
-                if self.run.stop.is_set() or self.stopping:
-                    self.stop_event.set()
-                    self._give_back(self.buffer)
-                else:
-                    self._submit_ready()
-                self._collect()
+                try:
+                    self._take_work()
+                    if self.run.stop.is_set() or self.stopping:
+                        self.stop_event.set()
+                        self._give_back(self.buffer)
+                    else:
+                        self._submit_ready()
+                    self._collect()
+                except Exception as exc:  # the pool broke (a worker process was killed): every row goes back
+                    self._fail(exc)
                 if self.stopping and not self.batches and not self.buffer and self.work.empty():
                     return
         finally:
             self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def _fail(self, exc: Exception) -> None:
+        """The writer waits for every row it handed over: each one comes back, as pending."""
+        if not self.run.stop.is_set():
+            log.error("stopping the sync: the worker processes failed (%s: %s)", type(exc).__name__, exc)
+            self.run.summary.stopped_by = self.run.summary.stopped_by or "error"
+            self.run.stop.set()
+        self.stop_event.set()
+        for items in self.batches.values():
+            self._give_back(collections.deque(items))
+        self.batches.clear()
+        self._give_back(self.buffer)
 
     def _take_work(self) -> None:
         room = self.processes * BATCH_FILES * 2 - len(self.buffer)
