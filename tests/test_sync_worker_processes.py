@@ -1,5 +1,6 @@
 """download.processes: the file pipeline in worker processes, the manifest written by this one (sync/processes.py)."""
 
+import collections
 import logging
 import os
 import signal
@@ -13,6 +14,8 @@ import pytest
 from ratdcs_catalog.sandbox import Fault
 from ratdcs_catalog.sync.processes import choose_processes
 from ratdcs_catalog.verify import verify_file
+
+import test_sync
 
 LINUX = sys.platform.startswith("linux")
 
@@ -185,3 +188,74 @@ def test_a_killed_worker_process_stops_the_sync_and_its_rows_go_back(sync_env):
     sync_env.sandbox.clear_faults()
     assert sync_env.sync().exit_code == 0
     assert_every_file_done_and_verified(sync_env, products)
+
+
+# The sync engine's fault matrix (test_sync.py), once more with the files in worker processes. Not
+# ignore_range: it needs the bytes that came before a reset, and a process that reads its socket a
+# moment after the reset arrived gets none of them (the kernel drops them with the RST).
+ONCE_IN_PROCESSES = [case for case in test_sync.ONCE if case[0] != "ignore_range"]
+
+
+@pytest.mark.parametrize("kind,params,named", ONCE_IN_PROCESSES, ids=[k for k, _, _ in ONCE_IN_PROCESSES])
+def test_a_fault_once_in_a_worker_process_ends_done_and_verified(sync_env, kind, params, named):
+    sync_env.configure(**{"download.processes": 2, **({"download.timeout_seconds": 0.4} if kind == "stall" else {})})
+    products = sync_env.kepler_products(4)
+    sync_env.plan(products)
+    sync_env.sandbox.add_fault(Fault(kind, pattern=products[1].filename, count=1, **params))
+    summary = sync_env.sync()
+    assert (summary.files_done, summary.files_failed) == (4, 0)
+    test_sync.assert_all_verified(sync_env, sync_env.rows())
+    kinds = [t["error_kind"] for t in sync_env.transfers() if t["rel_path"].endswith(products[1].filename)]
+    if named:
+        assert named in kinds
+    test_sync.assert_no_bad_file_outside_quarantine(sync_env)
+
+
+def test_sizes_learned_in_worker_processes_reach_the_progress_total(sync_env):
+    from ratdcs_catalog.sync import ProgressEvent
+
+    sync_env.configure(**{"download.processes": 2})
+    u = sync_env.sandbox.universe
+    products = [u.ztf_product(r) for r in u.ztf_rows([600], 0, 3e6, ["zg"], [1], [1])[:3]]
+    sync_env.plan(products, source="ztf", kind="ztf_sciimg", sizes=False)  # IRSA announces no size
+    events = []
+    summary = sync_env.sync(progress=events.append)
+    assert summary.files_done == 3
+    last = [e for e in events if isinstance(e, ProgressEvent)][-1]
+    assert last.total_bytes == last.bytes_received == sum(p.size for p in products)
+
+
+def test_the_writer_counts_rows_the_dispatcher_holds_as_claimed_ahead(sync_env):
+    # The dispatcher empties the writer's queue into batches at once: unless the writer counts those
+    # rows as waiting, its queue looks starved and it claims every row, leaving none for another sync.
+    products = sync_env.kepler_products(60)
+    sync_env.plan(products)
+    sync_env.sandbox.add_fault(Fault("slow", pattern=r"_llc\.fits", bytes_per_second=100_000))
+    proc = start_sync(sync_env, "--workers", "2", "--processes", "2")
+    try:
+        assert wait_for(lambda: any((sync_env.data_dir / "temp").rglob("*.part")), timeout=20)
+        time.sleep(1.0)
+        leased = sum(r["state"] == "downloading" for r in sync_env.rows().values())
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the sync and its worker processes: nothing keeps asking the sandbox
+        proc.wait()
+    assert 0 < leased <= 24, leased  # 16 claimed at first, a few more as they finish; never all 60
+
+
+def test_two_syncs_with_worker_processes_share_the_files_and_fetch_each_once(sync_env):
+    # The dispatcher empties the writer's queue into batches at once: the writer must count those
+    # rows as waiting, or it would claim everything and leave the second sync nothing.
+    products = sync_env.kepler_products(24)
+    sync_env.plan(products)
+    sync_env.sandbox.add_fault(Fault("slow", pattern=r"_llc\.fits", bytes_per_second=200_000))
+    first, second = (start_sync(sync_env, "--workers", "3", "--processes", "2") for _ in range(2))
+    results = [p.communicate(timeout=120) for p in (first, second)]
+    assert (first.returncode, second.returncode) == (0, 0), [e.decode() for _, e in results]
+    sent = collections.Counter(r.query.rsplit("/", 1)[-1] for r in sync_env.file_requests())
+    assert sorted(sent) == sorted(p.filename for p in products) and set(sent.values()) == {1}
+    assert_every_file_done_and_verified(sync_env, products)
+    from ratdcs_catalog.manifest import open_manifest
+
+    with open_manifest(sync_env.db) as m:
+        done_per_sync = [r["files_done"] for r in m.query("SELECT files_done FROM syncs ORDER BY sync_id")]
+    assert sum(done_per_sync) == 24 and min(done_per_sync) > 0, done_per_sync

@@ -105,7 +105,7 @@ class ProcessPool:
         self.buffer: collections.deque = collections.deque()
         self.batches: dict[concurrent.futures.Future, list] = {}
         self.stopping = False
-        self.count_bytes = None
+        self.count_bytes = self.learn_size = None
         # Fork only on Linux and only from a single thread (the CLI, here): forked beside other threads
         # (a notebook's, a test's server) a process could inherit a lock one of them held.
         fork = sys.platform.startswith("linux") and threading.active_count() == 1
@@ -121,8 +121,16 @@ class ProcessPool:
         self.threads = [threading.Thread(target=self._dispatch, name="ratdcs-processes", daemon=True)]
 
     def start(self) -> None:
-        self.count_bytes = self.run.progress.counter(0)  # bytes arrive per batch, counted on this thread
+        # Bytes arrive per batch, counted on this thread; so do the sizes of files planned without one.
+        self.count_bytes, self.learn_size = self.run.progress.counter(0), self.run.progress.sizer(0)
         self.threads[0].start()
+
+    def queued(self) -> int:
+        """Rows claimed and not yet started: on ``work``, in the buffer, or in a batch behind the rows
+        running. The writer claims more only when this runs low, so a second sync started on the
+        same manifest finds rows left (a dispatcher that emptied ``work`` at once would look starved)."""
+        in_batches = sum(len(items) for items in list(self.batches.values()))
+        return self.work.qsize() + len(self.buffer) + max(0, in_batches - self.processes * self.threads_each)
 
     def ask_to_stop(self) -> None:
         """Rows not yet sent come back pending; batches out stop between files."""
@@ -193,7 +201,9 @@ class ProcessPool:
         done, _ = concurrent.futures.wait(self.batches, timeout=0.02, return_when=concurrent.futures.FIRST_COMPLETED)
         for future in done:
             items = self.batches.pop(future)
-            for finished in self._results(future, items):
+            for (row, _), finished in zip(items, self._results(future, items)):
+                if row.expected_size_bytes is None and finished.outcome.observed_size_bytes:
+                    self.learn_size(finished.outcome.observed_size_bytes)  # as a thread's fetcher tells it
                 self.count_bytes(finished.bytes_received)
                 self.finished.put(finished)
 

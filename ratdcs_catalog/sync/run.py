@@ -112,7 +112,8 @@ class Run:
     def _top_up(self) -> None:
         """Keep rows claimed ahead of the workers: batches keep claims cheap, and small
         batches leave work for another sync started on the same manifest."""
-        queued = self.pool.work.qsize()
+        # Rows waiting for a worker; a pool that moves rows off ``work`` into batches counts those too.
+        queued = self.pool.queued() if hasattr(self.pool, "queued") else self.pool.work.qsize()
         if self.exhausted or queued >= max(self.workers * 2, self.claim_size // 2):
             return
         if queued == 0 and self.claimed_files:  # the workers ran dry: claim more at a time
