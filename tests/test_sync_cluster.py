@@ -291,3 +291,17 @@ def test_sync_warns_when_the_manifest_is_on_nfs(sync_env, monkeypatch, caplog, t
     assert summary.files_done == 1
     assert any("is on NFS (nfs4 filer:/export mounted at /)" in r.getMessage() for r in caplog.records)
 
+
+
+def test_sizes_learned_on_dask_workers_reach_the_progress_total(cluster, sync_env):
+    from ratdcs_catalog.sync import ProgressEvent
+
+    local, _ = cluster
+    u = sync_env.sandbox.universe
+    products = [u.ztf_product(r) for r in u.ztf_rows([600], 0, 3e6, ["zg"], [1], [1])[:3]]
+    sync_env.plan(products, source="ztf", kind="ztf_sciimg", sizes=False)  # IRSA announces no size
+    events = []
+    summary = sync_env.sync(cluster=local.scheduler_address, progress=events.append)
+    assert summary.files_done == 3
+    last = [e for e in events if isinstance(e, ProgressEvent)][-1]
+    assert last.total_bytes == last.bytes_received == sum(p.size for p in products)

@@ -156,13 +156,19 @@ class ClusterPool:
         self.batches: dict = {}  # future -> (host, [(row, lost), ...])
         self.completed = as_completed(loop=client.loop)
         self.paused_until: dict[str, tuple[float, float]] = {}  # host -> (wall-clock end, read at)
-        self.count_bytes = None  # the progress slot exists once the run has started
+        self.count_bytes = self.learn_size = None  # the progress slots exist once the run has started
         self.stopping = False
         self.threads = [threading.Thread(target=self._dispatch, name="ratdcs-cluster", daemon=True)]
 
     def start(self) -> None:
-        self.count_bytes = self.run.progress.counter(0)  # bytes arrive per batch, counted on this thread
+        # Bytes arrive per batch, counted on this thread; so do the sizes of files planned without one.
+        self.count_bytes, self.learn_size = self.run.progress.counter(0), self.run.progress.sizer(0)
         self.threads[0].start()
+
+    def queued(self) -> int:
+        """Rows claimed and not yet sent to a worker: on ``work`` or in the per-host buffers (``Run``
+        claims more only when this runs low; the dispatcher empties ``work`` at once)."""
+        return self.work.qsize() + sum(len(buffer) for buffer in list(self.buffers.values()))
 
     def ask_to_stop(self) -> None:
         """Batches not yet sent come back pending; those out stop between files (a Dask Event)."""
@@ -259,7 +265,9 @@ class ClusterPool:
         for future in self.completed.next_batch(block=False):
             host, items = self.batches.pop(future)
             self.outstanding[host] -= 1
-            for finished in self._results(future, items):
+            for (row, _), finished in zip(items, self._results(future, items)):
+                if row.expected_size_bytes is None and finished.outcome.observed_size_bytes:
+                    self.learn_size(finished.outcome.observed_size_bytes)  # as a thread's fetcher tells it
                 self.count_bytes(finished.bytes_received)
                 self.finished.put(finished)
             future.release()
