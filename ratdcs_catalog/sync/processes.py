@@ -179,9 +179,11 @@ class ProcessPool:
                     room -= 1
 
     def _submit_ready(self) -> None:
-        # Two batches per process: the next one waits in its queue while one runs.
-        while self.buffer and len(self.batches) < self.processes * 2:
-            size = min(BATCH_FILES, max(1, math.ceil(len(self.buffer) / (self.processes * 2))))
+        # Two batches per process: the next one waits in its queue while one runs. What waits is split
+        # over the free places (small batches at the start, so every process gets work at once; then
+        # whole ones, since each batch costs a hand-over and a durability pass of its own).
+        while self.buffer and (free := self.processes * 2 - len(self.batches)) > 0:
+            size = min(BATCH_FILES, max(1, math.ceil(len(self.buffer) / free)))
             items = [self.buffer.popleft() for _ in range(min(size, len(self.buffer)))]
             items = [item for item in items if not self._lost(item)]
             if items:
