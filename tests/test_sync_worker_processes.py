@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ratdcs_catalog.sandbox import Fault
+from ratdcs_catalog.sync import processes
 from ratdcs_catalog.sync.processes import choose_processes
 from ratdcs_catalog.verify import verify_file
 
@@ -67,13 +68,23 @@ def start_sync(env, *extra):
     (3, 10, 10**9, 3),  # a number is taken as asked
     (8, 10, 1, 4),  # ... but never more than the workers (4 here)
 ])
-def test_how_many_processes_a_run_gets(setting, files, mean, expected):
-    assert choose_processes(setting, 4, 4, files, files * mean, files) == expected
+def test_how_many_processes_a_run_gets(setting, files, mean, expected, monkeypatch):
+    monkeypatch.setattr(processes, "can_fork", lambda: True)
+    assert choose_processes(setting, 4, (4, 16), files, files * mean, files) == expected
 
 
-def test_never_more_processes_than_connections_per_host():
+def test_never_more_processes_than_connections_per_host_or_to_the_cloud_copy():
     # Each process gets its share of download.per_host_connections: 2 connections cannot serve 4 processes.
-    assert choose_processes(4, 8, 2, 10, 10, 10) == 2
+    assert choose_processes(4, 8, (2, 16), 10, 10, 10) == 2
+    assert choose_processes(4, 8, (8, 3), 10, 10, 10) == 3  # transport.cloud_connections: 3
+
+
+def test_auto_keeps_threads_where_it_would_have_to_spawn(monkeypatch):
+    # Spawned, a worker imports the caller's script again: a script without a __main__ guard would
+    # run its sync once more in every worker. auto only forks (Linux, from a single thread).
+    monkeypatch.setattr(processes, "can_fork", lambda: False)
+    assert choose_processes("auto", 4, (4, 16), 5000, 5000 * 5760, 5000) == 1
+    assert choose_processes(2, 4, (4, 16), 5000, 5000 * 5760, 5000) == 2  # asked for: spawned
 
 
 def test_worker_processes_fetch_verify_and_place_every_file(sync_env, caplog):

@@ -149,7 +149,8 @@ def sync(config: Mapping[str, Any], manifest_path, *, workers: int | None = None
         manifest.record_setting("data_dir", str(data_dir))  # where the done rows' files are (issue 19)
         workers = workers or config["download.workers"]
         processes = 1 if cluster is not None else choose_processes(
-            config["download.processes"], workers, config["download.per_host_connections"], files, nbytes,
+            config["download.processes"], workers,
+            (config["download.per_host_connections"], config["transport.cloud_connections"]), files, nbytes,
             files - unknown)
         with _executor(cluster, workers, data_dir, force, processes) as (make_pool, workers):
             run = Run(config, manifest, data_dir, selection, summary, workers=workers,

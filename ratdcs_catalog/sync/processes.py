@@ -18,9 +18,10 @@ ordinary ``FilePipeline`` on its batch, on its share of the threads, and the bat
   once (and that share of ``requests_per_second``), so the host sees no more than one process
   would send. A Retry-After pause is written to shared memory, one slot per host (by hash), which
   every process reads before its next request to that host.
-- Stopping: the processes ignore SIGINT and SIGTERM (a terminal sends Ctrl-C to the whole process
-  group); the writer's stop reaches them as a ``multiprocessing.Event`` read between files, and
-  rows not started come back pending. A process whose parent is gone (kill -9) exits within half a
+- Stopping: the processes ignore SIGINT (a terminal sends Ctrl-C to the whole process group); the
+  writer's stop reaches them as a ``multiprocessing.Event`` read between files, and rows not
+  started come back pending. A worker that dies (killed, out of memory) breaks the pool: every row
+  handed over comes back pending (``worker_lost``) and the sync stops. A process whose parent is gone (kill -9) exits within half a
   second, leaving its partial files for the next sync; the parent's leases expire as always.
 - Start: on Linux the processes are forked when the pool is made, before any other thread of the
   sync exists (no lock held by another thread is copied into them), so they start in milliseconds
@@ -69,22 +70,30 @@ ORPHAN_CHECK_SECONDS = 0.5
 WORKER_LOST = "worker_lost"
 
 
-def choose_processes(setting: Any, workers: int, per_host_connections: int, files: int, known_bytes: int,
+def choose_processes(setting: Any, workers: int, connection_limits: Sequence[int], files: int, known_bytes: int,
                      known_files: int) -> int:
     """How many worker processes this run gets: 1 means threads in this process (the default path).
 
     ``auto``: one per core (at most AUTO_MAX_PROCESSES) when the selection has AUTO_MIN_FILES files
-    or more and their known sizes average under 1 MiB; a number is taken as asked. Never more than
-    the workers (each process has at least one) or than ``per_host_connections`` (each has a share).
+    or more, their known sizes average under 1 MiB, and the processes can be forked (Linux, called
+    from a single thread: a spawned process imports the caller's script again, which a script
+    without a ``__main__`` guard does not survive); a number is taken as asked. Never more than the
+    workers (each process has at least one) or than any of ``connection_limits`` (per host, the
+    cloud copy's: each process has its share).
     """
     if setting == "auto":
         mean = known_bytes / known_files if known_files else 0
-        if files < AUTO_MIN_FILES or mean >= AUTO_MAX_MEAN_BYTES:
+        if files < AUTO_MIN_FILES or mean >= AUTO_MAX_MEAN_BYTES or not can_fork():
             return 1
         wanted = min(os.cpu_count() or 1, AUTO_MAX_PROCESSES)
     else:
         wanted = int(setting)
-    return max(1, min(wanted, workers, per_host_connections))
+    return max(1, min(wanted, workers, *connection_limits))
+
+
+def can_fork() -> bool:
+    """Forking is safe here: Linux, and no other thread whose locks a child could inherit held."""
+    return sys.platform.startswith("linux") and threading.active_count() == 1
 
 
 def process_pool(processes: int, *, force: bool):
@@ -108,8 +117,7 @@ class ProcessPool:
         self.count_bytes = self.learn_size = None
         # Fork only on Linux and only from a single thread (the CLI, here): forked beside other threads
         # (a notebook's, a test's server) a process could inherit a lock one of them held.
-        fork = sys.platform.startswith("linux") and threading.active_count() == 1
-        context = multiprocessing.get_context("fork" if fork else "spawn")
+        context = multiprocessing.get_context("fork" if can_fork() else "spawn")
         self.stop_event = context.Event()
         self.pauses = context.Array("d", PAUSE_SLOTS)
         self.executor = concurrent.futures.ProcessPoolExecutor(
@@ -124,6 +132,10 @@ class ProcessPool:
         # Bytes arrive per batch, counted on this thread; so do the sizes of files planned without one.
         self.count_bytes, self.learn_size = self.run.progress.counter(0), self.run.progress.sizer(0)
         self.threads[0].start()
+
+    def close(self) -> None:
+        """The worker processes, ended: for a run that fails before its dispatcher starts."""
+        self.executor.shutdown(wait=True, cancel_futures=True)
 
     def queued(self) -> int:
         """Rows claimed and not yet started: on ``work``, in the buffer, or in a batch behind the rows
@@ -187,7 +199,11 @@ class ProcessPool:
             items = [self.buffer.popleft() for _ in range(min(size, len(self.buffer)))]
             items = [item for item in items if not self._lost(item)]
             if items:
-                future = self.executor.submit(run_batch, [row for row, _ in items])
+                try:
+                    future = self.executor.submit(run_batch, [row for row, _ in items])
+                except BaseException:  # a broken pool: _fail gives them back with the buffer
+                    self.buffer.extendleft(reversed(items))
+                    raise
                 self.batches[future] = items
 
     def _lost(self, item) -> bool:
@@ -236,8 +252,9 @@ _worker: dict[str, Any] = {}
 def _start_worker(config: dict, data_dir: str, force: bool, processes: int, threads: int, stop, pauses,
                   parent_pid: int) -> None:
     """Once per worker process: signals left to the parent, the pipeline and its gates, a thread pool."""
+    # Ctrl-C reaches the whole process group: the parent stops the run cleanly and tells the workers.
+    # SIGTERM keeps its default: a pool that breaks terminates its remaining workers with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), name="ratdcs-orphan-check", daemon=True).start()
     root = Path(data_dir)
     space = SpaceWatch(root, running_margin(config["download.free_space_margin_bytes"], force=force))
@@ -260,7 +277,10 @@ def run_batch(rows: Sequence[ClaimedFile]) -> list[Finished]:
     """Run ``rows`` through the file pipeline on this process's threads, then commit them.
 
     Returns one ``Finished`` per row, in order; rows not started because the sync is stopping come
-    back pending. Nothing here writes the manifest.
+    back pending. Nothing here writes the manifest. As on a Dask worker, a lease lost while the batch
+    runs is not seen here: the file is still verified and durable before it is placed, the .part's
+    lock keeps any other sync from writing it meanwhile, and the writer's ``record_outcomes`` leaves
+    a row it no longer owns alone.
     """
     pipeline: FilePipeline = _worker["pipeline"]
     results = list(_worker["threads"].map(_run_one, rows))

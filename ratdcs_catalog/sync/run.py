@@ -72,9 +72,13 @@ class Run:
 
     def execute(self) -> None:
         # Before the syncs row exists: a reporter that raises leaves nothing to clean up.
-        self.progress.start(self.summary.selected_bytes, self.summary.selected_files, self.workers,
-                            unknown_size_files=self.summary.unknown_size_files)
-        self.summary.sync_id = self.manifest.start_sync(self.owner, self.workers, self._arguments())
+        try:
+            self.progress.start(self.summary.selected_bytes, self.summary.selected_files, self.workers,
+                                unknown_size_files=self.summary.unknown_size_files)
+            self.summary.sync_id = self.manifest.start_sync(self.owner, self.workers, self._arguments())
+        except BaseException:  # nothing started yet: worker processes made for this run end with it
+            getattr(self.pool, "close", lambda: None)()
+            raise
         restore = install_signal_handlers(self._stop_on_signal)
         try:
             # numpy (FITS checksums) takes a few hundred ms to import: imported while the first
