@@ -61,6 +61,18 @@ def start_sync(env, *extra):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 
+def start_sync_mid_transfer(env, n_files: int, bytes_per_second: int):
+    """A `ratdcs sync --processes 2` of ``n_files`` slowed light curves, returned once its two worker
+    processes exist and a .part is being written: (process, worker pids)."""
+    products = env.kepler_products(n_files)
+    env.plan(products)
+    env.sandbox.add_fault(Fault("slow", pattern=r"_llc\.fits", bytes_per_second=bytes_per_second))
+    proc = start_sync(env, "--processes", "2")
+    workers = wait_for(lambda: len(children_of(proc.pid)) >= 2 and children_of(proc.pid), timeout=20)
+    wait_for(lambda: any((env.data_dir / "temp").rglob("*.part")), timeout=20)
+    return products, proc, workers
+
+
 @pytest.mark.parametrize("setting,files,mean,expected", [
     ("auto", 5000, 5_760, min(os.cpu_count() or 1, 4)),  # many small files: one per core
     ("auto", 999, 5_760, 1),  # too few to pay for it
@@ -137,13 +149,8 @@ def test_a_retry_after_pauses_the_host_for_every_worker_process(sync_env):
 
 @pytest.mark.skipif(not LINUX, reason="finds the worker processes in /proc")
 def test_kill_9_of_the_sync_ends_its_worker_processes_and_loses_nothing(sync_env):
-    products = sync_env.kepler_products(24)
-    sync_env.plan(products)
-    sync_env.sandbox.add_fault(Fault("slow", pattern=r"_llc\.fits", bytes_per_second=150_000))
-    proc = start_sync(sync_env, "--processes", "2")
-    workers = wait_for(lambda: len(children_of(proc.pid)) >= 2 and children_of(proc.pid), timeout=20)
+    products, proc, workers = start_sync_mid_transfer(sync_env, 24, 150_000)
     assert workers, proc.communicate(timeout=5)
-    wait_for(lambda: any((sync_env.data_dir / "temp").rglob("*.part")), timeout=20)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     # Orphaned, each worker process notices within half a second and exits: none keeps writing.
@@ -157,13 +164,8 @@ def test_kill_9_of_the_sync_ends_its_worker_processes_and_loses_nothing(sync_env
 
 @pytest.mark.skipif(not LINUX, reason="finds the worker processes in /proc")
 def test_ctrl_c_to_the_terminal_stops_the_sync_and_its_worker_processes_cleanly(sync_env):
-    products = sync_env.kepler_products(12)
-    sync_env.plan(products)
-    sync_env.sandbox.add_fault(Fault("slow", pattern=r"_llc\.fits", bytes_per_second=100_000))
-    proc = start_sync(sync_env, "--processes", "2")
-    workers = wait_for(lambda: len(children_of(proc.pid)) >= 2 and children_of(proc.pid), timeout=20)
+    products, proc, workers = start_sync_mid_transfer(sync_env, 12, 100_000)
     assert workers
-    wait_for(lambda: any((sync_env.data_dir / "temp").rglob("*.part")), timeout=20)
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the whole process group
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err.decode()
@@ -180,13 +182,8 @@ def test_ctrl_c_to_the_terminal_stops_the_sync_and_its_worker_processes_cleanly(
 
 @pytest.mark.skipif(not LINUX, reason="finds the worker processes in /proc")
 def test_a_killed_worker_process_stops_the_sync_and_its_rows_go_back(sync_env):
-    products = sync_env.kepler_products(24)
-    sync_env.plan(products)
-    sync_env.sandbox.add_fault(Fault("slow", pattern=r"_llc\.fits", bytes_per_second=150_000))
-    proc = start_sync(sync_env, "--processes", "2")
-    workers = wait_for(lambda: len(children_of(proc.pid)) >= 2 and children_of(proc.pid), timeout=20)
+    products, proc, workers = start_sync_mid_transfer(sync_env, 24, 150_000)
     assert workers
-    wait_for(lambda: any((sync_env.data_dir / "temp").rglob("*.part")), timeout=20)
     os.kill(workers[0], signal.SIGKILL)
     out, err = proc.communicate(timeout=60)  # the sync ends: it does not wait for rows that cannot come back
     assert proc.returncode == 1, err.decode()

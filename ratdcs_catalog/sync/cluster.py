@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlsplit
 
 from ..errors import ClusterError, UsageError
-from ..records import FileOutcome
 from .cluster_worker import pause_variable_name, run_batch, stop_event_name, write_probe
+from .handover import WORKER_LOST, drop_if_lost, given_back, hand_over
 from .pipeline import Finished
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,7 +46,6 @@ log = logging.getLogger("ratdcs.sync")
 
 BATCH_FILES = 8  # files per Dask task: few enough to spread work and lose little to a dead worker
 PAUSE_READ_SECONDS = 0.5
-WORKER_LOST = "worker_lost"
 INSTALL_HINT = "install the extra: pip install 'ratdcs[dask]' (dask and distributed)"
 
 
@@ -201,7 +200,7 @@ class ClusterPool:
         self.run.stop.set()
         for _host, items in self.batches.values():
             for row, _ in items:
-                self.finished.put(Finished(FileOutcome(row.file_id, "pending"), row.rel_path))
+                self.finished.put(given_back(row))
         self.batches.clear()
         self.completed.clear()
         self._give_back_buffered()
@@ -222,16 +221,9 @@ class ClusterPool:
                 # Split what waits evenly over the free connections, at most batch_files a batch.
                 size = min(self.batch_files, max(1, math.ceil(len(buffer) / self.per_host)))
                 items = [buffer.popleft() for _ in range(min(size, len(buffer)))]
-                items = [item for item in items if not self._lost(item)]
+                items = [item for item in items if not drop_if_lost(item, self.finished)]
                 if items:
                     self._submit(host, items)
-
-    def _lost(self, item) -> bool:
-        row, lost = item
-        if lost.is_set():  # our lease went to another sync while the row waited here
-            self.finished.put(Finished(FileOutcome(row.file_id, "pending"), row.rel_path))
-            return True
-        return False
 
     def _submit(self, host: str, items: list) -> None:
         if host not in self.paused_until:  # the Variable must exist before a worker reads it
@@ -265,11 +257,7 @@ class ClusterPool:
         for future in self.completed.next_batch(block=False):
             host, items = self.batches.pop(future)
             self.outstanding[host] -= 1
-            for (row, _), finished in zip(items, self._results(future, items)):
-                if row.expected_size_bytes is None and finished.outcome.observed_size_bytes:
-                    self.learn_size(finished.outcome.observed_size_bytes)  # as a thread's fetcher tells it
-                self.count_bytes(finished.bytes_received)
-                self.finished.put(finished)
+            hand_over(items, self._results(future, items), self.finished, self.count_bytes, self.learn_size)
             future.release()
 
     def _results(self, future, items: list) -> list[Finished]:
@@ -279,14 +267,13 @@ class ClusterPool:
             why = (f"the Dask worker running this file's batch was lost ({type(exc).__name__}: {exc}); row back to "
                    "pending, any partial file kept - run `ratdcs sync` again")
             log.warning("%s", why)
-            return [Finished(FileOutcome(row.file_id, "pending", error_kind=WORKER_LOST, error=why), row.rel_path)
-                    for row, _ in items]
+            return [given_back(row, error_kind=WORKER_LOST, error=why) for row, _ in items]
 
     def _give_back_buffered(self) -> None:
         for buffer in self.buffers.values():
             while buffer:
                 row, _ = buffer.popleft()
-                self.finished.put(Finished(FileOutcome(row.file_id, "pending"), row.rel_path))
+                self.finished.put(given_back(row))
 
     def _signal_stop(self) -> bool:
         from distributed import Event

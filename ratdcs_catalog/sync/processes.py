@@ -48,9 +48,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..net.gates import HostGate, HostGates
-from ..records import ClaimedFile, FileOutcome
+from ..records import ClaimedFile
 from .commit import commit_batch
+from .handover import WORKER_LOST, drop_if_lost, given_back, hand_over
 from .pipeline import FilePipeline, Finished
+from .run import import_ahead
 from .space import SpaceWatch, running_margin
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,7 +69,6 @@ AUTO_MAX_PROCESSES = 4
 BATCH_FILES = 16  # files per task: enough to spread the cost of a hand-over, few enough to spread the work
 PAUSE_SLOTS = 256
 ORPHAN_CHECK_SECONDS = 0.5
-WORKER_LOST = "worker_lost"
 
 
 def choose_processes(setting: Any, workers: int, connection_limits: Sequence[int], files: int, known_bytes: int,
@@ -197,7 +198,7 @@ class ProcessPool:
         while self.buffer and (free := self.processes * 2 - len(self.batches)) > 0:
             size = min(BATCH_FILES, max(1, math.ceil(len(self.buffer) / free)))
             items = [self.buffer.popleft() for _ in range(min(size, len(self.buffer)))]
-            items = [item for item in items if not self._lost(item)]
+            items = [item for item in items if not drop_if_lost(item, self.finished)]
             if items:
                 try:
                     future = self.executor.submit(run_batch, [row for row, _ in items])
@@ -206,24 +207,13 @@ class ProcessPool:
                     raise
                 self.batches[future] = items
 
-    def _lost(self, item) -> bool:
-        row, lost = item
-        if lost.is_set():  # our lease went to another sync while the row waited here
-            self.finished.put(Finished(FileOutcome(row.file_id, "pending"), row.rel_path))
-            return True
-        return False
-
     def _collect(self) -> None:
         if not self.batches:
             return
         done, _ = concurrent.futures.wait(self.batches, timeout=0.02, return_when=concurrent.futures.FIRST_COMPLETED)
         for future in done:
             items = self.batches.pop(future)
-            for (row, _), finished in zip(items, self._results(future, items)):
-                if row.expected_size_bytes is None and finished.outcome.observed_size_bytes:
-                    self.learn_size(finished.outcome.observed_size_bytes)  # as a thread's fetcher tells it
-                self.count_bytes(finished.bytes_received)
-                self.finished.put(finished)
+            hand_over(items, self._results(future, items), self.finished, self.count_bytes, self.learn_size)
 
     def _results(self, future, items: list) -> list[Finished]:
         try:
@@ -235,13 +225,12 @@ class ProcessPool:
                 log.error("stopping the sync: %s", why)
                 self.run.summary.stopped_by = self.run.summary.stopped_by or "error"
                 self.run.stop.set()
-            return [Finished(FileOutcome(row.file_id, "pending", error_kind=WORKER_LOST, error=why), row.rel_path)
-                    for row, _ in items]
+            return [given_back(row, error_kind=WORKER_LOST, error=why) for row, _ in items]
 
     def _give_back(self, items) -> None:
         while items:
             row, _ = items.popleft()
-            self.finished.put(Finished(FileOutcome(row.file_id, "pending"), row.rel_path))
+            self.finished.put(given_back(row))
 
 
 # ---- in the worker process ------------------------------------------------------------------
@@ -266,7 +255,7 @@ def _start_worker(config: dict, data_dir: str, force: bool, processes: int, thre
                                                for prefix, limit in pipeline.routes.gate_domains().items()})
     _worker.update(pipeline=pipeline, threads=concurrent.futures.ThreadPoolExecutor(
         threads, thread_name_prefix="ratdcs-sync"), fetchers=threading.local())
-    threading.Thread(target=_import_numpy, name="ratdcs-import-ahead", daemon=True).start()
+    threading.Thread(target=import_ahead, name="ratdcs-import-ahead", daemon=True).start()
 
 
 def _ready() -> bool:
@@ -294,7 +283,7 @@ def run_batch(rows: Sequence[ClaimedFile]) -> list[Finished]:
 def _run_one(row: ClaimedFile) -> Finished:
     pipeline: FilePipeline = _worker["pipeline"]
     if pipeline.stop.is_set():
-        return Finished(FileOutcome(row.file_id, "pending"), row.rel_path)
+        return given_back(row)
     fetchers = _worker["fetchers"]
     if getattr(fetchers, "fetcher", None) is None:  # one per thread: its kept-alive connections
         fetchers.fetcher = pipeline.make_fetcher(lambda n: None)  # bytes are counted per batch by the parent
@@ -305,11 +294,6 @@ def _exit_when_orphaned(parent_pid: int) -> None:
     while os.getppid() == parent_pid:
         time.sleep(ORPHAN_CHECK_SECONDS)
     os._exit(1)
-
-
-def _import_numpy() -> None:
-    with contextlib.suppress(ImportError):
-        import numpy  # noqa: F401
 
 
 class SharedPauseGate(HostGate):

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Callable
 from ..manifest import Manifest
 from ..records import FileOutcome
 from .commit import commit_batch
+from .handover import WORKER_LOST
 from .pipeline import FilePipeline, Finished
 from .progress import ProgressFeed
 from .space import SpaceWatch, running_margin
@@ -84,7 +85,7 @@ class Run:
             # numpy (FITS checksums) takes a few hundred ms to import: imported while the first
             # requests wait for their answers, not after the first body (issue 15, WAN profile).
             if getattr(self.pool, "verifies_here", True):  # not when worker processes verify
-                threading.Thread(target=_import_ahead, name="ratdcs-import-ahead", daemon=True).start()
+                threading.Thread(target=import_ahead, name="ratdcs-import-ahead", daemon=True).start()
             self.pool.start()
             self._loop()
         except BaseException:
@@ -235,7 +236,7 @@ class Run:
         self.lease_lost.pop(finished.outcome.file_id, None)
         # A busy row (another process holds its .part) or one whose cluster worker died is not
         # claimed again by this run: it goes to the next sync.
-        if finished.busy or finished.outcome.error_kind == "worker_lost":
+        if finished.busy or finished.outcome.error_kind == WORKER_LOST:
             self.busy_ids.add(finished.outcome.file_id)
         expected = self.expected_sizes.pop(finished.outcome.file_id, 0)
         self.progress.drop(expected - finished.bytes_received)  # what it planned and this run did not bring
@@ -387,7 +388,8 @@ def redact_outcome(outcome: FileOutcome) -> FileOutcome:
     return dataclasses.replace(outcome, error=redact(outcome.error), transfers=transfers)
 
 
-def _import_ahead() -> None:
+def import_ahead() -> None:
+    """numpy (the FITS sums), imported on a thread of its own while the first requests wait."""
     with contextlib.suppress(ImportError):
         import numpy  # noqa: F401
 
