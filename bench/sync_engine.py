@@ -93,8 +93,8 @@ def run_in_process(server, fileset, args) -> dict:
     db = prepare(server, fileset, work)
     config = load_config(None, environ={}, cwd=work).with_overrides({"data_dir": str(work / "data")})
     import numpy  # noqa: F401 - imports are start-up, not engine time
+    import ratdcs_catalog.transfer  # noqa: F401
     import ratdcs_catalog.verify  # noqa: F401
-    import urllib3  # noqa: F401
 
     settle()
     profiler = None

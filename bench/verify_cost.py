@@ -43,9 +43,10 @@ def per_file_costs(fileset, url_of, data_dir, n: int = 500) -> dict:
     """Milliseconds per small file of each step of ratdcs's per-file path, one thread, in-process.
 
     HTTP: a keep-alive GET of the whole body through ratdcs's own client
-    (``NetworkPolicy().file_client()``, urllib3 with redirects and the cookie decided per hop),
+    (``NetworkPolicy().file_client()``, http.client with redirects and the cookie decided per hop),
     and for comparison through a requests session (what ratdcs used before; catalog queries
-    still do), bare urllib3 and http.client. Then ``paths.destination`` (resolves the path), a
+    still do), ratdcs's client on urllib3 (its transport before issue 15's third stop, and behind a
+    proxy now), bare urllib3 and http.client. Then ``paths.destination`` (resolves the path), a
     temp file written + fsynced + renamed, ``fitsheaders.read_layout`` alone, and
     ``verify_file`` with the hash known. The first request of each client is not counted.
     """
@@ -62,11 +63,15 @@ def per_file_costs(fileset, url_of, data_dir, n: int = 500) -> dict:
 
     files = fileset.files[:n]
     urls = [url_of(f) for f in files]
-    client, session, pool = NetworkPolicy().file_client(), requests.Session(), urllib3.PoolManager(maxsize=1)
+    from ratdcs_catalog.net.files import PoolTransport
+
+    policy = NetworkPolicy()
+    client, session, pool = policy.file_client(), requests.Session(), urllib3.PoolManager(maxsize=1)
+    pooled = policy.file_client(transport=PoolTransport(policy, pool_size=1))
     host = urllib.parse.urlsplit(urls[0])
     conn = http.client.HTTPConnection(host.hostname, host.port)
 
-    def client_get(url):
+    def client_get(url, client=client):
         response = client.get(url, headers={"Accept-Encoding": "identity"}, timeout=60)
         body = response.read(decode_content=False)
         response.release_conn()
@@ -84,7 +89,8 @@ def per_file_costs(fileset, url_of, data_dir, n: int = 500) -> dict:
         return conn.getresponse().read()
 
     costs = {name: _ms_each(fn, urls) for name, fn in
-             (("GET via ratdcs's FileClient (urllib3)", client_get),
+             (("GET via ratdcs's FileClient (http.client)", client_get),
+              ("GET via ratdcs's FileClient on urllib3 (PoolTransport)", lambda url: client_get(url, pooled)),
               ("GET via a requests Session (what ratdcs used before)", requests_get),
               ("GET via bare urllib3", urllib3_get),
               ("GET via http.client", http_client_get))}

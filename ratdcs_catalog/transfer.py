@@ -36,12 +36,14 @@ import hashlib
 import logging
 import os
 import random
+import sys
 import threading
 from pathlib import Path
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
 from .net.deadline import DeadlineExceeded
+from .net.direct import ConnectFailed
 from .net.files import FileClient, RedirectRefused, TooManyRedirects
 from .net.gates import HostGates
 from .net.policy import looks_like_html, retry_after_seconds
@@ -545,16 +547,24 @@ def _b64_to_hex(text: str) -> str | None:
 
 
 def _classify(exc: Exception, received: int) -> tuple[str, str]:
-    """A urllib3 or socket exception as (error_kind, sentence)."""
-    from urllib3 import exceptions
+    """A transport's exception (http.client's, the socket's, urllib3's through a proxy) as
+    (error_kind, sentence)."""
+    import http.client
+    import ssl
 
     if isinstance(exc, DeadlineExceeded):  # the request deadline or the minimum rate (net/deadline.py)
         return "stall", f"{exc}" + (f"; {received} bytes of this attempt kept, to resume" if received else "")
+    # urllib3 is imported only when a proxy was used: no urllib3 exception can exist without it.
+    exceptions = sys.modules.get("urllib3.exceptions")
+    urllib3_refused = exceptions.NewConnectionError if exceptions else ()
+    urllib3_timeout = exceptions.TimeoutError if exceptions else ()
+    urllib3_broken = (exceptions.NewConnectionError, exceptions.ProtocolError, exceptions.SSLError,
+                      exceptions.ProxyError) if exceptions else ()
     text = f"{type(exc).__name__}: {exc}"
     lowered = text.lower()
     # NewConnectionError subclasses ConnectTimeoutError in urllib3, but a refused connection is no timeout.
-    timed_out = isinstance(exc, exceptions.TimeoutError) and not isinstance(exc, exceptions.NewConnectionError)
-    if timed_out or "timed out" in lowered:
+    timed_out = isinstance(exc, urllib3_timeout) and not isinstance(exc, urllib3_refused)
+    if timed_out or isinstance(exc, TimeoutError) or "timed out" in lowered:
         if received:
             return "stall", f"no data for the read timeout after {received} bytes ({text}); partial file kept"
         return "timeout", f"no answer within the timeout ({text})"
@@ -569,9 +579,13 @@ def _classify(exc: Exception, received: int) -> tuple[str, str]:
     if "certificate_verify_failed" in lowered:
         return "tls_untrusted", (f"the server's TLS certificate is not trusted ({text}); TLS verification stays "
                                  "on - if your site uses its own CA, point REQUESTS_CA_BUNDLE at its bundle")
-    if "reset" in lowered or "aborted" in lowered or "broken pipe" in lowered:
+    if isinstance(exc, ConnectFailed):  # refused, unreachable, no such host: nothing was sent
+        return "connection_error", text
+    # A connection the server dropped mid-exchange: reset, closed without an answer (RemoteDisconnected),
+    # or an answer that is no HTTP status line (BadStatusLine); urllib3 named these "Connection aborted".
+    dropped = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, http.client.BadStatusLine)
+    if isinstance(exc, dropped) or "reset" in lowered or "aborted" in lowered or "broken pipe" in lowered:
         return "connection_reset", f"connection reset after {received} bytes ({text}); partial file kept"
-    if isinstance(exc, (exceptions.NewConnectionError, exceptions.ProtocolError, exceptions.SSLError,
-                        exceptions.ProxyError, ConnectionError)):
+    if isinstance(exc, urllib3_broken + (ssl.SSLError, ConnectionError, http.client.HTTPException)):
         return "connection_error", text
     return "transfer_error", text

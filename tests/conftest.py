@@ -190,12 +190,14 @@ class StubServer:
         stub = self
         self.routes: dict[str, tuple[int, dict, bytes]] = {}
         self.seen: list[tuple[str, str, dict]] = []  # (host header, path, headers)
+        self.peers: list[tuple[str, int]] = []  # the client's address of each request: one per connection
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self):
                 stub.seen.append((self.headers.get("Host", ""), self.path, dict(self.headers)))
+                stub.peers.append(self.client_address)
                 status, headers, body = stub.routes.get(self.path.split("?")[0], (404, {}, b"not here"))
                 self.send_response(status)
                 for name, value in headers.items():

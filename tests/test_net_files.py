@@ -1,8 +1,9 @@
-"""FileClient: the GET path of downloads (urllib3) keeps what requests did for us: proxies, TLS, redirects."""
+"""FileClient: the GET path of downloads (http.client, urllib3 behind a proxy) keeps what requests did for us: proxies, TLS, redirects."""
 
 import pytest
 
-from ratdcs_catalog.net.files import FileClient, TooManyRedirects
+from ratdcs_catalog.net.direct import tls_context
+from ratdcs_catalog.net.files import FileClient, PoolTransport, TooManyRedirects
 from ratdcs_catalog.net.policy import NetworkPolicy, find_ca_bundle
 
 
@@ -60,6 +61,8 @@ def test_relative_redirects_are_followed_and_loops_are_cut(stub_server, no_proxi
 
 
 def test_tls_is_verified_against_the_bundle_requests_would_use(monkeypatch):
+    import ssl
+
     import certifi
 
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
@@ -69,8 +72,12 @@ def test_tls_is_verified_against_the_bundle_requests_would_use(monkeypatch):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/institute.pem")
     assert find_ca_bundle() == "/etc/ssl/institute.pem"
     client = FileClient()
-    assert client.transport._direct.connection_pool_kw["cert_reqs"] == "CERT_REQUIRED"
-    assert client.transport._direct.connection_pool_kw["ca_certs"] == "/etc/ssl/institute.pem"
+    assert client.policy.ca_bundle == "/etc/ssl/institute.pem"
+    context = tls_context(certifi.where())  # what DirectTransport's https connections are made with
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    proxied = PoolTransport(client.policy)  # a host behind a proxy: urllib3, on the same bundle
+    assert proxied._direct.connection_pool_kw["cert_reqs"] == "CERT_REQUIRED"
+    assert proxied._direct.connection_pool_kw["ca_certs"] == "/etc/ssl/institute.pem"
 
 
 def test_the_token_cookie_is_for_the_named_hosts_only():

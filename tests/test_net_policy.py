@@ -203,7 +203,7 @@ def test_both_clients_trust_the_same_ca_bundle(monkeypatch, tmp_path):
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))  # requests alone would not read this one
     policy = NetworkPolicy()
     assert CatalogHTTP(policy, timeout=5, max_retries=0, rate_limit_delay=0).session.verify == str(bundle)
-    assert policy.file_client().transport._direct.connection_pool_kw["ca_certs"] == str(bundle)
+    assert policy.file_client().transport.policy.ca_bundle == str(bundle)  # DirectTransport's tls_context
 
 
 def test_the_catalog_client_takes_its_proxy_from_the_policy(stub_server, monkeypatch):

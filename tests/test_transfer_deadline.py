@@ -238,14 +238,17 @@ def test_the_rate_is_judged_window_by_window():
 def test_deadlines_take_no_thread_per_request_and_forget_finished_requests(hostile):
     hostile.routes["/f.fits"] = lambda reply: reply.send(file_headers(6) + b"SIMPLE")
     client = NetworkPolicy(deadlines=TIGHT).file_client()
-    client.get(hostile.url("/f.fits"), headers={}, timeout=5).release_conn()
+    first = client.get(hostile.url("/f.fits"), headers={}, timeout=5)
+    assert first.read() == b"SIMPLE"  # read to its end, so that its connection is kept
+    first.release_conn()
     threads = threading.active_count()
     for _ in range(50):
         response = client.get(hostile.url("/f.fits"), headers={}, timeout=5)
         assert response.read() == b"SIMPLE"
         response.release_conn()
-    client.close()
+    # Counted before close(): closing the connection ends the server's thread for it.
     assert threading.active_count() == threads and hostile.connections == 1
+    client.close()
     assert len(client.watchdog._watches) == 0
 
 

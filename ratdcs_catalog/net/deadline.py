@@ -20,9 +20,10 @@ How, without a thread per request or a system call per chunk:
 - ``Watchdog``: one thread per process, shared by every client; it sleeps while nothing is
   watched. ``watch``, ``start_body`` and ``unwatch`` are a (weak) set insert, an update and a
   removal under its lock.
-- The connection classes of ``files.PoolTransport`` call ``attach_connection`` whenever a
-  request uses them (``connect()`` and ``request()``: a kept-alive connection is reused without
-  ``connect()``), so the watch of the calling thread knows which socket to cut.
+- The transports call ``attach_connection`` whenever a request uses a connection
+  (``direct.DirectTransport`` before each request; ``files.PoolTransport``'s connection classes
+  in ``connect()`` and ``request()``: a kept-alive connection is reused without ``connect()``),
+  so the watch of the calling thread knows which socket to cut.
 - Past a deadline, the watchdog shuts that socket down (``shutdown(SHUT_RDWR)``): a ``recv``
   blocked in the headers or the body returns at once.
 - ``WatchedResponse`` counts the body's bytes as the caller reads them (one addition per chunk)

@@ -1,11 +1,11 @@
 """HTTP GETs for file downloads: kept-alive connections, redirects decided hop by hop, a transport seam.
 
-Downloads go through urllib3 directly, not requests. requests re-reads the whole process
-environment (proxies, .netrc, CA bundle) and rebuilds cookies and hooks on every request:
-about 1 ms of Python per file, which is most of what a 4 KB file costs and, under the GIL,
-what kept four workers from going faster than one. What requests gave us comes from the
-``NetworkPolicy`` instead, worked out once per client: the User-Agent, verified TLS, the
-proxy of each host (looked up once per host, then cached), and the MAST token cookie.
+Downloads do not go through requests. requests re-reads the whole process environment
+(proxies, .netrc, CA bundle) and rebuilds cookies and hooks on every request: about 1 ms of
+Python per file, which is most of what a 4 KB file costs and, under the GIL, what kept four
+workers from going faster than one. What requests gave us comes from the ``NetworkPolicy``
+instead, worked out once per client: the User-Agent, verified TLS, the proxy of each host
+(looked up once per host, then cached), and the MAST token cookie.
 
 Redirects are followed here (at most ``max_redirects``), so each hop is a new decision about
 the cookie (``NetworkPolicy.headers_for``): a redirect from MAST to a public cloud copy does
@@ -14,15 +14,16 @@ announces at most ``MAX_REDIRECT_DRAIN_BYTES``; any other is dropped with its co
 a server can send an endless one (issue 20).
 
 Every GET runs under the policy's ``Deadlines`` (``net.deadline``): its final headers within
-the request deadline, its body at the minimum rate, else ``DeadlineExceeded``. The pools'
-connection classes tell the watchdog which socket each request is using.
+the request deadline, its body at the minimum rate, else ``DeadlineExceeded``. The transports'
+connections tell the watchdog which socket each request is using.
 
-The network itself is the client's ``transport``: by default ``PoolTransport`` (urllib3 pool
-managers, a direct one and one per proxy); tests hand in ``net.testing.MockTransport``. A
-transport has ``request(method, url, *, headers, timeout)`` and ``close()``; the response it
-returns has ``status``, ``reason``, ``headers``, ``read1(n, decode_content=...)``,
-``release_conn()``, ``drain_conn()`` and ``close()``, as urllib3's does with
-``preload_content=False``; ``get`` hands it back wrapped in a ``WatchedResponse``.
+The network itself is the client's ``transport``: by default ``net.direct.DirectTransport``
+(kept-alive http.client connections; a host behind a proxy goes to ``PoolTransport`` here,
+urllib3's pool managers); tests hand in ``net.testing.MockTransport``. A transport has
+``request(method, url, *, headers, timeout)`` and ``close()``; the response it returns has
+``status``, ``reason``, ``headers``, ``read1(n, decode_content=...)``, ``release_conn()``,
+``drain_conn()`` and ``close()``, as urllib3's does with ``preload_content=False``; ``get``
+hands it back wrapped in a ``WatchedResponse``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from urllib.parse import urljoin, urlsplit
 
 from . import deadline
 from .deadline import DeadlineExceeded, WatchedResponse
+from .direct import DirectTransport
 from .policy import NetworkPolicy
 
 __all__ = ["FileClient", "PoolTransport", "RedirectRefused", "TooManyRedirects"]
@@ -59,15 +61,16 @@ class FileClient:
                  transport: Any = None, watchdog: deadline.Watchdog | None = None):
         self.policy = policy or NetworkPolicy()
         self.max_redirects = max_redirects
-        self.transport = transport or PoolTransport(self.policy, pool_size=pool_size)
+        self.transport = transport or DirectTransport(self.policy, pool_size=pool_size)
         self.watchdog = watchdog or deadline.shared_watchdog()
 
     def get(self, url: str, *, headers: Mapping[str, str], timeout: float) -> WatchedResponse:
         """The final response of ``url`` after redirects, body not yet read.
 
-        Raises the transport's exceptions for network trouble (urllib3's by default),
-        DeadlineExceeded past the request deadline, TooManyRedirects for a loop and
-        RedirectRefused for a redirect away from http(s). Release or close the response.
+        Raises the transport's exceptions for network trouble (http.client's, the socket's and
+        ``direct.ConnectFailed`` by default; urllib3's through a proxy), DeadlineExceeded past the
+        request deadline, TooManyRedirects for a loop and RedirectRefused for a redirect away
+        from http(s). Release or close the response.
         """
         watch = self.watchdog.watch(self.policy.deadlines)
         deadline.current.watch = watch
@@ -116,6 +119,9 @@ def _discard_body(response) -> None:
 
 class PoolTransport:
     """urllib3 pool managers: the direct one, or the proxy's when the policy routes a host through one.
+
+    ``DirectTransport`` sends a proxied host's requests here; a client can also be given one
+    (``FileClient(transport=PoolTransport(policy))``) to send everything through urllib3.
 
     Thread-safe (urllib3 pools are); the route of each (scheme, host) is decided once. A direct
     request goes to its host's connection pool, looked up once, with a timeout and a no-retry
