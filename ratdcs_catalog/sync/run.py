@@ -65,6 +65,7 @@ class Run:
         self.claimed_files = 0
         self.claimed_bytes = 0
         self.claim_size = max(workers * 4, 16)
+        self.last_written = 0  # rows in the last batch of outcomes written: what the workers finish per write
         self.expected_sizes: dict[int, int] = {}  # planned sizes of the rows in flight, for the bar's total
         self.progress, self.sleep = progress, sleep
         self.space = SpaceWatch(data_dir, running_margin(config["download.free_space_margin_bytes"], force=force))
@@ -119,11 +120,16 @@ class Run:
         batches leave work for another sync started on the same manifest."""
         # Rows waiting for a worker; a pool that moves rows off ``work`` into batches counts those too.
         queued = self.pool.queued() if hasattr(self.pool, "queued") else self.pool.work.qsize()
-        if self.exhausted or queued >= max(self.workers * 2, self.claim_size // 2):
+        # At least as many as the workers finished for the last write: this thread claims nothing
+        # while it writes (a group commit of 120 files of 500 KB took 0.15 s), and with fewer rows
+        # waiting the workers sat idle for 39% of a sync. Slow transfers finish few rows per
+        # write, so they still claim little ahead.
+        low_water = max(self.workers * 2, self.claim_size // 2, min(self.last_written, MAX_CLAIM))
+        if self.exhausted or queued >= low_water:
             return
         if queued == 0 and self.claimed_files:  # the workers ran dry: claim more at a time
             self.claim_size = min(self.claim_size * 2, MAX_CLAIM)
-        batch = self.claim_size
+        batch = max(self.claim_size, low_water - queued)
         limit = self.selection.limit
         if limit is not None:
             batch = min(batch, limit - self.claimed_files)
@@ -177,6 +183,10 @@ class Run:
                 self.stop.set()
 
     def _write(self, batch: list[Finished]) -> None:
+        # Rows for the workers while this thread commits (see _top_up).
+        self.last_written = len(batch)
+        if not self.stop.is_set():
+            self._top_up()
         # A server's words reach the errors (a reason phrase, an error page): a token it echoes
         # must not be stored in the manifest or printed in the summary.
         for finished in batch:
