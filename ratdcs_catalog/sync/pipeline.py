@@ -42,6 +42,7 @@ from ..transfer import FetchResult, Fetcher, TransferOptions
 from ..verify import VerifyResult, hash_file, parse_checksum, verify_file
 from .routes import Routes, checksum_source, fetch_by_route
 from .space import SpaceWatch
+from .writeback import start_writeback
 
 __all__ = ["FilePipeline", "Finished", "Staged"]
 
@@ -177,6 +178,7 @@ class FilePipeline:
                                                   lost=lost, previous_sha=previous_sha)
                 if finished is not None and finished.outcome.state == "done":
                     finished.staged = Staged(temp, dest, fd)  # the lock travels with it to the commit
+                    start_writeback(fd)
             finally:
                 if finished is None or finished.staged is None:
                     _unlock_part(fd, temp)
