@@ -226,3 +226,24 @@ def test_the_verbose_traceback_hides_the_token_too(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["-v", "--db", str(db), "retry"], env={"MAST_API_TOKEN": "tok-s3cret-123"})
     assert result.exit_code == 1 and "Traceback" in result.output and "token *** rejected" in result.output
     assert "tok-s3cret-123" not in result.output
+
+
+def test_the_command_ends_without_teardown_yet_joins_threads_runs_atexit_and_flushes(tmp_path):
+    # main() ends with os._exit after what the interpreter's exit does first (cli._leave).
+    marks = tmp_path / "marks"
+    child = ("import atexit, sys, threading, time\n"
+             f"marks = {str(marks)!r}\n"
+             "def late():\n    time.sleep(0.3)\n    open(marks, 'a').write('thread ')\n"
+             "threading.Thread(target=late).start()  # not a daemon: the exit waits for it\n"
+             "atexit.register(lambda: open(marks, 'a').write('atexit'))\n"
+             "sys.argv = ['ratdcs'] + sys.argv[1:]\n"
+             "from ratdcs_catalog.cli import main\n"
+             "main()\n"
+             "print('never here')\n")
+    done = subprocess.run([sys.executable, "-c", child, "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "Usage: ratdcs" in done.stdout and "never here" not in done.stdout
+    assert marks.read_text() == "thread atexit"
+    marks.unlink()
+    usage = subprocess.run([sys.executable, "-c", child, "--no-such-flag"], capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "Error: No such option '--no-such-flag'." in usage.stderr
+    assert marks.read_text() == "thread atexit"

@@ -28,9 +28,11 @@ def test_the_yaml_bomb_is_refused_within_a_second_and_100_mb(tmp_path):
     path.write_text(LAUGHS)
     # The child reports its own peak RSS after the command ends: VmHWM, which starts afresh at exec
     # (getrusage's ru_maxrss would carry pytest's own peak over the fork).
-    child = ("import re, runpy, sys\n"
+    # The command's click group, not main(): main() ends the process itself (cli._leave).
+    child = ("import re, sys\n"
+             "from ratdcs_catalog.cli import cli\n"
              f"sys.argv = ['ratdcs', '--config', {str(path)!r}, 'config']\n"
-             "try:\n    runpy.run_module('ratdcs_catalog', run_name='__main__')\n"
+             "try:\n    cli(prog_name='ratdcs')\n"
              "except SystemExit as exit:\n    code = exit.code\n"
              "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
              "print('RSS', hwm, file=sys.stderr)\n"

@@ -150,7 +150,46 @@ def main() -> None:
     # Sums need no BLAS. Set here, before any thread starts and only for the ratdcs command,
     # so a user's own setting, or a Python session calling the API, keeps its own.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    cli(prog_name="ratdcs")
+    try:
+        cli(prog_name="ratdcs")
+    except SystemExit as exc:  # click's standalone mode always ends here
+        _leave(exc.code)
+    _leave(0)
+
+
+def _leave(code) -> None:
+    """End the process as the interpreter would, without tearing its modules down.
+
+    Python's own exit joins the threads that are not daemons, runs the ``atexit`` functions
+    (logging flushes and closes its files, executors and multiprocessing join their workers,
+    temporary directories are removed) and then frees every module and object one by one: 40-50
+    ms after a sync that imported numpy, paid on every command (issue 15: a WAN sync's whole gap
+    to aria2c was start-up and exit). This does the first two, flushes stdout and stderr, and ends
+    with ``os._exit``; the manifest needs nothing more (its transactions are committed, SQLite's
+    WAL is replayed by the next open). Where the interpreter lacks the two hooks, the usual exit.
+    """
+    import atexit
+    import threading
+
+    shutdown_threads = getattr(threading, "_shutdown", None)
+    run_exit_functions = getattr(atexit, "_run_exitfuncs", None)
+    if shutdown_threads is None or run_exit_functions is None:
+        sys.exit(code)
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"): printed, exit status 1, as the interpreter does
+        print(code, file=sys.stderr)
+        status = 1
+    shutdown_threads()
+    run_exit_functions()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            status = status or 120  # the interpreter's status when flushing stdout fails at exit
+    os._exit(status)
 
 
 # ---- commands from their own modules ------------------------------------------------------

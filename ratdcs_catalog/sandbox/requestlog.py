@@ -30,6 +30,7 @@ class RequestRecord:
     # how many requests were in flight at once (politeness across workers, issue 17).
     started_at: float = 0.0
     ended_at: float = 0.0
+    client_port: int = 0  # the client's port: one per TCP connection (connections a client opened)
 
 
 class RequestLog:

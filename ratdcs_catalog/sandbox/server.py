@@ -142,7 +142,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             method=self.command, path=path, query=query, status=self._status,
             bytes_sent=self._sent, range_header=self.headers.get("Range"),
             fault=self._fault_name, service=service, if_range=self.headers.get("If-Range"),
-            started_at=self._started_at, ended_at=time.monotonic()))
+            started_at=self._started_at, ended_at=time.monotonic(), client_port=self.client_address[1]))
 
     # ----------------------------------------------------------------- response
     def _respond(self, reply: Reply, fault, path: str, query: str):

@@ -22,7 +22,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import secrets
 import socket
 import sqlite3
 import time
@@ -195,7 +194,7 @@ def _data_dir(config) -> Path:
 
 def _make_owner(cluster: str | None = None) -> str:
     """host:pid:random, the lease owner; a cluster sync names its cluster after it."""
-    owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    owner = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
     return owner if cluster is None else f"{owner}:cluster={cluster}"
 
 

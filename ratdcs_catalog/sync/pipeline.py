@@ -66,6 +66,37 @@ class Staged:
     fd: int
 
 
+def given_back_untried(row: ClaimedFile, stop: threading.Event, space: "SpaceWatch",
+                       lost: threading.Event | None = None) -> Finished | None:
+    """A row not to start now, back to pending: the disk is low (the run stops), the run is
+    stopping, or another sync took the row over. None: go ahead."""
+    if not stop.is_set() and (message := space.low()) is not None:
+        return Finished(FileOutcome(row.file_id, "pending", error_kind="disk_full", error=message),
+                        row.rel_path, stop_run="disk_full")
+    if stop.is_set() or (lost is not None and lost.is_set()):
+        return Finished(FileOutcome(row.file_id, "pending"), row.rel_path)
+    return None
+
+
+class SharedTransport:
+    """One transport for all the threads of a pipeline, made at the first fetcher: a connection one
+    thread released carries another thread's next request, so there are no more connections than
+    transfers however many threads there are."""
+
+    def __init__(self, policy: NetworkPolicy, connections_kept: int):
+        self.policy, self.connections_kept = policy, connections_kept
+        self._transport = None
+        self._lock = threading.Lock()
+
+    def get(self):
+        with self._lock:
+            if self._transport is None:
+                from ..net.direct import DirectTransport
+
+                self._transport = DirectTransport(self.policy, pool_size=self.connections_kept)
+            return self._transport
+
+
 @dataclasses.dataclass
 class Finished:
     """A worker's report on one row, for the writer."""
@@ -92,13 +123,16 @@ class FilePipeline:
         self.routes = Routes.from_config(config)  # the cloud copy first (issue 16), its own host gate
         self.gates = HostGates(config["download.per_host_connections"], config["download.requests_per_second"],
                                domains=self.routes.gate_domains())
-        self.fits_checksum = config["verify.fits_checksum"]
+        self.fits_checksum, self.max_nan_fraction = config["verify.fits_checksum"], config["verify.max_nan_fraction"]
         self.max_attempts = config["download.max_attempts"]
-        self.max_nan_fraction = config["verify.max_nan_fraction"]
         self.policy = NetworkPolicy.from_config(config)
+        # At most this many fetches at once (None: one per thread): see run.thread_pool's spare threads.
+        self.transfer_slots: threading.Semaphore | None = None
+        self.transport = SharedTransport(self.policy, max(config["download.per_host_connections"],
+                                                          config["transport.cloud_connections"]))  # kept idle
 
     def make_fetcher(self, on_bytes: Callable[[int], None], on_size: Callable[[int], None] | None = None) -> Fetcher:
-        client = self.policy.file_client()
+        client = self.policy.file_client(transport=self.transport.get())
         space = self.space
 
         def count(n: int) -> None:
@@ -166,8 +200,12 @@ class FilePipeline:
                 return self._busy(row, records)
             finished = None
             try:
-                fetched = fetch_by_route(fetcher, row, temp, self.routes, fd=fd,
-                                         want_md5=(parse_checksum(row.expected_checksum) or ("",))[0] == "md5")
+                with self.transfer_slots or contextlib.nullcontext():
+                    # Waited for a transfer slot: the disk or the run may have changed meanwhile.
+                    if self.transfer_slots and (untried := given_back_untried(row, self.stop, self.space, lost)):
+                        return untried
+                    fetched = fetch_by_route(fetcher, row, temp, self.routes, fd=fd,
+                                             want_md5=(parse_checksum(row.expected_checksum) or ("",))[0] == "md5")
                 records += fetched.records
                 received += fetched.bytes_received
                 if lost.is_set():

@@ -32,11 +32,9 @@ ordinary ``FilePipeline`` on its batch, on its share of the threads, and the bat
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import contextlib
 import logging
 import math
-import multiprocessing
 import os
 import queue
 import signal
@@ -57,6 +55,9 @@ from .space import SpaceWatch, running_margin
 
 if TYPE_CHECKING:  # pragma: no cover
     from .run import Run
+
+# concurrent.futures and multiprocessing are imported where a pool is made: a sync in threads (the
+# default, and every light-curve sync) does not pay for them at start-up (issue 15).
 
 __all__ = ["AUTO_MIN_FILES", "ProcessPool", "choose_processes", "process_pool"]
 
@@ -108,12 +109,15 @@ class ProcessPool:
     verifies_here = False  # the workers verify: no numpy import in this process
 
     def __init__(self, run: "Run", processes: int, *, force: bool = False):
+        import concurrent.futures
+        import multiprocessing
+
         self.run, self.processes = run, processes
         self.threads_each = max(1, math.ceil(run.workers / processes))
         self.work: queue.Queue = queue.Queue()
         self.finished: queue.Queue = queue.Queue()
         self.buffer: collections.deque = collections.deque()
-        self.batches: dict[concurrent.futures.Future, list] = {}
+        self.batches: dict = {}  # concurrent.futures.Future -> the rows of its batch
         self.stopping = False
         self.count_bytes = self.learn_size = None
         # Fork only on Linux and only from a single thread (the CLI, here): forked beside other threads
@@ -210,6 +214,8 @@ class ProcessPool:
     def _collect(self) -> None:
         if not self.batches:
             return
+        import concurrent.futures  # imported by __init__: a lookup
+
         done, _ = concurrent.futures.wait(self.batches, timeout=0.02, return_when=concurrent.futures.FIRST_COMPLETED)
         for future in done:
             items = self.batches.pop(future)
@@ -253,7 +259,9 @@ def _start_worker(config: dict, data_dir: str, force: bool, processes: int, thre
                                       rate / processes if rate else None,
                                       domains={prefix: max(1, limit // processes)
                                                for prefix, limit in pipeline.routes.gate_domains().items()})
-    _worker.update(pipeline=pipeline, threads=concurrent.futures.ThreadPoolExecutor(
+    from concurrent.futures import ThreadPoolExecutor
+
+    _worker.update(pipeline=pipeline, threads=ThreadPoolExecutor(
         threads, thread_name_prefix="ratdcs-sync"), fetchers=threading.local())
     threading.Thread(target=import_ahead, name="ratdcs-import-ahead", daemon=True).start()
 

@@ -25,7 +25,7 @@ from ..manifest import Manifest
 from ..records import FileOutcome
 from .commit import commit_batch
 from .handover import WORKER_LOST
-from .pipeline import FilePipeline, Finished
+from .pipeline import FilePipeline, Finished, given_back_untried
 from .progress import ProgressFeed
 from .space import SpaceWatch, running_margin
 
@@ -75,9 +75,11 @@ class Run:
     def execute(self) -> None:
         # Before the syncs row exists: a reporter that raises leaves nothing to clean up.
         try:
-            self.progress.start(self.summary.selected_bytes, self.summary.selected_files, self.workers,
+            self.progress.start(self.summary.selected_bytes, self.summary.selected_files,
+                                getattr(self.pool, "size", self.workers),
                                 unknown_size_files=self.summary.unknown_size_files)
-            self.summary.sync_id = self.manifest.start_sync(self.owner, self.workers, self._arguments())
+            self.summary.sync_id = self.manifest.start_sync(self.owner, self.workers,
+                                                            _arguments(self.selection, self.workers))
         except BaseException:  # nothing started yet: worker processes made for this run end with it
             getattr(self.pool, "close", lambda: None)()
             raise
@@ -95,11 +97,6 @@ class Run:
         finally:
             self._shut_down()
             restore()
-
-    def _arguments(self) -> dict:
-        s = self.selection
-        return {"sources": list(s.sources), "target_ids": list(s.target_ids), "limit": s.limit,
-                "max_bytes": s.max_bytes, "workers": self.workers}
 
     def _loop(self) -> None:
         next_renewal = time.monotonic() + self.lease_seconds / 3
@@ -120,10 +117,8 @@ class Run:
         batches leave work for another sync started on the same manifest."""
         # Rows waiting for a worker; a pool that moves rows off ``work`` into batches counts those too.
         queued = self.pool.queued() if hasattr(self.pool, "queued") else self.pool.work.qsize()
-        # At least as many as the workers finished for the last write: this thread claims nothing
-        # while it writes (a group commit of 120 files of 500 KB took 0.15 s), and with fewer rows
-        # waiting the workers sat idle for 39% of a sync. Slow transfers finish few rows per
-        # write, so they still claim little ahead.
+        # And what the workers finished for the last write: no claim is made while a batch commits
+        # (0.15 s for 120 x 500 KB; with 8 rows waiting the workers sat idle 39% of a sync).
         low_water = max(self.workers * 2, self.claim_size // 2, min(self.last_written, MAX_CLAIM))
         if self.exhausted or queued >= low_water:
             return
@@ -183,8 +178,7 @@ class Run:
                 self.stop.set()
 
     def _write(self, batch: list[Finished]) -> None:
-        # Rows for the workers while this thread commits (see _top_up).
-        self.last_written = len(batch)
+        self.last_written = len(batch)  # rows for the workers while this thread commits (_top_up)
         if not self.stop.is_set():
             self._top_up()
         # A server's words reach the errors (a reason phrase, an error page): a token it echoes
@@ -302,10 +296,26 @@ class Run:
                   "next `ratdcs sync` adopts them without downloading", len(batch), placed)
 
 
+def _arguments(s: "_Selection", workers: int) -> dict:
+    """The sync's selection, as its ``syncs`` row records it."""
+    return {"sources": list(s.sources), "target_ids": list(s.target_ids), "limit": s.limit,
+            "max_bytes": s.max_bytes, "workers": workers}
+
+
+# Threads beyond the transfers: while a thread verifies the body it received, one of these has
+# already sent the next request on the connection it released. On the WAN profile (80 ms to the
+# first byte) a thread spent 3-4 ms per file between a body's end and its next request: 50 files
+# a connection for 200 light curves on 4, a fifth of a second the connection sat idle.
+SPARE_THREADS_MAX = 16
+
+
 def thread_pool(run: Run) -> "WorkerPool":
-    """The default executor: ``run.workers`` threads of this process, one pipeline shared by all."""
+    """The default executor: threads of this process, one pipeline shared by all; at most
+    ``run.workers`` transfers at once, and as many threads again to verify meanwhile."""
     pipeline = FilePipeline(run.config, run.data_dir, run.stop, run.sleep, run.space)
-    return WorkerPool(pipeline, run.workers, run.stop, run.space, run.progress.counter, run.progress.sizer)
+    pipeline.transfer_slots = threading.BoundedSemaphore(run.workers)
+    threads = run.workers + min(run.workers, SPARE_THREADS_MAX)
+    return WorkerPool(pipeline, threads, run.stop, run.space, run.progress.counter, run.progress.sizer)
 
 
 class WorkerPool:
@@ -318,6 +328,7 @@ class WorkerPool:
         self.pipeline, self.stop, self.space, self.counter, self.sizer = pipeline, stop, space, counter, sizer
         self.work: queue.Queue = queue.Queue()
         self.finished: queue.Queue = queue.Queue()
+        self.size = size  # threads, each with its own progress slot
         self.threads = [threading.Thread(target=self._work, args=(i,), name=f"ratdcs-sync-{i}", daemon=True)
                         for i in range(size)]
 
@@ -340,12 +351,7 @@ class WorkerPool:
 
     def _skipped(self, row, lost: threading.Event) -> Finished | None:
         """A queued row given back untried: the disk is low, the run is stopping, or the lease is lost."""
-        if not self.stop.is_set() and (message := self.space.low()) is not None:
-            return Finished(FileOutcome(row.file_id, "pending", error_kind="disk_full", error=message),
-                            row.rel_path, stop_run="disk_full")
-        if self.stop.is_set() or lost.is_set():
-            return Finished(FileOutcome(row.file_id, "pending"), row.rel_path)
-        return None
+        return given_back_untried(row, self.stop, self.space, lost)
 
 
 def count_outcome(summary: "SyncSummary", finished: Finished) -> None:
