@@ -30,7 +30,7 @@ import threading
 import time
 import types
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from ..errors import UnsafeProductError
 from ..paths import QUARANTINE_DIR, TEMP_DIR, LinkRefusedError, OwnDirs, destination, refuse_link
@@ -67,14 +67,15 @@ class Staged:
 
 
 def given_back_untried(row: ClaimedFile, stop: threading.Event, space: "SpaceWatch",
-                       lost: threading.Event | None = None) -> Finished | None:
-    """A row not to start now, back to pending: the disk is low (the run stops), the run is
-    stopping, or another sync took the row over. None: go ahead."""
+                       lost: threading.Event | None = None, records: Sequence[TransferRecord] = ()) -> Finished | None:
+    """A row not to start now, back to pending (with the ``records`` of its earlier attempts): the
+    disk is low (the run stops), the run is stopping, or another sync took the row over. None: go ahead.
+    Asked before a row is started, and again once a transfer slot is free (the wait may be long)."""
     if not stop.is_set() and (message := space.low()) is not None:
-        return Finished(FileOutcome(row.file_id, "pending", error_kind="disk_full", error=message),
-                        row.rel_path, stop_run="disk_full")
+        return Finished(FileOutcome(row.file_id, "pending", error_kind="disk_full", error=message,
+                                    transfers=tuple(records)), row.rel_path, stop_run="disk_full")
     if stop.is_set() or (lost is not None and lost.is_set()):
-        return Finished(FileOutcome(row.file_id, "pending"), row.rel_path)
+        return Finished(FileOutcome(row.file_id, "pending", transfers=tuple(records)), row.rel_path)
     return None
 
 
@@ -201,8 +202,8 @@ class FilePipeline:
             finished = None
             try:
                 with self.transfer_slots or contextlib.nullcontext():
-                    # Waited for a transfer slot: the disk or the run may have changed meanwhile.
-                    if self.transfer_slots and (untried := given_back_untried(row, self.stop, self.space, lost)):
+                    untried = self.transfer_slots and given_back_untried(row, self.stop, self.space, lost, records)
+                    if untried:
                         return untried
                     fetched = fetch_by_route(fetcher, row, temp, self.routes, fd=fd,
                                              want_md5=(parse_checksum(row.expected_checksum) or ("",))[0] == "md5")
