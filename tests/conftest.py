@@ -231,6 +231,14 @@ class StubServer:
 
 
 @pytest.fixture
+def no_proxies(monkeypatch):
+    """No proxy variables: every request of the test goes straight to its host."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy",
+                 "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
 def stub_server():
     server = StubServer()
     yield server

@@ -13,18 +13,7 @@ from ratdcs_catalog.net.gates import HostGates
 from ratdcs_catalog.net.policy import NetworkPolicy
 from ratdcs_catalog.transfer import Fetcher, TransferOptions
 
-
-@pytest.fixture
-def no_proxies(monkeypatch):
-    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy",
-                 "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-
-
-def read(response) -> bytes:
-    body = response.read()
-    response.release_conn()
-    return body
+from test_net_files import read
 
 
 class RawServer:

@@ -7,13 +7,6 @@ from ratdcs_catalog.net.files import FileClient, PoolTransport, TooManyRedirects
 from ratdcs_catalog.net.policy import NetworkPolicy, find_ca_bundle
 
 
-@pytest.fixture
-def no_proxies(monkeypatch):
-    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy",
-                 "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-
-
 def read(response) -> bytes:
     body = response.read()
     response.release_conn()
