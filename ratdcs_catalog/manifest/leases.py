@@ -118,35 +118,36 @@ class SyncWrites:
         a row handed back untried or interrupted by a stop does not count.
         """
         now = utc_now()
-        applied = 0
+        # Two statements per batch, not two per file: the writer thread applies every outcome of a
+        # sync, so its per-row cost is paid by the whole run (issue 15). executemany's rowcount
+        # is the sum over the rows.
+        updates = [(o.state, o.observed_size_bytes, o.observed_sha256, o.state == "done", o.verify_level,
+                    o.state == "done" and _downloaded(o), o.checksum_source, o.nan_fraction, o.error_kind, o.error,
+                    o.quarantine_path, o.state == "done", o.error_kind, o.state == "done", now, o.state == "done",
+                    now, o.state, o.error_kind, bool(o.transfers), o.file_id, owner) for o in outcomes]
+        transfers = [(o.file_id, sync_id, t.started_at, t.ended_at, t.outcome, t.http_status, t.range_start,
+                      t.bytes_received, t.error_kind, t.error, t.url) for o in outcomes for t in o.transfers]
         with self.transaction():
-            for o in outcomes:
-                done = o.state == "done"
-                cur = self.conn.execute(
-                    """UPDATE files SET state = ?, lease_owner = NULL, lease_expires_at = NULL,
-                           observed_size_bytes = COALESCE(?, observed_size_bytes),
-                           observed_sha256 = COALESCE(?, observed_sha256),
-                           verify_level = CASE WHEN ? THEN ? ELSE verify_level END,
-                           checksum_source = CASE WHEN ? THEN ? ELSE checksum_source END,
-                           nan_fraction = COALESCE(?, nan_fraction),
-                           last_error_kind = ?, last_error = ?,
-                           quarantine_path = COALESCE(?, quarantine_path),
-                           changed_upstream = CASE WHEN ? THEN 0 WHEN ? = 'changed_upstream' THEN 1
-                                                   ELSE changed_upstream END,
-                           downloaded_at = CASE WHEN ? THEN ? ELSE downloaded_at END,
-                           verified_at = CASE WHEN ? THEN ? ELSE verified_at END,
-                           attempts = attempts + (? <> 'pending' OR (? IS NOT NULL AND ?))
-                       WHERE file_id = ? AND lease_owner = ? AND state = 'downloading'""",
-                    (o.state, o.observed_size_bytes, o.observed_sha256, done, o.verify_level,
-                     done and _downloaded(o), o.checksum_source, o.nan_fraction, o.error_kind, o.error, o.quarantine_path, done, o.error_kind, done, now, done, now,
-                     o.state, o.error_kind, bool(o.transfers), o.file_id, owner))
-                applied += cur.rowcount
-                self.conn.executemany(
-                    """INSERT INTO transfers (file_id, sync_id, started_at, ended_at, outcome, http_status,
-                           range_start, bytes_received, error_kind, error, url)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                    [(o.file_id, sync_id, t.started_at, t.ended_at, t.outcome, t.http_status, t.range_start,
-                      t.bytes_received, t.error_kind, t.error, t.url) for t in o.transfers])
+            cur = self.conn.executemany(
+                """UPDATE files SET state = ?, lease_owner = NULL, lease_expires_at = NULL,
+                       observed_size_bytes = COALESCE(?, observed_size_bytes),
+                       observed_sha256 = COALESCE(?, observed_sha256),
+                       verify_level = CASE WHEN ? THEN ? ELSE verify_level END,
+                       checksum_source = CASE WHEN ? THEN ? ELSE checksum_source END,
+                       nan_fraction = COALESCE(?, nan_fraction),
+                       last_error_kind = ?, last_error = ?,
+                       quarantine_path = COALESCE(?, quarantine_path),
+                       changed_upstream = CASE WHEN ? THEN 0 WHEN ? = 'changed_upstream' THEN 1
+                                               ELSE changed_upstream END,
+                       downloaded_at = CASE WHEN ? THEN ? ELSE downloaded_at END,
+                       verified_at = CASE WHEN ? THEN ? ELSE verified_at END,
+                       attempts = attempts + (? <> 'pending' OR (? IS NOT NULL AND ?))
+                   WHERE file_id = ? AND lease_owner = ? AND state = 'downloading'""", updates)
+            applied = cur.rowcount if updates else 0
+            self.conn.executemany(
+                """INSERT INTO transfers (file_id, sync_id, started_at, ended_at, outcome, http_status,
+                       range_start, bytes_received, error_kind, error, url)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", transfers)
         return applied
 
     def start_sync(self, owner: str, workers: int, arguments: dict) -> int:
