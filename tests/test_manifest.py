@@ -216,3 +216,16 @@ def test_two_processes_never_claim_the_same_row(tmp_path):
     with open_manifest(path) as m:
         owners = dict(m.query("SELECT lease_owner, COUNT(*) FROM files GROUP BY lease_owner"))
     assert owners == {"p1": len(claimed[0]), "p2": len(claimed[1])}
+
+
+def test_utc_now_is_sortable_iso_text_with_microseconds_and_shifts():
+    import datetime as dt
+    import re
+
+    before = dt.datetime.now(dt.timezone.utc)
+    text, later = utc_now(), utc_now(90.25)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", text)
+    parsed = dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
+    assert dt.timedelta(0) <= parsed - before.replace(microsecond=before.microsecond // 1000 * 1000) < dt.timedelta(seconds=2)
+    shift = dt.datetime.strptime(later, "%Y-%m-%dT%H:%M:%S.%fZ") - dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+    assert dt.timedelta(seconds=90) < shift < dt.timedelta(seconds=91) and later > text
