@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import io
 import math
 import os
 from pathlib import Path
@@ -112,12 +113,18 @@ def _gzip_size(path: Path) -> int:
 
 
 @contextlib.contextmanager
-def _fits_stream(path: Path):
+def _fits_stream(path: Path, contents: bytes | None = None):
     """(file object, size) of the FITS bytes: the file itself, or the stream inside its gzip.
 
     Kepler and K2 target pixel files are gzipped on the archive (``*_lpd-targ.fits.gz``) and kept
     so on disk; their structure and CHECKSUM/DATASUM are checked on the decompressed stream.
+    ``contents``: the file's bytes, when the caller holds them all (a gzip is read from the file).
     """
+    if contents is not None and contents[:2] != b"\x1f\x8b":
+        fh = io.BytesIO(contents)
+        fh.name = str(path)  # messages name the file, as for one opened from disk
+        yield fh, len(contents)
+        return
     with open(path, "rb", buffering=0) as fh:  # reads are whole blocks; a buffer would copy them
         packed = fh.read(2) == b"\x1f\x8b"  # gzip's magic: a .part's name does not say (one open per file)
         fh.seek(0)
@@ -140,30 +147,33 @@ def verify_file(
     observed_hashes: Mapping[str, str] | None = None,
     fits_checksum: str = "strict",
     max_nan_fraction: float | None = None,
+    contents: bytes | None = None,
 ) -> VerifyResult:
     """Check one file against what the plan and the archive said it should be.
 
     ``observed_hashes`` are digests already computed while the bytes arrived (so the file is not
     read twice); any algorithm missing there is computed from the file. ``fits_checksum`` is the
     CHECKSUM/DATASUM policy: strict fails the file, warn records a warning, off skips the check.
+    ``contents``: the file's whole bytes when the caller still holds them (a small download, just
+    written): size, digests and FITS are checked on them, and the file is not read back.
     """
     if fits_checksum not in FITS_CHECKSUM_POLICIES:
         raise ValueError(f"fits_checksum must be one of {FITS_CHECKSUM_POLICIES}, not {fits_checksum!r}")
     path = Path(path)
     result = VerifyResult(ok=True, level=None)
     try:
-        _check_size(path, expected_size, result)
-        _check_checksum(path, expected_checksum, observed_hashes, result)
+        _check_size(path, expected_size, result, contents)
+        _check_checksum(path, expected_checksum, observed_hashes, result, contents)
         if is_fits_product(product_kind, path):
-            _check_fits(path, product_kind, fits_checksum, max_nan_fraction, result)
+            _check_fits(path, product_kind, fits_checksum, max_nan_fraction, result, contents)
     except VerifyFailed as failed:
         result.ok, result.error_kind, result.error = False, failed.kind, failed.message
     return result
 
 
-def _check_size(path: Path, expected_size: int | None, result: VerifyResult) -> None:
+def _check_size(path: Path, expected_size: int | None, result: VerifyResult, contents: bytes | None = None) -> None:
     try:
-        found = path.stat().st_size
+        found = path.stat().st_size if contents is None else len(contents)
     except OSError as exc:
         raise VerifyFailed("missing", f"{path.name}: cannot read the file ({exc.strerror})") from None
     if expected_size is None:
@@ -175,27 +185,29 @@ def _check_size(path: Path, expected_size: int | None, result: VerifyResult) -> 
 
 
 def _check_checksum(path: Path, expected: str | None, observed: Mapping[str, str] | None,
-                    result: VerifyResult) -> None:
+                    result: VerifyResult, contents: bytes | None = None) -> None:
     parsed = parse_checksum(expected)
     if parsed is None:
         if expected:
             result.warnings.append(f"expected checksum {expected!r} is not sha256:<hex> or md5:<hex>; not checked")
         return
     algorithm, digest = parsed
-    found = (observed or {}).get(algorithm) or hash_file(path, (algorithm,))[algorithm]
+    found = (observed or {}).get(algorithm)
+    if not found:
+        found = hash_file(path, (algorithm,))[algorithm] if contents is None else hashlib.new(algorithm, contents).hexdigest()
     if found.lower() != digest:
         raise VerifyFailed("checksum_mismatch", f"{algorithm} mismatch for {path.name}: expected {digest}, found {found}")
     result.level = "checksum"
 
 
 def _check_fits(path: Path, product_kind: str, policy: str, max_nan_fraction: float | None,
-                result: VerifyResult) -> None:
+                result: VerifyResult, contents: bytes | None = None) -> None:
     """Structure from the headers, then CHECKSUM/DATASUM and NaNs read in blocks, so memory
     stays flat whatever the file size (a 38 MB ZTF image is never loaded whole)."""
     from .registry import kind, load
 
     spec = kind(product_kind)
-    with _fits_stream(path) as (fh, size):
+    with _fits_stream(path, contents) as (fh, size):
         try:
             hdus = read_layout(fh, size)
         except FitsLayoutError as exc:

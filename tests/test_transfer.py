@@ -414,3 +414,17 @@ def test_connections_are_given_back_after_a_redirect_and_a_whole_body(fake, tmp_
     assert fetcher(fake, transport=transport).fetch(URL, tmp_path / "f.part").outcome == "done"
     assert [r.url for r in transport.requests] == [URL, "https://archive.example/copy.fits"]
     assert all(a.released and not a.closed for a in answers)
+
+
+def test_a_small_body_fetched_whole_is_kept_for_verify_and_a_resumed_or_large_one_is_not(
+        sandbox, url, body, product, fake, tmp_path, monkeypatch):
+    assert 64 * 1024 < product.size <= transfer.IN_MEMORY_BYTES  # several chunks, joined
+    whole = fetcher(fake).fetch(url, tmp_path / "a.part", expected_size=product.size)
+    assert whole.body == body == (tmp_path / "a.part").read_bytes()
+    resumed_temp = tmp_path / "b.part"
+    resumed_temp.write_bytes(body[:7000])
+    resumed = fetcher(fake).fetch(url, resumed_temp, expected_size=product.size)
+    assert resumed.outcome == "done" and resumed.body is None  # verify reads the file: part came earlier
+    monkeypatch.setattr(transfer, "IN_MEMORY_BYTES", product.size - 1)
+    large = fetcher(fake).fetch(url, tmp_path / "c.part", expected_size=product.size)
+    assert large.outcome == "done" and large.body is None

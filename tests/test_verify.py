@@ -219,3 +219,31 @@ def test_an_empty_flux_column_has_no_nan_fraction(tmp_path):
         path, checksum=True)
     result = verify_file(path, product_kind="lc_long", max_nan_fraction=0.5)
     assert (result.ok, result.level, result.nan_fraction) == (True, "fits_checksum", None)
+
+
+@pytest.mark.parametrize("damage", ["none", "truncated", "bit flip", "stale cards", "html", "gzip"])
+def test_bytes_held_in_memory_verify_exactly_as_the_file_does(real_lc, tmp_path, damage):
+    """A sync checks a small download's bytes in memory (transfer.IN_MEMORY_BYTES) instead of
+    reading the .part back: every verdict and message must be the one the file gets."""
+    import gzip
+
+    data = bytearray(real_lc.read_bytes())
+    size = len(data)
+    if damage == "truncated":
+        data = data[: size // 2]
+    elif damage == "bit flip":
+        data[int(size * 0.7)] ^= 0x04
+    elif damage == "stale cards":
+        data = bytearray(shutil.copy(REALDATA / "golden-lc.fits", tmp_path / "x").read_bytes()) \
+            if REALDATA.is_dir() else data
+    elif damage == "html":
+        data = bytearray(b"<!DOCTYPE html><html>maintenance</html>")
+    elif damage == "gzip":
+        data = bytearray(gzip.compress(bytes(data)))
+    real_lc.write_bytes(bytes(data))
+    for policy, expected_size in [(p, s) for p in ("strict", "warn", "off") for s in (size, None)]:
+        kwargs = dict(product_kind="lc_long", expected_size=expected_size, fits_checksum=policy,
+                      expected_checksum=f"md5:{hashlib.md5(bytes(data)).hexdigest()}", max_nan_fraction=0.5)
+        on_disk = verify_file(real_lc, **kwargs)
+        in_memory = verify_file(real_lc, contents=bytes(data), **kwargs)
+        assert in_memory == on_disk, (policy, expected_size, on_disk)

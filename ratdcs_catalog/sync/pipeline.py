@@ -266,7 +266,7 @@ class FilePipeline:
                                        expected_size=row.expected_size_bytes or fetched.announced_size,
                                        expected_checksum=row.expected_checksum or fetched.announced_checksum,
                                        observed_hashes=fetched.hashes, fits_checksum=self.fits_checksum,
-                                       max_nan_fraction=self.max_nan_fraction)
+                                       max_nan_fraction=self.max_nan_fraction, contents=fetched.body)
         fid, sha = row.file_id, fetched.hashes.get("sha256")
         if result.ok and result.warnings and (not last or previous_sha != sha):
             # verify.fits_checksum = warn: cards that do not verify may be damage in transit, so get a
@@ -407,7 +407,7 @@ def _unpacked(row: ClaimedFile, temp: Path, fetched: FetchResult) -> tuple[Fetch
         return fetched, VerifyResult(False, None, failed.kind, failed.message)
     # The zip's size and any digest the server announced were of the zip, not of the file kept.
     return dataclasses.replace(fetched, size=size, hashes={"sha256": sha}, announced_size=None,
-                               announced_checksum=None), None
+                               announced_checksum=None, body=None), None
 
 
 def quarantine(dirs: OwnDirs, path: Path, rel_path: str) -> str:
