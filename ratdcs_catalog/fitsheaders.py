@@ -32,6 +32,7 @@ _TFORM_BYTES = {"L": 1, "B": 1, "I": 2, "J": 4, "K": 8, "A": 1, "E": 4, "D": 8, 
 _TFORM = re.compile(r"\s*(\d*)\s*([LXBIJKAEDCMPQ])")
 _QUOTED = re.compile(r"'((?:[^']|'')*)'")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([EeDd][+-]?\d+)?")
+_INTEGER = re.compile(r"[+-]?\d+")
 
 
 class FitsLayoutError(ValueError):
@@ -253,7 +254,7 @@ def _value(field: str) -> object:
     token = field.split("/", 1)[0].strip()
     if token in ("T", "F"):
         return token == "T"
-    if re.fullmatch(r"[+-]?\d+", token):
+    if _INTEGER.fullmatch(token):
         return int(token)
     if _NUMBER.fullmatch(token):
         return float(token.replace("D", "E").replace("d", "e"))

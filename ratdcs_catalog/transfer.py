@@ -230,7 +230,7 @@ class Fetcher:
         # Range offsets count bytes of the encoded body: resuming a gzip-encoded transfer at the
         # offset of the decoded bytes on disk would splice garbage. Ask for the file as stored.
         headers = {"Accept-Encoding": "identity"}
-        result.body = None
+        result.body, asked_from = None, offset
         sent = load_validator(temp) if offset else None
         if offset:
             headers["Range"] = f"bytes={offset}-"
@@ -269,7 +269,8 @@ class Fetcher:
             # FITS checks cost 8 system calls each (open, fstat, seeks, reads, close), and a
             # verified copy in memory is the same bytes the page cache would give back.
             kept = [] if not offset and (result.announced_size or IN_MEMORY_BYTES + 1) <= IN_MEMORY_BYTES else None
-            self._stream(response, temp, offset, hashers, attempt, cap, fd, kept)
+            # The partial file ends at the offset asked for, unless the answer restarts it at 0.
+            self._stream(response, temp, offset, hashers, attempt, cap, fd, kept, cut=offset != asked_from)
             size = offset + attempt.received
             _check_complete(url, size, result.announced_size)
             complete = True
@@ -341,11 +342,12 @@ class Fetcher:
         return offset
 
     def _stream(self, response, temp: Path, offset: int, hashers: dict, attempt: _Attempt, cap: "_SizeCap",
-                fd: int | None = None, kept: list[bytes] | None = None) -> None:
-        """The body into the temp file (and hashers); each chunk also appended to ``kept`` if given."""
+                fd: int | None = None, kept: list[bytes] | None = None, cut: bool = True) -> None:
+        """The body into the temp file (and hashers); each chunk also appended to ``kept`` if given.
+        ``cut``: the file may hold bytes past ``offset`` (False: the caller knows it ends there)."""
         first = not offset
         try:
-            with (_open_for_writing(temp, offset) if fd is None else _write_through(fd, temp, offset)) as fh:
+            with (_open_for_writing(temp, offset) if fd is None else _write_through(fd, temp, offset, cut)) as fh:
                 # read1, not read: when a connection breaks, read drops the bytes of the chunk it
                 # was filling, and resuming needs every byte that arrived on disk. Undecoded when
                 # the body is sent as stored: decoding copies every chunk through a buffer.
@@ -403,14 +405,41 @@ def _open_for_writing(temp: Path, offset: int):
     return fh
 
 
-def _write_through(fd: int, temp: Path, offset: int):
-    """The caller's descriptor of the temp file as an unbuffered file object (not closed with it),
-    cut to ``offset`` and positioned there."""
-    os.ftruncate(fd, offset)
-    os.lseek(fd, offset, os.SEEK_SET)
-    fh = open(fd, "wb", buffering=0, closefd=False)
-    fh.name = str(temp)
-    return fh
+def _write_through(fd: int, temp: Path, offset: int, cut: bool = True):
+    """The caller's descriptor of the temp file as a writer from ``offset`` (not closed with it);
+    the file cut there first unless the caller knows it ends there (``cut=False``)."""
+    if cut:
+        os.ftruncate(fd, offset)
+    return _PositionalWriter(fd, str(temp), offset)
+
+
+class _PositionalWriter:
+    """Writes to a descriptor at an explicit position (``os.pwrite``): no seek before the first
+    write and no ``fstat`` that wrapping the descriptor in a file object costs, two system calls
+    fewer per file for sync's many small ones. Looks like the unbuffered file it replaces."""
+
+    def __init__(self, fd: int, name: str, position: int):
+        self.fd, self.name, self.position = fd, name, position
+
+    def write(self, data) -> int:
+        written = os.pwrite(self.fd, data, self.position)
+        self.position += written
+        return written
+
+    def tell(self) -> int:
+        return self.position
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def flush(self) -> None:
+        """Nothing is buffered."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """The descriptor is the caller's (it holds the .part's lock): left open."""
 
 
 def _write_chunk(fh, chunk: bytes) -> None:
