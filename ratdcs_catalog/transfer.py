@@ -55,7 +55,9 @@ __all__ = ["FetchResult", "Fetcher", "TransferOptions"]
 log = logging.getLogger("ratdcs.transfer")
 
 # Bodies announced at this size or less are kept in memory while written, for verify to check.
-IN_MEMORY_BYTES = 1 << 20
+# Not more: keeping and joining larger bodies cost more (fresh buffers, page faults) than the
+# page cache's read-back; on set (a), 400 x 500 KB, 1 MiB took 1.61 s and 64 KiB 1.43 s.
+IN_MEMORY_BYTES = 64 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
