@@ -24,7 +24,6 @@ import errno
 import fcntl
 import logging
 import os
-import shutil
 import stat
 import threading
 import time
@@ -576,6 +575,8 @@ def _rename_or_copy(temp: Path, dest: Path) -> None:
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
+    import shutil  # a folder linked to another disk only
+
     beside = dest.with_name(f".{dest.name}.ratdcs-copy")  # hidden; a crash leaves it to the next copy
     with open(temp, "rb") as src, open(beside, "wb", opener=_create_no_follow) as out:
         shutil.copyfileobj(src, out, 1 << 20)
