@@ -86,7 +86,11 @@ class ClaimedFile:
     def from_row(cls, row: Mapping[str, Any]) -> "ClaimedFile":
         """From a ``files`` row (sqlite3.Row or dict); other columns are ignored."""
         keys = row.keys()
-        return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls) if f.name in keys})
+        return cls(**{name: row[name] for name in _CLAIMED_FIELDS if name in keys})
+
+
+# Read once: a sync builds one ClaimedFile per row it claims, and fields() walks the class each call.
+_CLAIMED_FIELDS = tuple(f.name for f in dataclasses.fields(ClaimedFile))
 
 
 @dataclasses.dataclass
