@@ -1,4 +1,5 @@
-"""Which version of a file a partial download holds, recorded beside its ``.part`` (resume with If-Range).
+"""A partial download's own files in temp/: its ``.part``, written from an offset, and beside it the
+version its bytes are of (resume with If-Range).
 
 A resume that appends the rest of a *new* version to the start of an old one splices two files;
 MAST gives no checksum to catch it. So the version (strong ETag, else Last-Modified) the first
@@ -13,7 +14,8 @@ import os
 from pathlib import Path
 from typing import Mapping
 
-__all__ = ["forget_validator", "load_validator", "no_follow", "save_validator", "validator_of", "validator_path"]
+__all__ = ["PositionalWriter", "forget_validator", "load_validator", "no_follow", "open_for_writing", "save_validator",
+           "validator_of", "validator_path", "write_through"]
 
 
 def validator_of(headers: Mapping[str, str]) -> str | None:
@@ -71,3 +73,67 @@ def no_follow(path: Path, flags: int) -> int:
     Handed to ``open`` as a descriptor, not as ``opener=``: CPython sets close-on-exec again on
     what an opener returns, one more system call per file (os.open has set it already)."""
     return os.open(path, flags | os.O_NOFOLLOW, 0o666)
+
+
+# ---- the .part, written from an offset -------------------------------------------------------------
+
+def open_for_writing(temp: Path, offset: int):
+    """The temp file, unbuffered (chunks are large; a buffer would only copy them), cut to ``offset``.
+
+    Its directory is made only when missing: a sync opens thousands of files in a few
+    directories, and every extra system call is a GIL hand-off between the workers. A link at
+    ``temp`` is not followed (O_NOFOLLOW, no extra system call): it fails the open (issue 20).
+    """
+    flags = os.O_RDWR if offset else os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    try:
+        fd = no_follow(temp, flags)
+    except FileNotFoundError:
+        temp.parent.mkdir(parents=True, exist_ok=True)
+        fd = no_follow(temp, flags)
+    fh = open(fd, "r+b" if offset else "wb", buffering=0)
+    fh.name = str(temp)  # as open(temp) would name it: messages and tests read it
+    if offset:
+        try:
+            fh.seek(offset)
+            fh.truncate()
+        except BaseException:
+            fh.close()
+            raise
+    return fh
+
+
+def write_through(fd: int, temp: Path, offset: int, cut: bool = True):
+    """The caller's descriptor of the temp file as a writer from ``offset`` (not closed with it);
+    the file cut there first unless the caller knows it ends there (``cut=False``)."""
+    if cut:
+        os.ftruncate(fd, offset)
+    return PositionalWriter(fd, str(temp), offset)
+
+
+class PositionalWriter:
+    """Writes to a descriptor at an explicit position (``os.pwrite``): no seek before the first
+    write and no ``fstat`` that wrapping the descriptor in a file object costs, two system calls
+    fewer per file for sync's many small ones. Looks like the unbuffered file it replaces."""
+
+    def __init__(self, fd: int, name: str, position: int):
+        self.fd, self.name, self.position = fd, name, position
+
+    def write(self, data) -> int:
+        written = os.pwrite(self.fd, data, self.position)
+        self.position += written
+        return written
+
+    def tell(self) -> int:
+        return self.position
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def flush(self) -> None:
+        """Nothing is buffered."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """The descriptor is the caller's (it holds the .part's lock): left open."""

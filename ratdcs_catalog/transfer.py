@@ -47,7 +47,7 @@ from .net.direct import ConnectFailed
 from .net.files import FileClient, RedirectRefused, TooManyRedirects
 from .net.gates import HostGates
 from .net.policy import looks_like_html, retry_after_seconds
-from .partials import forget_validator, load_validator, no_follow, save_validator, validator_of
+from .partials import forget_validator, load_validator, open_for_writing, save_validator, validator_of, write_through
 from .records import TransferRecord, utc_now
 
 __all__ = ["FetchResult", "Fetcher", "TransferOptions"]
@@ -153,7 +153,7 @@ class Fetcher:
         for retry in range(self.options.max_retries + 1):
             if retry and not self._wait_before_retry(retry, attempt):
                 attempt = _Attempt("interrupted", error_kind="interrupted", error="stopped while waiting to retry")
-                result.records.append(self._record(attempt, utc_now(), url))
+                result.records.append(_transfer_record(attempt, utc_now(), url))
                 break
             started = utc_now()
             attempt = self._attempt(url, temp_path, expected_size, want, result, fd)
@@ -161,8 +161,8 @@ class Fetcher:
             last = attempt.outcome == "retry" and retry == self.options.max_retries
             if last:
                 attempt.outcome = "failed"
-            result.records.append(self._record(attempt, started, url))
-            self._log_attempt(url, attempt, retry)
+            result.records.append(_transfer_record(attempt, started, url))
+            _log_attempt(url, attempt, retry)
             if attempt.outcome != "retry":
                 break
         result.outcome, result.http_status = attempt.outcome, attempt.status
@@ -183,22 +183,6 @@ class Fetcher:
             else:
                 self.sleep(delay)
         return not self.stop.is_set()
-
-    @staticmethod
-    def _record(attempt: _Attempt, started: str, url: str) -> TransferRecord:
-        # The transfer log's outcomes are done/adopted/retry/failed/interrupted (schema.sql);
-        # a full disk interrupts the transfer, and error_kind says why.
-        outcome = "interrupted" if attempt.outcome == "disk_full" else attempt.outcome
-        return TransferRecord(started_at=started, ended_at=utc_now(), outcome=outcome,
-                              http_status=attempt.status, range_start=attempt.range_start,
-                              bytes_received=attempt.received, error_kind=attempt.error_kind, error=attempt.error,
-                              url=url)
-
-    @staticmethod
-    def _log_attempt(url: str, attempt: _Attempt, retry: int) -> None:
-        if attempt.outcome in ("done", "interrupted"):
-            return
-        log.info("%s: attempt %d %s: %s", url, retry + 1, attempt.outcome, attempt.error)
 
     # ---- one attempt ---------------------------------------------------------------------
 
@@ -349,7 +333,7 @@ class Fetcher:
         ``cut``: the file may hold bytes past ``offset`` (False: the caller knows it ends there)."""
         first = not offset
         try:
-            with (_open_for_writing(temp, offset) if fd is None else _write_through(fd, temp, offset, cut)) as fh:
+            with (open_for_writing(temp, offset) if fd is None else write_through(fd, temp, offset, cut)) as fh:
                 # read1, not read: when a connection breaks, read drops the bytes of the chunk it
                 # was filling, and resuming needs every byte that arrived on disk. Undecoded when
                 # the body is sent as stored: decoding copies every chunk through a buffer.
@@ -382,66 +366,20 @@ class Fetcher:
             raise
 
 
-def _open_for_writing(temp: Path, offset: int):
-    """The temp file, unbuffered (chunks are large; a buffer would only copy them), cut to ``offset``.
-
-    Its directory is made only when missing: a sync opens thousands of files in a few
-    directories, and every extra system call is a GIL hand-off between the workers. A link at
-    ``temp`` is not followed (O_NOFOLLOW, no extra system call): it fails the open (issue 20).
-    """
-    flags = os.O_RDWR if offset else os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    try:
-        fd = no_follow(temp, flags)
-    except FileNotFoundError:
-        temp.parent.mkdir(parents=True, exist_ok=True)
-        fd = no_follow(temp, flags)
-    fh = open(fd, "r+b" if offset else "wb", buffering=0)
-    fh.name = str(temp)  # as open(temp) would name it: messages and tests read it
-    if offset:
-        try:
-            fh.seek(offset)
-            fh.truncate()
-        except BaseException:
-            fh.close()
-            raise
-    return fh
+def _transfer_record(attempt: _Attempt, started: str, url: str) -> TransferRecord:
+    # The transfer log's outcomes are done/adopted/retry/failed/interrupted (schema.sql);
+    # a full disk interrupts the transfer, and error_kind says why.
+    outcome = "interrupted" if attempt.outcome == "disk_full" else attempt.outcome
+    return TransferRecord(started_at=started, ended_at=utc_now(), outcome=outcome,
+                          http_status=attempt.status, range_start=attempt.range_start,
+                          bytes_received=attempt.received, error_kind=attempt.error_kind, error=attempt.error,
+                          url=url)
 
 
-def _write_through(fd: int, temp: Path, offset: int, cut: bool = True):
-    """The caller's descriptor of the temp file as a writer from ``offset`` (not closed with it);
-    the file cut there first unless the caller knows it ends there (``cut=False``)."""
-    if cut:
-        os.ftruncate(fd, offset)
-    return _PositionalWriter(fd, str(temp), offset)
-
-
-class _PositionalWriter:
-    """Writes to a descriptor at an explicit position (``os.pwrite``): no seek before the first
-    write and no ``fstat`` that wrapping the descriptor in a file object costs, two system calls
-    fewer per file for sync's many small ones. Looks like the unbuffered file it replaces."""
-
-    def __init__(self, fd: int, name: str, position: int):
-        self.fd, self.name, self.position = fd, name, position
-
-    def write(self, data) -> int:
-        written = os.pwrite(self.fd, data, self.position)
-        self.position += written
-        return written
-
-    def tell(self) -> int:
-        return self.position
-
-    def fileno(self) -> int:
-        return self.fd
-
-    def flush(self) -> None:
-        """Nothing is buffered."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        """The descriptor is the caller's (it holds the .part's lock): left open."""
+def _log_attempt(url: str, attempt: _Attempt, retry: int) -> None:
+    if attempt.outcome in ("done", "interrupted"):
+        return
+    log.info("%s: attempt %d %s: %s", url, retry + 1, attempt.outcome, attempt.error)
 
 
 def _write_chunk(fh, chunk: bytes) -> None:
