@@ -7,13 +7,10 @@ of its workers' CPU there, about 30 ``str.lower`` calls per lookup and 16 lookup
 (issue 15, bench/README.md). ``LeanHTTPResponse`` is http.client's response with one change:
 ``begin()`` reads the fields into ``ResponseHeaders``, a dict by lowered name made once. Its
 status line, limits (line length, field count), framing (chunked, Content-Length, HEAD, 1xx,
-204, 304) and keep-alive rules are http.client's, line for line; ``tests/test_net_response_head.py``
-compares both on the same bytes.
-
-Two deliberate differences: a value is kept without the white space around it (the email
-package keeps trailing spaces), and a folded field (a continuation line, obsolete since RFC 7230)
-is joined with one space, as RFC 7230 section 3.2.4 lets a recipient do, where the email package
-keeps the line break inside the value.
+204, 304) and keep-alive rules are http.client's, line for line, and its fields are the ones the
+email package finds, value for value, malformed heads included (a bare CR ending a line, folded
+values, a line that is no field): a server cannot make the two disagree on where a body ends.
+``tests/test_net_response_head.py`` compares both on the same bytes.
 """
 
 from __future__ import annotations
@@ -29,6 +26,7 @@ MAX_LINE = 65536
 MAX_FIELDS = 100
 # A field name as the email package's header pattern reads one: printable ASCII but ':' and space.
 _FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]*")
+_LINE_BREAK = re.compile(r"(\r\n|\r|\n)")
 
 
 class ResponseHeaders:
@@ -79,32 +77,49 @@ class ResponseHeaders:
 
 
 def read_fields(fp) -> ResponseHeaders:
-    """The header fields up to the empty line that ends them, read from a binary file."""
-    fields: list[tuple[str, str]] = []
-    lines = 0
-    ended = False
+    """The header fields up to the empty line that ends them, read from a binary file: the
+    lines read and limited as http.client reads them, the fields taken as the email package
+    takes them (``_fields``)."""
+    lines: list[bytes] = []
     while True:
         line = fp.readline(MAX_LINE + 1)
         if len(line) > MAX_LINE:
             raise http.client.LineTooLong("header line")
-        lines += 1
-        if lines > MAX_FIELDS:
+        lines.append(line)
+        if len(lines) > MAX_FIELDS:
             raise http.client.HTTPException(f"got more than {MAX_FIELDS} headers")
         if line in (b"\r\n", b"\n", b""):
-            return ResponseHeaders(fields)
-        if ended:
-            continue  # read to the empty line all the same: the body starts after it
-        text = line.decode("iso-8859-1")
-        if text[0] in " \t":  # obsolete folding: continues the previous field
-            if fields:
+            return ResponseHeaders(_fields(b"".join(lines).decode("iso-8859-1")))
+
+
+def _fields(text: str) -> list[tuple[str, str]]:
+    """(name, value) pairs of a header block, as ``email.feedparser`` with the compat32 policy
+    reads them: lines end at CRLF, CR or LF; the first line that is empty or not a field ends the
+    fields; a line starting with white space continues the field before it (its line break kept
+    in the value); a "From " line or a field without a name is skipped; a value loses the spaces
+    and tabs before it, not the ones after it."""
+    fields: list[tuple[str, str]] = []
+    continuable = False
+    pieces = _LINE_BREAK.split(text)  # line, break, line, break, ..., line
+    for at in range(0, len(pieces), 2):
+        line = pieces[at]
+        if not line:
+            break  # the empty line after the fields
+        if line[0] in " \t":
+            if continuable:
                 name, value = fields[-1]
-                fields[-1] = (name, f"{value} {text.strip()}")
+                fields[-1] = (name, value + pieces[at - 1] + line)
             continue
-        name, colon, value = text.partition(":")
-        if colon and _FIELD_NAME.fullmatch(name):
-            fields.append((name, value.strip()))
-        else:
-            ended = True  # not a field: the email package ends the fields here, and so do we
+        continuable = False
+        if line.startswith("From "):
+            continue  # an mbox envelope line, skipped by the email package too
+        name, colon, value = line.partition(":")
+        if not colon or not _FIELD_NAME.fullmatch(name):
+            break  # not a field: the email package takes the rest as the body
+        if name:
+            fields.append((name, value.lstrip(" \t")))
+            continuable = True
+    return fields
 
 
 class LeanHTTPResponse(http.client.HTTPResponse):
