@@ -204,7 +204,7 @@ class Fetcher:
             attempt.outcome, attempt.error_kind, attempt.error = failed.outcome, failed.kind, failed.message
             attempt.retry_after, attempt.restart = failed.retry_after, failed.restart
             if failed.restart:
-                _discard(temp)
+                _discard(temp, fd)
         except Exception as exc:  # urllib3 and the socket raise many types; each is named by _classify
             attempt.error_kind, attempt.error = _classify(exc, attempt.received)
             # An untrusted certificate stays untrusted: asking again would only repeat it.
@@ -360,9 +360,9 @@ class Fetcher:
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 # What reached the disk, not what was counted: a short write can land part of a chunk.
-                kept = _partial_size(temp, None)
+                on_disk = _partial_size(temp, None)
                 raise _AttemptFailed("disk_full", "disk_full", f"no space left on the device writing {temp.name} "
-                                     f"after {kept} bytes; partial file kept") from None
+                                     f"after {on_disk} bytes; partial file kept") from None
             raise
 
 
@@ -404,16 +404,21 @@ def _partial_size(temp: Path, expected_size: int | None, fd: int | None = None) 
     except FileNotFoundError:
         return 0
     if expected_size is not None and size > expected_size:
-        _discard(temp)  # longer than the file can be: not a prefix of it
+        _discard(temp, fd)  # longer than the file can be: not a prefix of it
         return 0
     return size
 
 
-def _discard(temp: Path) -> None:
+def _discard(temp: Path, fd: int | None = None) -> None:
     """Empty the partial file in place, not unlink it: the inode, and the lock sync holds on it
-    against another process writing the same .part, must stay the same."""
+    against another process writing the same .part, must stay the same. Through the caller's
+    descriptor when there is one: that is the file the next write goes to, whatever the path
+    names by then."""
     with contextlib.suppress(FileNotFoundError):
-        os.truncate(temp, 0)
+        if fd is None:
+            os.truncate(temp, 0)
+        else:
+            os.ftruncate(fd, 0)
     forget_validator(temp)
 
 

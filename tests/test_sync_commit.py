@@ -98,3 +98,30 @@ def test_early_writeback_queues_a_staged_files_pages_and_never_fails_the_file(tm
     os.close(fd)
     start_writeback(fd)  # a closed descriptor: EBADF is only no head start, never an exception
     assert path.read_bytes() == b"SIMPLE  =" * 1000
+
+
+def test_a_part_removed_after_its_check_goes_back_to_pending_and_the_next_sync_fetches_it(sync_env, monkeypatch):
+    """A small file is checked in memory, so nothing reads its .part again before the rename:
+    one removed by hand in between is an interruption (row pending, no attempt counted), not a
+    failure, as one removed during the transfer is."""
+    from ratdcs_catalog.sync import pipeline
+
+    products = sync_env.kepler_products(3)
+    sync_env.plan(products)
+    victim = products[1].filename
+    checked = pipeline.FilePipeline._verify_and_place
+
+    def check_then_remove(self, row, temp, *args, **kwargs):
+        finished = checked(self, row, temp, *args, **kwargs)
+        if victim in row.rel_path and finished is not None and finished.outcome.state == "done":
+            temp.unlink()
+        return finished
+
+    monkeypatch.setattr(pipeline.FilePipeline, "_verify_and_place", check_then_remove)
+    summary = sync_env.sync(workers=1)
+    assert (summary.files_done, summary.files_failed) == (2, 0)
+    row = next(r for rel, r in sync_env.rows().items() if rel.endswith(victim))
+    assert (row["state"], row["attempts"], row["last_error_kind"]) == ("pending", 0, None)
+    monkeypatch.setattr(pipeline.FilePipeline, "_verify_and_place", checked)
+    assert sync_env.sync().files_done == 1
+    assert {r["state"] for r in sync_env.rows().values()} == {"done"}

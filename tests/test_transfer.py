@@ -429,3 +429,26 @@ def test_a_small_body_fetched_whole_is_kept_for_verify_and_a_resumed_or_large_on
     monkeypatch.setattr(transfer, "IN_MEMORY_BYTES", product.size - 1)
     large = fetcher(fake).fetch(url, tmp_path / "c.part", expected_size=product.size)
     assert large.outcome == "done" and large.body is None
+
+
+@pytest.mark.parametrize("before", ["nothing", "a prefix", "a prefix, Range ignored", "too long", "unlinked, too long"])
+def test_writing_through_the_callers_descriptor_leaves_exactly_the_body(sandbox, url, body, product, fake,
+                                                                         tmp_path, before):
+    """sync writes the .part through the descriptor it holds locked, cut only when an answer
+    restarts the file: whatever was there, the inode ends holding the body and nothing after it."""
+    import os
+
+    temp = tmp_path / "f.part"
+    temp.write_bytes({"nothing": b"", "a prefix": body[:7000], "a prefix, Range ignored": body[:7000]}.get(
+        before, body + b"a longer, older version"))
+    if before == "a prefix, Range ignored":
+        sandbox.add_fault(Fault("ignore_range", pattern="Download/file", count=1))
+    fd = os.open(temp, os.O_RDWR)
+    try:
+        if before.startswith("unlinked"):
+            temp.unlink()  # the path is gone (removed by hand); the descriptor is what gets written
+        result = fetcher(fake).fetch(url, temp, expected_size=product.size, fd=fd)
+        assert result.outcome == "done" and result.size == product.size
+        assert os.pread(fd, product.size + 100, 0) == body and os.fstat(fd).st_size == product.size
+    finally:
+        os.close(fd)
