@@ -24,15 +24,19 @@ on its batch and commits it here before it hands the outcomes back.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from . import pipeline as _pipeline
+from ..records import FileOutcome
 from .pipeline import Finished, abandoned_outcome
 
 __all__ = ["commit_batch", "fsync_dir"]
+
+log = logging.getLogger("ratdcs.sync")
 
 SYNC_THREADS = 8
 # Tests only: the process exits (os._exit) right after a batch's durability pass, before its renames.
@@ -82,11 +86,23 @@ def _place_one(finished: Finished, lost: Callable[[int], bool], on_error) -> Pat
     except OSError as exc:
         if on_error is None:
             raise
-        replaced = on_error(finished, exc)
+        replaced = _vanished(finished, exc) or on_error(finished, exc)
         finished.outcome, finished.stop_run = replaced.outcome, replaced.stop_run
         return None
     finished.placed_dir = stage.dest.parent
     return finished.placed_dir
+
+
+def _vanished(finished: Finished, exc: OSError) -> Finished | None:
+    """A staged .part gone when its rename came (removed by hand after its check: a small file's
+    is checked in memory, never read again): an interruption to resume, as the pipeline takes a
+    .part that vanishes during the transfer, not a failure. None: the rename failed otherwise."""
+    if not isinstance(exc, FileNotFoundError) or os.path.lexists(finished.staged.temp):
+        return None
+    log.warning("%s: the temporary file vanished before it was placed (%s); row back to pending",
+                finished.rel_path, exc)
+    return Finished(FileOutcome(finished.outcome.file_id, "pending", transfers=finished.outcome.transfers),
+                    finished.rel_path)
 
 
 def _flush_all(fds: Iterable[int]) -> None:

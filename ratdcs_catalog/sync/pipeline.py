@@ -325,7 +325,7 @@ class FilePipeline:
     def local_error(self, finished: Finished, exc: OSError) -> Finished:
         """A staged file whose rename the file system refused: that row's outcome (commit.py)."""
         row = types.SimpleNamespace(file_id=finished.outcome.file_id, rel_path=finished.rel_path, attempts=0)
-        return vanished_before_placing(finished, exc) or local_error(row, exc, self.how_to_retry(row))
+        return local_error(row, exc, self.how_to_retry(row))
 
     def _adopt(self, row: ClaimedFile, dest: Path) -> tuple[Finished | None, list[TransferRecord], str | None]:
         """A file already at the destination that verifies is kept without a request (e.g. a sync
@@ -361,18 +361,6 @@ class FilePipeline:
         error = f"{row.rel_path} was in place but {reason}; moved to {quarantined}, downloading it again"
         log.warning("%s", error)
         return None, [TransferRecord(started, utc_now(), "retry", error_kind=kind, error=error)], quarantined
-
-
-def vanished_before_placing(finished: Finished, exc: OSError) -> Finished | None:
-    """A staged .part gone when its rename came (removed by hand after its check): an interruption
-    to resume, as ``process`` takes one that vanishes during the transfer, not a failure. None:
-    the rename failed for another reason."""
-    if not isinstance(exc, FileNotFoundError) or finished.staged is None or os.path.lexists(finished.staged.temp):
-        return None
-    log.warning("%s: the temporary file vanished before it was placed (%s); row back to pending",
-                finished.rel_path, exc)
-    return Finished(FileOutcome(finished.outcome.file_id, "pending", transfers=finished.outcome.transfers),
-                    finished.rel_path)
 
 
 def abandoned_outcome(finished: Finished) -> FileOutcome:
