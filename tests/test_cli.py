@@ -1,6 +1,7 @@
 """The command-line shell: commands listed, fast start, errors as one line with exit codes."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -247,3 +248,15 @@ def test_the_command_ends_without_teardown_yet_joins_threads_runs_atexit_and_flu
     usage = subprocess.run([sys.executable, "-c", child, "--no-such-flag"], capture_output=True, text=True, timeout=60)
     assert usage.returncode == 2 and "Error: No such option '--no-such-flag'." in usage.stderr
     assert marks.read_text() == "thread atexit"
+
+
+@pytest.mark.parametrize("how, status, stderr", [
+    ("_leave('a message')", 1, "a message\n"),  # sys.exit("text"): printed, status 1, as the interpreter does
+    ("sys.stdout = open('/dev/full', 'w'); print('lost'); _leave(0)", 120, ""),  # stdout cannot be flushed
+])
+def test_leaving_keeps_the_interpreters_exit_statuses(how, status, stderr):
+    if "/dev/full" in how and not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system to make a flush fail")
+    child = f"import sys\nfrom ratdcs_catalog.cli import _leave\n{how}\n"
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (status, stderr)
