@@ -193,8 +193,10 @@ def _check_checksum(path: Path, expected: str | None, observed: Mapping[str, str
         return
     algorithm, digest = parsed
     found = (observed or {}).get(algorithm)
-    if not found:
-        found = hash_file(path, (algorithm,))[algorithm] if contents is None else hashlib.new(algorithm, contents).hexdigest()
+    if not found and contents is not None:
+        found = hashlib.new(algorithm, contents).hexdigest()
+    elif not found:
+        found = hash_file(path, (algorithm,))[algorithm]
     if found.lower() != digest:
         raise VerifyFailed("checksum_mismatch", f"{algorithm} mismatch for {path.name}: expected {digest}, found {found}")
     result.level = "checksum"
