@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -18,7 +19,9 @@ def test_help_lists_the_commands():
 
 
 def test_every_command_has_help_with_an_example():
-    for name, command in cli.commands.items():
+    context = click.Context(cli)
+    for name in cli.list_commands(context):  # each command's module is loaded when asked for
+        command = cli.get_command(context, name)
         assert command.help, f"{name} has no help text"
         if not isinstance(command, type(cli)):
             assert "Example" in command.help, f"{name}'s help has no example"
@@ -260,3 +263,21 @@ def test_leaving_keeps_the_interpreters_exit_statuses(how, status, stderr):
     child = f"import sys\nfrom ratdcs_catalog.cli import _leave\n{how}\n"
     done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stderr) == (status, stderr)
+
+
+def test_a_command_loads_only_its_own_module():
+    """`ratdcs sync` does not import plan's, report's, demo's or the sandbox's command modules."""
+    code = ("import sys\nfrom ratdcs_catalog.cli import cli\n"
+            "try:\n    cli(['sync', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m.rpartition('.')[2] for m in sys.modules if m.startswith('ratdcs_catalog.cli.')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "['common', 'sync_cmd']"
+
+
+def test_help_lists_every_command_and_export_keeps_index():
+    result = CliRunner().invoke(cli, ["--help"])
+    listed = result.output.split("Commands:")[1].split()
+    for name in ("config", "demo", "export", "ls", "plan", "report", "reset", "retry", "sandbox", "split",
+                 "sync", "verify"):
+        assert name in listed
+    assert "index" in CliRunner().invoke(cli, ["export", "--help"]).output

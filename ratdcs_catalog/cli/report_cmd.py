@@ -10,6 +10,7 @@ import click
 from ..config import MAX_WORKERS
 from .common import App, pass_app, render_rows
 from .common import source_option as source_option_with
+from .data_cmd import export_index_command
 from .fit import cut_end, fit_rows, terminal_width
 
 __all__ = ["export", "report", "reset", "retry", "split", "verify"]
@@ -388,3 +389,6 @@ def split(app: App, ratio, seed, ztf_unit, sources, fmt):
                f"{'/'.join(f'{r:g}' for r in summary.ratios)}): {counts}; {summary.changed} changed split.")
     click.echo(render_rows(rows))
     _echo_warnings(summary.warnings, None)
+
+
+export.add_command(export_index_command)  # `export index` lives beside `ls`, in data_cmd.py
