@@ -2,6 +2,7 @@
 a rule creeps back into the package."""
 
 import email.utils
+import os
 import random
 import re
 import time
@@ -290,3 +291,22 @@ def test_net_modules_list_their_public_names_sorted_and_defined(module):
 
     loaded = importlib.import_module(f"ratdcs_catalog.net.{module}")
     assert loaded.__all__ == sorted(loaded.__all__) and all(hasattr(loaded, name) for name in loaded.__all__)
+
+
+@pytest.mark.parametrize("environment, expected", [
+    ({}, {}),
+    ({"HTTPS_PROXY": "http://proxy:3128"}, {"https": "http://proxy:3128"}),
+    ({"all_proxy": "socks5://p:1080", "no_proxy": "localhost"}, {"all": "socks5://p:1080", "no": "localhost"}),
+    ({"http_proxy": ""}, {}),
+])
+def test_proxies_from_environment_match_urllib(monkeypatch, environment, expected):
+    """The shortcut (no *_proxy variable: no urllib.request import) reads what urllib reads."""
+    import urllib.request
+
+    from ratdcs_catalog.net.policy import _proxies_from_environment
+
+    for name in [n for n in os.environ if n.lower().endswith("_proxy")]:
+        monkeypatch.delenv(name)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert _proxies_from_environment() == urllib.request.getproxies_environment() == expected

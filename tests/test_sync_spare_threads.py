@@ -1,6 +1,11 @@
 """Threads beyond the transfers (run.thread_pool): the next request goes out while a body is verified,
 yet never more transfers, nor connections, than --workers."""
 
+import subprocess
+import sys
+
+import pytest
+
 from ratdcs_catalog.sandbox import Fault
 from ratdcs_catalog.sync import run as run_module
 
@@ -28,3 +33,14 @@ def test_more_threads_than_transfers_but_never_more_requests_or_connections_than
     assert len({r.client_port for r in log}) == 2  # the threads share the two kept-alive connections
     for rel in sync_env.files_on_disk():
         assert (sync_env.data_dir / rel).read_bytes() == sync_env.body(rel)
+
+
+@pytest.mark.parametrize("stopped, imported", [(True, False), (False, True)])
+def test_numpy_is_imported_ahead_unless_the_run_stopped_first(stopped, imported):
+    """import_ahead waits for the first requests to leave, then imports numpy; a run stopped
+    meanwhile imports nothing."""
+    code = ("import sys, threading\nfrom ratdcs_catalog.sync.run import import_ahead\n"
+            f"stop = threading.Event()\nif {stopped}:\n    stop.set()\n"
+            "import_ahead(stop)\nprint('numpy' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == str(imported)

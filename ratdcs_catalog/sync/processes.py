@@ -263,7 +263,7 @@ def _start_worker(config: dict, data_dir: str, force: bool, processes: int, thre
 
     _worker.update(pipeline=pipeline, threads=ThreadPoolExecutor(
         threads, thread_name_prefix="ratdcs-sync"), fetchers=threading.local())
-    threading.Thread(target=import_ahead, name="ratdcs-import-ahead", daemon=True).start()
+    threading.Thread(target=import_ahead, args=(stop,), name="ratdcs-import-ahead", daemon=True).start()
 
 
 def _ready() -> bool:

@@ -42,6 +42,7 @@ WRITE_AFTER_SECONDS = 0.25
 # the queue faster than the writer tops it up (small files), up to this: a claim costs a few ms
 # of the writer's time whatever its size, and 16 at a time was 5% of a 5,000-small-file sync.
 MAX_CLAIM = 256
+IMPORT_AHEAD_AFTER_SECONDS = 0.04  # the workers' first requests are out by then (import_ahead)
 
 
 class Run:
@@ -88,7 +89,8 @@ class Run:
             # numpy (FITS checksums) takes a few hundred ms to import: imported while the first
             # requests wait for their answers, not after the first body (issue 15, WAN profile).
             if getattr(self.pool, "verifies_here", True):  # not when worker processes verify
-                threading.Thread(target=import_ahead, name="ratdcs-import-ahead", daemon=True).start()
+                threading.Thread(target=import_ahead, args=(self.stop,), name="ratdcs-import-ahead",
+                                 daemon=True).start()
             self.pool.start()
             self._loop()
         except BaseException:
@@ -404,8 +406,19 @@ def redact_outcome(outcome: FileOutcome) -> FileOutcome:
     return dataclasses.replace(outcome, error=redact(outcome.error), transfers=transfers)
 
 
-def import_ahead() -> None:
-    """numpy (the FITS sums), imported on a thread of its own while the first requests wait."""
+def import_ahead(stop: threading.Event) -> None:
+    """numpy (the FITS sums), imported on a thread of its own while the first requests wait.
+
+    Not at once: the import holds the interpreter for ~0.12 s, handing it over every 5 ms, and
+    the workers' first requests, a few ms of Python each, waited for those turns. With the
+    import IMPORT_AHEAD_AFTER_SECONDS later the fourth request left 162-173 ms after start, not
+    170-212 ms (set (a), 4 runs each; issue 15). A run stopped meanwhile imports nothing.
+
+    Slept, not ``stop.wait``: in a worker process ``stop`` is a multiprocessing Event, and one
+    whose waiter is killed (SIGKILL) never lets the parent's ``set()`` return."""
+    time.sleep(IMPORT_AHEAD_AFTER_SECONDS)
+    if stop.is_set():
+        return
     with contextlib.suppress(ImportError):
         import numpy  # noqa: F401
 
