@@ -55,9 +55,9 @@ def wait_for(condition, timeout: float, step: float = 0.05):
     return condition()
 
 
-def start_sync(env, *extra):
+def start_sync(env, *extra, **variables):
     return subprocess.Popen([sys.executable, "-m", "ratdcs_catalog", "--config", str(env.config_path), "-q",
-                             "sync", *extra], env=dict(os.environ, RATDCS_DOWNLOAD__LEASE_SECONDS="1.5"),
+                             "sync", *extra], env=dict(os.environ, RATDCS_DOWNLOAD__LEASE_SECONDS="1.5", **variables),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 
@@ -267,3 +267,28 @@ def test_two_syncs_with_worker_processes_share_the_files_and_fetch_each_once(syn
     with open_manifest(sync_env.db) as m:
         done_per_sync = [r["files_done"] for r in m.query("SELECT files_done FROM syncs ORDER BY sync_id")]
     assert sum(done_per_sync) == 24 and min(done_per_sync) > 0, done_per_sync
+
+
+@pytest.mark.skipif(not LINUX, reason="finds the worker processes in /proc")
+def test_a_worker_killed_while_its_threads_wait_out_a_back_off_does_not_hang_the_sync(sync_env):
+    """A worker's threads wait between retries. Waiting on a multiprocessing Event, a thread killed
+    with its process left the parent's stop (Event.set) waiting for ever for it to wake."""
+    products = sync_env.kepler_products(8)
+    sync_env.plan(products)
+    sync_env.sandbox.add_fault(Fault("500", pattern=r"_llc\.fits"))
+    proc = start_sync(sync_env, "--processes", "2", RATDCS_DOWNLOAD__MAX_RETRIES="3",
+                      RATDCS_DOWNLOAD__BACKOFF_BASE_SECONDS="5", RATDCS_DOWNLOAD__BACKOFF_MAX_SECONDS="10")
+    workers = wait_for(lambda: len(children_of(proc.pid)) >= 2 and children_of(proc.pid), timeout=20)
+    assert workers
+    # Every transfer got its 500 and waits out its first back-off (5 s with jitter).
+    assert wait_for(lambda: len(sync_env.file_requests()) >= 4, timeout=20)
+    time.sleep(0.3)
+    assert proc.poll() is None, proc.communicate()
+    os.kill(workers[0], signal.SIGKILL)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, err.decode()
+    assert "worker process" in err.decode()
+    rows = sync_env.rows()
+    assert {r["state"] for r in rows.values()} == {"pending"}
+    assert all(r["lease_owner"] is None for r in rows.values())
+    assert wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), timeout=5)

@@ -19,8 +19,8 @@ ordinary ``FilePipeline`` on its batch, on its share of the threads, and the bat
   would send. A Retry-After pause is written to shared memory, one slot per host (by hash), which
   every process reads before its next request to that host.
 - Stopping: the processes ignore SIGINT (a terminal sends Ctrl-C to the whole process group); the
-  writer's stop reaches them as a ``multiprocessing.Event`` read between files, and rows not
-  started come back pending. A worker that dies (killed, out of memory) breaks the pool: every row
+  writer's stop reaches them as a byte of shared memory (``SharedStop``) read between files, and
+  rows not started come back pending. A worker that dies (killed, out of memory) breaks the pool: every row
   handed over comes back pending (``worker_lost``) and the sync stops. A process whose parent is gone (kill -9) exits within half a
   second, leaving its partial files for the next sync; the parent's leases expire as always.
 - Start: on Linux the processes are forked when the pool is made, before any other thread of the
@@ -69,7 +69,7 @@ AUTO_MAX_MEAN_BYTES = 1 << 20
 AUTO_MAX_PROCESSES = 4
 BATCH_FILES = 16  # files per task: enough to spread the cost of a hand-over, few enough to spread the work
 PAUSE_SLOTS = 256
-ORPHAN_CHECK_SECONDS = 0.5
+WATCH_SECONDS = 0.05  # how often a worker process looks at the shared stop and at its parent
 
 
 def choose_processes(setting: Any, workers: int, connection_limits: Sequence[int], files: int, known_bytes: int,
@@ -123,11 +123,11 @@ class ProcessPool:
         # Fork only on Linux and only from a single thread (the CLI, here): forked beside other threads
         # (a notebook's, a test's server) a process could inherit a lock one of them held.
         context = multiprocessing.get_context("fork" if can_fork() else "spawn")
-        self.stop_event = context.Event()
+        self.stop_flag = context.RawValue("b", 0)  # SharedStop: no lock a killed worker could hold
         self.pauses = context.Array("d", PAUSE_SLOTS)
         self.executor = concurrent.futures.ProcessPoolExecutor(
             processes, mp_context=context, initializer=_start_worker,
-            initargs=(dict(run.config), str(run.data_dir), force, processes, self.threads_each, self.stop_event,
+            initargs=(dict(run.config), str(run.data_dir), force, processes, self.threads_each, self.stop_flag,
                       self.pauses, os.getpid()))
         # Made now, from Run's constructor: the processes are forked while this is the only thread.
         self.executor.submit(_ready).result()
@@ -152,7 +152,7 @@ class ProcessPool:
     def ask_to_stop(self) -> None:
         """Rows not yet sent come back pending; batches out stop between files."""
         self.stopping = True
-        self.stop_event.set()
+        self.stop_flag.value = 1
 
     # ---- the dispatcher thread -------------------------------------------------------------
 
@@ -162,7 +162,7 @@ class ProcessPool:
                 try:
                     self._take_work()
                     if self.run.stop.is_set() or self.stopping:
-                        self.stop_event.set()
+                        self.stop_flag.value = 1
                         self._give_back(self.buffer)
                     else:
                         self._submit_ready()
@@ -180,7 +180,7 @@ class ProcessPool:
             log.error("stopping the sync: the worker processes failed (%s: %s)", type(exc).__name__, exc)
             self.run.summary.stopped_by = self.run.summary.stopped_by or "error"
             self.run.stop.set()
-        self.stop_event.set()
+        self.stop_flag.value = 1
         for items in self.batches.values():
             self._give_back(collections.deque(items))
         self.batches.clear()
@@ -244,13 +244,14 @@ class ProcessPool:
 _worker: dict[str, Any] = {}
 
 
-def _start_worker(config: dict, data_dir: str, force: bool, processes: int, threads: int, stop, pauses,
+def _start_worker(config: dict, data_dir: str, force: bool, processes: int, threads: int, stop_flag, pauses,
                   parent_pid: int) -> None:
     """Once per worker process: signals left to the parent, the pipeline and its gates, a thread pool."""
     # Ctrl-C reaches the whole process group: the parent stops the run cleanly and tells the workers.
     # SIGTERM keeps its default: a pool that breaks terminates its remaining workers with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), name="ratdcs-orphan-check", daemon=True).start()
+    stop = SharedStop(stop_flag)
+    threading.Thread(target=_watch, args=(parent_pid, stop), name="ratdcs-watch", daemon=True).start()
     root = Path(data_dir)
     space = SpaceWatch(root, running_margin(config["download.free_space_margin_bytes"], force=force))
     pipeline = FilePipeline(config, root, stop, None, space)
@@ -298,9 +299,38 @@ def _run_one(row: ClaimedFile) -> Finished:
     return pipeline.run(row, fetchers.fetcher)
 
 
-def _exit_when_orphaned(parent_pid: int) -> None:
+class SharedStop:
+    """The run's stop as a worker process sees it: one byte of shared memory, set by the parent (or
+    by a worker that finds the disk full), mirrored into a ``threading.Event`` that this process's
+    threads wait on (between retries, for a busy file).
+
+    Not a ``multiprocessing.Event``: its ``set()`` waits for every thread asleep in its ``wait()``
+    to wake, and a thread killed with its process never does; a worker killed during a back-off
+    hung the sync. A byte needs no lock, so a dead process cannot hold one either.
+    """
+
+    def __init__(self, flag):
+        self.flag, self.local = flag, threading.Event()
+
+    def is_set(self) -> bool:
+        if self.flag.value and not self.local.is_set():
+            self.local.set()
+        return self.local.is_set()
+
+    def set(self) -> None:
+        self.flag.value = 1
+        self.local.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Set, or ``timeout`` passed; the parent's stop wakes it within WATCH_SECONDS (``_watch``)."""
+        return self.local.wait(timeout)
+
+
+def _watch(parent_pid: int, stop: SharedStop) -> None:
+    """Carry the parent's stop to this process's waiting threads; exit once the parent is gone."""
     while os.getppid() == parent_pid:
-        time.sleep(ORPHAN_CHECK_SECONDS)
+        stop.is_set()
+        time.sleep(WATCH_SECONDS)
     os._exit(1)
 
 
