@@ -50,7 +50,7 @@ from ..records import ClaimedFile
 from .commit import commit_batch
 from .handover import WORKER_LOST, drop_if_lost, given_back, hand_over
 from .pipeline import FilePipeline, Finished
-from .run import import_ahead
+from .run import start_import_ahead
 from .space import SpaceWatch, running_margin
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -264,7 +264,7 @@ def _start_worker(config: dict, data_dir: str, force: bool, processes: int, thre
 
     _worker.update(pipeline=pipeline, threads=ThreadPoolExecutor(
         threads, thread_name_prefix="ratdcs-sync"), fetchers=threading.local())
-    threading.Thread(target=import_ahead, args=(stop,), name="ratdcs-import-ahead", daemon=True).start()
+    start_import_ahead(stop)
 
 
 def _ready() -> bool:

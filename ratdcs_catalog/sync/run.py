@@ -89,8 +89,7 @@ class Run:
             # numpy (FITS checksums) takes a few hundred ms to import: imported while the first
             # requests wait for their answers, not after the first body (issue 15, WAN profile).
             if getattr(self.pool, "verifies_here", True):  # not when worker processes verify
-                threading.Thread(target=import_ahead, args=(self.stop,), name="ratdcs-import-ahead",
-                                 daemon=True).start()
+                start_import_ahead(self.stop)
             self.pool.start()
             self._loop()
         except BaseException:
@@ -404,6 +403,10 @@ def redact_outcome(outcome: FileOutcome) -> FileOutcome:
         return outcome
     transfers = tuple(dataclasses.replace(t, error=redact(t.error)) if t.error else t for t in outcome.transfers)
     return dataclasses.replace(outcome, error=redact(outcome.error), transfers=transfers)
+
+
+def start_import_ahead(stop: threading.Event) -> None:
+    threading.Thread(target=import_ahead, args=(stop,), name="ratdcs-import-ahead", daemon=True).start()
 
 
 def import_ahead(stop: threading.Event) -> None:
