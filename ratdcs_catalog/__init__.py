@@ -62,14 +62,15 @@ def _named_keywords(function: Callable) -> Callable:
     ``worker=8`` deserves ``did you mean 'workers'?``. The error is ``registry.OptionError``, a
     TypeError (and a UsageError, exit 2, where the CLI meets it).
     """
-    valid = [name for name, p in inspect.signature(function).parameters.items()
-             if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    valid = frozenset(name for name, p in inspect.signature(function).parameters.items()
+                      if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
 
     @functools.wraps(function)
     def checked(*args, **kwargs):
-        from .registry import check_keywords
+        if not valid.issuperset(kwargs):  # the registry (8 ms to import) only to name the mistake
+            from .registry import check_keywords
 
-        check_keywords(f"{function.__name__}()", kwargs, valid)
+            check_keywords(f"{function.__name__}()", kwargs, valid)
         return function(*args, **kwargs)
 
     return checked
@@ -169,10 +170,11 @@ def sync(*, config: "Config | str | None" = None, manifest_path: str | os.PathLi
 
         summary = ratdcs_catalog.sync(config="config.yaml", workers=4)
     """
-    from .registry import source
+    if sources:  # the registry (8 ms to import) only when there are names to check
+        from .registry import source
 
-    for name in sources:
-        source(name)  # an unknown source is a usage error, not an empty selection
+        for name in sources:
+            source(name)  # an unknown source is a usage error, not an empty selection
     from .sync import sync as _sync
 
     config = load_config(config, download__workers=workers, transport__cloud=None if cloud else "never",

@@ -164,3 +164,23 @@ def test_retry_split_export_and_reset_from_python(notebook, sandbox):
     assert rc.reset(sources=["tess"], config=config) > 0
     assert {r["state"] for r in rc.report(sql="SELECT state FROM files WHERE source = 'tess'", config=config)} == \
         {"pending"}
+
+
+def test_a_misspelt_keyword_names_the_right_one(tmp_path):
+    with pytest.raises(TypeError, match=r"^sync\(\) got an unexpected keyword argument 'worker'; did you mean "
+                                        r"'workers'\?$"):
+        rc.sync(config=str(tmp_path / "none.yaml"), worker=8)
+
+
+def test_an_unknown_source_is_a_usage_error_not_an_empty_selection(tmp_path):
+    with pytest.raises(UsageError, match="nope"):
+        rc.sync(manifest_path=tmp_path / "m.sqlite", sources=["nope"])
+
+
+def test_a_sync_imports_the_registry_only_when_a_file_is_checked():
+    """Before the first request a sync needs no registry: its import (8 ms) waited for its first verification."""
+    code = ("import sys\nimport ratdcs_catalog as rc\n"
+            "try:\n    rc.sync(manifest_path='/nonexistent/dir/m.sqlite', workers=2)\nexcept Exception:\n    pass\n"
+            "print('ratdcs_catalog.registry' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "False"

@@ -6,7 +6,6 @@ import json
 import sqlite3
 from typing import Any, Iterable, Sequence
 
-from .. import registry
 from ..records import PERIOD_FIELDS, PlannedFile, UpsertCounts, utc_now
 
 
@@ -53,6 +52,8 @@ class PlanWrites:
         - a row that learns its cloud copy (``mirror_url``) gets it (updated); a plan that did not
           ask (``transport.cloud = never``) leaves a known one alone.
         """
+        from .. import registry  # here, not at import: a sync opens the manifest before its first request
+
         unknown = sorted({f.source for f in files} - set(registry.source_names()))
         if unknown:  # a planner's bug, not a user's: the schema no longer lists the sources itself
             raise ValueError(f"no source {unknown[0]!r} in the registry; register it before planning its files")
