@@ -20,9 +20,10 @@ ordinary ``FilePipeline`` on its batch, on its share of the threads, and the bat
   every process reads before its next request to that host.
 - Stopping: the processes ignore SIGINT (a terminal sends Ctrl-C to the whole process group); the
   writer's stop reaches them as a byte of shared memory (``SharedStop``) read between files, and
-  rows not started come back pending. A worker that dies (killed, out of memory) breaks the pool: every row
-  handed over comes back pending (``worker_lost``) and the sync stops. A process whose parent is gone (kill -9) exits within half a
-  second, leaving its partial files for the next sync; the parent's leases expire as always.
+  rows not started come back pending. A worker that dies (killed, out of memory) breaks the pool:
+  every row handed over comes back pending (``worker_lost``) and the sync stops. A process whose
+  parent is gone (kill -9) exits within half a second, leaving its partial files for the next
+  sync; the parent's leases expire as always.
 - Start: on Linux the processes are forked when the pool is made, before any other thread of the
   sync exists (no lock held by another thread is copied into them), so they start in milliseconds
   with every module already imported; elsewhere, or when the caller already runs other threads,

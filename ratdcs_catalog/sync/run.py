@@ -416,11 +416,8 @@ def import_ahead(stop: threading.Event) -> None:
     the workers' first requests, a few ms of Python each, waited for those turns. With the
     import IMPORT_AHEAD_AFTER_SECONDS later the fourth request left 162-173 ms after start, not
     170-212 ms (set (a), 4 runs each; issue 15). A run stopped meanwhile imports nothing.
-
-    Slept, not ``stop.wait``: in a worker process ``stop`` is a multiprocessing Event, and one
-    whose waiter is killed (SIGKILL) never lets the parent's ``set()`` return."""
-    time.sleep(IMPORT_AHEAD_AFTER_SECONDS)
-    if stop.is_set():
+    (``stop`` is the run's Event, or a worker process's ``processes.SharedStop``.)"""
+    if stop.wait(IMPORT_AHEAD_AFTER_SECONDS):
         return
     with contextlib.suppress(ImportError):
         import numpy  # noqa: F401
