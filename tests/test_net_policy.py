@@ -5,6 +5,8 @@ import email.utils
 import os
 import random
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -310,3 +312,14 @@ def test_proxies_from_environment_match_urllib(monkeypatch, environment, expecte
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     assert _proxies_from_environment() == urllib.request.getproxies_environment() == expected
+
+
+def test_a_request_that_goes_direct_does_not_import_urllib_request():
+    """No *_proxy variable: neither the policy nor its first proxy_for imports urllib.request (3-4 ms)."""
+    code = ("import os, sys\n"
+            "for name in [n for n in os.environ if n.lower().endswith('_proxy')]:\n    del os.environ[name]\n"
+            "from ratdcs_catalog.net.policy import NetworkPolicy\n"
+            "assert NetworkPolicy().proxy_for('https', 'mast.stsci.edu') is None\n"
+            "print('urllib.request' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
