@@ -17,6 +17,7 @@ from ratdcs_catalog.errors import UsageError
 from ratdcs_catalog.sandbox.faults import Fault
 
 from build_manifest import flip_byte  # noqa: E402
+from child_python import last_line_printed  # noqa: E402
 
 
 def test_all_is_sorted_and_every_function_has_a_docstring_with_an_example():
@@ -182,5 +183,4 @@ def test_a_sync_imports_the_registry_only_when_a_file_is_checked():
     code = ("import sys\nimport ratdcs_catalog as rc\n"
             "try:\n    rc.sync(manifest_path='/nonexistent/dir/m.sqlite', workers=2)\nexcept Exception:\n    pass\n"
             "print('ratdcs_catalog.registry' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip().splitlines()[-1] == "False"
+    assert last_line_printed(code) == "False"

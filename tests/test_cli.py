@@ -11,6 +11,8 @@ from click.testing import CliRunner
 
 from ratdcs_catalog.cli import cli
 
+from child_python import last_line_printed
+
 
 def test_help_lists_the_commands():
     result = CliRunner().invoke(cli, ["--help"])
@@ -270,8 +272,7 @@ def test_a_command_loads_only_its_own_module():
     code = ("import sys\nfrom ratdcs_catalog.cli import cli\n"
             "try:\n    cli(['sync', '--help'])\nexcept SystemExit:\n    pass\n"
             "print(sorted(m.rpartition('.')[2] for m in sys.modules if m.startswith('ratdcs_catalog.cli.')))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip().splitlines()[-1] == "['common', 'sync_cmd']"
+    assert last_line_printed(code) == "['common', 'sync_cmd']"
 
 
 def test_help_lists_every_command_and_export_keeps_index():

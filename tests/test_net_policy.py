@@ -5,8 +5,6 @@ import email.utils
 import os
 import random
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,6 +19,8 @@ from ratdcs_catalog.net.testing import MockTransport, Response
 from ratdcs_catalog.records import PlannedFile
 from ratdcs_catalog.net.gates import HostGates
 from ratdcs_catalog.transfer import Fetcher, TransferOptions
+
+from child_python import last_line_printed
 
 POLICY = NetworkPolicy(mast_hosts=("mast.example", "127.0.0.1"), mast_token="s3cret-token", backoff_base_seconds=1.0,
                        backoff_max_seconds=8.0)
@@ -321,5 +321,4 @@ def test_a_request_that_goes_direct_does_not_import_urllib_request():
             "from ratdcs_catalog.net.policy import NetworkPolicy\n"
             "assert NetworkPolicy().proxy_for('https', 'mast.stsci.edu') is None\n"
             "print('urllib.request' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"
+    assert last_line_printed(code) == "False"

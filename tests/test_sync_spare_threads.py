@@ -1,14 +1,12 @@
 """Threads beyond the transfers (run.thread_pool): the next request goes out while a body is verified,
 yet never more transfers, nor connections, than --workers."""
 
-import subprocess
-import sys
-
 import pytest
 
 from ratdcs_catalog.sandbox import Fault
 from ratdcs_catalog.sync import run as run_module
 
+from child_python import last_line_printed
 from test_sync_cluster import max_in_flight
 
 
@@ -42,5 +40,4 @@ def test_numpy_is_imported_ahead_unless_the_run_stopped_first(stopped, imported)
     code = ("import sys, threading\nfrom ratdcs_catalog.sync.run import import_ahead\n"
             f"stop = threading.Event()\nif {stopped}:\n    stop.set()\n"
             "import_ahead(stop)\nprint('numpy' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == str(imported)
+    assert last_line_printed(code) == str(imported)
