@@ -27,6 +27,14 @@ The same peers doing the part of ratdcs's work that a careful user of them would
 Both still skip the FITS checks and flush once at the end instead of fsyncing each file before
 it is renamed, so they remain cheaper than ratdcs's verification; they show how much of the gap
 to the plain peers is the verification itself.
+
+And one reference that is not a peer:
+- python-floor: ``python bench/python_floor.py list sums out`` - the same work as wget+sha256+sync
+           plus ratdcs's fdatasync of each temp file before its rename (every 16 files), in the
+           leanest stdlib Python: 4 forked processes, one keep-alive http.client connection each,
+           each body streamed through sha256 to its file, checked against the expected list. No FITS checks, no
+           manifest, so cheaper than ratdcs by construction; ratdcs's wall over its wall shows how
+           far ratdcs is from what any Python could do. Never counted as a best peer.
 """
 
 from __future__ import annotations
@@ -38,12 +46,14 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from _util import Run, fresh_dir, log, ratdcs_cmd, ratdcs_env, settle, timed_run, tree_bytes
+from _util import PYTHON, Run, fresh_dir, log, ratdcs_cmd, ratdcs_env, settle, timed_run, tree_bytes
 from fileset import FileSet
 
 PLAIN_PEERS = ("aria2c", "wget", "curl")            # what the issue's speed targets name
 VERIFYING_PEERS = ("aria2c+sha256", "wget+sha256")  # the same peers, hashing and flushing too
-TOOLS = ("ratdcs", *PLAIN_PEERS, *VERIFYING_PEERS)
+FLOOR_PEERS = ("python-floor",)                     # the leanest Python doing the same checked, durable work
+TOOLS = ("ratdcs", *PLAIN_PEERS, *VERIFYING_PEERS, *FLOOR_PEERS)
+FLOOR_SCRIPT = Path(__file__).resolve().parent / "python_floor.py"
 
 
 @dataclasses.dataclass
@@ -147,6 +157,8 @@ def _command(tool: str, p: Prepared, out: Path):
         # LC_ALL=C: the glob sorts by byte, as the expected list does.
         return (f"export LC_ALL=C && {shlex.join(_wget(lst, out))} && cd {shlex.quote(str(out))} && "
                 f"openssl dgst -sha256 -r *.fits | cmp - {shlex.quote(str(p.expected_sums))} && sync -f ."), None, None
+    if tool == "python-floor":
+        return [PYTHON, str(FLOOR_SCRIPT), lst, str(p.expected_sums), str(out)], None, None
     if tool == "curl":
         per_process = math.ceil(len(p.fileset.files) / 4)
         return (f"xargs -P4 -n {per_process} curl -sS --fail --remote-name-all --output-dir {out}",

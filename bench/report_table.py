@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from _util import MB, median
-from peers import PLAIN_PEERS, VERIFYING_PEERS
+from peers import FLOOR_PEERS, PLAIN_PEERS, VERIFYING_PEERS
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -59,6 +59,7 @@ def transfer_summary(results: dict) -> list[dict]:
     for row in rows:
         row["vs_best_peer"] = _ratio_to_best(row, rows, PLAIN_PEERS)
         row["vs_best_verifying_peer"] = _ratio_to_best(row, rows, VERIFYING_PEERS)
+        row["vs_python_floor"] = _ratio_to_best(row, rows, FLOOR_PEERS)
     return rows
 
 
@@ -75,10 +76,12 @@ def render_transfer(results: dict) -> str:
         out.append([r["label"], r["tool"], r["wall_s"], r["mb_s"], r["files_s"], r["rss_mb"], r["cpu_s"],
                     f"{r['vs_best_peer']:.2f}x" if r["vs_best_peer"] else "-",
                     f"{r['vs_best_verifying_peer']:.2f}x" if r["vs_best_verifying_peer"] else "-",
+                    f"{r['vs_python_floor']:.2f}x" if r["vs_python_floor"] else "-",
                     r["of_loopback"], r["of_sha256"], r["of_disk"], r["of_fsync_files"],
                     f"{r['ok']}/{r['runs']}"])
     return table(["set", "tool", "median wall s", "MB/s", "files/s", "peak RSS MB", "CPU s (user+sys)", "vs best peer",
-                  "vs best peer + sha256", "of loopback", "of sha256", "of disk+fsync", "of fsync'd files/s", "runs ok"], out)
+                  "vs best peer + sha256", "vs python-floor", "of loopback", "of sha256", "of disk+fsync",
+                  "of fsync'd files/s", "runs ok"], out)
 
 
 def render_limits(results: dict) -> str:
@@ -248,7 +251,9 @@ def render(results: dict) -> str:
             for k, v in results["sets"].items())]
     sections = (("limits", "Machine limits (median of 3 each)", lambda: render_limits(results)),
                 ("peers", "Transfer: ratdcs sync --workers 4 vs peers (medians; ratio = median wall / best peer's; "
-                          "peer + sha256 = aria2c or wget that also checks each file's sha256 and flushes to disk)",
+                          "peer + sha256 = aria2c or wget that also checks each file's sha256 and flushes to disk; "
+                          "python-floor = the leanest stdlib Python doing those checked, durable transfers, "
+                          "not a peer)",
                  lambda: render_transfer(results)),
                 ("profile", "Profile of ratdcs sync where it is > 10% behind the best peer (py-spy, all threads)",
                  lambda: render_profile(results)),
