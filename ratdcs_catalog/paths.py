@@ -28,7 +28,7 @@ import os
 import re
 import shlex
 import stat
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import DataDirError, UnsafeProductError
@@ -63,11 +63,13 @@ def check_relative_path(rel_path: str) -> str:
     if not isinstance(rel_path, str) or not rel_path or "\\" in rel_path:
         raise UnsafeProductError(f"refused destination {rel_path!r}: empty or a backslash")
     _check_characters(rel_path, "destination")
-    pure = PurePosixPath(rel_path)
-    if pure.is_absolute() or any(part in ("..", ".", "") for part in rel_path.split("/")):
+    # On the string, not a PurePosixPath (checked per file, issue 15): an absolute path's first
+    # part is "", so the one test refuses it along with "..", "." and "a//b".
+    parts = rel_path.split("/")
+    if any(part in ("..", ".", "") for part in parts):
         raise UnsafeProductError(f"refused destination {rel_path!r}: it would escape the data directory")
-    if pure.parts[0] in (TEMP_DIR, QUARANTINE_DIR):
-        raise UnsafeProductError(f"refused destination {rel_path!r}: {pure.parts[0]}/ is ratdcs's own")
+    if parts[0] in (TEMP_DIR, QUARANTINE_DIR):
+        raise UnsafeProductError(f"refused destination {rel_path!r}: {parts[0]}/ is ratdcs's own")
     return rel_path
 
 

@@ -54,6 +54,9 @@ REFETCH_KINDS = ("size_mismatch", "checksum_mismatch", "fits_checksum", "fits_in
 # Under verify.fits_checksum = warn, a file whose FITS checksums do not verify is kept with this kind.
 FITS_WARNING_KIND = "fits_checksum_warning"
 BUSY_PAUSE_SECONDS = 1.0
+# The lease of a row run without one (worker processes, Dask): never set. One for all, not an
+# Event per file (issue 15: a Condition and a lock made for every file).
+_NEVER_LOST = threading.Event()
 
 
 @dataclasses.dataclass
@@ -117,6 +120,7 @@ class FilePipeline:
     def __init__(self, config, data_dir: Path, stop: threading.Event, sleep, space: "SpaceWatch | None" = None):
         self.data_dir, self.stop, self.sleep = data_dir, stop, sleep
         self.own_dirs = OwnDirs(data_dir)  # temp/ and quarantine/ directories, checked once per sync
+        self.temp_dir = data_dir / TEMP_DIR
         self.space = space or SpaceWatch(data_dir, 0)
         # No fsync per file: the group commit flushes a batch of verified files at once (commit.py).
         self.options = dataclasses.replace(TransferOptions.from_config(config), fsync=False)
@@ -168,12 +172,12 @@ class FilePipeline:
         ``lost`` is set by the writer when another sync took the row over (our lease expired
         while this process was stopped or asleep): the transfer is abandoned, nothing placed.
         """
-        lost = lost or threading.Event()
+        lost = lost or _NEVER_LOST
         dest = destination(self.data_dir, row.rel_path)
         adopted, records, set_aside = self._adopt(row, dest)
         if adopted is not None:
             return adopted
-        temp = self.data_dir / TEMP_DIR / (row.rel_path + ".part")
+        temp = self.temp_dir / (row.rel_path + ".part")
         self.own_dirs.ensure(temp.parent)
         fetcher.stop = _AnyEvent(self.stop, lost, self.space)
         try:
@@ -216,7 +220,8 @@ class FilePipeline:
                                                   lost=lost, previous_sha=previous_sha)
                 if finished is not None and finished.outcome.state == "done":
                     finished.staged = Staged(temp, dest, fd)  # the lock travels with it to the commit
-                    start_writeback(fd)
+                    if fetched.body is None:  # a body held in memory is a page or so: the commit's pass will do
+                        start_writeback(fd)
             finally:
                 if finished is None or finished.staged is None:
                     _unlock_part(fd, temp)
