@@ -66,3 +66,18 @@ def test_the_token_goes_to_the_configured_origin_only_not_the_same_host_on_anoth
     assert not policy.sends_token_to("127.0.0.1", "http", 9999)
     assert not policy.sends_token_to("127.0.0.1", "https", 8765)
     assert "Cookie" not in policy.headers_for("http", "127.0.0.1", port=9999)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("HTTP 403 for ?MAST_TOKEN=abc123; retry", "HTTP 403 for ?MAST_TOKEN=***; retry"),
+    ("echo: authorization: Bearer abc123 end", "echo: authorization: Bearer *** end"),
+    # re.I matches a dotless i for an i and a long s for an s, which lower() does not find: text
+    # that is not ASCII gets every pattern, not the fast path of a line per file (issue 15).
+    ("echo: Authorızation: Bearer abc123", "echo: Authorızation: Bearer ***"),
+    ("?maſt_token=abc123", "?maſt_token=***"),
+    ("kepler/a_llc.fits: done, HTTP 200, 2880 bytes", "kepler/a_llc.fits: done, HTTP 200, 2880 bytes"),
+])
+def test_a_token_of_unknown_value_is_hidden_by_its_shape(text, expected):
+    from ratdcs_catalog.logs import RedactSecrets
+
+    assert RedactSecrets([]).redact(text) == expected

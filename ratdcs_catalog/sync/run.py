@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from ..logs import one_write
 from ..manifest import Manifest
 from ..records import FileOutcome
 from .commit import commit_batch
@@ -199,11 +200,12 @@ class Run:
             self.unwritten += batch
             self.in_flight.difference_update(f.outcome.file_id for f in batch)
             return
-        for finished in batch:
-            self._account(finished)
-            if finished.outcome.state == "failed":  # the bar counts a failure as its warning is printed
-                self.progress.refresh(self.summary.files_done + self.summary.files_adopted,
-                                      self.summary.files_failed, final=True)
+        with one_write():  # the batch's log lines, a line per file
+            for finished in batch:
+                self._account(finished)
+                if finished.outcome.state == "failed":  # the bar counts a failure as its warning is printed
+                    self.progress.refresh(self.summary.files_done + self.summary.files_adopted,
+                                          self.summary.files_failed, final=True)
 
     def _lease_lost(self, file_id: int) -> bool:
         event = self.lease_lost.get(file_id)
