@@ -159,7 +159,7 @@ def verify_file(
     """
     if fits_checksum not in FITS_CHECKSUM_POLICIES:
         raise ValueError(f"fits_checksum must be one of {FITS_CHECKSUM_POLICIES}, not {fits_checksum!r}")
-    path = Path(path)
+    path = path if isinstance(path, Path) else Path(path)  # a Path again re-parses it (per file, issue 15)
     result = VerifyResult(ok=True, level=None)
     try:
         _check_size(path, expected_size, result, contents)
