@@ -285,7 +285,7 @@ class FilePipeline:
         if result.ok:
             if lost.is_set():
                 return _abandoned(row, records, received)
-            self._forget_version(temp, fetched)
+            _forget_version(temp, fetched, self.options.chunk_size)
             warning = self._accepted_warning(row, result, sha, previous_sha)
             outcome = FileOutcome(fid, "done", observed_size_bytes=fetched.size, observed_sha256=sha,
                                   verify_level=result.level, nan_fraction=result.nan_fraction,
@@ -293,7 +293,7 @@ class FilePipeline:
                                   transfers=tuple(records), checksum_source=checksum_source(row, fetched))
             return Finished(outcome, row.rel_path, bytes_received=received)
         quarantined = quarantine(self.own_dirs, temp, row.rel_path)
-        self._forget_version(temp, fetched)
+        _forget_version(temp, fetched, self.options.chunk_size)
         retry = not last and result.error_kind in (*REFETCH_KINDS, FITS_WARNING_KIND)
         then = ("downloading it once more" if retry else
                 f"row marked failed - {self.how_to_retry(row)}")
@@ -307,12 +307,6 @@ class FilePipeline:
                               error_kind=result.error_kind, error=error, quarantine_path=quarantined,
                               transfers=tuple(records))
         return Finished(outcome, row.rel_path, bytes_received=received)
-
-    def _forget_version(self, temp: Path, fetched: FetchResult) -> None:
-        """The .part is gone: so is the record of its version. Only a body of more than one chunk
-        has one (transfer records it for those alone), so small files cost no unlink call."""
-        if fetched.size > self.options.chunk_size or fetched.announced_size is None:
-            forget_validator(temp)
 
     def _accepted_warning(self, row: ClaimedFile, result, sha: str | None, previous_sha: str | None) -> str | None:
         """The sentence kept on a done row whose FITS checksums did not verify (policy warn)."""
@@ -366,6 +360,13 @@ class FilePipeline:
         error = f"{row.rel_path} was in place but {reason}; moved to {quarantined}, downloading it again"
         log.warning("%s", error)
         return None, [TransferRecord(started, utc_now(), "retry", error_kind=kind, error=error)], quarantined
+
+
+def _forget_version(temp: Path, fetched: FetchResult, chunk_size: int) -> None:
+    """The .part is gone: so is the record of its version. Only a body of more than one chunk
+    has one (transfer records it for those alone), so small files cost no unlink call."""
+    if fetched.size > chunk_size or fetched.announced_size is None:
+        forget_validator(temp)
 
 
 def abandoned_outcome(finished: Finished) -> FileOutcome:

@@ -208,8 +208,7 @@ class Run:
                                           self.summary.files_failed, final=True)
 
     def _lease_lost(self, file_id: int) -> bool:
-        event = self.lease_lost.get(file_id)
-        return event is not None and event.is_set()
+        return (event := self.lease_lost.get(file_id)) is not None and event.is_set()
 
     def _manifest_write(self, what: str, write: Callable, *args, **kwargs):
         """One manifest write; SQLite refusing it (SQLITE_FULL: "database or disk is full", the
