@@ -9,8 +9,9 @@ this process, and one thread runs ``FilePipeline.run`` on each row (request, str
 checksum verification, the .part's lock) with ``commit_batch`` every 16 files (fdatasync pass,
 renames), as a worker process does. The first 50 files warm the connection and the imports.
 
-Prints, per round, the thread's user and system CPU per file (``RUSAGE_THREAD``) and the wall
-time per file; then the best round. ``--profile`` adds cProfile's top functions for one more
+Prints, per round, the process's user and system CPU per file (``RUSAGE_SELF``: the pipeline's
+thread and the commit's fdatasync threads; nginx is another process) and the wall time per file;
+then the best round. ``--profile`` adds cProfile's top functions for one more
 round (cProfile roughly doubles the time of call-heavy code, so read its shares, not its times).
 Each round writes into a new directory, and nothing is removed: removing files shortly before a
 round (this script's earlier run included) bills ext4's scan of recently freed inodes to it
@@ -67,12 +68,12 @@ def one_round(manifest: Path, out: Path, files: int, profile: bool = False) -> d
 
         profiler = cProfile.Profile()
         profiler.enable()
-    before, started = resource.getrusage(resource.RUSAGE_THREAD), time.perf_counter()
+    before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     done = 0
     for start in range(0, len(rows), BATCH):
         finished = commit_batch([pipeline.run(row, fetcher) for row in rows[start:start + BATCH]])
         done += sum(f.outcome.state == "done" for f in finished)
-    wall, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_THREAD)
+    wall, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
     if profiler is not None:
         import pstats
 
@@ -99,6 +100,8 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--workdir", type=Path, default=Path("/var/tmp/ratdcs-bench"))
     args = parser.parse_args()
+    if args.rounds < 1 or args.files < 1:
+        parser.error("--rounds and --files take a number of at least 1")
     import ratdcs_catalog
 
     spec = next(s for s in FULL["sets"] if s.name == args.set)

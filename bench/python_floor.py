@@ -5,8 +5,8 @@
 Why it exists: the peer benchmark compares ``ratdcs sync --workers 4`` with aria2c, wget and
 curl, and with wget + sha256 + sync. Whether a target such as "ratdcs no slower than wget +
 sha256 + sync" is reachable by any Python program at all is a separate question; this script
-answers it. It does the same work as wget + sha256 + sync, plus the per-batch durability before
-rename that ratdcs does, in as little Python as possible: stdlib only, no ratdcs import, four
+answers it. It does the same work as wget + sha256 + sync, plus the fdatasync of each file before
+its rename (every 16 files) that ratdcs does, in as little Python as possible: stdlib only, no ratdcs import, four
 forked worker processes (no GIL shared between them), one keep-alive ``http.client`` connection
 each, the body streamed through ``hashlib.sha256`` to its file. A ratio of ratdcs's wall time
 to this one's shows the part of ratdcs's cost that is its own rather than the interpreter's.
@@ -18,7 +18,8 @@ It is not one of the "best peer" references of the report.
 What each worker does with its share of the list (``urls[i::4]``), per file: GET over its one
 connection, the body streamed in reads of up to 1 MiB into ``OUT_DIR/.tmp/<name>.part`` (O_CREAT | O_EXCL)
 and sha256, the digest compared with the expected digest for that file
-name (a non-200 answer or a mismatch ends the run with exit status 1 and one line on stderr).
+name (a non-200 answer or a mismatch ends that worker with one line on stderr; the others finish
+their shares and the run exits with status 1).
 Every 16 files, and for the
 remainder at the end of the share: ``os.fdatasync`` each pending temp file, close it, then
 ``os.replace`` each into ``OUT_DIR/<name>``. Last, one ``os.fsync`` of OUT_DIR. The parent waits

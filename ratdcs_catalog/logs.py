@@ -8,7 +8,7 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["RedactSecrets", "one_write", "redact", "route_console", "setup_logging"]
+__all__ = ["RedactSecrets", "batch_log_writes", "redact", "route_console", "setup_logging"]
 
 LOGGER_NAME = "ratdcs"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -148,17 +148,18 @@ class _FileLog(logging.FileHandler):
     """The log file; when it cannot be written (a full disk), say so once on the console and
     stop writing it, instead of logging's '--- Logging error ---' traceback per record.
 
-    Inside ``one_write`` records are buffered and written together at its end."""
+    Inside ``batch_log_writes`` a record is not flushed on its own: records reach the file as the
+    stream's buffer fills, and the rest at the block's end."""
 
-    deferred = False
+    batching = False
 
     def flush(self) -> None:
-        if not self.deferred:
+        if not self.batching:
             super().flush()
 
-    def write_deferred(self) -> None:
-        """End of ``one_write``: the buffered records written, a failure handled as a record's is."""
-        self.deferred = False
+    def end_batch(self) -> None:
+        """End of ``batch_log_writes``: what is buffered written, a failure handled as a record's is."""
+        self.batching = False
         try:
             self.flush()
         except OSError as error:
@@ -191,18 +192,19 @@ class _FileLog(logging.FileHandler):
 
 
 @contextlib.contextmanager
-def one_write():
-    """The records logged inside reach the log file in one write at the end, not one write each:
-    a sync logs a line per file, and the write was 8 of a record's 55 us (issue 15). Meant for a
-    few milliseconds of work (a batch of outcomes); a crash inside loses only those lines."""
+def batch_log_writes():
+    """The records logged inside reach the log file in a write per 8 KiB buffer and one at the
+    end, not a write each: a sync logs a line per file, and the write was 8 of a record's 55 us
+    (issue 15). A record is one write to the buffer, so lines are never split. Meant for a few
+    milliseconds of work (a batch of outcomes); a crash inside loses only those lines."""
     files = [h for h in logging.getLogger(LOGGER_NAME).handlers if isinstance(h, _FileLog)]
     for handler in files:
-        handler.deferred = True
+        handler.batching = True
     try:
         yield
     finally:
         for handler in files:
-            handler.write_deferred()
+            handler.end_batch()
 
 
 def add_file_log(logger: logging.Logger, log_path: Path, verbose: bool, redact: logging.Filter) -> None:

@@ -168,17 +168,17 @@ def test_a_log_file_that_cannot_be_written_is_dropped_with_one_warning(tmp_path,
     setup_logging()  # close the handler
 
 
-def test_lines_logged_in_one_write_reach_the_file_together_at_its_end(tmp_path, capsys):
-    from ratdcs_catalog.logs import one_write, setup_logging
+def test_lines_logged_in_a_batch_reach_the_file_together_at_its_end(tmp_path, capsys):
+    from ratdcs_catalog.logs import batch_log_writes, setup_logging
 
     log_path = tmp_path / "data_download.log"
     logger = setup_logging(log_path=log_path, quiet=True)
     logger.info("before")
     assert log_path.read_text().endswith("ratdcs: before\n")  # written at once, as usual
-    with one_write():
+    with batch_log_writes():
         for i in range(3):
             logger.info("file %d done", i)
-        assert "file 0 done" not in log_path.read_text()  # held for one write
+        assert "file 0 done" not in log_path.read_text()  # held in the buffer
     lines = log_path.read_text().splitlines()
     assert [line.split(": ", 1)[1] for line in lines] == ["before", "file 0 done", "file 1 done", "file 2 done"]
     logger.info("after")
@@ -186,17 +186,17 @@ def test_lines_logged_in_one_write_reach_the_file_together_at_its_end(tmp_path, 
     setup_logging()
 
 
-def test_a_full_disk_at_the_end_of_one_write_drops_the_log_file_with_one_warning(tmp_path, capsys):
+def test_a_full_disk_at_the_end_of_a_batch_drops_the_log_file_with_one_warning(tmp_path, capsys):
     import logging
 
-    from ratdcs_catalog.logs import one_write, setup_logging
+    from ratdcs_catalog.logs import batch_log_writes, setup_logging
 
     log_path = tmp_path / "data_download.log"
     logger = setup_logging(log_path=log_path, quiet=True)
     handler = next(h for h in logger.handlers if isinstance(h, logging.FileHandler))
     handler.stream.close()
     handler.stream = open("/dev/full", "w")
-    with one_write():
+    with batch_log_writes():
         logger.info("file 1 done")
     logger.info("file 2 done")
     assert capsys.readouterr().err == f"WARNING: cannot write the log file {log_path} (No space left on device); " \

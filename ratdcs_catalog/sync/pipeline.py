@@ -220,7 +220,9 @@ class FilePipeline:
                                                   lost=lost, previous_sha=previous_sha)
                 if finished is not None and finished.outcome.state == "done":
                     finished.staged = Staged(temp, dest, fd)  # the lock travels with it to the commit
-                    if fetched.body is None:  # a body held in memory is a page or so: the commit's pass will do
+                    # A body held in memory is at most 64 KiB: the commit's fdatasync pass starts it as
+                    # soon, and the call was system CPU on the worker's thread for every small file.
+                    if fetched.body is None:
                         start_writeback(fd)
             finally:
                 if finished is None or finished.staged is None:

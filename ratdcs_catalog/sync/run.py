@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from ..logs import one_write
+from ..logs import batch_log_writes
 from ..manifest import Manifest
 from ..records import FileOutcome
 from .commit import commit_batch
@@ -200,7 +200,7 @@ class Run:
             self.unwritten += batch
             self.in_flight.difference_update(f.outcome.file_id for f in batch)
             return
-        with one_write():  # the batch's log lines, a line per file
+        with batch_log_writes():  # the batch's log lines, a line per file
             for finished in batch:
                 self._account(finished)
                 if finished.outcome.state == "failed":  # the bar counts a failure as its warning is printed

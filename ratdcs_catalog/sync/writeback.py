@@ -1,4 +1,5 @@
-"""Early writeback: a verified file's bytes start for the disk as soon as it is staged.
+"""Early writeback: a verified file's bytes start for the disk as soon as it is staged (a file
+larger than the 64 KiB a small body is checked in memory: the pipeline skips the call for those).
 
 The group commit (``commit.py``) makes a batch durable with one ``fdatasync`` pass. Left to
 that pass, a batch's writes only start when it runs: the writer thread, which also claims the
