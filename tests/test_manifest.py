@@ -1,5 +1,6 @@
 """The manifest layer: schema, migration, refusals, upserts, leases and outcomes."""
 
+import dataclasses
 import sqlite3
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 from ratdcs_catalog.manifest import schema as manifest_module
 from ratdcs_catalog.errors import ManifestError
 from ratdcs_catalog.manifest import SCHEMA_VERSION, open_manifest
-from ratdcs_catalog.records import FileOutcome, PlannedFile, TransferRecord, utc_now
+from ratdcs_catalog.records import ClaimedFile, FileOutcome, PlannedFile, TransferRecord, utc_now
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,6 +146,19 @@ def test_claims_lease_renew_release_and_reclaim(tmp_path):
         # A claim is not an attempt (review finding 7): rows a dead sync claimed but never
         # started come back with no attempt counted.
         assert [tuple(r) for r in states] == [("pending", 10, 0)]
+
+
+def test_a_claimed_row_carries_every_field_of_its_files_row(tmp_path):
+    """A claim returns only ClaimedFile's columns, by position: each field must come from its own column."""
+    files = planned(3, size=5760)
+    files[1] = dataclasses.replace(files[1], expected_checksum="sha256:" + "ab" * 32, mirror_url="s3://bucket/1.fits")
+    with open_manifest(tmp_path / "m.sqlite") as m:
+        fill(m, files)
+        claimed = m.claim_batch("a", 10, 60)
+        rows = {r["file_id"]: r for r in m.query("SELECT * FROM files")}
+    assert claimed == [ClaimedFile.from_row(rows[c.file_id]) for c in claimed]
+    assert claimed[1].expected_checksum == "sha256:" + "ab" * 32 and claimed[1].mirror_url == "s3://bucket/1.fits"
+    assert claimed[1].rel_path == "kepler/1.fits" and claimed[1].expected_size_bytes == 5760
 
 
 def test_claim_respects_filters_and_byte_budget(tmp_path):

@@ -6,7 +6,7 @@ import json
 import sqlite3
 from typing import Sequence
 
-from ..records import ClaimedFile, FileOutcome, utc_now
+from ..records import CLAIMED_COLUMNS, ClaimedFile, FileOutcome, utc_now
 
 
 class SyncWrites:
@@ -55,8 +55,8 @@ class SyncWrites:
             rows = self.conn.execute(
                 f"""UPDATE files SET state = 'downloading', lease_owner = :owner, lease_expires_at = :expires
                     WHERE file_id IN ({inner})
-                    RETURNING *""", params).fetchall()
-        return sorted((ClaimedFile.from_row(r) for r in rows), key=lambda c: c.file_id)
+                    RETURNING {CLAIMED_COLUMNS}""", params).fetchall()
+        return sorted((ClaimedFile(*row) for row in rows), key=lambda c: c.file_id)
 
     @staticmethod
     def _claimable_where(sources, target_ids, include_failed, max_attempts) -> tuple[str, dict]:
