@@ -1,6 +1,6 @@
 """CPU per file of ratdcs's file pipeline, on one thread: the cost a sync of many small files pays per file.
 
-    python bench/pipeline_cpu.py c [--files 2000] [--rounds 3] [--profile] [--workdir /var/tmp/ratdcs-bench]
+    python bench/pipeline_cpu.py c [--files 2000] [--rounds 3] [--profile] [--essentials] [--workdir /var/tmp/ratdcs-bench]
 
 A whole sync on set (c) is bound by the CPU of two cores shared by the writer, the worker
 processes and nginx, and its wall time moves by 10-20% within the hour. This measures the
@@ -16,6 +16,12 @@ round (cProfile roughly doubles the time of call-heavy code, so read its shares,
 Each round writes into a new directory, and nothing is removed: removing files shortly before a
 round (this script's earlier run included) bills ext4's scan of recently freed inodes to it
 (bench/README.md, "ext4 here has no journal"). Remove the work directory when done.
+
+``--essentials`` (sets of small files): each round also runs the same rows through
+``essentials.EssentialFetcher``, the work of the same guarantees without the pipeline around it
+(adoption check, locked .part, GET, sha256, ``verify_file``, group commit; see essentials.py),
+and prints both, alternating. Their difference is what the pipeline's own code costs per file:
+retries, resume, redirects, politeness, deadlines, size caps, answer checks, records.
 
 To compare two trees, run it with ``PYTHONPATH`` pointing at each (a ``git archive`` of a
 commit, as ``ab_sync.py`` extracts one); ``python -m ratdcs_catalog`` is not involved.
@@ -43,7 +49,7 @@ BATCH = 16  # files per commit, as processes.BATCH_FILES
 WARM = 50
 
 
-def one_round(manifest: Path, out: Path, files: int, profile: bool = False) -> dict:
+def one_round(manifest: Path, out: Path, files: int, profile: bool = False, essentials: bool = False) -> dict:
     os.environ["RATDCS_DATA_DIR"] = str(out / "data")  # the configuration's data_dir, for load_config
     from ratdcs_catalog.config import load_config
     from ratdcs_catalog.manifest import open_manifest
@@ -57,10 +63,20 @@ def one_round(manifest: Path, out: Path, files: int, profile: bool = False) -> d
         rows = m.claim_batch("pipeline-cpu", files + WARM, 3600)
     if len(rows) < files + WARM:
         raise SystemExit(f"the set has {len(rows)} files; ask for at most {len(rows) - WARM} with --files")
-    pipeline = FilePipeline(load_config(), out / "data", threading.Event(), time.sleep)
-    fetcher = pipeline.make_fetcher(lambda n: None)
+    if essentials:
+        from essentials import EssentialFetcher
+
+        essential = EssentialFetcher(out / "data", out / "temp")
+        run_batch = lambda batch: [essential.run(row) for row in batch] and len(batch)  # noqa: E731
+    else:
+        pipeline = FilePipeline(load_config(), out / "data", threading.Event(), time.sleep)
+        fetcher = pipeline.make_fetcher(lambda n: None)
+
+        def run_batch(batch) -> int:
+            finished = commit_batch([pipeline.run(row, fetcher) for row in batch])
+            return sum(f.outcome.state == "done" for f in finished)
     for row in rows[:WARM]:
-        commit_batch([pipeline.run(row, fetcher)])
+        run_batch([row])
     rows = rows[WARM:]
     profiler = None
     if profile:
@@ -71,20 +87,29 @@ def one_round(manifest: Path, out: Path, files: int, profile: bool = False) -> d
     before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     done = 0
     for start in range(0, len(rows), BATCH):
-        finished = commit_batch([pipeline.run(row, fetcher) for row in rows[start:start + BATCH]])
-        done += sum(f.outcome.state == "done" for f in finished)
+        done += run_batch(rows[start:start + BATCH])
+    if essentials:
+        essential.close()  # the last group commit
     wall, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
     if profiler is not None:
         import pstats
 
         profiler.disable()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
-    fetcher.client.close()
+    if not essentials:
+        fetcher.client.close()
     if done != len(rows):
         raise SystemExit(f"only {done} of {len(rows)} files done: see {out}")
     n = len(rows)
     return {"user_us": (after.ru_utime - before.ru_utime) / n * 1e6,
             "sys_us": (after.ru_stime - before.ru_stime) / n * 1e6, "wall_us": wall / n * 1e6}
+
+
+def report(label: str, rounds: list[dict]) -> None:
+    best = min(rounds, key=lambda x: x["user_us"])
+    print(f"{label}, best of {len(rounds)}: user {best['user_us']:.0f} us, system {best['sys_us']:.0f} us per file "
+          f"(median user {median([x['user_us'] for x in rounds]):.0f} us, system "
+          f"{median([x['sys_us'] for x in rounds]):.0f} us)")
 
 
 def main() -> int:
@@ -98,6 +123,8 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--essentials", action="store_true",
+                        help="also time the essential work of the same rows without the pipeline (essentials.py)")
     parser.add_argument("--workdir", type=Path, default=Path("/var/tmp/ratdcs-bench"))
     args = parser.parse_args()
     if args.rounds < 1 or args.files < 1:
@@ -105,11 +132,14 @@ def main() -> int:
     import ratdcs_catalog
 
     spec = next(s for s in FULL["sets"] if s.name == args.set)
+    if args.essentials and spec.file_bytes() > 64 << 10:
+        parser.error("--essentials reads each body into memory: use it on a set of small files (c)")
     fileset = ensure_set(spec, args.workdir / "serve")
     # A directory of its own per run, never removed here: a removal bills the next run (see above).
     work = fresh_dir(args.workdir / "pipeline-cpu" / f"run-{time.time_ns()}")
     print(f"ratdcs from {Path(ratdcs_catalog.__file__).parent}; set {spec.label}, {args.files} files a round")
-    rounds = []
+    rounds: list[dict] = []
+    essential_rounds: list[dict] = []
     with Nginx(args.workdir / "serve", work / "nginx") as server:
         prepared = peers.prepare(fileset, server, work / "plan")
         for r in range(args.rounds + args.profile):
@@ -119,9 +149,18 @@ def main() -> int:
                 rounds.append(result)
                 print(f"round {r + 1}: user {result['user_us']:.0f} us, system {result['sys_us']:.0f} us, "
                       f"wall {result['wall_us']:.0f} us per file")
-    best = min(rounds, key=lambda x: x["user_us"])
-    print(f"best of {len(rounds)}: user {best['user_us']:.0f} us, system {best['sys_us']:.0f} us per file "
-          f"(median user {median([x['user_us'] for x in rounds]):.0f} us)")
+                if args.essentials:
+                    result = one_round(prepared.manifest, work / f"essentials-{r}", args.files, essentials=True)
+                    essential_rounds.append(result)
+                    print(f"  essentials: user {result['user_us']:.0f} us, system {result['sys_us']:.0f} us, "
+                          f"wall {result['wall_us']:.0f} us per file")
+    report("pipeline", rounds)
+    if essential_rounds:
+        report("essentials", essential_rounds)
+        pipeline_user = median([x["user_us"] for x in rounds])
+        essentials_user = median([x["user_us"] for x in essential_rounds])
+        print(f"the pipeline's own code: {pipeline_user - essentials_user:.0f} us of user CPU per file "
+              f"({pipeline_user / essentials_user:.2f}x the essentials', medians)")
     print(f"files kept in {work}: remove {args.workdir / 'pipeline-cpu'} when done measuring")
     return 0
 
