@@ -15,7 +15,7 @@ then the best round. ``--profile`` adds cProfile's top functions for one more
 round (cProfile roughly doubles the time of call-heavy code, so read its shares, not its times).
 Each round writes into a new directory, and nothing is removed: removing files shortly before a
 round (this script's earlier run included) bills ext4's scan of recently freed inodes to it
-(bench/README.md, "ext4 here has no journal"). Remove the work directory when done.
+(bench/README.md, fourth stop: the work disk is ext4 without a journal). Remove the work directory when done.
 
 ``--essentials`` (sets of small files): each round also runs the same rows through
 ``essentials.EssentialFetcher``, the work of the same guarantees without the pipeline around it
