@@ -67,7 +67,11 @@ def one_round(manifest: Path, out: Path, files: int, profile: bool = False, esse
         from essentials import EssentialFetcher
 
         essential = EssentialFetcher(out / "data", out / "temp")
-        run_batch = lambda batch: [essential.run(row) for row in batch] and len(batch)  # noqa: E731
+
+        def run_batch(batch) -> int:  # it stops the script on any file that is not done
+            for row in batch:
+                essential.run(row)
+            return len(batch)
     else:
         pipeline = FilePipeline(load_config(), out / "data", threading.Event(), time.sleep)
         fetcher = pipeline.make_fetcher(lambda n: None)
