@@ -112,3 +112,32 @@ def test_a_data_directory_sync_cannot_create_names_the_flag_too(tmp_path):
     assert result.output.split("\n", 1)[1] == ("Error: cannot create the data directory /proc/self/ratdcs-data: No such file or directory\n"
                              "Hint: set data_dir in config.yaml or RATDCS_DATA_DIR to a writable location (or pass "
                              "--data-dir DIR; --db moves the manifest)\n")
+
+
+def test_the_command_drops_only_record_fields_no_ratdcs_format_shows(monkeypatch, tmp_path):
+    """`ratdcs` skips each record's caller, thread and process lookups (issue 15); a format that
+    printed one of them would then print "(unknown file)" or None instead."""
+    import logging
+
+    from ratdcs_catalog import cli as cli_module, logs
+
+    for name in ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing"):
+        monkeypatch.setattr(logging, name, getattr(logging, name))  # put back after the test
+    cli_module._lean_log_records()
+    assert logging._srcfile is None and not (logging.logThreads or logging.logProcesses or logging.logMultiprocessing)
+
+    ratdcs_logger = logging.getLogger(logs.LOGGER_NAME)
+    for name in ("propagate", "level"):  # setup_logging changes them; later tests' caplog needs them back
+        monkeypatch.setattr(ratdcs_logger, name, getattr(ratdcs_logger, name))
+    monkeypatch.setattr(logs, "_active", logs._active)
+    logger = logs.setup_logging(log_path=tmp_path / "ratdcs.log")  # the console's handler and the file's
+    try:
+        dropped = re.compile(r"%\((pathname|filename|module|funcName|lineno|thread|threadName|process|processName)\)")
+        formats = [handler.formatter._fmt for handler in logger.handlers]
+        assert len(formats) == 2 and not [f for f in formats if dropped.search(f)]
+        logging.getLogger("ratdcs.sync").info("a %s", "b")
+    finally:
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+            handler.close()
+    assert (tmp_path / "ratdcs.log").read_text().endswith(" INFO ratdcs.sync: a b\n")
