@@ -127,9 +127,9 @@ def test_the_command_drops_only_record_fields_no_ratdcs_format_shows(monkeypatch
     assert logging._srcfile is None and not (logging.logThreads or logging.logProcesses or logging.logMultiprocessing)
 
     ratdcs_logger = logging.getLogger(logs.LOGGER_NAME)
-    for name in ("propagate", "level"):  # setup_logging changes them; later tests' caplog needs them back
-        monkeypatch.setattr(ratdcs_logger, name, getattr(ratdcs_logger, name))
+    monkeypatch.setattr(ratdcs_logger, "propagate", ratdcs_logger.propagate)  # setup_logging changes it
     monkeypatch.setattr(logs, "_active", logs._active)
+    level = ratdcs_logger.level
     logger = logs.setup_logging(log_path=tmp_path / "ratdcs.log")  # the console's handler and the file's
     try:
         dropped = re.compile(r"%\((pathname|filename|module|funcName|lineno|thread|threadName|process|processName)\)")
@@ -140,4 +140,5 @@ def test_the_command_drops_only_record_fields_no_ratdcs_format_shows(monkeypatch
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
             handler.close()
+        ratdcs_logger.setLevel(level)  # setLevel, not the attribute: it also clears the loggers' level caches
     assert (tmp_path / "ratdcs.log").read_text().endswith(" INFO ratdcs.sync: a b\n")
