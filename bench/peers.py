@@ -32,9 +32,11 @@ And one reference that is not a peer:
 - python-floor: ``python bench/python_floor.py list sums out`` - the same work as wget+sha256+sync
            plus ratdcs's fdatasync of each temp file before its rename (every 16 files), in the
            leanest stdlib Python: 4 forked processes, one keep-alive http.client connection each,
-           each body streamed through sha256 to its file, checked against the expected list. No FITS checks, no
-           manifest, so cheaper than ratdcs by construction; ratdcs's wall over its wall shows how
-           far ratdcs is from what any Python could do. Never counted as a best peer.
+           each body streamed through sha256 to its file, checked against the expected list.
+           No FITS checks, no manifest, so cheaper than ratdcs by construction; ratdcs's wall over
+           its wall shows how far ratdcs is from a minimal Python loop that flushes each file
+           before its rename (one that syncs once at the end, as wget+sha256+sync does, is far
+           faster: bench/README.md, seventh stop). Never counted as a best peer.
 """
 
 from __future__ import annotations

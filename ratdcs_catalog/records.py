@@ -84,12 +84,13 @@ class ClaimedFile:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "ClaimedFile":
-        """From a ``files`` row (sqlite3.Row or dict); other columns are ignored."""
+        """From a whole ``files`` row (sqlite3.Row or dict); other columns are ignored. A sync's
+        claims do not come through here: they return just ``CLAIMED_COLUMNS``, built by position."""
         keys = row.keys()
         return cls(**{name: row[name] for name in _CLAIMED_FIELDS if name in keys})
 
 
-# Read once: a sync builds one ClaimedFile per row it claims, and fields() walks the class each call.
+# Read once (fields() walks the class each call): from_row's names, and CLAIMED_COLUMNS's order.
 _CLAIMED_FIELDS = tuple(f.name for f in dataclasses.fields(ClaimedFile))
 # The files columns of a ClaimedFile, in its fields' order: a claim returns just these, so each row
 # becomes ``ClaimedFile(*row)``: 31-33 us a row, where ``RETURNING *`` and ``from_row`` took 45-46.

@@ -1,5 +1,7 @@
-"""Early writeback: a verified file's bytes start for the disk as soon as it is staged (a file
-larger than the 64 KiB a small body is checked in memory: the pipeline skips the call for those).
+"""Early writeback: a verified file's bytes start for the disk as soon as it is staged.
+
+Only for a file larger than 64 KiB: a smaller body is checked in memory, and the pipeline skips
+the call for it (the commit's fdatasync pass starts its few blocks as soon).
 
 The group commit (``commit.py``) makes a batch durable with one ``fdatasync`` pass. Left to
 that pass, a batch's writes only start when it runs: the writer thread, which also claims the
