@@ -74,7 +74,7 @@ def start_sync_mid_transfer(env, n_files: int, bytes_per_second: int):
 
 
 @pytest.mark.parametrize("setting,files,mean,expected", [
-    ("auto", 5000, 5_760, min(os.cpu_count() or 1, 4)),  # many small files: one per core
+    ("auto", 5000, 5_760, 4),  # many small files: one per transfer (4 here), each on its own thread
     ("auto", 999, 5_760, 1),  # too few to pay for it
     ("auto", 5000, 2 << 20, 1),  # large files: the network and hashing (outside the GIL) are the limit
     (3, 10, 10**9, 3),  # a number is taken as asked
@@ -99,13 +99,14 @@ def test_auto_keeps_threads_where_it_would_have_to_spawn(monkeypatch):
     assert choose_processes(2, 4, (4, 16), 5000, 5000 * 5760, 5000) == 2  # asked for: spawned
 
 
-def test_worker_processes_fetch_verify_and_place_every_file(sync_env, caplog):
-    sync_env.configure(**{"download.processes": 2})
+@pytest.mark.parametrize("workers", [4, 2])  # 2 threads in each process; one transfer each, on its own thread
+def test_worker_processes_fetch_verify_and_place_every_file(sync_env, caplog, workers):
+    sync_env.configure(**{"download.processes": 2, "download.workers": workers})
     products = sync_env.kepler_products(24)
     sync_env.plan(products)
     with caplog.at_level(logging.INFO, logger="ratdcs.sync"):
         summary = sync_env.sync()
-    assert "sync: 2 worker processes, 4 transfers in all" in caplog.text
+    assert f"sync: 2 worker processes, {workers} transfers in all" in caplog.text
     assert (summary.files_done, summary.files_failed, summary.exit_code) == (24, 0, 0)
     assert summary.bytes_received == sum(p.size for p in products)
     assert_every_file_done_and_verified(sync_env, products)

@@ -30,7 +30,7 @@ DRY_RUN_LISTED = 50
               help="Fetch every file from the archive's own URL, not from MAST's cloud copy (transport.cloud = never).")
 @click.option("--processes", metavar="N|auto", default=None,
               help="Worker processes to split the transfers among (default: download.processes, auto: "
-                   "one per core for 1,000 or more small files).")
+                   "one per transfer, up to 4, for 1,000 or more small files).")
 @click.option("--cluster", metavar="ADDRESS", default=None,
               help="Run the transfers on Dask workers: a scheduler address (tcp://host:8786) or local:N "
                    "(N worker processes here, --workers threads in all); needs pip install 'ratdcs[dask]' "

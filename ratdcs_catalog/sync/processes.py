@@ -10,7 +10,7 @@ process of 4 threads used 1.2 of 2 cores on 5,000 x 4 KB files; two processes of
 its executor, in the seam ``sync --cluster`` uses (``make_pool``): a dispatcher thread takes the
 claimed rows off ``work``, sends batches to a ``concurrent.futures.ProcessPoolExecutor`` and puts
 each batch's ``Finished`` records on ``finished`` as they come back. A worker process runs the
-ordinary ``FilePipeline`` on its batch, on its share of the threads, and the batch's group commit
+ordinary ``FilePipeline`` on its batch, on its share of the threads (one: its own thread), and the batch's group commit
 (``commit.commit_batch``: flush, renames, directory fsyncs), as a Dask worker does
 (``cluster_worker``); it never opens the manifest, so the one-writer rule holds.
 
@@ -42,6 +42,7 @@ import signal
 import sys
 import threading
 import time
+import types
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -67,7 +68,7 @@ log = logging.getLogger("ratdcs.sync")
 # auto: processes only for runs bound by Python's per-file cost: many files, each small.
 AUTO_MIN_FILES = 1000
 AUTO_MAX_MEAN_BYTES = 1 << 20
-AUTO_MAX_PROCESSES = 4
+AUTO_MAX_PROCESSES = 4  # auto: at most this many, each with its share of the transfers
 BATCH_FILES = 16  # files per task: enough to spread the cost of a hand-over, few enough to spread the work
 PAUSE_SLOTS = 256
 WATCH_SECONDS = 0.05  # how often a worker process looks at the shared stop and at its parent
@@ -77,18 +78,24 @@ def choose_processes(setting: Any, workers: int, connection_limits: Sequence[int
                      known_files: int) -> int:
     """How many worker processes this run gets: 1 means threads in this process (the default path).
 
-    ``auto``: one per core (at most AUTO_MAX_PROCESSES) when the selection has AUTO_MIN_FILES files
-    or more, their known sizes average under 1 MiB, and the processes can be forked (Linux, called
-    from a single thread: a spawned process imports the caller's script again, which a script
-    without a ``__main__`` guard does not survive); a number is taken as asked. Never more than the
-    workers (each process has at least one) or than any of ``connection_limits`` (per host, the
-    cloud copy's: each process has its share).
+    ``auto``: one per transfer (at most AUTO_MAX_PROCESSES) on a machine of two cores or more, when
+    the selection has AUTO_MIN_FILES files or more, their known sizes average under 1 MiB, and the
+    processes can be forked (Linux, called from a single thread: a spawned process imports the
+    caller's script again, which a script without a ``__main__`` guard does not survive); a number
+    is taken as asked. Never more than the workers (each process has at least one) or than any of
+    ``connection_limits`` (per host, the cloud copy's: each process has its share).
+
+    One per transfer rather than one per core: a process with one transfer runs its files on its
+    own thread, and no thread of it waits for the GIL another holds. Two processes of two threads
+    on two cores spent their time handing the GIL over (33 futex calls a file, strace -c) and
+    finished 5,000 x 5.7 KB files in 5.81 s; four of one thread each in 5.44 s (bench/README.md,
+    eighth stop).
     """
     if setting == "auto":
         mean = known_bytes / known_files if known_files else 0
-        if files < AUTO_MIN_FILES or mean >= AUTO_MAX_MEAN_BYTES or not can_fork():
+        if files < AUTO_MIN_FILES or mean >= AUTO_MAX_MEAN_BYTES or not can_fork() or (os.cpu_count() or 1) < 2:
             return 1
-        wanted = min(os.cpu_count() or 1, AUTO_MAX_PROCESSES)
+        wanted = min(workers, AUTO_MAX_PROCESSES)
     else:
         wanted = int(setting)
     return max(1, min(wanted, workers, *connection_limits))
@@ -261,10 +268,13 @@ def _start_worker(config: dict, data_dir: str, force: bool, processes: int, thre
                                       rate / processes if rate else None,
                                       domains={prefix: max(1, limit // processes)
                                                for prefix, limit in pipeline.routes.gate_domains().items()})
-    from concurrent.futures import ThreadPoolExecutor
+    if threads == 1:  # the files run on this process's own thread (run_batch): no GIL handed over
+        _worker.update(pipeline=pipeline, threads=None, fetchers=types.SimpleNamespace(fetcher=None))
+    else:
+        from concurrent.futures import ThreadPoolExecutor
 
-    _worker.update(pipeline=pipeline, threads=ThreadPoolExecutor(
-        threads, thread_name_prefix="ratdcs-sync"), fetchers=threading.local())
+        _worker.update(pipeline=pipeline, threads=ThreadPoolExecutor(threads, thread_name_prefix="ratdcs-sync"),
+                       fetchers=threading.local())
     start_import_ahead(stop)
 
 
@@ -273,7 +283,7 @@ def _ready() -> bool:
 
 
 def run_batch(rows: Sequence[ClaimedFile]) -> list[Finished]:
-    """Run ``rows`` through the file pipeline on this process's threads, then commit them.
+    """Run ``rows`` through the file pipeline on this process's threads (or its own), then commit them.
 
     Returns one ``Finished`` per row, in order; rows not started because the sync is stopping come
     back pending. Nothing here writes the manifest. As on a Dask worker, a lease lost while the batch
@@ -282,7 +292,8 @@ def run_batch(rows: Sequence[ClaimedFile]) -> list[Finished]:
     a row it no longer owns alone.
     """
     pipeline: FilePipeline = _worker["pipeline"]
-    results = list(_worker["threads"].map(_run_one, rows))
+    threads = _worker["threads"]
+    results = [_run_one(row) for row in rows] if threads is None else list(threads.map(_run_one, rows))
     if any(f.stop_run for f in results):  # a full disk: what this process has queued goes back too
         pipeline.stop.set()
     # The group commit of this batch (commit.py): one durability pass, the renames, one fsync per
@@ -295,7 +306,7 @@ def _run_one(row: ClaimedFile) -> Finished:
     if pipeline.stop.is_set():
         return given_back(row)
     fetchers = _worker["fetchers"]
-    if getattr(fetchers, "fetcher", None) is None:  # one per thread: its kept-alive connections
+    if getattr(fetchers, "fetcher", None) is None:  # one per thread (or for the process): its kept-alive connections
         fetchers.fetcher = pipeline.make_fetcher(lambda n: None)  # bytes are counted per batch by the parent
     return pipeline.run(row, fetchers.fetcher)
 
