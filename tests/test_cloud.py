@@ -253,3 +253,15 @@ def test_a_lookup_path_that_is_not_a_plain_key_gives_no_mirror_url():
     assert [mirror_url(base, _key_of(entry)) for entry in (
         {"status_code": 404, "path": None}, None, "tess/a.fits", {"path": "/tess/../../etc/passwd"},
         {"path": "/tess/a b.fits"}, {"path": "/tess/a\nHost: evil"}, {"path": 7})] == [None] * 7
+
+
+def test_a_host_is_one_politeness_domain_however_its_urls_spell_it():
+    # The host of each URL is parsed once per scheme and authority (issue 15); it is still urlsplit's host.
+    gates = HostGates(4)
+    mast = gates.for_url("https://mast.stsci.edu/api/v0.1/Download/file?uri=mast:a/b.fits")
+    assert mast is gates.for_url("https://MAST.stsci.edu:443/api/v0.1/Download/file?uri=mast:c/d.fits")
+    assert mast is gates.for_url("https://user:secret@mast.stsci.edu?uri=mast:e.fits")
+    assert mast is gates.for_url("https://mast.stsci.edu#a/b")
+    irsa = gates.for_url("https://irsa.ipac.caltech.edu/ibe/data/ztf/products/sci/a.fits")
+    assert irsa is not mast and gates.for_url("https://irsa.ipac.caltech.edu?/mast.stsci.edu") is irsa
+    assert sorted(gates._gates) == ["irsa.ipac.caltech.edu", "mast.stsci.edu"]

@@ -82,10 +82,14 @@ class HostGates:
         self._max_concurrent = max_concurrent
         self._domains = {prefix.rstrip("/") + "/": limit for prefix, limit in (domains or {}).items()}
         self._gates: dict[str, HostGate] = {}
+        self._hosts: dict[str, str] = {}  # a URL's scheme and authority -> its host name, as urlsplit gives it
         self._lock = threading.Lock()
 
     def for_url(self, url: str) -> HostGate:
         key, limit = self._domain(url)
+        gate = self._gates.get(key)  # made once per domain: the lock is for its making
+        if gate is not None:
+            return gate
         with self._lock:
             if key not in self._gates:
                 self._gates[key] = self._make(limit)
@@ -95,6 +99,19 @@ class HostGates:
         for prefix, limit in self._domains.items():
             if url.startswith(prefix):
                 return prefix, limit
-        return (urlsplit(url).hostname or "").lower(), self._max_concurrent
+        # Asked before every request: the host name is parsed once per scheme and authority, not per
+        # URL (urlsplit was 2-3% of a small file's CPU, issue 15). The authority ends at the first
+        # '/', '?' or '#' after '//', as urlsplit ends it.
+        origin = url[:_authority_end(url)]
+        host = self._hosts.get(origin)
+        if host is None:
+            host = self._hosts[origin] = (urlsplit(origin).hostname or "").lower()
+        return host, self._max_concurrent
+
+
+def _authority_end(url: str) -> int:
+    start = url.find("//") + 2 if "//" in url else 0
+    ends = [i for i in (url.find(c, start) for c in "/?#") if i >= 0]
+    return min(ends) if ends else len(url)
 
 

@@ -388,6 +388,9 @@ class SharedPauseGates(HostGates):
 
     def for_url(self, url: str) -> HostGate:
         key, limit = self._domain(url)
+        gate = self._gates.get(key)
+        if gate is not None:
+            return gate
         with self._lock:
             if key not in self._gates:
                 slot = zlib.crc32(key.encode()) % len(self._pauses)
