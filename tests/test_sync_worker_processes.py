@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,23 @@ def test_never_more_processes_than_connections_per_host_or_to_the_cloud_copy():
     # Each process gets its share of download.per_host_connections: 2 connections cannot serve 4 processes.
     assert choose_processes(4, 8, (2, 16), 10, 10, 10) == 2
     assert choose_processes(4, 8, (8, 3), 10, 10, 10) == 3  # transport.cloud_connections: 3
+
+
+def test_a_batch_holds_up_to_its_file_count_and_no_more_than_its_bytes():
+    def rows(*sizes):
+        return collections.deque((types.SimpleNamespace(expected_size_bytes=size), None) for size in sizes)
+
+    def batch(waiting, size):
+        return [row.expected_size_bytes for row, _ in processes.ProcessPool._next_batch(waiting, size)]
+
+    small = types.SimpleNamespace(buffer=rows(*[5760] * 40))
+    assert batch(small, processes.BATCH_FILES) == [5760] * 32 and len(small.buffer) == 8
+    mib = 1 << 20
+    large = types.SimpleNamespace(buffer=rows(40 * mib, 20 * mib, 10 * mib, None, 1))
+    assert batch(large, 32) == [40 * mib, 20 * mib]  # a third would pass BATCH_BYTES (64 MiB)
+    assert batch(large, 32) == [10 * mib, None, 1]  # an unknown size counts nothing
+    huge = types.SimpleNamespace(buffer=rows(300 * mib, 1))
+    assert batch(huge, 32) == [300 * mib]  # one file over the cap still goes, alone
 
 
 def test_auto_keeps_threads_where_it_would_have_to_spawn(monkeypatch):
