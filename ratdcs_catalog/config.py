@@ -114,8 +114,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("download.workers", 4, "int", "parallel transfers of `ratdcs sync`", minimum=1, maximum=MAX_WORKERS),
     S("download.processes", "auto", "auto|int",
       "worker processes of `ratdcs sync` (the workers split among them); auto: one per transfer, up to 4, "
-      "with 2 or more cores, for 1,000 or more files averaging under 1 MiB on Linux (many small files are bound by Python, not the network), "
-      "else 1",
+      "with 2 or more cores, for 1,000 or more files averaging under 1 MiB on Linux (many small files are "
+      "bound by Python, not the network), else 1",
       minimum=1, maximum=64),
     S("download.max_retries", 3, "int", "retries of one file within a sync before it is marked failed",
       minimum=0, env_aliases=("MAX_RETRIES",)),
