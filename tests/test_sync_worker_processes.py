@@ -62,13 +62,13 @@ def start_sync(env, *extra, **variables):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 
-def start_sync_mid_transfer(env, n_files: int, bytes_per_second: int):
+def start_sync_mid_transfer(env, n_files: int, bytes_per_second: int, *extra: str):
     """A `ratdcs sync --processes 2` of ``n_files`` slowed light curves, returned once its two worker
     processes exist and a .part is being written: (process, worker pids)."""
     products = env.kepler_products(n_files)
     env.plan(products)
     env.sandbox.add_fault(Fault("slow", pattern=r"_llc\.fits", bytes_per_second=bytes_per_second))
-    proc = start_sync(env, "--processes", "2")
+    proc = start_sync(env, "--processes", "2", *extra)
     workers = wait_for(lambda: len(children_of(proc.pid)) >= 2 and children_of(proc.pid), timeout=20)
     wait_for(lambda: any((env.data_dir / "temp").rglob("*.part")), timeout=20)
     return products, proc, workers
@@ -181,9 +181,14 @@ def test_kill_9_of_the_sync_ends_its_worker_processes_and_loses_nothing(sync_env
     assert {r["attempts"] for r in sync_env.rows().values()} == {1}
 
 
+# Each process with two threads (4 workers), or with one transfer run on its own thread (2 workers).
+EACH_PROCESS = pytest.mark.parametrize("transfers", ["4", "2"], ids=["two-threads", "own-thread"])
+
+
 @pytest.mark.skipif(not LINUX, reason="finds the worker processes in /proc")
-def test_ctrl_c_to_the_terminal_stops_the_sync_and_its_worker_processes_cleanly(sync_env):
-    products, proc, workers = start_sync_mid_transfer(sync_env, 12, 100_000)
+@EACH_PROCESS
+def test_ctrl_c_to_the_terminal_stops_the_sync_and_its_worker_processes_cleanly(sync_env, transfers):
+    products, proc, workers = start_sync_mid_transfer(sync_env, 12, 100_000, "--workers", transfers)
     assert workers
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the whole process group
     out, err = proc.communicate(timeout=60)
@@ -200,8 +205,9 @@ def test_ctrl_c_to_the_terminal_stops_the_sync_and_its_worker_processes_cleanly(
 
 
 @pytest.mark.skipif(not LINUX, reason="finds the worker processes in /proc")
-def test_a_killed_worker_process_stops_the_sync_and_its_rows_go_back(sync_env):
-    products, proc, workers = start_sync_mid_transfer(sync_env, 24, 150_000)
+@EACH_PROCESS
+def test_a_killed_worker_process_stops_the_sync_and_its_rows_go_back(sync_env, transfers):
+    products, proc, workers = start_sync_mid_transfer(sync_env, 24, 150_000, "--workers", transfers)
     assert workers
     os.kill(workers[0], signal.SIGKILL)
     out, err = proc.communicate(timeout=60)  # the sync ends: it does not wait for rows that cannot come back
