@@ -1,13 +1,22 @@
 """Two ratdcs commits, one sync each, alternating, on one bench file set: before/after on a busy machine.
 
     python bench/ab_sync.py c --before 514d837 --after HEAD [--rounds 5] [--workdir /var/tmp/ratdcs-bench]
+    python bench/ab_sync.py c --before HEAD --after ~/ratdcs-wip      # a working tree: its ratdcs_catalog/
+    python bench/ab_sync.py c --before HEAD --after HEAD --lean-workers
 
-Each commit is extracted with ``git archive`` and compiled, as ``run_all.py --ratdcs`` does. The
+Each commit is extracted with ``git archive`` and compiled, as ``run_all.py --ratdcs`` does; a
+directory is taken as a working tree (its ``ratdcs_catalog`` compiled in place). The
 set is served by the bench nginx and planned once; each round runs ``ratdcs sync --workers 4`` of
 the before commit, then of the after commit, each on a fresh copy of the planned manifest into an
 empty directory. Alternating A/B runs share whatever else the machine is doing, so their ratio is
 steadier than two separate benchmark runs. Prints median wall seconds, files per second, CPU
 seconds (user + system) and peak RSS of each, and the ratio.
+
+``--lean-workers``: the after side's syncs run with ``lean_workers/`` on their PYTHONPATH, whose
+``sitecustomize`` replaces the file pipeline by ``essentials.install_in_pipeline``: its worker
+processes do only the work the guarantees need per file, the writer and the group commit stay.
+Its time is the bound of a leaner worker inside today's design (bench/README.md, eighth stop).
+Small-file sets (c) with worker processes only, into empty directories.
 """
 
 from __future__ import annotations
@@ -29,6 +38,11 @@ from run_all import FULL  # noqa: E402
 
 
 def extract(commit: str, target: Path) -> Path:
+    """``commit``'s ratdcs, compiled; or, when ``commit`` names a directory, that working tree's."""
+    if Path(commit).expanduser().is_dir():
+        tree = Path(commit).expanduser().resolve()
+        compileall.compile_dir(str(tree / "ratdcs_catalog"), quiet=1)
+        return tree
     fresh_dir(target)
     archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", commit, "ratdcs_catalog", "schema.sql"],
                              check=True, capture_output=True).stdout
@@ -47,6 +61,8 @@ def main() -> int:
     parser.add_argument("--after", default="HEAD")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workdir", type=Path, default=Path("/var/tmp/ratdcs-bench"))
+    parser.add_argument("--lean-workers", action="store_true",
+                        help="the after side's worker processes do only bench/essentials.py's work per file")
     args = parser.parse_args()
     work = args.workdir / "ab"
     trees = {label: extract(commit, work / f"tree-{label}") for label, commit in
@@ -61,7 +77,8 @@ def main() -> int:
                 out = fresh_dir(work / "run")
                 shutil.copyfile(prepared.manifest, out / "manifest.sqlite")
                 settle()
-                env = ratdcs_env(out / "data", PYTHONPATH=str(tree))
+                path = [str(tree)] + ([str(HERE / "lean_workers")] if args.lean_workers and label == "after" else [])
+                env = ratdcs_env(out / "data", PYTHONPATH=os.pathsep.join(path))
                 run = timed_run(ratdcs_cmd(out / "manifest.sqlite", "sync", "--workers", "4"), env=env, cwd=out)
                 runs[label].append(run)
                 log(f"round {r + 1}/{args.rounds} {label:6s} {run.wall_s:6.2f} s, CPU {run.cpu_s:5.2f} s, "
@@ -69,7 +86,8 @@ def main() -> int:
     files = len(fileset.files)
     print(f"\n| ratdcs sync --workers 4, {spec.label}, median of {args.rounds} alternating | wall s | files/s | "
           "CPU s | peak RSS MB |\n|---|---|---|---|---|")
-    for label, commit in (("before", args.before), ("after", args.after)):
+    after = f"{args.after}, lean workers" if args.lean_workers else args.after
+    for label, commit in (("before", args.before), ("after", after)):
         wall = median(r.wall_s for r in runs[label])
         print(f"| {label} ({commit}) | {wall:.2f} | {files / wall:,.0f} | {median(r.cpu_s for r in runs[label]):.2f} | "
               f"{median(r.peak_rss_mb for r in runs[label]):.1f} |")
