@@ -83,7 +83,16 @@ def start_sync_mid_transfer(env, n_files: int, bytes_per_second: int, *extra: st
 ])
 def test_how_many_processes_a_run_gets(setting, files, mean, expected, monkeypatch):
     monkeypatch.setattr(processes, "can_fork", lambda: True)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
     assert choose_processes(setting, 4, (4, 16), files, files * mean, files) == expected
+
+
+def test_auto_keeps_threads_on_one_core(monkeypatch):
+    # Processes only run Python side by side on two cores or more; on one they would only add hand-overs.
+    monkeypatch.setattr(processes, "can_fork", lambda: True)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert choose_processes("auto", 4, (4, 16), 5000, 5000 * 5760, 5000) == 1
+    assert choose_processes(2, 4, (4, 16), 5000, 5000 * 5760, 5000) == 2  # asked for: taken
 
 
 def test_never_more_processes_than_connections_per_host_or_to_the_cloud_copy():
