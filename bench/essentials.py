@@ -48,6 +48,16 @@ class EssentialFetcher:
         self.made: set[str] = set()  # directories known to exist (the pipeline keeps such a set too)
 
     def run(self, row) -> None:
+        fd, part, dest, _, _, _ = self.stage(row)
+        self.staged.append((fd, part, dest))
+        if len(self.staged) == BATCH:
+            self.commit()
+
+    def stage(self, row) -> tuple[int, str, str, bytes, str, str | None]:
+        """Everything before the commit: the checked body written to the locked .part.
+
+        Returns (the .part's descriptor, its path, the destination, the body, its sha256, the
+        verification level)."""
         from ratdcs_catalog.verify import verify_file
 
         dest = os.path.join(self.data_dir, row.rel_path)
@@ -71,9 +81,7 @@ class EssentialFetcher:
         if not result.ok:
             raise SystemExit(f"{row.url}: {result.error}")
         os.pwrite(fd, body, 0)
-        self.staged.append((fd, part, dest))
-        if len(self.staged) == BATCH:
-            self.commit()
+        return fd, part, dest, body, digest, result.level
 
     def _ensure(self, directory: str) -> None:
         if directory not in self.made:
@@ -129,46 +137,19 @@ def install_in_pipeline() -> None:
     """
     import threading
 
-    from ratdcs_catalog.net.response_head import LeanHTTPResponse
     from ratdcs_catalog.records import FileOutcome, TransferRecord, utc_now
     from ratdcs_catalog.sync import pipeline
-    from ratdcs_catalog.verify import verify_file
 
-    local, made = threading.local(), set()
+    local = threading.local()  # one EssentialFetcher per thread: its kept-alive connection
 
     def run(self, row, fetcher, lost=None):
-        dest = os.path.join(self.data_dir, row.rel_path)
-        try:
-            os.lstat(dest)
-            raise SystemExit(f"{dest} exists: the essentials need an empty data directory")
-        except FileNotFoundError:
-            pass
-        part = os.path.join(self.temp_dir, row.rel_path + ".part")
-        if (directory := os.path.dirname(part)) not in made:
-            os.makedirs(directory, exist_ok=True)
-            made.add(directory)
-        fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.fstat(fd)
-        started, parts = utc_now(), urlsplit(row.url)
-        if getattr(local, "connection", None) is None:
-            local.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-            local.connection.response_class = LeanHTTPResponse
-        local.connection.request("GET", parts.path, headers={"Accept-Encoding": "identity"})
-        response = local.connection.getresponse()
-        body = response.read()
-        if response.status != 200 or len(body) != row.expected_size_bytes:
-            raise SystemExit(f"{row.url}: HTTP {response.status}, {len(body)} bytes, planned {row.expected_size_bytes}")
-        digest = hashlib.sha256(body).hexdigest()
-        result = verify_file(Path(dest), product_kind=row.product_kind, expected_size=row.expected_size_bytes,
-                             expected_checksum=row.expected_checksum, observed_hashes={"sha256": digest},
-                             contents=body)
-        if not result.ok:
-            raise SystemExit(f"{row.url}: {result.error}")
-        os.pwrite(fd, body, 0)
+        if getattr(local, "essentials", None) is None:
+            local.essentials = EssentialFetcher(self.data_dir, self.temp_dir)
+        started = utc_now()
+        fd, part, dest, body, digest, level = local.essentials.stage(row)
         record = TransferRecord(started, utc_now(), "done", 200, None, len(body), url=row.url)
         outcome = FileOutcome(row.file_id, "done", observed_size_bytes=len(body), observed_sha256=digest,
-                              verify_level=result.level, transfers=(record,), checksum_source="plan")
+                              verify_level=level, transfers=(record,), checksum_source="plan")
         return pipeline.Finished(outcome, row.rel_path, bytes_received=len(body),
                                  staged=pipeline.Staged(Path(part), Path(dest), fd))
 
