@@ -92,8 +92,12 @@ class HostGates:
             return gate
         with self._lock:
             if key not in self._gates:
-                self._gates[key] = self._make(limit)
+                self._gates[key] = self._make_gate(key, limit)
             return self._gates[key]
+
+    def _make_gate(self, key: str, limit: int) -> HostGate:
+        """The gate of a domain seen for the first time (a subclass may make its own kind)."""
+        return self._make(limit)
 
     def _domain(self, url: str) -> tuple[str, int]:
         for prefix, limit in self._domains.items():

@@ -403,13 +403,6 @@ class SharedPauseGates(HostGates):
         super().__init__(max_concurrent, requests_per_second, **kwargs)
         self._pauses, self._rate = pauses, requests_per_second
 
-    def for_url(self, url: str) -> HostGate:
-        key, limit = self._domain(url)
-        gate = self._gates.get(key)
-        if gate is not None:
-            return gate
-        with self._lock:
-            if key not in self._gates:
-                slot = zlib.crc32(key.encode()) % len(self._pauses)
-                self._gates[key] = SharedPauseGate(self._pauses, slot, limit, self._rate)
-            return self._gates[key]
+    def _make_gate(self, key: str, limit: int) -> HostGate:
+        slot = zlib.crc32(key.encode()) % len(self._pauses)
+        return SharedPauseGate(self._pauses, slot, limit, self._rate)
