@@ -10,6 +10,7 @@ sync is verification work before any network or disk cost.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 SAMPLE = 1000
@@ -47,8 +48,9 @@ def per_file_costs(fileset, url_of, data_dir, n: int = 500) -> dict:
     and for comparison through a requests session (what ratdcs used before; catalog queries
     still do), ratdcs's client on urllib3 (its transport before issue 15's third stop, and behind a
     proxy now), bare urllib3 and http.client. Then ``paths.destination`` (resolves the path), a
-    temp file written + fsynced + renamed, ``fitsheaders.read_layout`` alone, and
-    ``verify_file`` with the hash known. The first request of each client is not counted.
+    temp file written + fsynced + renamed, ``fitsheaders.read_layout`` alone,
+    ``verify_file`` with the hash known, and the manifest's claim and outcome of a file
+    (``manifest_costs``). The first request of each client is not counted.
     """
     import http.client
     import os
@@ -116,9 +118,55 @@ def per_file_costs(fileset, url_of, data_dir, n: int = 500) -> dict:
             return read_layout(fh, f.size_bytes)
 
     costs["fitsheaders.read_layout (headers only)"] = _ms_each(layout, files)
+    costs.update(manifest_costs(fileset, urls, data_dir / "manifest.sqlite"))
     for p in data_dir.iterdir():
         p.unlink()
     return costs
+
+
+def manifest_costs(fileset, urls: list[str], path, batch: int = 256) -> dict:
+    """Milliseconds per file of the two manifest writes a sync makes for every file, on the writer's
+    thread: the claim (a batch of ``batch`` rows moved to 'downloading' under a lease) and the
+    outcome (a batch of done rows with one transfer record each), as ``Run`` makes them.
+
+    What any sync of the set pays in the manifest, whatever its transfers cost: with the FITS
+    verification above, the work ratdcs does per file beyond python-floor's (bench/README.md,
+    ninth stop). The planned manifest is made fresh in ``path`` (removed after)."""
+    import os
+
+    from peers import plan_manifest
+    from ratdcs_catalog.manifest import Manifest
+    from ratdcs_catalog.records import FileOutcome, TransferRecord, utc_now
+
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if stale.exists():
+            stale.unlink()
+    plan_manifest(path, fileset, urls)
+    claim_s = record_s = 0.0
+    files = 0
+    with Manifest.open(path) as m:
+        sync_id = m.start_sync("bench", 4, {})
+        while True:
+            started = time.perf_counter()
+            rows = m.claim_batch("bench", batch, 600)
+            claimed = time.perf_counter()
+            if not rows:
+                break
+            outcomes = [FileOutcome(r.file_id, "done", observed_size_bytes=r.expected_size_bytes,
+                                    observed_sha256="0" * 64, verify_level="fits_checksum", checksum_source="plan",
+                                    transfers=(TransferRecord(utc_now(), utc_now(), "done", 200, None,
+                                                              r.expected_size_bytes or 0, url=r.url),))
+                        for r in rows]
+            before_record = time.perf_counter()
+            m.record_outcomes("bench", sync_id, outcomes)
+            record_s += time.perf_counter() - before_record
+            claim_s += claimed - started
+            files += len(rows)
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{path}{suffix}")
+    return {f"manifest: claim a row (batches of {batch})": claim_s / files * 1000,
+            f"manifest: record a done outcome and its transfer (batches of {batch})": record_s / files * 1000}
 
 
 def _ms_each(fn, items) -> float:
