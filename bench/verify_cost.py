@@ -127,20 +127,17 @@ def per_file_costs(fileset, url_of, data_dir, n: int = 500) -> dict:
 def manifest_costs(fileset, urls: list[str], path, batch: int = 256) -> dict:
     """Milliseconds per file of the two manifest writes a sync makes for every file, on the writer's
     thread: the claim (a batch of ``batch`` rows moved to 'downloading' under a lease) and the
-    outcome (a batch of done rows with one transfer record each), as ``Run`` makes them.
+    outcome (a batch of done rows with one transfer record each), as ``Run`` makes them (256 is
+    the most it claims or records at once).
 
     What any sync of the set pays in the manifest, whatever its transfers cost: with the FITS
     verification above, the work ratdcs does per file beyond python-floor's (bench/README.md,
     ninth stop). The planned manifest is made fresh in ``path`` (removed after)."""
-    import os
-
     from peers import plan_manifest
     from ratdcs_catalog.manifest import Manifest
     from ratdcs_catalog.records import FileOutcome, TransferRecord, utc_now
 
-    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        if stale.exists():
-            stale.unlink()
+    _remove_database(path)
     plan_manifest(path, fileset, urls)
     claim_s = record_s = 0.0
     files = 0
@@ -162,11 +159,16 @@ def manifest_costs(fileset, urls: list[str], path, batch: int = 256) -> dict:
             record_s += time.perf_counter() - before_record
             claim_s += claimed - started
             files += len(rows)
-    for suffix in ("", "-wal", "-shm"):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(f"{path}{suffix}")
+    _remove_database(path)
     return {f"manifest: claim a row (batches of {batch})": claim_s / files * 1000,
             f"manifest: record a done outcome and its transfer (batches of {batch})": record_s / files * 1000}
+
+
+def _remove_database(path) -> None:
+    """An SQLite database and its WAL files, where they exist."""
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            path.with_name(path.name + suffix).unlink()
 
 
 def _ms_each(fn, items) -> float:
